@@ -1,0 +1,183 @@
+"""Value types of the corpus registry: :class:`Document` and :class:`CorpusSpec`.
+
+A :class:`CorpusSpec` is the declarative, JSON-serialisable description of a corpus (what a user
+registers, or what the demo pack defines); a :class:`~core.corpora.registry.Corpus` is built from
+one and reads its documents.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.errors import CorpusError
+
+KINDS = ("files", "hf", "demo")
+DOMAINS = (
+    "target benchmark",
+    "formal maths",
+    "informal maths",
+    "code",
+    "technical prose",
+    "general prose",
+    "custom",
+)
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+# Spec fields that define *what text comes out* (they enter the fingerprint); the others
+# (name, domain, description, source, license) are metadata only.
+CONTENT_FIELDS = ("kind", "path", "field", "template", "hf_id", "hf_config", "split", "max_documents")
+
+
+@dataclass(frozen=True)
+class Document:
+    """One text of a corpus.
+
+    Attributes:
+        doc_id: stable id inside the corpus, e.g. ``"test.jsonl:17"`` (file and 1-based line),
+            ``"Init/Logic.v"`` (relative path) or ``"test/Rudin|exercise_1_1a:formal"``.
+        text: the document text (never empty or whitespace-only).
+    """
+
+    doc_id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class CorpusSpec:
+    """Declarative, JSON-serialisable description of a corpus (what the user registers).
+
+    Attributes:
+        name: unique corpus name: letters, digits, ``.``, ``_``, ``-`` (at most 100 characters,
+            starting with a letter or digit).
+        kind: ``"files"`` (local file, folder or glob), ``"hf"`` (Hugging Face ``datasets``) or
+            ``"demo"`` (built-in demo pack; cannot be registered by users).
+        path: files only: a file, a folder (read recursively) or a glob (``**`` supported).
+            Relative paths are resolved against the current directory at registration time and
+            stored absolute.
+        field: row formats (.jsonl/.json/.csv/.parquet) and hf: the column holding the text.
+        template: row formats and hf, instead of ``field``: a ``str.format`` template over the
+            row's columns, e.g. ``"informal statement {nl_statement} formal statement
+            {formal_statement}"``.
+        hf_id: hf only: dataset id on the hub (``"owner/name"``) or a local dataset folder.
+        hf_config: hf only: the dataset configuration (``None`` for the default).
+        split: hf only: the split to read (``None`` means ``"train"``).
+        domain: one of :data:`DOMAINS`.
+        description, source, license: free text shown in listings.
+        max_documents: optional cap; the first N documents in the corpus' deterministic order.
+    """
+
+    name: str
+    kind: str
+    path: str | None = None
+    field: str | None = None
+    template: str | None = None
+    hf_id: str | None = None
+    hf_config: str | None = None
+    split: str | None = None
+    domain: str = "custom"
+    description: str = ""
+    source: str = ""
+    license: str = "unknown"
+    max_documents: int | None = None
+
+    # -- serialisation -----------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Return the spec as a plain JSON-serialisable ``dict``."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "CorpusSpec":
+        """Build a spec from :meth:`to_dict` output.
+
+        Raises:
+            CorpusError: ``data`` is not a mapping, lacks ``name``/``kind`` or has unknown keys.
+        """
+        if not isinstance(data, dict):
+            raise CorpusError(f"Corpus spec must be a JSON object, got {type(data).__name__}.",
+                              fix="pass a dict with at least 'name' and 'kind'.")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise CorpusError(
+                f"Corpus spec {data.get('name', '?')!r} has unknown keys: {', '.join(unknown)}.",
+                fix=f"use only: {', '.join(sorted(known))}.")
+        missing = [k for k in ("name", "kind") if k not in data]
+        if missing:
+            raise CorpusError(f"Corpus spec is missing {', '.join(missing)}.",
+                              fix="give every corpus a 'name' and a 'kind' (files, hf or demo).")
+        return cls(**data)
+
+    def content_dict(self) -> dict[str, Any]:
+        """Return only the spec fields that define the documents (see :data:`CONTENT_FIELDS`)."""
+        return {k: getattr(self, k) for k in CONTENT_FIELDS}
+
+
+def validate_spec(spec: CorpusSpec, *, allow_demo: bool = False) -> CorpusSpec:
+    """Check a spec's fields and return it with ``path`` made absolute (files kind).
+
+    Args:
+        spec: the spec to check.
+        allow_demo: accept ``kind="demo"`` (only the built-in demo pack uses it).
+
+    Returns:
+        The same spec, or a copy whose ``path`` is absolute.
+
+    Raises:
+        CorpusError: bad name, kind, domain, missing ``path``/``hf_id``, both ``field`` and
+            ``template`` given, a template that does not parse, or a non-positive
+            ``max_documents``.
+    """
+    if not isinstance(spec, CorpusSpec):
+        raise CorpusError(f"Expected a CorpusSpec, got {type(spec).__name__}.",
+                          fix="build one with CorpusSpec(name=..., kind=...).")
+    if not isinstance(spec.name, str) or not _NAME_RE.match(spec.name):
+        raise CorpusError(
+            f"Corpus name {spec.name!r} is not valid.",
+            fix="use 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit.")
+    kinds = KINDS if allow_demo else ("files", "hf")
+    if spec.kind not in kinds:
+        raise CorpusError(
+            f"Corpus {spec.name!r} has kind {spec.kind!r}.",
+            fix=f"use one of: {', '.join(kinds)}" + (
+                " (kind 'demo' is reserved for the built-in demo pack)." if spec.kind == "demo" else "."))
+    # None metadata (e.g. from unset command-line options) means "use the default"
+    defaults = {"domain": "custom", "description": "", "source": "", "license": "unknown"}
+    fixes = {k: v for k, v in defaults.items() if getattr(spec, k) is None}
+    if fixes:
+        spec = dataclasses.replace(spec, **fixes)
+    if spec.domain not in DOMAINS:
+        raise CorpusError(f"Corpus {spec.name!r} has domain {spec.domain!r}.",
+                          fix=f"use one of: {', '.join(repr(d) for d in DOMAINS)}.")
+    if spec.field is not None and spec.template is not None:
+        raise CorpusError(f"Corpus {spec.name!r} sets both field={spec.field!r} and a template.",
+                          fix="give either field (one column) or template (several columns), not both.")
+    if spec.template is not None:
+        from core.corpora.readers import template_fields  # local import: readers imports us
+
+        template_fields(spec.template, where=f"corpus {spec.name!r}")
+    if spec.max_documents is not None and (
+            not isinstance(spec.max_documents, int) or isinstance(spec.max_documents, bool)
+            or spec.max_documents < 1):
+        raise CorpusError(f"Corpus {spec.name!r} has max_documents={spec.max_documents!r}.",
+                          fix="use a positive integer, or None for no cap.")
+    if spec.kind == "files":
+        if not spec.path:
+            raise CorpusError(f"Corpus {spec.name!r} has kind 'files' but no path.",
+                              fix="set path to a file, a folder or a glob such as 'data/**/*.v'.")
+        if spec.hf_id or spec.hf_config or spec.split:
+            raise CorpusError(f"Corpus {spec.name!r} has kind 'files' but sets hf_id/hf_config/split.",
+                              fix="drop them, or use kind 'hf'.")
+        absolute = str(Path(spec.path).expanduser().absolute())
+        if absolute != spec.path:
+            spec = dataclasses.replace(spec, path=absolute)
+    elif spec.kind == "hf":
+        if not spec.hf_id:
+            raise CorpusError(f"Corpus {spec.name!r} has kind 'hf' but no hf_id.",
+                              fix="set hf_id to a dataset id such as 'hoskinson-center/proofnet'.")
+        if spec.path:
+            raise CorpusError(f"Corpus {spec.name!r} has kind 'hf' but sets path.",
+                              fix="drop path, or use kind 'files' for local files.")
+    return spec

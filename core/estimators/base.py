@@ -1,0 +1,140 @@
+"""The Task2Vec estimator interface and its registry of named implementations.
+
+A Task2Vec estimator maps (probe network, batch of token windows) to a Task2Vec embedding: a
+non-negative float32 vector summarising the diagonal of the Fisher Information Matrix (FIM) of the
+probe's weights on that batch (Achille et al., "Task2Vec", arXiv 1902.03545, Sec. 2-3; Lee, Miranda
+et al., "Beyond Scale", arXiv 2306.13840, Sec. 2). Estimators differ in which weights they cover and
+how they approximate the FIM; each declares its embedding layout (named segments) and a
+deterministic ``fingerprint`` of its name and hyperparameters that becomes part of the cache key.
+
+Register an implementation with ``@register_estimator`` and get it by name with
+:func:`get_estimator` (CLI ``--estimator NAME --estimator-param k=v``).
+"""
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, fields
+from typing import ClassVar
+
+import numpy as np
+
+from core.errors import EstimatorError
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A named slice ``[start, stop)`` of an embedding: the per-filter FIM of one weight matrix."""
+
+    name: str
+    start: int
+    stop: int
+
+
+class Task2VecEstimator(ABC):
+    """Abstract Task2Vec estimator.
+
+    Subclasses set ``name`` (registry key), ``Config`` (a frozen dataclass of hyperparameters whose
+    defaults never change a cache key: the key is built from every field's value) and implement
+    :meth:`embed` and :meth:`layout`.
+    """
+
+    name: ClassVar[str]
+    Config: ClassVar[type]
+
+    def __init__(self, **params) -> None:
+        names = {f.name for f in fields(self.Config)}
+        unknown = set(params) - names
+        if unknown:
+            raise EstimatorError(f"Estimator {self.name!r} has no parameter(s) {sorted(unknown)}.",
+                                 fix=f"use some of: {sorted(names)}.")
+        try:
+            self.config = self.Config(**params)
+        except (TypeError, ValueError) as exc:
+            raise EstimatorError(f"Bad parameters for estimator {self.name!r}: {exc}",
+                                 fix="check the --estimator-param values.") from exc
+
+    def fingerprint(self) -> dict:
+        """JSON-able identity: ``{"estimator": name, "version": v, **hyperparameters}``."""
+        return {"estimator": self.name, "version": getattr(self, "version", 1), **asdict(self.config)}
+
+    def fingerprint_str(self) -> str:
+        return json.dumps(self.fingerprint(), sort_keys=True)
+
+    @abstractmethod
+    def embed(self, probe, batch) -> np.ndarray:
+        """Task2Vec embedding of one batch.
+
+        Args:
+            probe: a :class:`core.probe.ProbeNetwork`.
+            batch: a :class:`core.batches.TokenBatch` (int64 [B, T] ids and mask).
+
+        Returns:
+            float32 array [D] with D = ``layout(probe)[-1].stop``, all entries >= 0 and finite.
+
+        Raises:
+            EstimatorError: the FIM is NaN/inf or all zeros.
+        """
+
+    @abstractmethod
+    def layout(self, probe) -> list[Segment]:
+        """The embedding's segments, in order (depends on the probe network's architecture only)."""
+
+
+def check_embedding(vec: np.ndarray, *, where: str) -> np.ndarray:
+    """Validate an embedding (finite, non-negative, not all zero) and return it as float32 [D].
+
+    Raises:
+        EstimatorError: naming ``where`` (corpus and batch) and the fix.
+    """
+    vec = np.asarray(vec, dtype=np.float32).reshape(-1)
+    if not np.all(np.isfinite(vec)):
+        raise EstimatorError(f"The FIM of {where} has NaN or infinite entries.",
+                             fix="the probe network diverged on this batch: try --device cpu, float32, or another seed.")
+    if not np.any(vec > 0):
+        raise EstimatorError(f"The FIM of {where} is all zeros (no gradient signal).",
+                             fix="check that the batch has real tokens and the probe network's weights are not frozen.")
+    return np.clip(vec, 0.0, None)
+
+
+REGISTRY: dict[str, type[Task2VecEstimator]] = {}
+
+
+def register_estimator(cls: type[Task2VecEstimator]) -> type[Task2VecEstimator]:
+    """Class decorator adding an estimator to :data:`REGISTRY` under ``cls.name``."""
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+def get_estimator(name: str, **params) -> Task2VecEstimator:
+    """Instantiate the estimator registered as ``name`` with hyperparameters ``params``.
+
+    Raises:
+        EstimatorError: unknown name (the message lists the known ones) or bad parameters.
+    """
+    from core import estimators  # noqa: F401  (importing the package registers the built-ins)
+
+    if name not in REGISTRY:
+        raise EstimatorError(f"Unknown Task2Vec estimator {name!r}.", fix=f"use one of: {sorted(REGISTRY)}.")
+    return REGISTRY[name](**params)
+
+
+def parse_params(pairs: list[str] | None) -> dict:
+    """Parse CLI ``k=v`` strings into a dict, converting ints, floats and booleans."""
+    out: dict = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise EstimatorError(f"Estimator parameter {pair!r} is not of the form key=value.",
+                                 fix="write e.g. --estimator-param epochs=3")
+        key, raw = pair.split("=", 1)
+        value: object = raw
+        for cast in (int, float):
+            try:
+                value = cast(raw)
+                break
+            except ValueError:
+                continue
+        if raw.lower() in ("true", "false"):
+            value = raw.lower() == "true"
+        out[key.strip()] = value
+    return out

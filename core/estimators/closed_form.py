@@ -1,0 +1,218 @@
+"""Task2Vec estimators at the cost of about one forward pass: closed-form softmax-head FIM.
+
+For a softmax output layer ``logits = W h + b`` (W: V x d), the FIM of W at one position, with the
+label drawn from the model's own distribution ``p = softmax(W h + b)``, has the exact diagonal
+
+    F[v, j] = E_{y~p} [((1[y=v] - p_v) h_j)^2] = p_v (1 - p_v) h_j^2                     (1)
+
+(the Task2Vec FIM, Achille et al. arXiv 1902.03545 eq. 1, evaluated in closed form for the
+categorical likelihood). The embedding keeps, as the reference does, the per-filter mean over j,
+averaged over the N real (non-padding) positions of the batch:
+
+    e_v = (1/N) sum_t p_tv (1 - p_tv) * mean_j h_tj^2                                    (2)
+
+Since the per-filter mean commutes with the sum over positions, (2) is one matrix-vector product
+``A^T s`` per chunk of the vocabulary (A: N x V_chunk of p(1-p), s: N of mean_j h^2) after a single
+forward pass, with no sampling and no backward pass. The vocabulary is processed in chunks of
+``vocab_chunk`` rows with a log-sum-exp computed first, so memory stays O(N x vocab_chunk).
+
+Padding: the mean over real positions (a per-token FIM) makes the embedding invariant to padding
+added to a batch, unlike the reference's minibatch-mean squared gradient whose scale grows with the
+share of padding (issue 6 measurement).
+
+Tied embeddings: (1) is the FIM of the *output* role of W only; when the head shares its tensor with
+the input embedding (SmolLM2, GPT-2), the input-path contribution is not included (it would need a
+backward pass). ``closed_form_blocks`` adds an exact-in-expectation Monte-Carlo FIM of the last k
+transformer blocks for a richer, still cheap embedding.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.estimators.base import Segment, Task2VecEstimator, check_embedding, register_estimator
+from core.estimators.reference import batch_generator, final_hidden_states
+
+
+def head_fim_diag(hidden, weight, bias=None, *, vocab_chunk: int = 8192, full: bool = False):
+    """Closed-form expected FIM of a softmax head, eq. (1)-(2) of this module.
+
+    Args:
+        hidden: float tensor [N, d] of final hidden states at real positions.
+        weight: float tensor [V, d] (the LM head), ``bias``: [V] or None.
+        vocab_chunk: rows of W processed at once (memory O(N * vocab_chunk)).
+        full: return the whole V x d matrix ``(1/N) sum_t p(1-p) h^2`` instead of the per-filter means.
+
+    Returns:
+        float32 tensor [V] (per-filter means, eq. 2) or [V, d] when ``full``.
+    """
+    import torch
+
+    n = hidden.shape[0]
+    h = hidden.float()
+    with torch.no_grad():
+        # log-sum-exp over the whole vocabulary, chunk by chunk: [N]
+        lse = torch.full((n,), float("-inf"), device=h.device)
+        for s in range(0, weight.shape[0], vocab_chunk):
+            logits = h @ weight[s:s + vocab_chunk].float().T                       # [N, Vc]
+            if bias is not None:
+                logits = logits + bias[s:s + vocab_chunk].float()
+            lse = torch.logaddexp(lse, torch.logsumexp(logits, dim=1))
+        h2 = h * h                                                                # [N, d]
+        s_vec = h2.mean(1)                                                        # [N]
+        out = []
+        for s in range(0, weight.shape[0], vocab_chunk):
+            logits = h @ weight[s:s + vocab_chunk].float().T
+            if bias is not None:
+                logits = logits + bias[s:s + vocab_chunk].float()
+            p = torch.exp(logits - lse[:, None])                                  # [N, Vc]
+            a = p * (1.0 - p)                                                     # [N, Vc]
+            out.append((a.T @ h2) / n if full else (a.T @ s_vec) / n)             # [Vc, d] or [Vc]
+        return torch.cat(out)
+
+
+def real_hidden(probe, batch, minibatch: int):
+    """Final hidden states at the real positions of ``batch``: float32 [N, d] (N = real tokens)."""
+    import torch
+
+    ids, mask = batch.to_torch(probe.device)
+    parts = []
+    with torch.no_grad():
+        for i in range(0, ids.shape[0], minibatch):
+            h = final_hidden_states(probe, ids[i:i + minibatch], mask[i:i + minibatch])  # [b, T, d]
+            parts.append(h[mask[i:i + minibatch].bool()])
+    return torch.cat(parts)
+
+
+@register_estimator
+class ClosedFormHeadEstimator(Task2VecEstimator):
+    """Exact expected FIM of the LM head (eq. 1-2) from one forward pass; D = V."""
+
+    name = "closed_form_head"
+    version = 1
+
+    @dataclass(frozen=True)
+    class Config:
+        """Attributes: minibatch (sequences per forward pass), vocab_chunk (rows of W at once)."""
+
+        minibatch: int = 16
+        vocab_chunk: int = 8192
+
+    def layout(self, probe) -> list[Segment]:
+        return [Segment("lm_head.weight", 0, probe.lm_head.weight.shape[0])]
+
+    def embed(self, probe, batch) -> np.ndarray:
+        model = probe.model
+        model.eval()
+        h = real_hidden(probe, batch, self.config.minibatch)
+        head = probe.lm_head
+        e = head_fim_diag(h, head.weight, getattr(head, "bias", None), vocab_chunk=self.config.vocab_chunk)
+        return check_embedding(e.cpu().numpy(), where=f"batch {batch.index} of corpus {batch.corpus!r}")
+
+
+def transformer_blocks(probe):
+    """The ``nn.ModuleList`` of transformer blocks of the base model (Llama ``layers``, GPT-2 ``h``)."""
+    import torch
+
+    base = probe.model.base_model
+    for attr in ("layers", "h", "blocks", "block"):
+        blocks = getattr(base, attr, None)
+        if isinstance(blocks, torch.nn.ModuleList):
+            return attr, blocks
+    raise ValueError(f"cannot find the transformer blocks of {type(base).__name__}")
+
+
+@register_estimator
+class ClosedFormBlocksEstimator(Task2VecEstimator):
+    """Closed-form head FIM plus a Monte-Carlo per-token FIM of the last ``k`` blocks and final norm.
+
+    The blocks' segment is the squared gradient of the summed sampled log-likelihood divided by the
+    number of real tokens, averaged over ``mc_draws`` draws (labels drawn from the model's softmax at
+    the position they are scored at). Only the last ``k`` blocks need a backward pass.
+    Layout: ``lm_head.weight`` (V) followed by one segment per weight of the last k blocks and the
+    final norm, each of length ``weight.shape[0]``.
+    """
+
+    name = "closed_form_blocks"
+    version = 1
+
+    @dataclass(frozen=True)
+    class Config:
+        """Attributes: k (last blocks covered), mc_draws, minibatch, vocab_chunk, seed."""
+
+        k: int = 2
+        mc_draws: int = 1
+        minibatch: int = 8
+        vocab_chunk: int = 8192
+        seed: int = 42
+
+    def _block_params(self, probe):
+        import torch
+
+        attr, blocks = transformer_blocks(probe)
+        k = min(self.config.k, len(blocks))
+        out = []
+        start = len(blocks) - k
+        for name, module in probe.model.base_model.named_modules():
+            inside = any(name.startswith(f"{attr}.{i}.") or name == f"{attr}.{i}" for i in range(start, len(blocks)))
+            is_final_norm = name in ("norm", "ln_f", "final_layer_norm")
+            w = getattr(module, "weight", None)
+            if (inside or is_final_norm) and isinstance(w, torch.nn.Parameter):
+                out.append((f"{name}.weight", w))
+        return out
+
+    def layout(self, probe) -> list[Segment]:
+        v = probe.lm_head.weight.shape[0]
+        segs, start = [Segment("lm_head.weight", 0, v)], v
+        for name, w in self._block_params(probe):
+            segs.append(Segment(name, start, start + w.shape[0]))
+            start += w.shape[0]
+        return segs
+
+    def embed(self, probe, batch) -> np.ndarray:
+        import torch
+        import torch.nn.functional as F
+
+        cfg = self.config
+        model = probe.model
+        model.eval()
+        head = probe.lm_head
+        named = self._block_params(probe)
+        params = [p for _, p in named]
+        # Only the last k blocks need gradients: freeze everything else for this call.
+        flags = {id(p): p.requires_grad for p in model.parameters()}
+        for p in model.parameters():
+            p.requires_grad_(False)
+        for p in params:
+            p.requires_grad_(True)
+        gen = batch_generator(batch, cfg.seed, probe.device)
+        ids, mask = batch.to_torch(probe.device)
+        acc = [torch.zeros(p.shape[0], dtype=torch.float64, device=p.device) for p in params]
+        hid = []
+        n_total = 0
+        try:
+            with torch.enable_grad():
+                for i in range(0, ids.shape[0], cfg.minibatch):
+                    m = mask[i:i + cfg.minibatch].bool()
+                    if not m.any():
+                        continue
+                    h = final_hidden_states(probe, ids[i:i + cfg.minibatch], mask[i:i + cfg.minibatch])[m]  # [n, d]
+                    hid.append(h.detach())
+                    n_total += h.shape[0]
+                    logits = F.linear(h, head.weight, getattr(head, "bias", None))               # [n, V]
+                    for d in range(cfg.mc_draws):
+                        with torch.no_grad():
+                            y = torch.multinomial(torch.softmax(logits, -1), 1, generator=gen).squeeze(1)
+                        # per-token scale: gradient of the summed log-lik, squared, later / N tokens
+                        loss = F.cross_entropy(logits, y, reduction="sum")
+                        grads = torch.autograd.grad(loss, params, retain_graph=d + 1 < cfg.mc_draws)
+                        for a, g in zip(acc, grads):
+                            a += g.double().pow(2).reshape(g.shape[0], -1).mean(1)
+        finally:
+            for p in model.parameters():
+                p.requires_grad_(flags[id(p)])
+        blocks = torch.cat(acc).div_(max(n_total, 1) * cfg.mc_draws)
+        head_e = head_fim_diag(torch.cat(hid), head.weight, getattr(head, "bias", None), vocab_chunk=cfg.vocab_chunk)
+        vec = torch.cat([head_e.double(), blocks]).cpu().numpy()
+        return check_embedding(vec, where=f"batch {batch.index} of corpus {batch.corpus!r}")

@@ -1,0 +1,108 @@
+"""Shared fixtures: tiny random probe networks (tied and untied) with the embedded tokenizer,
+small in-memory corpora and an isolated cache folder."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import pytest
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@dataclass(frozen=True)
+class Doc:
+    doc_id: str
+    text: str
+
+
+class MemoryCorpus:
+    """A corpus held in memory (same protocol as core.corpora.Corpus)."""
+
+    def __init__(self, name: str, texts: list[str]):
+        self.name = name
+        self._docs = [Doc(f"{name}:{i}", t) for i, t in enumerate(texts)]
+
+    def documents(self):
+        return self._docs
+
+    def available(self):
+        return True
+
+    def install_hint(self):
+        return None
+
+    def fingerprint(self):
+        import hashlib
+
+        return hashlib.sha256("\x00".join(d.text for d in self._docs).encode()).hexdigest()
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path_factory, monkeypatch):
+    """Every test gets its own cache root, sharing the converted embedded model via a symlink."""
+    from core import paths
+
+    real_models = paths.REPO_ROOT / "cache" / "models"
+    root = tmp_path_factory.mktemp("cache")
+    if real_models.is_dir():
+        (root / "models").symlink_to(real_models, target_is_directory=True)
+    monkeypatch.setenv("ALIGNSCOPE_CACHE", str(root))
+    yield root
+
+
+def _make_tiny(folder, *, tied: bool, arch: str = "llama"):
+    import torch
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+
+    from core.probe import embedded_model_dir
+
+    tok = AutoTokenizer.from_pretrained(str(embedded_model_dir(progress=False)))
+    torch.manual_seed(0)
+    if arch == "llama":
+        cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                          tie_word_embeddings=tied, pad_token_id=tok.pad_token_id or 2)
+        model = LlamaForCausalLM(cfg)
+    else:
+        cfg = GPT2Config(vocab_size=len(tok), n_embd=32, n_layer=2, n_head=4, n_positions=256,
+                         tie_word_embeddings=tied)
+        model = GPT2LMHeadModel(cfg)
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A 2-layer Llama (d=32) with tied embeddings and the SmolLM2 tokenizer, saved to a folder."""
+    return _make_tiny(tmp_path_factory.mktemp("tiny_tied"), tied=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_untied_dir(tmp_path_factory):
+    """A 2-layer GPT-2-style model (d=32) with an untied LM head."""
+    return _make_tiny(tmp_path_factory.mktemp("tiny_untied"), tied=False, arch="gpt2")
+
+
+@pytest.fixture(scope="session")
+def maths_texts():
+    import json
+
+    from core.paths import shared_data_dir
+
+    path = shared_data_dir() / "proofnet" / "valid.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [f"informal statement {r['nl_statement']} formal statement {r['formal_statement']}" for r in rows]
+
+
+@pytest.fixture(scope="session")
+def prose_texts():
+    """Plain English prose, a different domain from formal maths (made here, no download)."""
+    import random
+
+    rng = random.Random(0)
+    words = ("the village market opened early and farmers brought apples bread cheese and flowers while "
+             "children played near the river under a warm summer sky and old friends shared stories").split()
+    return [" ".join(rng.choice(words) for _ in range(80)).capitalize() + "." for _ in range(80)]

@@ -1,0 +1,164 @@
+import numpy as np
+import pytest
+import torch
+
+from core.batches import BatchConfig, TokenBatch, sample_batches
+from core.errors import EstimatorError
+from core.estimators import REGISTRY, check_embedding, get_estimator
+from core.estimators.closed_form import head_fim_diag, real_hidden
+from core.estimators.reference import final_hidden_states, weight_modules
+from core.probe import load_probe
+from tests.conftest import MemoryCorpus
+
+
+@pytest.fixture(scope="module")
+def tied(tiny_model_dir):
+    return load_probe(tiny_model_dir, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def untied(tiny_untied_dir):
+    return load_probe(tiny_untied_dir, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def batch(tied, maths_texts):
+    return sample_batches(MemoryCorpus("maths", maths_texts), tied.tokenizer, BatchConfig(batch_size=4, seq_len=24, num_batches=1))[0]
+
+
+def test_registry_has_the_built_ins_and_rejects_unknowns():
+    assert {"reference", "closed_form_head", "closed_form_blocks"} <= set(REGISTRY)
+    with pytest.raises(EstimatorError, match="Unknown Task2Vec estimator 'nope'"):
+        get_estimator("nope")
+    with pytest.raises(EstimatorError, match="no parameter"):
+        get_estimator("reference", epoch=3)
+    assert get_estimator("reference", epochs=3).fingerprint()["epochs"] == 3
+    assert get_estimator("reference").fingerprint() == get_estimator("reference", epochs=10).fingerprint()
+
+
+@pytest.mark.parametrize("probe_name", ["tied", "untied"])
+@pytest.mark.parametrize("name,params", [("reference", {"epochs": 1}), ("closed_form_head", {}),
+                                         ("closed_form_blocks", {"k": 1})])
+def test_every_estimator_runs_on_tied_and_untied_models(request, probe_name, name, params, maths_texts):
+    probe = request.getfixturevalue(probe_name)
+    assert probe.tied_embeddings == (probe_name == "tied")
+    b = sample_batches(MemoryCorpus("m", maths_texts), probe.tokenizer, BatchConfig(batch_size=4, seq_len=24, num_batches=1))[0]
+    est = get_estimator(name, **params)
+    before = {k: v.clone() for k, v in probe.model.state_dict().items()}
+    e = est.embed(probe, b)
+    assert e.dtype == np.float32 and e.ndim == 1 and e.shape[0] == est.layout(probe)[-1].stop
+    assert np.all(np.isfinite(e)) and np.all(e >= 0) and e.max() > 0
+    after = probe.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before), "an estimator must not change the probe's weights"
+    assert all(p.requires_grad for p in probe.model.parameters())
+
+
+def test_reference_mc_fim_matches_brute_force_per_example(tied, batch):
+    """The minibatch FIM (squared gradient of the mean sampled NLL over real positions) equals the same
+    quantity assembled from per-example gradients computed one sequence at a time."""
+    est = get_estimator("reference", epochs=0)
+    ids, mask = batch.to_torch()
+    head = tied.lm_head
+    w = head.weight.detach().clone()
+    gen = torch.Generator().manual_seed(0)
+    with torch.enable_grad():
+        fast, labels = est.minibatch_fim(tied, ids, mask, w, None, generator=gen)
+    params = [p for _, p in weight_modules(tied)]
+    n = int(mask.sum())
+    total = [torch.zeros_like(p, dtype=torch.float64) for p in params]
+    offset = 0
+    for i in range(ids.shape[0]):                                # one example at a time
+        m = mask[i].bool()
+        k = int(m.sum())
+        with torch.enable_grad():
+            h = final_hidden_states(tied, ids[i:i + 1], mask[i:i + 1])[0][m]
+            logp = torch.log_softmax(h @ w.T, -1)
+            nll = -logp[torch.arange(k), labels[offset:offset + k]].sum()
+            grads = torch.autograd.grad(nll, params, allow_unused=True)
+        for t, g in zip(total, grads):
+            if g is not None:
+                t += g.double() / n
+        offset += k
+    brute = [t.pow(2).reshape(t.shape[0], -1).mean(1) for t in total]
+    for a, b in zip(fast, brute):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-12)
+
+
+def test_reference_fim_excludes_padding(tied, batch):
+    """Padding columns appended to a batch change nothing when the sampled labels are the same."""
+    est = get_estimator("reference", epochs=0)
+    ids, mask = batch.to_torch()
+    pad = torch.full((ids.shape[0], 8), tied.tokenizer.pad_token_id)
+    ids2, mask2 = torch.cat([ids, pad], 1), torch.cat([mask, torch.zeros_like(pad)], 1)
+    w = tied.lm_head.weight.detach().clone()
+    with torch.enable_grad():
+        a, labels = est.minibatch_fim(tied, ids, mask, w, None, generator=torch.Generator().manual_seed(1))
+        b, _ = est.minibatch_fim(tied, ids2, mask2, w, None, labels=labels)
+    for x, y in zip(a, b):
+        torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-12)
+
+
+def test_reference_head_finetuning_lowers_loss_and_keeps_input_embeddings(tied, batch):
+    est = get_estimator("reference", epochs=5, lr=1e-2)
+    ids, mask = batch.to_torch()
+    w0 = tied.lm_head.weight.detach().clone()
+    w, _ = est.finetune_head(tied, ids, mask)
+
+    def loss(weight):
+        with torch.no_grad():
+            h = final_hidden_states(tied, ids, mask)[:, :-1]
+            valid = (mask[:, 1:] * mask[:, :-1]).bool()
+            return torch.nn.functional.cross_entropy(h[valid] @ weight.T, ids[:, 1:][valid]).item()
+
+    assert loss(w) < loss(w0)
+    assert torch.equal(tied.model.get_input_embeddings().weight, w0)
+
+
+def test_closed_form_equals_monte_carlo_expectation(tied, batch):
+    """E_y[(d/dW log p(y))^2] estimated with many sampled labels converges to p(1-p) h^2 (eq. 1)."""
+    # 6 positions [6, d]; scaled up so the random tiny model's softmax is peaked enough for MC to resolve
+    h = real_hidden(tied, batch, 4)[:6] * 20
+    W = tied.lm_head.weight.detach()[:512]                                # a 512-way softmax head keeps MC cheap
+    closed = head_fim_diag(h, W, full=True)                               # [V, d]
+    Wp = W.clone().requires_grad_(True)
+    logits = h @ Wp.T
+    probs = torch.softmax(logits.detach(), -1)
+    gen = torch.Generator().manual_seed(0)
+    acc = torch.zeros_like(W, dtype=torch.float64)
+    draws = 4000
+    for _ in range(draws):
+        y = torch.multinomial(probs, 1, generator=gen).squeeze(1)
+        g, = torch.autograd.grad(torch.nn.functional.cross_entropy(logits, y, reduction="sum"), Wp, retain_graph=True)
+        acc += g.double() ** 2
+    mc = (acc / draws / h.shape[0]).float()
+    assert mc.sum().item() == pytest.approx(closed.sum().item(), rel=0.05)
+    top = torch.topk(closed.sum(1), 10).indices
+    torch.testing.assert_close(mc[top].sum(1), closed[top].sum(1), rtol=0.2, atol=0)
+
+
+def test_closed_form_is_invariant_to_padding(tied, batch):
+    est = get_estimator("closed_form_head")
+    pad = np.full((batch.input_ids.shape[0], 10), tied.tokenizer.pad_token_id)
+    padded = TokenBatch(batch.corpus, batch.index, np.concatenate([batch.input_ids, pad], 1),
+                        np.concatenate([batch.attention_mask, np.zeros_like(pad)], 1), batch.doc_ids, batch.offsets)
+    extra_rows = TokenBatch(batch.corpus, batch.index, np.concatenate([batch.input_ids, np.full_like(batch.input_ids[:2], 2)]),
+                            np.concatenate([batch.attention_mask, np.zeros_like(batch.attention_mask[:2])]),
+                            batch.doc_ids, batch.offsets)
+    e = est.embed(tied, batch)
+    np.testing.assert_allclose(est.embed(tied, padded), e, rtol=1e-4, atol=1e-12)
+    np.testing.assert_allclose(est.embed(tied, extra_rows), e, rtol=1e-4, atol=1e-12)
+
+
+def test_chunked_vocabulary_equals_unchunked(tied, batch):
+    h = real_hidden(tied, batch, 4)
+    W = tied.lm_head.weight.detach()
+    full = head_fim_diag(h, W, vocab_chunk=10 ** 6)
+    torch.testing.assert_close(head_fim_diag(h, W, vocab_chunk=1000), full, rtol=1e-5, atol=1e-12)
+    torch.testing.assert_close(head_fim_diag(h, W, vocab_chunk=777, full=True).mean(1), full, rtol=1e-5, atol=1e-12)
+
+
+def test_nan_and_zero_fims_are_clear_errors():
+    with pytest.raises(EstimatorError, match="NaN"):
+        check_embedding(np.array([1.0, np.nan]), where="batch 0 of corpus 'x'")
+    with pytest.raises(EstimatorError, match="all zeros"):
+        check_embedding(np.zeros(4), where="batch 0 of corpus 'x'")
