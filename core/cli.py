@@ -13,12 +13,16 @@ Every command takes ``--json``. Bad input exits with code 2 and one line naming 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
 import time
 
 from core.errors import AlignScopeError
+
+#: Modules exposing ``add_commands(subparsers)``; each subcommand sets ``func(args) -> int``.
+CLI_EXTENSIONS = ("core.finetune.cli", "core.mixture.cli")
 
 
 def _batch_args(p: argparse.ArgumentParser) -> None:
@@ -248,6 +252,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", nargs="?", choices=["stats", "clear"], default="stats")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_cache)
+
+    for module_name in CLI_EXTENSIONS:  # feature packages add their own subcommands
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name not in (module_name, module_name.rsplit(".", 1)[0]):
+                raise
+            continue
+        module.add_commands(sub)
     return parser
 
 

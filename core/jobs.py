@@ -1,0 +1,273 @@
+"""Background jobs: long work (embeddings, fine-tunes) in a worker process per job.
+
+Each job lives in a folder ``cache/jobs/<job_id>/``:
+
+- ``spec.json``   what to run: ``{"kind", "target": "module:function", "params", "created"}``
+- ``status.json`` written atomically (temp file + ``os.replace``) by the worker:
+  ``{"state", "done", "total", "message", "started", "updated", "eta_s", "pid", "error"}``;
+  states: ``queued``, ``running``, ``done``, ``failed``, ``cancelled``, ``killed``.
+- ``result.json`` the target's return value (JSON) once done.  ``log.txt`` the worker's output.
+- ``cancel``      created to ask the worker to stop (checked between units of work).
+
+The job id is a fingerprint of kind + params, so submitting the same work twice (a page reload, a
+second browser tab) returns the existing job instead of starting a duplicate. Workers run with
+``start_new_session=True``, so they outlive the Streamlit script run that started them and an app
+restart. A job whose worker died without writing a final state is reported as ``killed``.
+
+A target is a function ``f(params: dict, ctx: JobContext) -> dict``; ``ctx.progress(done, total, msg)``
+reports progress and ``ctx.should_stop()`` tells it to stop.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.paths import REPO_ROOT, cache_dir
+from core.store import fingerprint
+
+FINAL_STATES = ("done", "failed", "cancelled", "killed")
+
+#: Built-in job kinds -> "module:function". Other modules may add theirs with :func:`register_job_kind`.
+JOB_KINDS: dict[str, str] = {"embed": "core.jobs:embed_job"}
+
+
+def register_job_kind(kind: str, target: str) -> None:
+    """Map ``kind`` to a ``"module:function"`` target run by the worker process."""
+    JOB_KINDS[kind] = target
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=str))
+    os.replace(tmp, path)
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (finished, not yet reaped) is not alive
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+@dataclass
+class Job:
+    """Handle on a job folder (cheap: every property reads the files)."""
+
+    job_id: str
+    folder: Path
+
+    @property
+    def spec(self) -> dict:
+        return _read_json(self.folder / "spec.json") or {}
+
+    def status(self) -> dict:
+        """Current status; a running job whose worker process is gone is marked ``killed`` (persisted)."""
+        st = _read_json(self.folder / "status.json") or {"state": "queued", "done": 0, "total": 0, "message": ""}
+        if st.get("state") in ("running", "queued") and st.get("pid") and not _alive(st["pid"]):
+            st = _read_json(self.folder / "status.json") or st       # it may have just finished
+            if st.get("state") in ("running", "queued"):
+                st.update(state="killed", error="the worker process ended without reporting (killed or crashed)",
+                          updated=time.time())
+                _write_json(self.folder / "status.json", st)
+        return st
+
+    def result(self) -> dict | None:
+        """The target's return value, or None until the job is done."""
+        return _read_json(self.folder / "result.json")
+
+    def log(self, tail: int = 4000) -> str:
+        try:
+            return (self.folder / "log.txt").read_text(errors="replace")[-tail:]
+        except OSError:
+            return ""
+
+    def cancel(self, *, kill_after: float | None = None) -> None:
+        """Ask the worker to stop; with ``kill_after`` seconds, terminate its process group after that."""
+        (self.folder / "cancel").touch()
+        if kill_after is not None:
+            deadline = time.time() + kill_after
+            while time.time() < deadline and self.status().get("state") not in FINAL_STATES:
+                time.sleep(0.2)
+            pid = self.status().get("pid")
+            if self.status().get("state") not in FINAL_STATES and _alive(pid):
+                os.killpg(pid, signal.SIGTERM)
+
+    @property
+    def finished(self) -> bool:
+        return self.status().get("state") in FINAL_STATES
+
+
+def jobs_dir() -> Path:
+    return cache_dir("jobs")
+
+
+def job_id_for(kind: str, params: dict) -> str:
+    """Deterministic id: ``<kind>-<first 16 hex of the fingerprint of kind and params>``."""
+    return f"{kind}-{fingerprint({'kind': kind, 'params': params})[:16]}"
+
+
+def get_job(job_id: str) -> Job | None:
+    folder = jobs_dir() / job_id
+    return Job(job_id, folder) if (folder / "spec.json").is_file() else None
+
+
+def list_jobs(kind: str | None = None) -> list[Job]:
+    """Jobs, newest first, optionally of one kind."""
+    out = []
+    for folder in jobs_dir().iterdir():
+        spec = _read_json(folder / "spec.json")
+        if spec and (kind is None or spec.get("kind") == kind):
+            out.append((spec.get("created", 0), Job(folder.name, folder)))
+    return [j for _, j in sorted(out, key=lambda t: -t[0])]
+
+
+def submit(kind: str, params: dict, *, restart: bool = False, wait: bool = False) -> Job:
+    """Start a job (or return the identical one already queued, running or done).
+
+    Args:
+        kind: a key of :data:`JOB_KINDS`.
+        params: JSON-able parameters (they define the job's identity).
+        restart: start again even if an identical job finished (done/failed/cancelled/killed).
+        wait: run in this process instead of a worker (for tests and the CLI).
+
+    Raises:
+        ValueError: unknown kind.
+    """
+    if kind not in JOB_KINDS:
+        raise ValueError(f"unknown job kind {kind!r}; known: {sorted(JOB_KINDS)}")
+    job_id = job_id_for(kind, params)
+    folder = jobs_dir() / job_id
+    existing = get_job(job_id)
+    if existing is not None:
+        state = existing.status().get("state")
+        if state in ("queued", "running") or (state == "done" and not restart):
+            return existing
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("cancel", "result.json", "status.json"):
+        (folder / name).unlink(missing_ok=True)
+    _write_json(folder / "spec.json", {"kind": kind, "target": JOB_KINDS[kind], "params": params,
+                                       "created": time.time()})
+    _write_json(folder / "status.json", {"state": "queued", "done": 0, "total": 0, "message": "queued",
+                                         "updated": time.time()})
+    if wait:
+        run_job(folder)
+    else:
+        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        with open(folder / "log.txt", "ab") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "core.jobs", str(folder)], cwd=str(REPO_ROOT), env=env,
+                                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+        st = _read_json(folder / "status.json") or {}
+        if st.get("state") == "queued":
+            st["pid"] = proc.pid
+            _write_json(folder / "status.json", st)
+    return Job(job_id, folder)
+
+
+class JobContext:
+    """What a target gets: progress reporting, stop requests, logging."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.started = time.time()
+        self._state = {"state": "running", "done": 0, "total": 0, "message": "", "started": self.started,
+                       "pid": os.getpid()}
+        self._write()
+
+    def _write(self) -> None:
+        self._state["updated"] = time.time()
+        _write_json(self.folder / "status.json", self._state)
+
+    def progress(self, done: int, total: int, message: str = "") -> None:
+        """Report ``done`` of ``total`` units; the ETA (s) is extrapolated from the elapsed time."""
+        elapsed = time.time() - self.started
+        eta = elapsed / done * (total - done) if done and total else None
+        self._state.update(done=int(done), total=int(total), message=message, eta_s=eta)
+        self._write()
+
+    def should_stop(self) -> bool:
+        return (self.folder / "cancel").exists()
+
+    def log(self, message: str) -> None:
+        with open(self.folder / "log.txt", "a") as fh:
+            fh.write(message.rstrip() + "\n")
+
+    def finish(self, state: str, **extra) -> None:
+        self._state.update(state=state, **extra)
+        self._write()
+
+
+def run_job(folder: Path) -> None:
+    """Worker entry point: run the job in ``folder`` and record its final state."""
+    folder = Path(folder)
+    spec = _read_json(folder / "spec.json")
+    ctx = JobContext(folder)
+    try:
+        module, func = spec["target"].split(":")
+        result = getattr(importlib.import_module(module), func)(spec["params"], ctx)
+        _write_json(folder / "result.json", result or {})
+        ctx.finish("done", message="done")
+    except InterruptedError as exc:
+        ctx.finish("cancelled", message=str(exc) or "cancelled")
+    except Exception as exc:  # the job failed; the app keeps working and shows the reason
+        ctx.log(traceback.format_exc())
+        ctx.finish("failed", error=str(exc), message="failed")
+
+
+def _stop_on_sigterm(*_):
+    raise InterruptedError("terminated")
+
+
+def embed_job(params: dict, ctx: JobContext) -> dict:
+    """Job target: embed corpora ``params["corpora"]`` with ``params["settings"]`` (EmbedSettings dict).
+
+    Progress counts batches over all corpora. Returns ``{corpus: {"computed", "cached", "seconds"}}``.
+    """
+    from core.batches import BatchConfig
+    from core.pipeline import EmbedSettings, embed_corpus
+
+    s = dict(params["settings"])
+    settings = EmbedSettings(model=s["model"], estimator=s["estimator"],
+                             estimator_params=tuple(sorted(dict(s.get("estimator_params") or {}).items())),
+                             batch=BatchConfig(**s["batch"]), device=s.get("device", "auto"))
+    names = list(params["corpora"])
+    per = settings.batch.num_batches
+    total = per * len(names)
+    out = {}
+    for k, name in enumerate(names):
+        def report(done, _total, msg, k=k):
+            ctx.progress(k * per + done, total, msg)
+
+        r = embed_corpus(name, settings, progress=report, should_stop=ctx.should_stop)
+        out[name] = {"computed": r.computed, "cached": r.cached, "seconds": round(r.seconds, 3)}
+        ctx.log(f"{name}: computed {r.computed}, cached {r.cached}, {r.seconds:.1f} s")
+    return out
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    run_job(Path(sys.argv[1]))
