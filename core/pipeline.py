@@ -183,10 +183,10 @@ def embed_corpus(corpus, settings: EmbedSettings = EmbedSettings(), *, store: Em
 
 def embed_corpora(names: list[str], settings: EmbedSettings = EmbedSettings(), **kwargs) -> dict[str, CorpusEmbeddings]:
     """:func:`embed_corpus` for each name (duplicates removed, order kept)."""
-    out: dict[str, CorpusEmbeddings] = {}
-    for name in dict.fromkeys(names):
-        out[name] = embed_corpus(name, settings, **kwargs)
-    return out
+    corpora = [_resolve_corpus(n) for n in dict.fromkeys(names)]   # fail on a bad name before any work
+    load_probe(settings.model, device=settings.device)                # ...or a bad model
+    get_estimator(settings.estimator, **dict(settings.estimator_params))  # ...or a bad estimator
+    return {c.name: embed_corpus(c, settings, **kwargs) for c in corpora}
 
 
 def align(target: str, sources: list[str], settings: EmbedSettings = EmbedSettings(), **kwargs) -> dict:

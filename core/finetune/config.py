@@ -1,0 +1,126 @@
+"""Fine-tune run configuration (what defines a run) and embedding-settings (de)serialisation."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+
+from core.errors import AlignScopeError
+from core.probe import DEFAULT_MODEL
+
+#: Defaults of the controlled experiment, sized for 2 CPU cores (about 1-2 min of training per source).
+DEFAULT_BUDGET = 4000        # tokens per source, as in the alignment paper's controlled experiment
+DEFAULT_EPOCHS = 2
+DEFAULT_LR = 1e-4
+DEFAULT_SEQ_LEN = 128
+DEFAULT_BATCH_SIZE = 8
+DEFAULT_TARGET = "proofnet"
+METHODS = ("full", "lora")
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Everything that determines one fine-tune run (except the alignment's embedding settings).
+
+    Attributes:
+        source: training corpus name (exclusive with ``mixture``).
+        mixture: saved mixture name (``core.mixture``), exclusive with ``source``.
+        target: target benchmark; its held-out split is the evaluation set (see
+            :func:`core.finetune.data.heldout_split`).
+        model: causal LM to fine-tune: ``smollm2-135m`` (embedded), a folder or a hub id.
+        budget_tokens: training tokens per run (unique tokens; each epoch sees them once). For a
+            mixture, the mixture's own ``budget_tokens`` is used.
+        epochs, learning_rate, batch_size, seed: optimisation (AdamW, linear decay, no warmup).
+        seq_len: tokens per training sequence and per evaluation window.
+        method: ``full`` (all weights) or ``lora`` (peft adapters on the attention projections).
+        lora_r, lora_alpha, lora_dropout: LoRA hyperparameters (ignored for ``full``).
+        weight_decay, max_grad_norm: optimiser regularisation.
+        eval_batch_size: windows per forward pass when measuring perplexity (does not change it).
+        device: ``auto`` (CUDA when present), ``cpu``, ``cuda``.
+        save_adapter: keep the LoRA adapter under ``cache/finetune/adapters/<run_id>`` (LoRA only;
+            full fine-tuned weights are never saved, the metrics are what matter).
+    """
+
+    source: str | None = None
+    mixture: str | None = None
+    target: str = DEFAULT_TARGET
+    model: str = DEFAULT_MODEL
+    budget_tokens: int = DEFAULT_BUDGET
+    epochs: float = DEFAULT_EPOCHS
+    learning_rate: float = DEFAULT_LR
+    seq_len: int = DEFAULT_SEQ_LEN
+    batch_size: int = DEFAULT_BATCH_SIZE
+    seed: int = 0
+    method: str = "full"
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    eval_batch_size: int = 16
+    device: str = "auto"
+    save_adapter: bool = True
+
+    def __post_init__(self) -> None:
+        if bool(self.source) == bool(self.mixture):
+            raise AlignScopeError("A fine-tune needs exactly one of a source corpus or a mixture.",
+                                  fix="pass --source NAME or --mixture NAME (not both).")
+        if self.method not in METHODS:
+            raise AlignScopeError(f"Unknown fine-tuning method {self.method!r}.", fix="use full or lora.")
+        checks = [("budget_tokens", self.budget_tokens, 1), ("seq_len", self.seq_len, 2),
+                  ("batch_size", self.batch_size, 1), ("eval_batch_size", self.eval_batch_size, 1),
+                  ("lora_r", self.lora_r, 1)]
+        for name, value, low in checks:
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise AlignScopeError(f"Fine-tune setting {name}={value!r} is invalid.",
+                                      fix=f"give an integer >= {low}.")
+        if not (self.epochs > 0):
+            raise AlignScopeError(f"Fine-tune setting epochs={self.epochs!r} is invalid.", fix="give a positive number.")
+        if not (0 < self.learning_rate < 1):
+            raise AlignScopeError(f"Learning rate {self.learning_rate!r} is out of range.",
+                                  fix="use a value such as 1e-4 (full) or 1e-3 (LoRA).")
+        if not (self.model or "").strip():
+            raise AlignScopeError("No model given.", fix=f"pass --model {DEFAULT_MODEL}.")
+
+    @property
+    def label(self) -> str:
+        """The run's name in tables and plots: the source, or ``mixture:NAME``."""
+        return self.source or f"mixture:{self.mixture}"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FinetuneConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise AlignScopeError(f"Unknown fine-tune settings: {', '.join(unknown)}.",
+                                  fix=f"use only: {', '.join(sorted(known))}.")
+        return cls(**d)
+
+    def hparams(self) -> dict:
+        """The optimisation hyperparameters (what must be identical across runs of one experiment)."""
+        d = self.to_dict()
+        for k in ("source", "mixture", "target", "device", "save_adapter", "eval_batch_size"):
+            d.pop(k)
+        if self.method == "full":
+            for k in ("lora_r", "lora_alpha", "lora_dropout"):
+                d.pop(k)
+        return d
+
+    def group_key(self) -> str:
+        """Runs with the same key are comparable points of one plot (same target and hyperparameters)."""
+        return json.dumps({"target": self.target, **self.hparams()}, sort_keys=True)
+
+
+def settings_from_dict(d: dict | None):
+    """An :class:`core.pipeline.EmbedSettings` from its ``to_dict()`` (None -> defaults)."""
+    from core.batches import BatchConfig
+    from core.pipeline import EmbedSettings
+
+    if not d:
+        return EmbedSettings()
+    s = dict(d)
+    return EmbedSettings(model=s.get("model") or DEFAULT_MODEL, estimator=s["estimator"],
+                         estimator_params=tuple(sorted(dict(s.get("estimator_params") or {}).items())),
+                         batch=BatchConfig(**s["batch"]), device=s.get("device", "auto"))

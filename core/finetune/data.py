@@ -1,0 +1,236 @@
+"""Training texts within a token budget, and the target benchmark's held-out evaluation split.
+
+Training data of one run (:func:`build_training_data`):
+
+1. The source's documents are put in a seeded random order (``numpy.random.default_rng([seed,
+   7477]).permutation``); a mixture's documents come from ``core.mixture.materialize`` in its order.
+2. Each document is tokenised (no special tokens) and cut into consecutive non-overlapping chunks
+   of ``seq_len`` tokens; the chunks of a document start at a seeded random chunk (rotated), so the
+   first round does not always take a file's licence header.
+3. Round ``k`` takes chunk ``k`` of every document that has one (round 0 is one chunk per document,
+   so a 4,000-token budget spreads over about 30 documents instead of one long file), each chunk
+   followed by the EOS token, into one token stream, until the stream holds ``budget`` tokens.
+4. The stream is packed into sequences of ``seq_len`` tokens (the last one right-padded; padding is
+   masked out of the loss).
+
+A source with fewer tokens than the budget is trained on everything it has; the shortfall is
+recorded in the run's ``notes``.
+
+The held-out split (:func:`heldout_split`): ProofNet's ``test`` split (corpus ``proofnet``, pair
+format) is the evaluation set of both ``proofnet`` and ``proofnet-af``; the test-split corpora
+(``proofnet``, ``proofnet-af``) can never be training sources then. ProofNet-derived training
+sources must come from the ``valid`` split (``proofnet-valid``, ``proofnet-informal``). Any other
+corpus whose domain is ``target benchmark`` is its own held-out split (it must not be trained on);
+a corpus of another domain has no held-out split and is refused as a target.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from core.errors import AlignScopeError, CorpusError
+
+#: Known benchmarks: target name -> (evaluation corpus, corpora that hold the evaluation split).
+BENCHMARKS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "proofnet": ("proofnet", ("proofnet", "proofnet-af")),
+    "proofnet-af": ("proofnet", ("proofnet", "proofnet-af")),
+}
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """The evaluation split of a target: ``corpus`` is evaluated, ``forbidden`` may not be trained on."""
+
+    target: str
+    corpus: str
+    forbidden: tuple[str, ...]
+
+
+def heldout_split(target: str) -> HeldOut:
+    """The held-out evaluation split of ``target``.
+
+    Raises:
+        CorpusError: the target is unknown or not installed, or it is not a benchmark (no held-out split).
+    """
+    from core.corpora import get_corpus
+
+    if target in BENCHMARKS:
+        corpus, forbidden = BENCHMARKS[target]
+    else:
+        c = get_corpus(target)
+        if c.spec.domain != "target benchmark":
+            raise CorpusError(
+                f"Target {target!r} has no held-out split: it is a {c.spec.domain!r} corpus, not a benchmark.",
+                fix="evaluate on proofnet, or register the benchmark's test split as a corpus with "
+                    "domain 'target benchmark' (python -m core corpora add NAME --path ... --domain 'target benchmark').")
+        corpus, forbidden = target, (target,)
+    c = get_corpus(corpus)
+    if not c.available():
+        raise CorpusError(f"The held-out split of target {target!r} (corpus {corpus!r}) is not installed.",
+                          fix=f"run: {c.install_hint() or 'install it'}")
+    return HeldOut(target=target, corpus=corpus, forbidden=forbidden)
+
+
+def check_training_sources(sources: list[str], target: str) -> HeldOut:
+    """Refuse training on the target's evaluation split; returns :func:`heldout_split` of the target.
+
+    Raises:
+        AlignScopeError: a source holds the evaluation split (e.g. ``proofnet`` or ``proofnet-af``
+            when evaluating on ProofNet's test split).
+    """
+    held = heldout_split(target)
+    bad = [s for s in sources if s in held.forbidden]
+    if bad:
+        alt = " Use proofnet-valid or proofnet-informal (ProofNet's valid split) instead." if target in BENCHMARKS else ""
+        raise AlignScopeError(
+            f"Training source {', '.join(map(repr, bad))} holds the evaluation split of target {target!r} "
+            f"(corpus {held.corpus!r}): training on the test data would make its perplexity meaningless.{alt}",
+            fix="choose a source that is disjoint from the target's held-out split.")
+    return held
+
+
+@dataclass
+class TrainingData:
+    """Packed training sequences.
+
+    Attributes:
+        sequences: token id lists of length ``seq_len`` (the last may be shorter; padded at collation).
+        tokens: real tokens in the sequences (EOS separators included).
+        requested: the budget asked for.  documents: how many documents contributed.
+        sources: tokens per source (one entry for a corpus; several for a mixture).
+        notes: human-readable remarks (e.g. the source is smaller than the budget).
+    """
+
+    sequences: list[list[int]]
+    tokens: int
+    requested: int
+    documents: int
+    seq_len: int
+    sources: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def fingerprint(self) -> str:
+        h = hashlib.sha256(str(self.seq_len).encode())
+        for s in self.sequences:
+            h.update(np.asarray(s, dtype=np.int64).tobytes())
+            h.update(b"|")
+        return h.hexdigest()
+
+
+def pack_documents(docs: list[tuple[str, str]], tokenizer, *, budget: int, seq_len: int, seed: int,
+                   name: str) -> TrainingData:
+    """Pack documents ``[(source, text)]`` (already in sampling order) into training sequences.
+
+    See the module docstring for the procedure. Raises :class:`CorpusError` when no document
+    has any token.
+    """
+    eos = tokenizer.eos_token_id
+    if eos is None:
+        eos = tokenizer.pad_token_id
+    encoded: list[list[int] | None] = [None] * len(docs)
+    stream: list[int] = []
+    per_source: dict[str, int] = {}
+    used: set[int] = set()
+
+    def chunks(i: int) -> list[list[int]]:
+        if encoded[i] is None:
+            encoded[i] = tokenizer(docs[i][1], add_special_tokens=False)["input_ids"]
+        ids = encoded[i]
+        # a chunk plus its EOS fills at most seq_len tokens of the stream
+        width = max(1, seq_len - 1)
+        parts = [ids[k:k + width] for k in range(0, len(ids), width)]
+        if len(parts) > 1:
+            r = int(np.random.default_rng([seed, i, 104729]).integers(0, len(parts)))
+            parts = parts[r:] + parts[:r]
+        return parts
+
+    cache: dict[int, list[list[int]]] = {}
+    rnd = 0
+    while len(stream) < budget:
+        progressed = False
+        for i in range(len(docs)):
+            if i not in cache:
+                cache[i] = chunks(i)
+            if rnd < len(cache[i]):
+                piece = cache[i][rnd] + [eos]
+                take = piece[: budget - len(stream)]
+                stream.extend(take)
+                per_source[docs[i][0]] = per_source.get(docs[i][0], 0) + len(take)
+                used.add(i)
+                progressed = True
+                if len(stream) >= budget:
+                    break
+        if not progressed:
+            break
+        rnd += 1
+    if not stream:
+        raise CorpusError(f"Source {name!r} has no tokens to train on.", fix="check that its documents contain text.")
+    notes = []
+    if len(stream) < budget:
+        notes.append(f"{name} has only {len(stream)} tokens (budget {budget}); trained on all of them.")
+    sequences = [stream[k:k + seq_len] for k in range(0, len(stream), seq_len)]
+    return TrainingData(sequences=sequences, tokens=len(stream), requested=budget, documents=len(used),
+                        seq_len=seq_len, sources=per_source, notes=notes)
+
+
+def source_documents(source: str, seed: int) -> list[tuple[str, str]]:
+    """The documents of registry corpus ``source`` as ``[(source, text)]`` in seeded random order.
+
+    Raises:
+        CorpusError: unknown, not installed or empty corpus.
+    """
+    from core.corpora import get_corpus
+
+    c = get_corpus(source) if isinstance(source, str) else source
+    if not c.available():
+        raise CorpusError(f"Training source {c.name!r} is not installed.", fix=f"run: {c.install_hint() or 'install it'}")
+    docs = c.documents()
+    if not docs:
+        raise CorpusError(f"Training source {c.name!r} has no documents.", fix="add documents or pick another source.")
+    perm = np.random.default_rng([seed, 7477]).permutation(len(docs))
+    return [(c.name, docs[int(i)].text) for i in perm]
+
+
+def load_mixture_module():
+    """``core.mixture``, or a clear error when the mixture feature is not installed."""
+    try:
+        import core.mixture as mixture
+    except ModuleNotFoundError as exc:
+        if exc.name in ("core.mixture",):
+            raise AlignScopeError("Mixtures are not available: the package core.mixture is missing.",
+                                  fix="fine-tune on a single --source, or update AlignScope.") from exc
+        raise
+    return mixture
+
+
+def mixture_documents(name: str, tokenizer) -> tuple[list[dict], object]:
+    """``core.mixture.materialize(load_mixture(name), tokenizer=...)`` -> (rows, mixture)."""
+    mixture = load_mixture_module()
+    mix = mixture.load_mixture(name)
+    rows = mixture.materialize(mix, tokenizer=tokenizer)
+    if not rows:
+        raise CorpusError(f"Mixture {name!r} produced no documents.", fix="check its sources and weights.")
+    return rows, mix
+
+
+def build_training_data(config, tokenizer) -> TrainingData:
+    """Training sequences of a run (:class:`~core.finetune.config.FinetuneConfig`): a source's
+    documents in seeded order, or a mixture's materialised documents, packed within the budget."""
+    if config.mixture:
+        rows, mix = mixture_documents(config.mixture, tokenizer)
+        docs = [(str(r["source"]), str(r["text"])) for r in rows]
+        perm = np.random.default_rng([config.seed, 7477]).permutation(len(docs))   # rows come grouped by source
+        docs = [docs[int(i)] for i in perm]
+        budget = int(getattr(mix, "budget_tokens", 0) or config.budget_tokens)
+        return pack_documents(docs, tokenizer, budget=budget, seq_len=config.seq_len, seed=config.seed,
+                              name=f"mixture {config.mixture!r}")
+    return pack_documents(source_documents(config.source, config.seed), tokenizer, budget=config.budget_tokens,
+                          seq_len=config.seq_len, seed=config.seed, name=config.source)
+
+
+def mixture_sources(name: str) -> list[str]:
+    """The sources of a saved mixture with a positive weight."""
+    mix = load_mixture_module().load_mixture(name)
+    return [s for s, w in dict(mix.weights).items() if w and w > 0]

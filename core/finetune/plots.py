@@ -1,0 +1,164 @@
+"""Figures of the fine-tune experiment (plotly; no streamlit here).
+
+- :func:`alignment_figure`: the alignment paper's central figure: alignment coefficient (x, with
+  its 95% CI as error bars) vs perplexity of the fine-tuned model on the target's held-out split
+  (y), one labelled point per run, the OLS line with its 95% confidence band, r^2 and the slope's
+  95% CI in the title, and the base model's perplexity as a dashed horizontal line.
+- :func:`familiarity_figure`: familiarity (base-model perplexity on the training data) vs the same
+  test perplexity.
+- :func:`figure_bytes` / :func:`save_figure`: PNG/SVG through kaleido (needs Chromium: the
+  ``BROWSER_PATH`` environment variable, default ``/usr/bin/chromium`` when it exists) and HTML.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from core.errors import AlignScopeError
+from core.finetune.fit import LinearFit, ols
+
+POINT = "#1f77b4"
+FIT = "#d62728"
+
+
+def plottable(rows: list[dict], x: str = "alignment") -> list[dict]:
+    """Finished runs having both ``x`` and a finite ``ppl_after``."""
+    out = []
+    for r in rows:
+        if r.get("status") != "done":
+            continue
+        xv, yv = r.get(x), r.get("ppl_after")
+        if xv is None or yv is None or not np.isfinite(xv) or not np.isfinite(yv):
+            continue
+        out.append(r)
+    return out
+
+
+def fit_rows(rows: list[dict], x: str = "alignment") -> LinearFit | None:
+    """OLS of ``ppl_after`` on ``x`` over :func:`plottable` rows (None with fewer than 2 distinct x)."""
+    pts = plottable(rows, x)
+    try:
+        return ols([r[x] for r in pts], [r["ppl_after"] for r in pts])
+    except AlignScopeError:
+        return None
+
+
+def base_perplexity(rows: list[dict]) -> float | None:
+    """The base model's perplexity on the held-out split (identical for every run of a group)."""
+    vals = [r["ppl_before"] for r in rows if r.get("ppl_before") is not None]
+    return float(np.median(vals)) if vals else None
+
+
+def fit_text(fit: LinearFit | None, xname: str = "alignment") -> str:
+    if fit is None:
+        return "no fit yet (needs 2 runs with different x)"
+    s = f"r² = {fit.r2:.3f}, slope = {fit.slope:.3g}"
+    if fit.slope_ci:
+        s += f" (95% CI [{fit.slope_ci[0]:.3g}, {fit.slope_ci[1]:.3g}])"
+    if fit.p_value is not None:
+        s += f", p = {fit.p_value:.3g}"
+    return s + f", n = {fit.n}"
+
+
+def _scatter_with_fit(rows, x: str, xtitle: str, title: str, base: float | None, *, xerr: bool):
+    import plotly.graph_objects as go
+
+    pts = plottable(rows, x)
+    fit = fit_rows(rows, x)
+    fig = go.Figure()
+    if fit is not None:
+        xs = np.array([r[x] for r in pts], dtype=float)
+        lo, hi = xs.min(), xs.max()
+        pad = 0.05 * (hi - lo) if hi > lo else 0.01
+        grid = np.linspace(lo - pad, hi + pad, 100)
+        band = fit.band(grid)
+        if band is not None:
+            fig.add_trace(go.Scatter(x=np.concatenate([grid, grid[::-1]]), y=np.concatenate([band[1], band[0][::-1]]),
+                                     fill="toself", fillcolor="rgba(214,39,40,0.15)", line=dict(width=0),
+                                     hoverinfo="skip", name="95% confidence band"))
+        fig.add_trace(go.Scatter(x=grid, y=fit.predict(grid), mode="lines", line=dict(color=FIT, width=2),
+                                 name=f"OLS fit (r² = {fit.r2:.3f})"))
+    err = None
+    if xerr and pts:
+        lo_e = [max(0.0, r[x] - r["align_ci_low"]) if r.get("align_ci_low") is not None else 0.0 for r in pts]
+        hi_e = [max(0.0, r["align_ci_high"] - r[x]) if r.get("align_ci_high") is not None else 0.0 for r in pts]
+        err = dict(type="data", symmetric=False, array=hi_e, arrayminus=lo_e, thickness=1, color="#7f7f7f")
+    fig.add_trace(go.Scatter(
+        x=[r[x] for r in pts], y=[r["ppl_after"] for r in pts], mode="markers+text", text=[r["label"] for r in pts],
+        textposition="top center", marker=dict(size=10, color=POINT), error_x=err, name="fine-tuned runs",
+        customdata=[[r.get("ppl_before"), r.get("familiarity"), r.get("tokens_trained"), r.get("run_id")] for r in pts],
+        hovertemplate=("<b>%{text}</b><br>" + xtitle + " %{x:.4f}<br>perplexity after %{y:.3f}<br>"
+                       "before %{customdata[0]:.3f}<br>familiarity %{customdata[1]:.3f}<br>"
+                       "tokens %{customdata[2]}<br>run %{customdata[3]}<extra></extra>")))
+    if base is not None:
+        fig.add_hline(y=base, line_dash="dash", line_color="#555555",
+                      annotation_text=f"base model {base:.2f}", annotation_position="top left")
+    fig.update_layout(title=dict(text=f"{title}<br><sup>{fit_text(fit, x)}</sup>"), xaxis_title=xtitle,
+                      yaxis_title="perplexity on the held-out split (lower is better)", template="plotly_white",
+                      height=560, legend=dict(orientation="h", y=-0.18), margin=dict(t=90))
+    return fig, fit
+
+
+def alignment_figure(rows: list[dict], *, target: str = "", base: float | None = None):
+    """Alignment vs test perplexity; returns ``(figure, LinearFit | None)``."""
+    base = base if base is not None else base_perplexity(rows)
+    t = f"Alignment with {target} vs test perplexity after fine-tuning" if target else "Alignment vs test perplexity"
+    return _scatter_with_fit(rows, "alignment", "alignment coefficient with the target (Task2Vec)", t, base, xerr=True)
+
+
+def familiarity_figure(rows: list[dict], *, target: str = "", base: float | None = None):
+    """Familiarity (base-model perplexity on the source) vs test perplexity; ``(figure, fit)``."""
+    base = base if base is not None else base_perplexity(rows)
+    t = f"Familiarity vs perplexity on {target}" if target else "Familiarity vs test perplexity"
+    return _scatter_with_fit(rows, "familiarity", "familiarity: base-model perplexity on the source (lower = more familiar)",
+                             t, base, xerr=False)
+
+
+def _browser_env() -> None:
+    if not os.environ.get("BROWSER_PATH"):
+        for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"):
+            if os.path.exists(p):
+                os.environ["BROWSER_PATH"] = p
+                break
+
+
+def static_export_available() -> bool:
+    """True when kaleido and a Chromium for it are present (PNG/SVG export possible)."""
+    import importlib.util
+
+    _browser_env()
+    path = os.environ.get("BROWSER_PATH")
+    return bool(path and os.path.exists(path) and importlib.util.find_spec("kaleido"))
+
+
+def figure_bytes(fig, fmt: str, *, scale: float = 2.0) -> bytes:
+    """The figure as ``png``/``svg`` (kaleido + Chromium) or ``html`` (self-contained) bytes.
+
+    Raises:
+        AlignScopeError: static export impossible (kaleido or Chromium missing).
+    """
+    fmt = fmt.lower()
+    if fmt == "html":
+        return fig.to_html(include_plotlyjs=True, full_html=True).encode()
+    if fmt not in ("png", "svg", "pdf"):
+        raise AlignScopeError(f"Unknown figure format {fmt!r}.", fix="use png, svg, pdf or html.")
+    _browser_env()
+    try:
+        return fig.to_image(format=fmt, scale=scale if fmt == "png" else 1, width=1000, height=620)
+    except Exception as exc:  # kaleido raises various errors when no browser can be started
+        raise AlignScopeError(f"Static {fmt.upper()} export failed: {exc}",
+                              fix="install Chromium (apt-get install -y chromium) or set BROWSER_PATH; "
+                                  "the HTML export works without it.") from exc
+
+
+def save_figure(fig, path: str | Path, *, plotlyjs: str | bool = True) -> Path:
+    """Write the figure; the format follows the extension (.png, .svg, .pdf, .html)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".html":
+        fig.write_html(str(path), include_plotlyjs=plotlyjs, full_html=True)
+    else:
+        path.write_bytes(figure_bytes(fig, path.suffix.lstrip(".")))
+    return path

@@ -1,0 +1,252 @@
+"""``python -m core mix ...``: predict, suggest, save, list, show, export and verify mixtures.
+
+Examples::
+
+    python -m core mix predict --target proofnet --weights coq-stdlib=0.5,metamath=0.3,wikipedia=0.2
+    python -m core mix suggest --target proofnet --sources proofnet-valid,coq-stdlib,metamath,humaneval,wikipedia \\
+        --cap 0.6 --save best-proofnet --budget 2000000
+    python -m core mix save lean-heavy --weights proofnet-valid=0.7,coq-stdlib=0.3 --budget 1000000 --target proofnet
+    python -m core mix export best-proofnet --out data/best-proofnet.jsonl
+    python -m core mix verify best-proofnet            # or --weights ... --target ...
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+
+def _fmt(c: dict | None) -> str:
+    if not c:
+        return "n/a"
+    lo, hi = c.get("ci_low"), c.get("ci_high")
+    ci = f"[{lo:.4f}, {hi:.4f}]" if lo is not None and hi is not None else "[n/a]"
+    return f"{c['value']:.4f} {ci}"
+
+
+def _emit(args, payload, text: str) -> None:
+    print(json.dumps(payload, indent=2, default=str) if args.json else text)
+
+
+def _weights_and_target(args):
+    from core.errors import AlignScopeError
+    from core.mixture.model import load_mixture, parse_weights
+
+    if getattr(args, "name", None):
+        m = load_mixture(args.name)
+        return m.weights, args.target or m.target, m
+    if not args.weights:
+        raise AlignScopeError("No mixture given.", fix="pass a saved mixture NAME or --weights a=0.5,b=0.5.")
+    return parse_weights(args.weights), args.target, None
+
+
+def _need_target(target):
+    from core.errors import AlignScopeError
+
+    if not target:
+        raise AlignScopeError("No target benchmark given.", fix="pass --target proofnet (or save the mixture with --target).")
+    return target
+
+
+def cmd_predict(args) -> int:
+    from core.cli import _settings
+    from core.mixture.model import Mixture
+    from core.mixture.predict import load_source_set, predict_mixture, single_source_alignments
+
+    weights, target, _ = _weights_and_target(args)
+    target = _need_target(target)
+    Mixture("check", weights, 1, target=target)  # validates names and weights
+    settings = _settings(args)
+    ss = load_source_set(target, [s for s, w in weights.items() if w > 0], settings)
+    p = predict_mixture(ss, weights, noise=args.noise)
+    best = single_source_alignments(ss)[0]
+    payload = {"target": target, **p.to_dict(), "best_single_source": best, "settings": settings.to_dict()}
+    lines = [f"mixture {', '.join(f'{s} {w:.1%}' for s, w in p.weights.items())}",
+             f"predicted alignment with {target}: {_fmt(p.alignment.to_dict())}",
+             f"predicted diversity:            {_fmt(p.diversity.to_dict())}",
+             f"best single source: {best['source']} alignment {best['alignment']:.4f}"]
+    _emit(args, payload, "\n".join(lines))
+    return 0
+
+
+def cmd_suggest(args) -> int:
+    from core.cli import _settings, _split
+    from core.mixture.model import Mixture, save_mixture
+    from core.mixture.optimise import suggest_mix
+    from core.mixture.predict import load_source_set
+
+    target = _need_target(args.target)
+    sources = _split(args.sources)
+    Mixture("check", {s: 1.0 for s in sources} or {"": 1.0}, 1, target=target)
+    settings = _settings(args)
+    ss = load_source_set(target, sources, settings)
+    sug = suggest_mix(ss, min_diversity=args.min_diversity, cap=args.cap, restarts=args.restarts, noise=args.noise)
+    payload = {"target": target, **sug.to_dict()}
+    lines = [sug.message,
+             f"predicted alignment {_fmt(sug.prediction.alignment.to_dict())}, diversity {_fmt(sug.prediction.diversity.to_dict())}"]
+    if args.save:
+        m = Mixture(args.save, {s: w for s, w in sug.weights.items() if w > 0}, args.budget, seed=args.mix_seed, target=target)
+        path = save_mixture(m)
+        payload["saved"] = str(path)
+        lines.append(f"saved mixture {m.name!r} ({m.budget_tokens:,} tokens) to {path}")
+    _emit(args, payload, "\n".join(lines))
+    return 0
+
+
+def cmd_save(args) -> int:
+    from core.mixture.model import Mixture, parse_weights, save_mixture
+
+    m = Mixture(args.name, parse_weights(args.weights), args.budget, seed=args.mix_seed, target=args.target)
+    path = save_mixture(m)
+    _emit(args, {"saved": str(path), **m.to_dict()},
+          f"saved mixture {m.name!r}: {', '.join(f'{s} {w:.1%}' for s, w in m.weights.items())}, "
+          f"{m.budget_tokens:,} tokens, seed {m.seed} -> {path}")
+    return 0
+
+
+def cmd_list(args) -> int:
+    from core.mixture.model import list_mixtures, load_mixture
+
+    rows = []
+    for n in list_mixtures():
+        try:
+            rows.append(load_mixture(n).to_dict())
+        except Exception as exc:  # a damaged file should not hide the others
+            rows.append({"name": n, "error": str(exc)})
+    text = "\n".join(f"{r['name']:24s} " + (r.get("error") or f"{r['budget_tokens']:>12,} tokens  target {r.get('target')}  "
+                     + ", ".join(f"{s} {w:.1%}" for s, w in r["weights"].items())) for r in rows) or "(no saved mixtures)"
+    _emit(args, rows, text)
+    return 0
+
+
+def cmd_show(args) -> int:
+    from core.mixture.model import load_mixture
+
+    m = load_mixture(args.name)
+    budgets = m.token_budgets()
+    _emit(args, {**m.to_dict(), "token_budgets": budgets},
+          f"{m.name}: target {m.target}, budget {m.budget_tokens:,} tokens, seed {m.seed}\n"
+          + "\n".join(f"  {s:20s} {w:7.2%} {budgets[s]:>12,} tokens" for s, w in m.weights.items()))
+    return 0
+
+
+def cmd_export(args) -> int:
+    from core.mixture.model import load_mixture
+    from core.mixture.sampling import materialize_with_report
+    from core.probe import load_probe
+
+    m = load_mixture(args.name)
+    tok = load_probe(args.model).tokenizer
+    rep = materialize_with_report(m, tokenizer=tok, on_short="use_all" if args.allow_short else "error")
+    from pathlib import Path
+    import os
+
+    out = Path(args.out or f"{m.name}.jsonl")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for r in rep.rows:
+            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+    os.replace(tmp, out)
+    for w in rep.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    _emit(args, {"path": str(out), "rows": len(rep.rows), "tokens": rep.tokens, "total_tokens": rep.total_tokens,
+                 "warnings": rep.warnings},
+          f"wrote {len(rep.rows):,} rows, {rep.total_tokens:,} tokens to {out} ("
+          + ", ".join(f"{s} {t:,}" for s, t in rep.tokens.items()) + ")")
+    return 0
+
+
+def cmd_verify(args) -> int:
+    from core.cli import _settings
+    from core.mixture.verify import verify_mixture
+
+    weights, target, _ = _weights_and_target(args)
+    target = _need_target(target)
+    settings = _settings(args)
+
+    def progress(done, total, msg):
+        if not args.json:
+            print(f"  {done}/{total} {msg}", file=sys.stderr, flush=True)
+
+    r = verify_mixture(weights, target, settings, seed=args.verify_seed, noise=args.noise, progress=progress)
+    lines = [f"mixture {', '.join(f'{s} {w:.1%}' for s, w in r['weights'].items())} "
+             f"(realised {', '.join(f'{s} {w:.1%}' for s, w in r['realised_weights'].items())}; "
+             f"sequences/batch {r['sequences']})"]
+    for what in ("alignment", "diversity"):
+        if r["measured"].get(what):
+            a = r["agreement"][what]
+            lines.append(f"{what:9s} predicted {_fmt(r['predicted'][what])}  measured {_fmt(r['measured'][what])}  "
+                         f"CIs overlap: {a['overlap']}")
+    lines.append(f"({r['computed']} mixed batches embedded, {r['cached']} cached, {r['seconds']:.1f} s)")
+    _emit(args, r, "\n".join(lines))
+    return 0
+
+
+def add_commands(subparsers) -> None:
+    """Add ``mix`` with its subcommands to the core CLI."""
+    from core.cli import _batch_args
+    from core.mixture.predict import DEFAULT_NOISE, NOISE_MODES
+
+    p = subparsers.add_parser("mix", help="fine-tuning mixtures: predict, suggest, save, export, verify")
+    sub = p.add_subparsers(dest="mix_command", required=True)
+
+    def common(q, *, batch=True):
+        if batch:
+            _batch_args(q)
+            q.add_argument("--noise", default=DEFAULT_NOISE, choices=NOISE_MODES,
+                           help="prediction noise model (core.mixture.predict, eq. M2)")
+        q.add_argument("--json", action="store_true")
+
+    q = sub.add_parser("predict", help="predicted alignment and diversity of a mix (cached embeddings only)")
+    q.add_argument("name", nargs="?", help="a saved mixture (or use --weights)")
+    q.add_argument("--weights", help="source=share,... (normalised)")
+    q.add_argument("--target", help="target benchmark (default: the saved mixture's)")
+    common(q)
+    q.set_defaults(func=cmd_predict)
+
+    q = sub.add_parser("suggest", help="weights maximising predicted alignment with the target")
+    q.add_argument("--target", required=True)
+    q.add_argument("--sources", required=True, help="comma-separated candidate sources")
+    q.add_argument("--min-diversity", type=float, default=None, help="floor on predicted diversity")
+    q.add_argument("--cap", type=float, default=None, help="max share of any one source (0-1)")
+    q.add_argument("--restarts", type=int, default=4, help="random SLSQP restarts")
+    q.add_argument("--save", metavar="NAME", help="save the suggested mix under this name")
+    q.add_argument("--budget", type=int, default=1_000_000, help="token budget of the saved mix")
+    q.add_argument("--mix-seed", type=int, default=0, help="document sampling seed of the saved mix")
+    common(q)
+    q.set_defaults(func=cmd_suggest)
+
+    q = sub.add_parser("save", help="save a named mixture (weights, budget, seed) for export / fine-tuning")
+    q.add_argument("name")
+    q.add_argument("--weights", required=True, help="source=share,... (normalised)")
+    q.add_argument("--budget", type=int, required=True, help="total tokens of the dataset")
+    q.add_argument("--mix-seed", "--seed", dest="mix_seed", type=int, default=0, help="document sampling seed")
+    q.add_argument("--target", default=None)
+    common(q, batch=False)
+    q.set_defaults(func=cmd_save)
+
+    q = sub.add_parser("list", help="saved mixtures")
+    common(q, batch=False)
+    q.set_defaults(func=cmd_list)
+
+    q = sub.add_parser("show", help="one saved mixture with per-source token budgets")
+    q.add_argument("name")
+    common(q, batch=False)
+    q.set_defaults(func=cmd_show)
+
+    q = sub.add_parser("export", help="materialise a saved mixture as JSONL with provenance")
+    q.add_argument("name")
+    q.add_argument("--out", help="output .jsonl (default NAME.jsonl)")
+    q.add_argument("--model", default="smollm2-135m", help="tokenizer that counts tokens")
+    q.add_argument("--allow-short", action="store_true",
+                   help="use all of a source that has fewer tokens than its share (warn) instead of failing")
+    common(q, batch=False)
+    q.set_defaults(func=cmd_export)
+
+    q = sub.add_parser("verify", help="embed real mixed batches and compare measured with predicted")
+    q.add_argument("name", nargs="?", help="a saved mixture (or use --weights)")
+    q.add_argument("--weights")
+    q.add_argument("--target")
+    q.add_argument("--verify-seed", type=int, default=0, help="seed of the mixed batches")
+    common(q)
+    q.set_defaults(func=cmd_verify)

@@ -1,0 +1,121 @@
+"""Verify a predicted mixture on real mixed batches: embed them and compare measured with predicted.
+
+:func:`verify_mixture` draws ``num_batches`` real mixed batches (:func:`core.mixture.sampling.mixed_batches`,
+fresh windows, seeded), embeds each with the current estimator (cached in the
+:class:`~core.store.EmbeddingStore` under the same kind of key as :func:`core.pipeline.embed_corpus`, so
+re-verifying the same mix computes nothing), and reports the measured alignment with the target and
+diversity next to the prediction (eq. M2 of :mod:`core.mixture.predict`) at the realised token shares
+and sequence counts, with 95% CIs. The dashboard runs it as the background job ``mix_verify``
+(:func:`core.mixture.jobs.verify_job`); the CLI runs it in-process (``python -m core mix verify``).
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from core.coefficients import alignment_coefficient, diversity_coefficient
+from core.mixture.predict import DEFAULT_NOISE, load_source_set, predict_mixture
+from core.mixture.sampling import mixed_batches, realised_token_shares
+
+
+def _agree(pred: dict, meas: dict) -> dict:
+    """Agreement of two coefficients: CI overlap, and whether the prediction lies in the measured CI."""
+    pl, ph, ml, mh = pred.get("ci_low"), pred.get("ci_high"), meas.get("ci_low"), meas.get("ci_high")
+    if None in (pl, ph, ml, mh):
+        return {"overlap": None, "predicted_in_measured_ci": None, "difference": pred["value"] - meas["value"]}
+    return {"overlap": bool(pl <= mh and ml <= ph), "predicted_in_measured_ci": bool(ml <= pred["value"] <= mh),
+            "difference": pred["value"] - meas["value"]}
+
+
+def verify_mixture(weights: dict[str, float], target: str, settings, *, seed: int = 0, noise: str = DEFAULT_NOISE,
+                   compute_missing: bool = True, store=None, corpora=None, progress=None, should_stop=None,
+                   log=None) -> dict:
+    """Measured vs predicted alignment and diversity of a mixture.
+
+    Args:
+        weights: ``source -> token share``.  target: target corpus.  settings: :class:`EmbedSettings`.
+        seed: verification sampling seed (batches differ from the cached per-source batches).
+        compute_missing: embed sources/target whose embeddings are not cached yet (else raise
+            :class:`~core.mixture.predict.MissingEmbeddingsError`).
+        progress: ``callable(done, total, message)``.  should_stop: polled between batches
+            (returning True raises ``InterruptedError``; finished batches stay cached).
+
+    Returns:
+        JSON-able dict: ``weights``, ``realised_weights``, ``sequences`` per source, ``predicted``
+        (``{"alignment", "diversity"}`` Coefficient dicts at the realised shares), ``predicted_linear``
+        (plain linear model), ``predicted_requested`` (at the requested weights), ``measured``,
+        ``agreement``, ``computed``, ``cached``, ``seconds``, ``settings``, ``target``.
+    """
+    from core.estimators import get_estimator
+    from core.mixture.predict import MissingEmbeddingsError
+    from core.pipeline import embed_corpus
+    from core.probe import load_probe
+    from core.store import EmbeddingStore, embedding_key
+
+    t0 = time.perf_counter()
+    store = store or EmbeddingStore()
+    sources = [s for s, w in weights.items() if w > 0]
+    say = log or (lambda m: None)
+    try:
+        ss = load_source_set(target, sources, settings, store=store, corpora=corpora)
+    except MissingEmbeddingsError as exc:
+        if not compute_missing or exc.unavailable:
+            raise
+        for name in exc.missing:
+            say(f"embedding {name} (not cached yet)")
+            from core.mixture.predict import resolve_corpus
+
+            embed_corpus(resolve_corpus(name, corpora), settings, store=store, progress=False, should_stop=should_stop)
+        ss = load_source_set(target, sources, settings, store=store, corpora=corpora)
+    w_req = ss.weight_vector(weights)
+    probe = load_probe(settings.model, device=settings.device)
+    batches, counts = mixed_batches(dict(zip(ss.sources, w_req)), settings.batch, probe.tokenizer,
+                                    tokens_per_seq=dict(zip(ss.sources, ss.tokens_per_seq)), seed=seed,
+                                    corpora=corpora, name="mix:" + "+".join(ss.sources))
+    estimator = get_estimator(settings.estimator, **dict(settings.estimator_params))
+    est_fp = estimator.fingerprint()
+    rows, computed, cached = [], 0, 0
+    total = len(batches)
+    if progress:
+        progress(0, total, "mixed batches drawn")
+    for k, b in enumerate(batches):
+        if should_stop and should_stop():
+            raise InterruptedError(f"stopped after {k} of {total} mixed batches (finished ones are cached)")
+        key = embedding_key(model_fingerprint=probe.fingerprint, tokenizer_fingerprint=probe.tokenizer_fingerprint,
+                            estimator=est_fp, batch_hash=b.content_hash())
+        with store.lock(key):
+            hit = store.get(key)
+            if hit is not None:
+                vec = hit[0]["embedding"]
+                cached += 1
+            else:
+                t = time.perf_counter()
+                vec = estimator.embed(probe, b)
+                store.put(key, {"embedding": vec}, {"corpus": b.corpus, "batch": k, "seconds": time.perf_counter() - t,
+                                                    "tokens": b.num_tokens, "estimator": est_fp, "model": probe.name})
+                computed += 1
+        rows.append(vec)
+        say(f"mixed batch {k + 1}/{total}: {b.num_tokens} tokens")
+        if progress:
+            progress(k + 1, total, f"mixed batch {k + 1}/{total}")
+    M = np.stack(rows).astype(np.float64)
+    realised = realised_token_shares(batches, ss.sources)
+    r_vec = np.array([realised[s] for s in ss.sources])
+    m_vec = np.array([counts.get(s, 0) for s in ss.sources])
+    pred = predict_mixture(ss, r_vec, noise=noise, counts=m_vec)
+    pred_lin = predict_mixture(ss, r_vec, noise="batch")
+    pred_req = predict_mixture(ss, w_req, noise=noise)
+    meas = {"alignment": alignment_coefficient(M, ss.T).to_dict(),
+            "diversity": diversity_coefficient(M).to_dict() if len(M) >= 2 else None}
+    p = {"alignment": pred.alignment.to_dict(), "diversity": pred.diversity.to_dict()}
+    agreement = {"alignment": _agree(p["alignment"], meas["alignment"])}
+    if meas["diversity"] is not None:
+        agreement["diversity"] = _agree(p["diversity"], meas["diversity"])
+    return {"target": target, "weights": dict(zip(ss.sources, map(float, w_req))), "realised_weights": realised,
+            "sequences": {s: int(c) for s, c in counts.items()}, "noise": noise, "predicted": p,
+            "predicted_linear": {"alignment": pred_lin.alignment.to_dict(), "diversity": pred_lin.diversity.to_dict()},
+            "predicted_requested": {"alignment": pred_req.alignment.to_dict(), "diversity": pred_req.diversity.to_dict()},
+            "measured": meas, "agreement": agreement, "computed": computed, "cached": cached,
+            "tokens": int(sum(b.num_tokens for b in batches)), "seconds": round(time.perf_counter() - t0, 3),
+            "settings": settings.to_dict(), "seed": seed}

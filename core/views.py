@@ -1,0 +1,262 @@
+"""Dashboard view state as plain data: URL query parameters <-> :class:`ViewState`, table rows.
+
+Everything here is a pure function of its arguments (no streamlit, no disk, no model), so the
+dashboard's state handling is testable without a browser. A *view* is what a link must reopen:
+the target benchmark, the candidate corpora, the embedding settings (probe network, estimator,
+batch shape, seed, device), the heatmap order and the embedding job being watched.
+
+Query parameters (all optional; bad values fall back to the defaults, never raise)::
+
+    ?target=proofnet&candidates=coq-stdlib,metamath&model=smollm2-135m&estimator=closed_form_head
+     &batch_size=16&seq_len=128&num_batches=5&seed=0&device=auto&order=clustered&job=embed-0123...
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass, field, replace
+from typing import Iterable, Mapping
+
+from core.batches import BatchConfig
+from core.estimators import DEFAULT_ESTIMATOR
+from core.pipeline import EmbedSettings
+from core.probe import DEFAULT_MODEL
+
+DEFAULT_TARGET = "proofnet"
+#: Candidates preselected when the URL names none (those installed are used).
+DEFAULT_CANDIDATES = ("coq-stdlib", "metamath", "hol-light", "humaneval", "python-stdlib", "wikipedia", "news")
+ORDERS = ("clustered", "selection", "alphabetical")
+DEVICES = ("auto", "cpu", "cuda")
+#: (query parameter, minimum, maximum) of the integer settings; defaults come from BatchConfig.
+INT_PARAMS = (("batch_size", 1, 512), ("seq_len", 2, 2048), ("num_batches", 1, 64), ("seed", 0, 10 ** 6))
+VIEW_PARAMS = ("target", "candidates", "model", "estimator", *(p for p, _, _ in INT_PARAMS), "device", "order",
+               "job")
+_JOB_RE = re.compile(r"^[a-z_]+-[0-9a-f]{16}$")
+
+
+@dataclass(frozen=True)
+class ViewState:
+    """What the dashboard shows; round-trips through URL query parameters.
+
+    Attributes:
+        target: the target benchmark corpus.
+        candidates: candidate source corpora, in the user's order (never contains ``target``).
+        model, estimator, batch_size, seq_len, num_batches, seed, device: embedding settings.
+        order: heatmap order, one of :data:`ORDERS`.
+        job: id of the embedding job being watched, or ``""``.
+    """
+
+    target: str = DEFAULT_TARGET
+    candidates: tuple[str, ...] = ()
+    model: str = DEFAULT_MODEL
+    estimator: str = DEFAULT_ESTIMATOR
+    batch_size: int = BatchConfig().batch_size
+    seq_len: int = BatchConfig().seq_len
+    num_batches: int = BatchConfig().num_batches
+    seed: int = BatchConfig().seed
+    device: str = "auto"
+    order: str = "clustered"
+    job: str = ""
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def settings(self) -> EmbedSettings:
+        """The :class:`EmbedSettings` this view embeds with."""
+        return EmbedSettings(model=self.model, estimator=self.estimator,
+                             batch=BatchConfig(batch_size=self.batch_size, seq_len=self.seq_len,
+                                               num_batches=self.num_batches, seed=self.seed),
+                             device=self.device)
+
+    def corpora(self) -> list[str]:
+        """Target first, then the candidates."""
+        return [self.target, *self.candidates] if self.target else list(self.candidates)
+
+    def with_settings(self, settings: EmbedSettings) -> "ViewState":
+        """A copy whose embedding settings are those of ``settings``."""
+        b = settings.batch
+        return replace(self, model=settings.model, estimator=settings.estimator, batch_size=b.batch_size,
+                       seq_len=b.seq_len, num_batches=b.num_batches, seed=b.seed, device=settings.device)
+
+
+def _first(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        return str(value[-1]) if value else None
+    return str(value)
+
+
+def split_names(value) -> list[str]:
+    """``"a,b, c"`` (or a list of such strings) -> ``["a", "b", "c"]``, duplicates and blanks removed."""
+    if value is None:
+        return []
+    parts = value if isinstance(value, (list, tuple)) else [value]
+    out: list[str] = []
+    for p in parts:
+        out.extend(s.strip() for s in str(p).split(","))
+    return list(dict.fromkeys(s for s in out if s))
+
+
+def _int(value, default: int, lo: int, hi: int) -> int:
+    try:
+        v = int(str(value).strip())
+    except (TypeError, ValueError):
+        return default
+    return min(max(v, lo), hi)
+
+
+def view_from_params(params: Mapping, *, known: Iterable[str] | None = None, available: Iterable[str] | None = None,
+                     estimators: Iterable[str] | None = None) -> ViewState:
+    """Build a :class:`ViewState` from URL query parameters; never raises.
+
+    Args:
+        params: a mapping like ``st.query_params`` (values are strings or lists of strings).
+        known: corpus names that exist; unknown target/candidates are dropped (None: keep all).
+        available: installed corpus names, used to choose default candidates when the URL names
+            none (None: all of :data:`DEFAULT_CANDIDATES`).
+        estimators: valid estimator names (None: accept any non-empty name).
+
+    Returns:
+        The view; missing or invalid values are replaced by the defaults.
+    """
+    known_set = set(known) if known is not None else None
+    d = ViewState()
+    target = (_first(params.get("target")) or "").strip() or d.target
+    if known_set is not None and target not in known_set:
+        target = d.target if d.target in known_set else ""
+    if "candidates" in params:
+        cands = split_names(params.get("candidates"))
+    else:
+        cands = default_candidates(available)
+    cands = [c for c in cands if c != target and (known_set is None or c in known_set)]
+    model = (_first(params.get("model")) or "").strip() or d.model
+    estimator = (_first(params.get("estimator")) or "").strip() or d.estimator
+    if estimators is not None and estimator not in set(estimators):
+        estimator = d.estimator
+    ints = {name: _int(_first(params.get(name)), getattr(d, name), lo, hi) for name, lo, hi in INT_PARAMS}
+    device = (_first(params.get("device")) or d.device).strip()
+    if device not in DEVICES and not re.fullmatch(r"cuda:\d+", device):
+        device = d.device
+    order = _first(params.get("order")) or d.order
+    order = order if order in ORDERS else d.order
+    job = (_first(params.get("job")) or "").strip()
+    job = job if _JOB_RE.match(job) else ""
+    extra = {k: params[k] for k in params if k not in VIEW_PARAMS}
+    return ViewState(target=target, candidates=tuple(cands), model=model, estimator=estimator, device=device,
+                     order=order, job=job, extra=extra, **ints)
+
+
+def view_to_params(view: ViewState, *, include_defaults: bool = False) -> dict[str, str]:
+    """Query parameters of a view (strings). Target and candidates are always included so that a
+    link reopens exactly the same selection; other settings only when they differ from the defaults
+    (or always with ``include_defaults``). ``job`` only when set."""
+    d = ViewState()
+    out = {"target": view.target, "candidates": ",".join(view.candidates)}
+    for name in ("model", "estimator", *(p for p, _, _ in INT_PARAMS), "device", "order"):
+        value = getattr(view, name)
+        if include_defaults or value != getattr(d, name):
+            out[name] = str(value)
+    if view.job:
+        out["job"] = view.job
+    return out
+
+
+def params_diff(current: Mapping, wanted: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """What to change in the URL: ``(to_set, to_delete)`` for the view's own keys only.
+
+    Keys outside :data:`VIEW_PARAMS` (other pages' parameters) are never touched.
+    """
+    to_set = {k: v for k, v in wanted.items() if _first(current.get(k)) != v}
+    to_delete = [k for k in VIEW_PARAMS if k in current and k not in wanted]
+    return to_set, to_delete
+
+
+def default_candidates(available: Iterable[str] | None) -> list[str]:
+    """:data:`DEFAULT_CANDIDATES` restricted to ``available`` (all when None)."""
+    if available is None:
+        return list(DEFAULT_CANDIDATES)
+    avail = set(available)
+    return [c for c in DEFAULT_CANDIDATES if c in avail]
+
+
+def share_link(base_url: str, view: ViewState, page: str = "") -> str:
+    """A URL reopening ``view`` on ``page`` (``""`` for the home page, e.g. ``"Alignment"``)."""
+    from urllib.parse import urlencode
+
+    base = base_url.rstrip("/") + ("/" + page if page else "/")
+    return base + "?" + urlencode(view_to_params(view), safe=",")
+
+
+# ----------------------------------------------------------------------------------------------
+# Tables
+# ----------------------------------------------------------------------------------------------
+def human_count(n) -> str:
+    """``1234567 -> "1.23 M"``; ``None`` -> ``""``."""
+    if n is None or (isinstance(n, float) and math.isnan(n)):
+        return ""
+    n = float(n)
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{int(n)}"
+
+
+def corpus_rows(corpora: Iterable[Mapping], *, tokens: Mapping[str, int | None] | None = None,
+                target: str = "", candidates: Iterable[str] = ()) -> list[dict]:
+    """Rows of the corpus registry table.
+
+    Args:
+        corpora: one mapping per corpus with ``name, kind, domain, documents, available,
+            install_hint, source, license`` (e.g. :meth:`Corpus.describe` plus ``documents``).
+        tokens: corpus -> token count when known (missing or None: not counted yet).
+        target, candidates: the current selection, shown in the ``role`` column.
+
+    Returns:
+        dicts with keys ``corpus, role, domain, kind, installed, documents, tokens, source,
+        license, install`` (``install``: the command to run when not installed, else ``""``).
+    """
+    tokens = tokens or {}
+    cands = set(candidates)
+    rows = []
+    for c in corpora:
+        name = c["name"]
+        role = "target" if name == target else ("candidate" if name in cands else "")
+        rows.append({"corpus": name, "role": role, "domain": c.get("domain", ""), "kind": c.get("kind", ""),
+                     "installed": bool(c.get("available")), "documents": c.get("documents"),
+                     "tokens": tokens.get(name), "source": c.get("source", ""), "license": c.get("license", ""),
+                     "install": "" if c.get("available") else (c.get("install_hint") or "")})
+    return rows
+
+
+def ranking_rows(ranking: list[dict], *, tokens: Mapping[str, int | None] | None = None,
+                 domains: Mapping[str, str] | None = None) -> list[dict]:
+    """Rows of the ranking table from :func:`core.coefficients.rank_sources` output.
+
+    Returns:
+        dicts ``rank, source, domain, alignment, ci_low, ci_high, diversity, tokens, batches``.
+    """
+    tokens = tokens or {}
+    domains = domains or {}
+    return [{"rank": r["rank"], "source": r["source"], "domain": domains.get(r["source"], ""),
+             "alignment": r["alignment"], "ci_low": r.get("ci_low"), "ci_high": r.get("ci_high"),
+             "diversity": r.get("diversity"), "tokens": tokens.get(r["source"]),
+             "batches": "x".join(str(n) for n in r.get("num_batches") or [])} for r in ranking]
+
+
+def settings_caption(settings: EmbedSettings | Mapping) -> str:
+    """One line naming what produced a figure: probe, estimator, batches, seed, device."""
+    s = settings.to_dict() if hasattr(settings, "to_dict") else dict(settings)
+    b = s.get("batch") or {}
+    params = s.get("estimator_params") or {}
+    est = s.get("estimator", "")
+    if params:
+        est += "(" + ", ".join(f"{k}={v}" for k, v in sorted(dict(params).items())) + ")"
+    return (f"probe {s.get('model')} · estimator {est} · {b.get('num_batches')} batches × "
+            f"{b.get('batch_size')} seqs × {b.get('seq_len')} tokens · seed {b.get('seed')} · device {s.get('device')}")
+
+
+def view_dict(view: ViewState) -> dict:
+    """JSON-able dict of a view (for export metadata)."""
+    d = asdict(view)
+    d.pop("extra", None)
+    d["candidates"] = list(view.candidates)
+    return d

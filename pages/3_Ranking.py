@@ -1,0 +1,56 @@
+"""Ranking: candidates ranked by alignment with the target, with 95% CIs, diversity and size."""
+import time
+
+import streamlit as st
+
+t0 = time.perf_counter()
+st.set_page_config(page_title="Ranking · AlignScope", page_icon="🔭", layout="wide")
+
+import pandas as pd  # noqa: E402
+
+from core import charts  # noqa: E402
+from core.coefficients import rank_sources  # noqa: E402
+from core.views import ranking_rows, settings_caption  # noqa: E402
+from ui.data import alignment_matrix, cached_token_counts  # noqa: E402
+from ui.embed import embedding_gate  # noqa: E402
+from ui.export import figure_downloads, show_figure, table_download  # noqa: E402
+from ui.sidebar import settings_sidebar  # noqa: E402
+from ui.state import corpus_picker, domains  # noqa: E402
+
+settings = settings_sidebar()
+st.title("Ranking of candidate sources")
+view = corpus_picker(compact=True)
+names = view.corpora()
+if len(names) < 2:
+    st.info("Pick a target and at least one candidate corpus above (or on the Corpora page).")
+    st.stop()
+
+status = embedding_gate(view, settings, names, key="rank")
+ready = {n: s for n, s in status.items() if s.ready}
+if view.target not in ready or len(ready) < 2:
+    st.info(f"The ranking appears here once {view.target} and at least one candidate have embeddings.")
+    st.stop()
+matrix, _ = alignment_matrix(ready)
+if len(ready) < len(names):
+    st.caption(f"Showing {len(ready) - 1} of {len(names) - 1} candidates; the others appear when their embeddings are ready.")
+
+rows = ranking_rows(rank_sources(matrix, view.target), tokens=cached_token_counts(list(ready)), domains=domains())
+caption = settings_caption(settings)
+fig = charts.ranking_figure(rows, target=view.target, subtitle=caption)
+show_figure(fig, key="ranking")
+figure_downloads(fig, f"ranking-{view.target}", key="ranking")
+
+df = pd.DataFrame(rows)
+st.dataframe(df, width="stretch", hide_index=True, column_config={
+    "rank": st.column_config.NumberColumn("rank", width="small"),
+    "alignment": st.column_config.ProgressColumn("alignment", format="%.3f", min_value=0.0, max_value=1.0),
+    "ci_low": st.column_config.NumberColumn("95% CI low", format="%.3f"),
+    "ci_high": st.column_config.NumberColumn("95% CI high", format="%.3f"),
+    "diversity": st.column_config.NumberColumn("diversity", format="%.3f"),
+    "tokens": st.column_config.NumberColumn("tokens", format="localized",
+                                            help="Whole corpus, default probe tokenizer (count on the Corpora page)"),
+    "batches": st.column_config.TextColumn("batches", help="batches of candidate x target"),
+})
+table_download(df, f"ranking-{view.target}", key="ranking")
+st.caption(f"{caption}. Alignment = 1 - mean Task2Vec distance over all batch pairs; 95% CI by delete-one-batch "
+           f"jackknife. Page {time.perf_counter() - t0:.2f} s (server).")

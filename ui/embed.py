@@ -1,0 +1,83 @@
+"""The "are the embeddings ready?" section shared by Alignment and Ranking.
+
+Reads the cache, shows any embedding job working on the view's corpora (the watched one from the
+URL/session and any other running job with the same settings, e.g. started from another tab), and
+offers one button that submits the missing corpora as one background ``embed`` job. Never blocks.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from core.jobs import FINAL_STATES, get_job, list_jobs, submit
+from core.pipeline import EmbedSettings
+from core.views import ViewState
+from ui.data import CorpusStatus, statuses
+from ui.jobs import job_panel
+from ui.state import set_view
+
+#: Rough CPU cost of one batch with the default probe (SmolLM2-135M, 16 x 128 tokens).
+SECONDS_PER_BATCH_CPU = 4.0
+
+
+def _job_corpora(job) -> list[str]:
+    return list((job.spec.get("params") or {}).get("corpora") or [])
+
+
+def related_jobs(settings: EmbedSettings, names: list[str], watched: str = "") -> list:
+    """The watched job (if it exists) plus queued/running embed jobs with these settings on these corpora."""
+    wanted = settings.to_dict()
+    out, seen = [], set()
+    if watched:
+        job = get_job(watched)
+        if job is not None:
+            out.append(job)
+            seen.add(job.job_id)
+    for job in list_jobs("embed"):
+        if job.job_id in seen:
+            continue
+        params = job.spec.get("params") or {}
+        if params.get("settings") != wanted or not set(_job_corpora(job)) & set(names):
+            continue
+        if job.status().get("state") in ("queued", "running"):
+            out.append(job)
+            seen.add(job.job_id)
+    return out
+
+
+def _eta_text(batches: int) -> str:
+    secs = batches * SECONDS_PER_BATCH_CPU
+    return f"about {secs / 60:.0f} min on CPU" if secs >= 90 else f"about {secs:.0f} s on CPU"
+
+
+def embedding_gate(view: ViewState, settings: EmbedSettings, names: list[str], *,
+                   key: str = "emb") -> dict[str, CorpusStatus]:
+    """Show embedding status/jobs for ``names``; return their :class:`CorpusStatus` (ready ones have
+    embeddings). Errors are shown as ``st.error`` boxes naming the corpus and the fix."""
+    status = statuses(names, settings)
+    for s in status.values():
+        if s.error:
+            st.error(s.error, icon="⚠️")
+    missing = [n for n, s in status.items() if s.missing]
+    jobs = related_jobs(settings, names, view.job)
+    active_cover: set[str] = set()
+    for job in jobs:
+        state = job.status().get("state")
+        if job.job_id == view.job and state == "done" and not missing:
+            set_view(job="")                       # finished and nothing left: stop watching it
+            continue
+        if state not in FINAL_STATES:
+            active_cover |= set(_job_corpora(job))
+        job_panel(job.job_id, key=f"{key}_{job.job_id}",
+                  title="Embedding " + ", ".join(_job_corpora(job)))
+    todo = [n for n in missing if n not in active_cover]
+    if todo:
+        batches = sum(status[n].missing for n in todo)
+        c1, c2 = st.columns([3, 1], vertical_alignment="center")
+        c1.info(f"**{len(todo)} corpora need embeddings** ({batches} batches, {_eta_text(batches)} with the "
+                f"default probe; runs in the background, you can leave this page): " + ", ".join(todo))
+        if c2.button("Compute missing embeddings", type="primary", key=f"{key}_compute", width="stretch"):
+            job = submit("embed", {"corpora": todo, "settings": settings.to_dict()})
+            st.session_state.get("_job_final_seen", {}).pop(job.job_id, None)
+            set_view(job=job.job_id)
+            st.rerun()
+    return status

@@ -1,0 +1,142 @@
+"""The dashboard's view (target, candidates, settings, order, job) in session state and the URL.
+
+The canonical view is a :class:`core.views.ViewState` in ``st.session_state["view"]``; it is read
+from the URL query parameters once per browser session (so a shared link or a reload reopens the
+same view) and written back to the URL after every change (only the view's own parameters are
+touched, so other pages may keep theirs). Widgets are seeded from the view when their key is absent,
+never through ``value=``, so pages can share widget keys without Streamlit warnings.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import streamlit as st
+
+from core.views import ViewState, params_diff, view_from_params, view_to_params
+
+VIEW_KEY = "view"
+
+
+@st.cache_data(ttl=60, max_entries=8, show_spinner=False)
+def _catalog(key: tuple) -> list[dict]:
+    from core.corpora import list_corpora
+
+    out = []
+    for c in list_corpora():
+        try:
+            avail = c.available()
+            docs = c.document_count() if avail and c.spec.kind == "demo" else None
+        except Exception:  # an unreadable corpus must not break the listing
+            avail, docs = False, None
+        out.append({**c.spec.to_dict(), "available": avail, "documents": docs,
+                    "install_hint": None if avail else c.install_hint()})
+    return out
+
+
+def corpus_catalog() -> list[dict]:
+    """Every registered corpus as a dict (spec fields, ``available``, ``install_hint``, ``documents``).
+
+    Memoised per cache root and registry file version (a corpus registered from the CLI shows up at
+    once) and for at most 60 s (availability of demo corpora installed meanwhile; an hf corpus'
+    availability check may take seconds when offline).
+    """
+    from core.corpora import registry_path
+
+    path = registry_path()
+    try:
+        version = path.stat().st_mtime_ns
+    except OSError:
+        version = 0
+    return _catalog((str(path), version))
+
+
+def refresh_catalog() -> None:
+    _catalog.clear()
+
+
+def catalog_names(*, available_only: bool = False) -> list[str]:
+    return [c["name"] for c in corpus_catalog() if c["available"] or not available_only]
+
+
+def domains() -> dict[str, str]:
+    return {c["name"]: c.get("domain", "") for c in corpus_catalog()}
+
+
+def get_view() -> ViewState:
+    """The session's view, initialised from the URL query parameters on the session's first run."""
+    view = st.session_state.get(VIEW_KEY)
+    if view is None:
+        from core.estimators import REGISTRY
+
+        try:
+            params = {k: st.query_params.get_all(k) for k in st.query_params.keys()}
+        except Exception:
+            params = {}
+        view = view_from_params(params, known=catalog_names(), available=catalog_names(available_only=True),
+                                estimators=REGISTRY)
+        st.session_state[VIEW_KEY] = view
+    return view
+
+
+def set_view(**changes) -> ViewState:
+    """Update the view (and the URL); returns the new view."""
+    view = replace(get_view(), **changes)
+    if "target" in changes or "candidates" in changes:
+        view = replace(view, candidates=tuple(c for c in view.candidates if c != view.target))
+    st.session_state[VIEW_KEY] = view
+    sync_url(view)
+    return view
+
+
+def sync_url(view: ViewState | None = None) -> None:
+    """Write the view's query parameters into the URL (only those that changed)."""
+    view = view or get_view()
+    try:
+        current = {k: st.query_params.get(k) for k in st.query_params.keys()}
+        to_set, to_delete = params_diff(current, view_to_params(view))
+        for k in to_delete:
+            del st.query_params[k]
+        if to_set:
+            st.query_params.update(to_set)
+    except Exception:  # e.g. bare script runs without a browser session
+        pass
+
+
+def seed_widget(key: str, value) -> None:
+    """Give widget ``key`` the value ``value`` unless it already has one (before it is drawn)."""
+    if key not in st.session_state:
+        st.session_state[key] = value
+
+
+def corpus_picker(*, where=None, compact: bool = False) -> ViewState:
+    """Target + candidate selectors bound to the view (used by Corpora, Alignment and Ranking).
+
+    Args:
+        where: a container to draw in (default: the main area).
+        compact: one row, small labels (Alignment/Ranking) instead of the Corpora page's layout.
+    """
+    where = where or st.container()
+    view = get_view()
+    names = catalog_names()
+    avail = set(catalog_names(available_only=True))
+    label = {c["name"]: c["name"] + ("" if c["available"] else " (not installed)") for c in corpus_catalog()}
+    if view.target and view.target not in names:
+        names = [view.target, *names]
+    seed_widget("w_target", view.target if view.target in names else (names[0] if names else None))
+    seed_widget("w_candidates", [c for c in view.candidates if c in names])
+    cols = where.columns([1, 3]) if compact else [where, where]
+    target = cols[0].selectbox("Target benchmark", names, key="w_target", format_func=lambda n: label.get(n, n),
+                               help="The corpus every candidate is compared with (default proofnet).")
+    options = [n for n in names if n != target]
+    if any(c not in options for c in st.session_state.get("w_candidates", [])):
+        st.session_state["w_candidates"] = [c for c in st.session_state["w_candidates"] if c in options]
+    cands = cols[1].multiselect("Candidate corpora", options, key="w_candidates",
+                                format_func=lambda n: label.get(n, n),
+                                placeholder="choose candidate sources",
+                                help="Sources to rank by alignment with the target.")
+    missing = [c for c in [target, *cands] if c not in avail]
+    if missing:
+        where.warning("Not installed: " + ", ".join(missing) + ". See the Corpora page for the install command.")
+    if target != view.target or tuple(cands) != view.candidates:
+        view = set_view(target=target or "", candidates=tuple(cands), job="")
+    return view
