@@ -72,16 +72,26 @@ def head_fim_diag(hidden, weight, bias=None, *, vocab_chunk: int = 8192, full: b
         return torch.cat(out)
 
 
-def real_hidden(probe, batch, minibatch: int):
-    """Final hidden states at the real positions of ``batch``: float32 [N, d] (N = real tokens)."""
+AUTOCAST = {"none": None, "bf16": "bfloat16", "fp16": "float16"}
+
+
+def real_hidden(probe, batch, minibatch: int, autocast: str = "none"):
+    """Final hidden states at the real positions of ``batch``: float32 [N, d] (N = real tokens).
+
+    ``autocast`` ("none", "bf16", "fp16") runs the forward pass under ``torch.autocast`` on the probe's
+    device (the FIM itself is always computed in float32); tolerance is tested in
+    tests/core/test_estimators.py (bf16 on CPU: Task2Vec distance to the float32 embedding < 0.01).
+    """
     import torch
 
     ids, mask = batch.to_torch(probe.device)
     parts = []
-    with torch.no_grad():
+    dtype = AUTOCAST[autocast]
+    with torch.no_grad(), torch.autocast(probe.device.type, dtype=getattr(torch, dtype or "float32"),
+                                         enabled=dtype is not None):
         for i in range(0, ids.shape[0], minibatch):
             h = final_hidden_states(probe, ids[i:i + minibatch], mask[i:i + minibatch])  # [b, T, d]
-            parts.append(h[mask[i:i + minibatch].bool()])
+            parts.append(h[mask[i:i + minibatch].bool()].float())
     return torch.cat(parts)
 
 
@@ -94,10 +104,16 @@ class ClosedFormHeadEstimator(Task2VecEstimator):
 
     @dataclass(frozen=True)
     class Config:
-        """Attributes: minibatch (sequences per forward pass), vocab_chunk (rows of W at once)."""
+        """Attributes: minibatch (sequences per forward pass), vocab_chunk (rows of W at once),
+        autocast ("none", "bf16", "fp16": reduced precision for the forward pass, e.g. on CUDA)."""
 
         minibatch: int = 16
         vocab_chunk: int = 8192
+        autocast: str = "none"
+
+        def __post_init__(self):
+            if self.autocast not in AUTOCAST:
+                raise ValueError(f"autocast must be one of {sorted(AUTOCAST)}")
 
     def layout(self, probe) -> list[Segment]:
         return [Segment("lm_head.weight", 0, probe.lm_head.weight.shape[0])]
@@ -105,7 +121,7 @@ class ClosedFormHeadEstimator(Task2VecEstimator):
     def embed(self, probe, batch) -> np.ndarray:
         model = probe.model
         model.eval()
-        h = real_hidden(probe, batch, self.config.minibatch)
+        h = real_hidden(probe, batch, self.config.minibatch, self.config.autocast)
         head = probe.lm_head
         e = head_fim_diag(h, head.weight, getattr(head, "bias", None), vocab_chunk=self.config.vocab_chunk)
         return check_embedding(e.cpu().numpy(), where=f"batch {batch.index} of corpus {batch.corpus!r}")

@@ -162,3 +162,13 @@ def test_nan_and_zero_fims_are_clear_errors():
         check_embedding(np.array([1.0, np.nan]), where="batch 0 of corpus 'x'")
     with pytest.raises(EstimatorError, match="all zeros"):
         check_embedding(np.zeros(4), where="batch 0 of corpus 'x'")
+
+
+def test_bf16_autocast_stays_within_tolerance(tied, batch):
+    from core.distance import task2vec_distance
+
+    e32 = get_estimator("closed_form_head").embed(tied, batch)
+    e16 = get_estimator("closed_form_head", autocast="bf16").embed(tied, batch)
+    assert task2vec_distance(e32, e16) < 0.01
+    with pytest.raises(EstimatorError):
+        get_estimator("closed_form_head", autocast="fp8")
