@@ -14,9 +14,12 @@ import io
 import math
 import os
 import shutil
-from typing import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 FONT_FAMILY = "Inter, 'Source Sans Pro', 'Helvetica Neue', Arial, sans-serif"
 BASE_FONT = 18
@@ -150,7 +153,7 @@ def heatmap_figure(matrix, *, order: str = "clustered", target: str | None = Non
         matrix: :class:`core.coefficients.AlignmentMatrix`.
         order: ``clustered`` | ``alphabetical`` | ``selection``.
         target: the target benchmark (first row/column, bold label).
-        title: figure title (default: "Alignment between corpora").
+        title: figure title (default: "Cross-alignment of N corpora · target T").
         subtitle: a second, smaller title line (e.g. the settings that produced it).
 
     Returns:
@@ -161,7 +164,6 @@ def heatmap_figure(matrix, *, order: str = "clustered", target: str | None = Non
 
     raw = matrix.values()
     names = order_names(matrix.names, raw, order, target=target)
-    idx = {n: i for i, n in enumerate(matrix.names)}
     n = len(names)
     align = np.full((n, n), np.nan)
     diag = np.full((n, n), np.nan)
@@ -201,7 +203,8 @@ def heatmap_figure(matrix, *, order: str = "clustered", target: str | None = Non
         colorscale=[[0, DIAGONAL_COLOUR], [1, DIAGONAL_COLOUR]], showscale=False, text=d_text,
         texttemplate="%{text}", textfont=dict(size=cell_font - 2, color="#5a4a2a"), customdata=hover,
         hovertemplate="%{customdata}<extra></extra>", xgap=2, ygap=2, hoverongaps=False))
-    head = title or "Alignment between corpora"
+    head = title or (f"Cross-alignment of {n} corpora · target <b>{_esc(target)}</b>" if target in names
+                     else f"Cross-alignment of {n} corpora")
     full_title = head + (f"<br><span style='font-size:{BASE_FONT - 3}px;color:#555'>{_esc(subtitle)}</span>"
                          if subtitle else "")
     cell = 74 if n <= 6 else 62 if n <= 10 else 48 if n <= 14 else 38
@@ -298,9 +301,9 @@ def ensure_browser() -> str | None:
 
 def static_export_available() -> bool:
     """True when kaleido and a Chrome/Chromium are present (PNG/SVG export possible)."""
-    try:
-        import kaleido  # noqa: F401
-    except ImportError:
+    import importlib.util
+
+    if importlib.util.find_spec("kaleido") is None:
         return False
     return ensure_browser() is not None
 

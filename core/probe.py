@@ -186,6 +186,7 @@ def embedded_model_dir(*, convert: bool = True, progress: bool = True) -> Path:
 
 def _hash_files(folder: Path, patterns=("*.safetensors", "*.bin")) -> str:
     """sha256 over the weight files of ``folder``, memoised in a sidecar keyed by size and mtime."""
+    folder = folder.resolve()  # one memo per real folder, however it is reached (symlinked caches)
     files = sorted(p for pat in patterns for p in folder.glob(pat))
     ident = json.dumps([[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in files])
     memo = cache_dir("models") / ("hash-" + hashlib.sha256((str(folder) + ident).encode()).hexdigest()[:24])

@@ -260,3 +260,12 @@ def view_dict(view: ViewState) -> dict:
     d.pop("extra", None)
     d["candidates"] = list(view.candidates)
     return d
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~$])")
+
+
+def md_escape(text) -> str:
+    """Escape Markdown/HTML-significant characters so a message (paths, globs, corpus names,
+    errors) renders literally in ``st.error``/``st.info``/``st.markdown``."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text))

@@ -7,12 +7,12 @@ t0 = time.perf_counter()
 st.set_page_config(page_title="Alignment · AlignScope", page_icon="🔭", layout="wide")
 
 from core import charts  # noqa: E402
-from core.views import ORDERS, settings_caption  # noqa: E402
+from core.views import ORDERS, md_escape, settings_caption  # noqa: E402
 from ui.data import alignment_matrix  # noqa: E402
 from ui.embed import embedding_gate  # noqa: E402
 from ui.export import figure_downloads, show_figure, table_download  # noqa: E402
 from ui.sidebar import settings_sidebar  # noqa: E402
-from ui.state import corpus_picker, get_view, seed_widget, set_view  # noqa: E402
+from ui.state import bind, corpus_picker  # noqa: E402
 
 settings = settings_sidebar()
 st.title("Alignment between corpora")
@@ -31,14 +31,11 @@ matrix, seconds = alignment_matrix(ready)
 if len(ready) < len(names):
     st.caption(f"Showing {len(ready)} of {len(names)} corpora; the others appear when their embeddings are ready.")
 
-seed_widget("w_order", get_view().order)
-order = st.segmented_control("Order", ORDERS, key="w_order", required=True,
+order = st.segmented_control("Order", ORDERS, required=True, **bind("w_order", "order"),
                              format_func={"clustered": "clustered (similar together)", "selection": "as selected",
                                           "alphabetical": "alphabetical"}.get,
                              help="clustered: average-linkage hierarchical clustering on 1 - alignment; "
                                   "the target always comes first")
-if order and order != get_view().order:
-    set_view(order=order)
 caption = settings_caption(settings)
 fig = charts.heatmap_figure(matrix, order=order or "clustered", target=view.target, subtitle=caption)
 show_figure(fig, key="heatmap", stretch=False)
@@ -55,5 +52,5 @@ with tab2:
     st.dataframe(pairs, width="stretch", hide_index=True,
                  column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("value", "ci_low", "ci_high", "se")})
     table_download(pairs, f"alignment-pairs-{view.target}", key="pairs")
-st.caption(f"{caption}. Diagonal: diversity coefficient. 95% CIs: delete-one-batch jackknife. "
+st.caption(f"{md_escape(caption)}. Diagonal: diversity coefficient. 95% CIs: delete-one-batch jackknife. "
            f"Matrix {seconds:.2f} s, page {time.perf_counter() - t0:.2f} s (server).")

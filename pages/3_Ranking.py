@@ -10,7 +10,7 @@ import pandas as pd  # noqa: E402
 
 from core import charts  # noqa: E402
 from core.coefficients import rank_sources  # noqa: E402
-from core.views import ranking_rows, settings_caption  # noqa: E402
+from core.views import md_escape, ranking_rows, settings_caption  # noqa: E402
 from ui.data import alignment_matrix, cached_token_counts  # noqa: E402
 from ui.embed import embedding_gate  # noqa: E402
 from ui.export import figure_downloads, show_figure, table_download  # noqa: E402
@@ -28,7 +28,7 @@ if len(names) < 2:
 status = embedding_gate(view, settings, names, key="rank")
 ready = {n: s for n, s in status.items() if s.ready}
 if view.target not in ready or len(ready) < 2:
-    st.info(f"The ranking appears here once {view.target} and at least one candidate have embeddings.")
+    st.info(f"The ranking appears here once {md_escape(view.target)} and at least one candidate have embeddings.")
     st.stop()
 matrix, _ = alignment_matrix(ready)
 if len(ready) < len(names):
@@ -40,8 +40,12 @@ fig = charts.ranking_figure(rows, target=view.target, subtitle=caption)
 show_figure(fig, key="ranking")
 figure_downloads(fig, f"ranking-{view.target}", key="ranking")
 
+tdiv = matrix.diversity[view.target]
+st.caption(f"Target {md_escape(view.target)}: diversity coefficient {tdiv.value:.3f}"
+           + (f" (95% CI {tdiv.ci_low:.3f}-{tdiv.ci_high:.3f})" if tdiv.ci_low == tdiv.ci_low else "")
+           + f", {len(rows)} candidates.")
 df = pd.DataFrame(rows)
-st.dataframe(df, width="stretch", hide_index=True, column_config={
+st.dataframe(df, width="stretch", hide_index=True, placeholder="", column_config={
     "rank": st.column_config.NumberColumn("rank", width="small"),
     "alignment": st.column_config.ProgressColumn("alignment", format="%.3f", min_value=0.0, max_value=1.0),
     "ci_low": st.column_config.NumberColumn("95% CI low", format="%.3f"),
@@ -52,5 +56,5 @@ st.dataframe(df, width="stretch", hide_index=True, column_config={
     "batches": st.column_config.TextColumn("batches", help="batches of candidate x target"),
 })
 table_download(df, f"ranking-{view.target}", key="ranking")
-st.caption(f"{caption}. Alignment = 1 - mean Task2Vec distance over all batch pairs; 95% CI by delete-one-batch "
+st.caption(f"{md_escape(caption)}. Alignment = 1 - mean Task2Vec distance over all batch pairs; 95% CI by delete-one-batch "
            f"jackknife. Page {time.perf_counter() - t0:.2f} s (server).")

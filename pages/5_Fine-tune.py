@@ -43,7 +43,7 @@ with st.expander("Hyperparameters (identical for every run of an experiment)", e
     lr = c1.number_input("Learning rate", 1e-7, 0.5, C.DEFAULT_LR if method == "full" else 1e-3, format="%.1e",
                          key=f"ft_lr_{method}")
     seq_len = c2.number_input("Sequence length", 8, 4096, C.DEFAULT_SEQ_LEN, step=32, key="ft_seq_len")
-    batch_size = c3.number_input("Batch size", 1, 256, C.DEFAULT_BATCH_SIZE, key="ft_batch_size")
+    batch_size = c3.number_input("Training batch size", 1, 256, C.DEFAULT_BATCH_SIZE, key="ft_batch_size")
     seed = c4.number_input("Seed", 0, 10 ** 6, 0, key="ft_seed")
     if method == "lora":
         c1, c2, _, _ = st.columns(4)

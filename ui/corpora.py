@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.errors import AlignScopeError
 from core.jobs import get_job, job_id_for, submit
-from core.views import corpus_rows
+from core.views import corpus_rows, md_escape
 from ui.data import cached_token_counts
 from ui.export import table_download
 from ui.jobs import job_panel
@@ -23,8 +23,11 @@ def registry_table() -> None:
     installed = [c["name"] for c in catalog if c["available"]]
     tokens = cached_token_counts(installed)
     df = pd.DataFrame(corpus_rows(catalog, tokens=tokens, target=view.target, candidates=view.candidates))
-    st.dataframe(df, width="stretch", hide_index=True, column_config={
-        "corpus": st.column_config.TextColumn("corpus", pinned=True),
+    df = df[["corpus", "role", "domain", "kind", "installed", "documents", "tokens", "license", "source", "install"]]
+    st.dataframe(df, width="stretch", hide_index=True, placeholder="", height=min(36 * len(df) + 40, 760),
+                 column_config={
+        "corpus": st.column_config.TextColumn("corpus", width="medium"),
+        "domain": st.column_config.TextColumn("domain", width="medium"),
         "role": st.column_config.TextColumn("role", width="small"),
         "installed": st.column_config.CheckboxColumn("installed", width="small"),
         "documents": st.column_config.NumberColumn("documents", format="localized"),
@@ -33,18 +36,30 @@ def registry_table() -> None:
         "source": st.column_config.TextColumn("source", width="large"),
         "install": st.column_config.TextColumn("install command", help="Run it in the repository to install"),
     })
-    c1, c2 = st.columns([1, 3], vertical_alignment="center")
+    c1, c2, c3 = st.columns([1, 3, 3], vertical_alignment="center")
     with c1:
         table_download(df, "corpora", key="corpora")
     uncounted = [n for n in installed if tokens.get(n) is None]
+    selected = [n for n in view.corpora() if n in uncounted]
     job_id = st.session_state.get("stats_job")
-    if uncounted:
-        if c2.button(f"Count tokens of {len(uncounted)} corpora (background job)", key="count_tokens"):
-            params = {"corpora": uncounted, "model": DEFAULT_MODEL}
-            job = submit(STATS_KIND, params, restart=get_job(job_id_for(STATS_KIND, params)) is not None)
-            st.session_state["stats_job"] = job.job_id
-            st.session_state.get("_job_final_seen", {}).pop(job.job_id, None)
-            st.rerun()
+    todo = None
+    if selected and c2.button(f"Count tokens of the {len(selected)} selected corpora (background job)",
+                              key="count_selected"):
+        todo = selected
+    if len(uncounted) > len(selected) and c3.button(f"Count tokens of all {len(uncounted)} uncounted corpora",
+                                                    key="count_all", help="Large corpora take a minute or more"):
+        todo = uncounted
+    if todo:
+        params = {"corpora": todo, "model": DEFAULT_MODEL}
+        job = submit(STATS_KIND, params, restart=get_job(job_id_for(STATS_KIND, params)) is not None)
+        st.session_state["stats_job"] = job.job_id
+        st.session_state.get("_job_final_seen", {}).pop(job.job_id, None)
+        st.rerun()
+    if not job_id:                           # e.g. after a reload: show a count already running
+        from core.jobs import list_jobs
+
+        running = [j for j in list_jobs(STATS_KIND) if j.status().get("state") in ("queued", "running")]
+        job_id = running[0].job_id if running else None
     if job_id:
         job_panel(job_id, key="stats", title="Token counts")
 
@@ -59,20 +74,19 @@ def _register(spec_kwargs: dict) -> None:
         with st.spinner(f"Reading {spec_kwargs.get('path') or spec_kwargs.get('hf_id')}..."):
             corpus = register_corpus(CorpusSpec(**spec_kwargs))
     except AlignScopeError as exc:
-        st.error(f"Could not add corpus {spec_kwargs.get('name')!r}: {exc}", icon="⚠️")
+        st.error(md_escape(f"Could not add corpus {spec_kwargs.get('name')!r}: {exc}"), icon="⚠️")
         return
     except TypeError as exc:  # unexpected field combination
-        st.error(f"Could not add corpus: {exc}", icon="⚠️")
+        st.error(md_escape(f"Could not add corpus: {exc}"), icon="⚠️")
         return
     refresh_catalog()
     docs = corpus.documents()
     view = get_view()
     if corpus.name != view.target and corpus.name not in view.candidates:
         set_view(candidates=(*view.candidates, corpus.name))
-        st.session_state.pop("w_candidates", None)
-    st.success(f"Registered {corpus.name!r}: {len(docs)} documents; added to the candidates.")
-    for w in corpus.warnings[:5]:
-        st.warning(w)
+    st.session_state["_corpus_flash"] = (f"Registered {corpus.name!r}: {len(docs)} documents; added to the candidates.",
+                                         list(corpus.warnings[:5]))
+    st.rerun()                      # redraw the selection and the table with the new corpus
 
 
 def add_corpus_forms() -> None:
@@ -80,6 +94,11 @@ def add_corpus_forms() -> None:
     from core.corpora import DOMAINS
 
     domains = [d for d in DOMAINS if d != "target benchmark"] + ["target benchmark"]
+    flash = st.session_state.pop("_corpus_flash", None)
+    if flash:
+        st.success(md_escape(flash[0]))
+        for w in flash[1]:
+            st.warning(md_escape(w))
     tab_files, tab_hf = st.tabs(["Local file or folder", "Hugging Face dataset"])
     with tab_files, st.form("add_files", border=False):
         c1, c2 = st.columns(2)
@@ -132,7 +151,7 @@ def preview(default: str | None = None) -> None:
         with st.spinner(f"Reading {name}..."):
             docs = get_corpus(name).documents()
     except AlignScopeError as exc:
-        st.error(str(exc), icon="⚠️")
+        st.error(md_escape(exc), icon="⚠️")
         return
     st.caption(f"{len(docs):,} documents; showing the first {min(count, len(docs))} (up to 1,500 characters each).")
     for d in docs[:count]:

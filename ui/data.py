@@ -200,3 +200,16 @@ def cached_token_counts(names: list[str]) -> dict[str, int | None]:
             hit = None
         out[n] = int(hit[1]["tokens"]) if hit is not None else None
     return out
+
+
+def warm_up(settings: EmbedSettings) -> None:
+    """Read the probe network's tokenizer and fingerprints (never its weights) so that the first
+    Alignment/Ranking page of this server process does not wait for the torch/transformers imports.
+    Call it at the end of a page, after everything is drawn (synchronously: importing transformers
+    from two threads at once is not safe). Errors are ignored (the page that needs the probe shows them)."""
+    try:
+        from core.probe import load_probe
+
+        load_probe(settings.model, device=settings.device, progress=False)
+    except Exception:
+        pass

@@ -10,7 +10,7 @@ import streamlit as st
 
 from core.jobs import FINAL_STATES, get_job, list_jobs, submit
 from core.pipeline import EmbedSettings
-from core.views import ViewState
+from core.views import ViewState, md_escape
 from ui.data import CorpusStatus, statuses
 from ui.jobs import job_panel
 from ui.state import set_view
@@ -56,7 +56,7 @@ def embedding_gate(view: ViewState, settings: EmbedSettings, names: list[str], *
     status = statuses(names, settings)
     for s in status.values():
         if s.error:
-            st.error(s.error, icon="⚠️")
+            st.error(md_escape(s.error), icon="⚠️")
     missing = [n for n, s in status.items() if s.missing]
     jobs = related_jobs(settings, names, view.job)
     active_cover: set[str] = set()
@@ -74,7 +74,7 @@ def embedding_gate(view: ViewState, settings: EmbedSettings, names: list[str], *
         batches = sum(status[n].missing for n in todo)
         c1, c2 = st.columns([3, 1], vertical_alignment="center")
         c1.info(f"**{len(todo)} corpora need embeddings** ({batches} batches, {_eta_text(batches)} with the "
-                f"default probe; runs in the background, you can leave this page): " + ", ".join(todo))
+                f"default probe; runs in the background, you can leave this page): " + md_escape(", ".join(todo)))
         if c2.button("Compute missing embeddings", type="primary", key=f"{key}_compute", width="stretch"):
             job = submit("embed", {"corpora": todo, "settings": settings.to_dict()})
             st.session_state.get("_job_final_seen", {}).pop(job.job_id, None)

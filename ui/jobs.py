@@ -4,6 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.jobs import FINAL_STATES, Job, get_job
+from core.views import md_escape as md
 
 
 def _eta(seconds) -> str:
@@ -30,18 +31,18 @@ def job_panel(job_id: str, *, key: str, title: str = "Job", poll_seconds: float 
         state = status.get("state", "queued")
         done, total = int(status.get("done") or 0), int(status.get("total") or 0)
         frac = done / total if total else 0.0
-        st.markdown(f"**{title}** · `{job_id}` · state **{state}**")
+        st.markdown(f"**{md(title)}** · `{job_id}` · state **{state}**")
         if state not in FINAL_STATES:
-            st.progress(frac, text=f"{done}/{total} · ETA {_eta(status.get('eta_s'))} · {status.get('message', '')}")
+            st.progress(frac, text=f"{done}/{total} · ETA {_eta(status.get('eta_s'))} · {md(status.get('message', ''))}")
             if st.button("Cancel", key=f"{key}_cancel"):
                 job.cancel()
                 st.toast("Cancel requested: the job stops after the current step.")
         elif state == "done":
-            st.success(f"Done: {done}/{total}. {status.get('message', '')}")
+            st.success(f"Done: {done}/{total}. {md(status.get('message', ''))}")
         elif state == "failed":
-            st.error(f"Job failed: {status.get('error')}")
+            st.error(f"Job failed: {md(status.get('error'))}")
         else:
-            st.warning(f"Job {state}: {status.get('error') or status.get('message', '')}. Finished steps are kept.")
+            st.warning(f"Job {state}: {md(status.get('error') or status.get('message', ''))}. Finished steps are kept.")
         with st.expander("Log"):
             st.code(job.log() or "(empty)", language=None)
         seen = st.session_state.setdefault("_job_final_seen", {})

@@ -7,7 +7,15 @@ from core.estimators import REGISTRY
 from core.pipeline import EmbedSettings
 from core.probe import DEFAULT_MODEL
 from core.views import DEVICES, INT_PARAMS
-from ui.state import get_view, seed_widget, set_view, sync_url
+from ui.state import bind, get_view, sync_url
+
+
+#: Small layout tweaks for a projector: less empty space above the title, larger tab labels.
+STYLE = """<style>
+[data-testid="stMainBlockContainer"] { padding-top: 2.2rem; }
+[data-testid="stSidebarUserContent"] { padding-top: 0.5rem; }
+button[data-baseweb="tab"] p { font-size: 1.05rem; }
+</style>"""
 
 
 def settings_sidebar() -> EmbedSettings:
@@ -18,28 +26,25 @@ def settings_sidebar() -> EmbedSettings:
     Widget keys are ``sb_*``.
     """
     view = get_view()
+    st.html(STYLE)
     sb = st.sidebar
     sb.header("Probe network")
     names = sorted(REGISTRY)
-    seed_widget("sb_model", view.model)
-    seed_widget("sb_estimator", view.estimator if view.estimator in names else names[0])
-    for name, _, _ in INT_PARAMS:
-        seed_widget(f"sb_{name}", int(getattr(view, name)))
     devices = list(DEVICES) if view.device in DEVICES else [*DEVICES, view.device]
-    seed_widget("sb_device", view.device)
-
-    model = sb.text_input("Model", key="sb_model",
-                          help=f"{DEFAULT_MODEL} is embedded (offline); a Hugging Face id (gpt2) or a local folder also works")
-    estimator = sb.selectbox("Task2Vec estimator", names, key="sb_estimator",
-                             help="closed_form_head: exact softmax-head FIM, one forward pass per batch (default)")
+    sb.text_input("Model", help=f"{DEFAULT_MODEL} is embedded (offline); a Hugging Face id (gpt2) or a local folder "
+                                "also works", **bind("sb_model", "model", to_view=lambda v: (v or "").strip() or DEFAULT_MODEL))
+    sb.selectbox("Task2Vec estimator", names,
+                 help="closed_form_head: exact softmax-head FIM, one forward pass per batch (default)",
+                 **bind("sb_estimator", "estimator"))
     bounds = {name: (lo, hi) for name, lo, hi in INT_PARAMS}
-    c1, c2 = sb.columns(2)
-    batch_size = c1.number_input("Batch size", *bounds["batch_size"], key="sb_batch_size")
-    seq_len = c2.number_input("Seq. length", *bounds["seq_len"], key="sb_seq_len")
-    num_batches = c1.number_input("Batches", *bounds["num_batches"], key="sb_num_batches",
-                                  help="Batches per corpus; 95% CIs need at least 3")
-    seed = c2.number_input("Seed", *bounds["seed"], key="sb_seed")
-    device = sb.selectbox("Device", devices, key="sb_device")
+    labels = {"batch_size": ("Batch size", None), "seq_len": ("Seq. length", None),
+              "num_batches": ("Batches", "Batches per corpus; 95% CIs need at least 3"), "seed": ("Seed", None)}
+    cols = sb.columns(2)
+    for k, (name, _, _) in enumerate(INT_PARAMS):
+        label, help_ = labels[name]
+        cols[k % 2].number_input(label, *bounds[name], step=1, help=help_,
+                                 **bind(f"sb_{name}", name, to_view=int, from_view=int))
+    sb.selectbox("Device", devices, **bind("sb_device", "device"))
     with sb.expander("Cache"):
         from core.store import EmbeddingStore
 
@@ -50,10 +55,6 @@ def settings_sidebar() -> EmbedSettings:
             st.toast(f"Cleared {store.clear()} entries")
             st.cache_data.clear()
 
-    changes = {"model": model.strip() or DEFAULT_MODEL, "estimator": estimator, "batch_size": int(batch_size),
-               "seq_len": int(seq_len), "num_batches": int(num_batches), "seed": int(seed), "device": device}
-    if any(getattr(view, k) != v for k, v in changes.items()):
-        view = set_view(**changes)
-    else:
-        sync_url(view)
+    view = get_view()
+    sync_url(view)
     return view.settings()

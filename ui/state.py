@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from core.views import ViewState, params_diff, view_from_params, view_to_params
+from core.views import ViewState, md_escape, params_diff, view_from_params, view_to_params
 
 VIEW_KEY = "view"
 
@@ -25,7 +25,7 @@ def _catalog(key: tuple) -> list[dict]:
     for c in list_corpora():
         try:
             avail = c.available()
-            docs = c.document_count() if avail and c.spec.kind == "demo" else None
+            docs = c.document_count() if avail else None
         except Exception:  # an unreadable corpus must not break the listing
             avail, docs = False, None
         out.append({**c.spec.to_dict(), "available": avail, "documents": docs,
@@ -82,7 +82,7 @@ def set_view(**changes) -> ViewState:
     """Update the view (and the URL); returns the new view."""
     view = replace(get_view(), **changes)
     if "target" in changes or "candidates" in changes:
-        view = replace(view, candidates=tuple(c for c in view.candidates if c != view.target))
+        view = replace(view, candidates=tuple(c for c in view.candidates if c != view.target), job="")
     st.session_state[VIEW_KEY] = view
     sync_url(view)
     return view
@@ -108,35 +108,57 @@ def seed_widget(key: str, value) -> None:
         st.session_state[key] = value
 
 
+def bind(key: str, field: str, *, to_view=None, from_view=None) -> dict:
+    """Bind widget ``key`` to view attribute ``field``: the widget shows the view's value (set before
+    it is drawn, on every run, so a page switch or a URL change never shows a stale value) and a user
+    change updates the view (and the URL) in the widget's ``on_change`` callback.
+
+    Returns:
+        ``{"key": key, "on_change": callback}`` to splat into the widget call.
+    """
+    value = getattr(get_view(), field)
+    st.session_state[key] = from_view(value) if from_view else value
+
+    def changed():
+        new = st.session_state.get(key)
+        set_view(**{field: to_view(new) if to_view else new})
+
+    return {"key": key, "on_change": changed}
+
+
 def corpus_picker(*, where=None, compact: bool = False) -> ViewState:
     """Target + candidate selectors bound to the view (used by Corpora, Alignment and Ranking).
 
     Args:
         where: a container to draw in (default: the main area).
-        compact: one row, small labels (Alignment/Ranking) instead of the Corpora page's layout.
+        compact: inside a collapsed expander summarising the selection (Alignment/Ranking, so the
+            chart sits high on the screen) instead of the Corpora page's open layout.
     """
-    where = where or st.container()
     view = get_view()
+    if compact and where is None:
+        n = len(view.candidates)
+        md = md_escape
+        summary = (f"Target **{md(view.target or '(none)')}** · {n} candidate{'s' if n != 1 else ''}"
+                   + (f": {', '.join(md(c) for c in view.candidates[:6])}{', ...' if n > 6 else ''}" if n else "")
+                   + " (change)")
+        where = st.expander(summary, expanded=not view.candidates or not view.target)
+    where = where or st.container()
     names = catalog_names()
     avail = set(catalog_names(available_only=True))
     label = {c["name"]: c["name"] + ("" if c["available"] else " (not installed)") for c in corpus_catalog()}
     if view.target and view.target not in names:
         names = [view.target, *names]
-    seed_widget("w_target", view.target if view.target in names else (names[0] if names else None))
-    seed_widget("w_candidates", [c for c in view.candidates if c in names])
-    cols = where.columns([1, 3]) if compact else [where, where]
-    target = cols[0].selectbox("Target benchmark", names, key="w_target", format_func=lambda n: label.get(n, n),
-                               help="The corpus every candidate is compared with (default proofnet).")
+    cols = [where, where]
+    target = cols[0].selectbox("Target benchmark", names, format_func=lambda n: label.get(n, n),
+                               help="The corpus every candidate is compared with (default proofnet).",
+                               **bind("w_target", "target", to_view=lambda v: v or ""))
     options = [n for n in names if n != target]
-    if any(c not in options for c in st.session_state.get("w_candidates", [])):
-        st.session_state["w_candidates"] = [c for c in st.session_state["w_candidates"] if c in options]
-    cands = cols[1].multiselect("Candidate corpora", options, key="w_candidates",
-                                format_func=lambda n: label.get(n, n),
+    cands = cols[1].multiselect("Candidate corpora", options, format_func=lambda n: label.get(n, n),
                                 placeholder="choose candidate sources",
-                                help="Sources to rank by alignment with the target.")
+                                help="Sources to rank by alignment with the target.",
+                                **bind("w_candidates", "candidates", to_view=tuple,
+                                       from_view=lambda v: [c for c in v if c in options]))
     missing = [c for c in [target, *cands] if c not in avail]
     if missing:
-        where.warning("Not installed: " + ", ".join(missing) + ". See the Corpora page for the install command.")
-    if target != view.target or tuple(cands) != view.candidates:
-        view = set_view(target=target or "", candidates=tuple(cands), job="")
-    return view
+        where.warning("Not installed: " + md_escape(", ".join(missing)) + ". See the Corpora page for the install command.")
+    return get_view()

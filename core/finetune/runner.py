@@ -195,11 +195,19 @@ def run_finetune(config: FinetuneConfig, settings=None, *, run_id: str | None = 
         say(f"{config.label}: cancelled ({exc})")
         raise
     except Exception as exc:
+        from core.finetune.train import TrainingError, _is_oom
+
+        if _is_oom(exc) and not isinstance(exc, AlignScopeError):
+            exc = TrainingError(f"Out of memory during {config.label}'s run: {exc}",
+                                fix="lower the batch size, the evaluation batch size or the sequence length, "
+                                    "or use --method lora.")
         msg = str(exc) or type(exc).__name__
         if not isinstance(exc, AlignScopeError):
             msg = f"{type(exc).__name__}: {msg}"
         results.update_run(run_id, status="failed", error=msg, finished=time.time(), wall_seconds=time.time() - t0)
         say(f"{config.label}: FAILED: {msg}")
+        if isinstance(exc, AlignScopeError):
+            raise exc
         raise
 
 
@@ -304,6 +312,10 @@ def _run(config, settings, run_id, t0, progress, stop, say) -> dict:
         if config.method == "lora" and config.save_adapter:
             adapter = str(cache_dir("finetune", "adapters", run_id))
             model.save_pretrained(adapter)
+        del model                      # the next run of an experiment loads a fresh copy
+        import gc
+
+        gc.collect()
     wall = time.time() - t0
     say(f"{config.label}: perplexity {base['perplexity']:.3f} -> {after.perplexity:.3f} in {wall:.0f} s")
     results.update_run(run_id, ppl_after=after.perplexity, nll_after=after.nll, adapter_path=adapter,

@@ -176,13 +176,19 @@ def train(model, sequences: list[list[int]], config, *, pad_id: int,
         raise
     finally:
         shutil.rmtree(out, ignore_errors=True)
+    steps_done = int(output.global_step)
+    trainer.optimizer = trainer.lr_scheduler = None     # free AdamW state (2x the weights) before evaluation
+    del trainer
+    import gc
+
+    gc.collect()
     if state["nan"] is not None:
         raise TrainingError(f"The training loss became NaN/inf at step {state['nan']}.",
                             fix=f"lower the learning rate (now {config.learning_rate:g}) or check the source's text.")
     if state["stopped"]:
-        raise InterruptedError(f"stopped at training step {trainer.state.global_step}/{trainer.state.max_steps}")
+        raise InterruptedError(f"stopped at training step {steps_done}/{num_steps(len(sequences), config)}")
     model.eval()
-    return TrainResult(steps=int(output.global_step), losses=state["losses"], seconds=time.perf_counter() - t0)
+    return TrainResult(steps=steps_done, losses=state["losses"], seconds=time.perf_counter() - t0)
 
 
 def num_steps(n_sequences: int, config) -> int:

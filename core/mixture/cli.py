@@ -47,23 +47,41 @@ def _need_target(target):
     return target
 
 
+def _load(target, sources, settings, args):
+    """load_source_set, embedding what is missing first when ``--compute-missing`` is given."""
+    from core.mixture.predict import MissingEmbeddingsError, load_source_set
+
+    try:
+        return load_source_set(target, sources, settings)
+    except MissingEmbeddingsError as exc:
+        if not args.compute_missing or exc.unavailable:
+            raise
+        from core.pipeline import embed_corpora
+
+        embed_corpora(exc.missing, settings, progress=not args.json)
+        return load_source_set(target, sources, settings)
+
+
 def cmd_predict(args) -> int:
     from core.cli import _settings
     from core.mixture.model import Mixture
-    from core.mixture.predict import load_source_set, predict_mixture, single_source_alignments
+    from core.mixture.predict import predict_mixture, single_source_alignments
 
     weights, target, _ = _weights_and_target(args)
     target = _need_target(target)
     Mixture("check", weights, 1, target=target)  # validates names and weights
     settings = _settings(args)
-    ss = load_source_set(target, [s for s, w in weights.items() if w > 0], settings)
+    ss = _load(target, [s for s, w in weights.items() if w > 0], settings, args)
     p = predict_mixture(ss, weights, noise=args.noise)
     best = single_source_alignments(ss)[0]
     payload = {"target": target, **p.to_dict(), "best_single_source": best, "settings": settings.to_dict()}
     lines = [f"mixture {', '.join(f'{s} {w:.1%}' for s, w in p.weights.items())}",
              f"predicted alignment with {target}: {_fmt(p.alignment.to_dict())}",
-             f"predicted diversity:            {_fmt(p.diversity.to_dict())}",
-             f"best single source: {best['source']} alignment {best['alignment']:.4f}"]
+             f"predicted diversity:            {_fmt(p.diversity.to_dict())}"]
+    if p.bracket:
+        lines.append(f"sub-batch bracket (M3): alignment >= {p.bracket['alignment']:.4f}, "
+                     f"diversity <= {p.bracket['diversity']:.4f}")
+    lines.append(f"best single source: {best['source']} alignment {_fmt({'value': best['alignment'], 'ci_low': best['ci_low'], 'ci_high': best['ci_high']})}")
     _emit(args, payload, "\n".join(lines))
     return 0
 
@@ -72,13 +90,12 @@ def cmd_suggest(args) -> int:
     from core.cli import _settings, _split
     from core.mixture.model import Mixture, save_mixture
     from core.mixture.optimise import suggest_mix
-    from core.mixture.predict import load_source_set
 
     target = _need_target(args.target)
     sources = _split(args.sources)
     Mixture("check", {s: 1.0 for s in sources} or {"": 1.0}, 1, target=target)
     settings = _settings(args)
-    ss = load_source_set(target, sources, settings)
+    ss = _load(target, sources, settings, args)
     sug = suggest_mix(ss, min_diversity=args.min_diversity, cap=args.cap, restarts=args.restarts, noise=args.noise)
     payload = {"target": target, **sug.to_dict()}
     lines = [sug.message,
@@ -176,7 +193,7 @@ def cmd_verify(args) -> int:
         if r["measured"].get(what):
             a = r["agreement"][what]
             lines.append(f"{what:9s} predicted {_fmt(r['predicted'][what])}  measured {_fmt(r['measured'][what])}  "
-                         f"CIs overlap: {a['overlap']}")
+                         f"CIs overlap: {a['overlap']}  (sub-batch model {r['predicted_subbatch'][what]['value']:.4f})")
     lines.append(f"({r['computed']} mixed batches embedded, {r['cached']} cached, {r['seconds']:.1f} s)")
     _emit(args, r, "\n".join(lines))
     return 0
@@ -194,7 +211,9 @@ def add_commands(subparsers) -> None:
         if batch:
             _batch_args(q)
             q.add_argument("--noise", default=DEFAULT_NOISE, choices=NOISE_MODES,
-                           help="prediction noise model (core.mixture.predict, eq. M2)")
+                           help="prediction model: linear (M2, default) or subbatch (M3), see core.mixture.predict")
+            q.add_argument("--compute-missing", action="store_true",
+                           help="embed sources/target whose embeddings are not cached yet (else: error naming them)")
         q.add_argument("--json", action="store_true")
 
     q = sub.add_parser("predict", help="predicted alignment and diversity of a mix (cached embeddings only)")

@@ -8,9 +8,9 @@ positive, so ``align`` is a smooth (not concave) function of ``w``; SLSQP with t
 (:func:`core.mixture.predict.objective`) is run from the uniform mix,
 the two best single sources and a few seeded Dirichlet draws, and the best feasible result is kept.
 
-The optimiser works on the plain linear model (``noise="batch"``: ``ê_k = sum_s w_s E_s[k]``, smooth
-on the whole simplex); the sub-batch noise term of (M2) has an infinite slope at ``w_s = 0``. The
-optimum's coefficients are then reported with the requested noise model.
+The optimiser works on the linear model (M2) ``ê_k = sum_s w_s E_s[k]`` (smooth on the whole simplex;
+the sub-batch model M3 has an infinite slope at ``w_s = 0``). Since (M2) under-estimates diversity, a
+diversity floor met by (M2) is met by real mixed batches too (conservative).
 """
 from __future__ import annotations
 
@@ -140,7 +140,7 @@ def suggest_mix(ss: SourceSet, *, min_diversity: float | None = None, cap=None, 
     w = np.where(w < 1e-4, 0.0, w)
     w = w / w.sum()
     pred = predict_mixture(ss, w, noise=noise)
-    top = ", ".join(f"{s} {x:.0%}" for s, x in sorted(zip(ss.sources, w), key=lambda t: -t[1]) if x > 0)
+    top = ", ".join(f"{s} {x:.1%}" for s, x in sorted(zip(ss.sources, w), key=lambda t: -t[1]) if x > 0)
     msg = (f"Best mix: {top}; predicted alignment {pred.alignment.value:.4f}, diversity {pred.diversity.value:.4f}."
            if feasible else
            f"No mix reaches predicted diversity {min_diversity}; the most diverse one found ({top}) has {div:.4f}.")

@@ -109,7 +109,7 @@ def materialize_with_report(mixture: Mixture, *, tokenizer, corpora=None, on_sho
     if on_short not in ("error", "use_all"):
         raise AlignScopeError(f"on_short must be 'error' or 'use_all', got {on_short!r}.", fix="use one of them.")
     budgets = mixture.token_budgets()
-    rows, tokens, warnings = [], {}, []
+    rows, tokens, warnings, short = [], {}, [], []
     for src in sorted(budgets):
         want = budgets[src]
         if want <= 0:
@@ -138,20 +138,26 @@ def materialize_with_report(mixture: Mixture, *, tokenizer, corpora=None, on_sho
         if not done:
             msg = (f"Source {src!r} has {got:,} tokens, fewer than its share of mixture {mixture.name!r}: "
                    f"{mixture.weights[src]:.1%} of {mixture.budget_tokens:,} = {want:,} tokens.")
-            if on_short == "error":
-                raise AlignScopeError(msg, fix=f"lower the budget to at most {int(got / mixture.weights[src]):,} tokens, "
-                                               f"lower the weight of {src!r}, or use all of it (--allow-short).")
-            warnings.append(msg + " All of it is used; the dataset is smaller than the budget.")
+            short.append((src, got, msg))
+            if on_short == "use_all":
+                warnings.append(msg + " All of it is used; the dataset is smaller than the budget.")
         tokens[src] = got
-    return MaterializeReport(rows, tokens, warnings)
+    if short and on_short == "error":
+        limit = min(max(0, int((got - 1) / mixture.weights[src])) for src, got, _ in short)
+        names = ", ".join(repr(src) for src, _, _ in short)
+        raise AlignScopeError(" ".join(msg for _, _, msg in short),
+                              fix=f"lower the budget to at most {limit:,} tokens, lower the weight of {names}, "
+                                  "or use all of it (--allow-short / 'Use all of a short source').")
+    order = np.random.default_rng([mixture.seed, 4242]).permutation(len(rows))   # interleave sources
+    return MaterializeReport([rows[int(i)] for i in order], tokens, warnings)
 
 
 def materialize(mixture: Mixture, *, tokenizer, corpora=None, on_short: str = "error") -> list[dict]:
     """The mixture's fine-tuning rows ``{"source", "doc_id", "text"}``, about ``budget_tokens`` tokens.
 
     Each source contributes ``weight * budget`` tokens (tokenizer, no special tokens) of documents
-    drawn deterministically with the mixture's seed (see the module docstring). Rows are grouped by
-    source (sorted by name); shuffle them for training.
+    drawn deterministically with the mixture's seed (see the module docstring). Rows are in a seeded
+    shuffled order (sources interleaved), ready to train on.
 
     Raises:
         AlignScopeError: a source has fewer tokens than its share (``on_short="error"``, the default;

@@ -43,8 +43,8 @@ def verify_mixture(weights: dict[str, float], target: str, settings, *, seed: in
 
     Returns:
         JSON-able dict: ``weights``, ``realised_weights``, ``sequences`` per source, ``predicted``
-        (``{"alignment", "diversity"}`` Coefficient dicts at the realised shares), ``predicted_linear``
-        (plain linear model), ``predicted_requested`` (at the requested weights), ``measured``,
+        (``{"alignment", "diversity"}`` Coefficient dicts at the realised shares), ``predicted_subbatch``
+        (the sub-batch model M3 at the realised sequence counts), ``predicted_requested`` (at the requested weights), ``measured``,
         ``agreement``, ``computed``, ``cached``, ``seconds``, ``settings``, ``target``.
     """
     from core.estimators import get_estimator
@@ -103,8 +103,8 @@ def verify_mixture(weights: dict[str, float], target: str, settings, *, seed: in
     realised = realised_token_shares(batches, ss.sources)
     r_vec = np.array([realised[s] for s in ss.sources])
     m_vec = np.array([counts.get(s, 0) for s in ss.sources])
-    pred = predict_mixture(ss, r_vec, noise=noise, counts=m_vec)
-    pred_lin = predict_mixture(ss, r_vec, noise="batch")
+    pred = predict_mixture(ss, r_vec, noise=noise, counts=m_vec, bracket=False)
+    pred_sub = predict_mixture(ss, r_vec, noise="subbatch", counts=m_vec)
     pred_req = predict_mixture(ss, w_req, noise=noise)
     meas = {"alignment": alignment_coefficient(M, ss.T).to_dict(),
             "diversity": diversity_coefficient(M).to_dict() if len(M) >= 2 else None}
@@ -114,7 +114,7 @@ def verify_mixture(weights: dict[str, float], target: str, settings, *, seed: in
         agreement["diversity"] = _agree(p["diversity"], meas["diversity"])
     return {"target": target, "weights": dict(zip(ss.sources, map(float, w_req))), "realised_weights": realised,
             "sequences": {s: int(c) for s, c in counts.items()}, "noise": noise, "predicted": p,
-            "predicted_linear": {"alignment": pred_lin.alignment.to_dict(), "diversity": pred_lin.diversity.to_dict()},
+            "predicted_subbatch": {"alignment": pred_sub.alignment.to_dict(), "diversity": pred_sub.diversity.to_dict()},
             "predicted_requested": {"alignment": pred_req.alignment.to_dict(), "diversity": pred_req.diversity.to_dict()},
             "measured": meas, "agreement": agreement, "computed": computed, "cached": cached,
             "tokens": int(sum(b.num_tokens for b in batches)), "seconds": round(time.perf_counter() - t0, 3),

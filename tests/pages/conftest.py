@@ -79,7 +79,10 @@ def wait_job(job_id: str, timeout: float = 120.0) -> dict:
 
 
 def texts_of(elements) -> list[str]:
-    return [str(e.value) for e in elements]
+    """Element texts with Markdown backslash escapes removed (messages are escaped for display)."""
+    import re
+
+    return [re.sub(r"\\(.)", r"\1", str(e.value)) for e in elements]
 
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -70,7 +70,6 @@ def test_experiment_runs_sources_in_turn_and_one_failure_spares_the_others(corpo
     assert again.job_id == sub.job_id
     assert jobs.get_job(sub.job_id).result()["runs"]["maths"].get("reused") is True
     assert results.get_run(rows["prose"]["run_id"])["status"] == "done"
-    out = run_experiment  # noqa: F841
 
 
 def test_cancelling_an_experiment_marks_the_runs_not_started(corpora, tiny_config, tiny_settings):
@@ -125,7 +124,6 @@ def test_a_killed_worker_leaves_a_row_marked_killed(corpora, tiny_config, tiny_s
 
 
 def test_queued_runs_of_a_killed_experiment_are_marked_killed(corpora):
-    job = jobs.submit("count-missing", {}) if False else None  # noqa: F841
     folder = jobs.jobs_dir() / "experiment-dead"
     folder.mkdir(parents=True)
     jobs._write_json(folder / "spec.json", {"kind": "experiment", "target": "x:y", "params": {}, "created": 0})
@@ -158,3 +156,30 @@ def test_cli_perplexity_results_export_and_plot(corpora, tiny_config, tiny_setti
     df = pd.read_csv(csv)
     assert set(df["label"]) == {"maths", "prose"} and {"alignment", "ppl_after", "familiarity"} <= set(df.columns)
     assert "plotly" in html.read_text()[:5000].lower()
+
+
+def test_out_of_memory_is_a_clear_failure(corpora, tiny_config, tiny_settings, monkeypatch):
+    import core.finetune.perplexity as ppl
+
+    def oom(*a, **k):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(ppl, "perplexity", oom)
+    cfg = tiny_config("maths")
+    with pytest.raises(AlignScopeError, match="Out of memory"):
+        run_finetune(cfg, tiny_settings)
+    row = results.get_run(run_id_for(cfg, tiny_settings))
+    assert row["status"] == "failed" and "Out of memory" in row["error"] and "lower the batch size" in row["error"]
+    assert row["alignment"] is not None          # what finished before the failure is kept
+
+
+def test_a_saved_mixture_is_fine_tuned_and_aligned(corpora, tiny_config, tiny_settings):
+    mixture = pytest.importorskip("core.mixture")
+    mixture.save_mixture(mixture.Mixture("half-half", {"maths": 0.5, "prose": 0.5}, budget_tokens=256, seed=0))
+    cfg = tiny_config(source=None, mixture="half-half")
+    row = run_finetune(cfg, tiny_settings)
+    assert row["status"] == "done" and row["label"] == "mixture:half-half" and row["mixture"] == "half-half"
+    assert 200 <= row["tokens_trained"] <= 256 and row["alignment"] is not None and row["ppl_after"] > 0
+    with pytest.raises(AlignScopeError, match="evaluation split"):     # a mixture containing the test split
+        mixture.save_mixture(mixture.Mixture("leaky", {"maths": 0.5, "bench": 0.5}, budget_tokens=256))
+        submit_finetune(tiny_config(source=None, mixture="leaky"), tiny_settings)

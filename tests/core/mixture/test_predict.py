@@ -47,7 +47,7 @@ def _toy(seed=0, S=3, n=5, m=4, D=40):
 
 def test_single_source_prediction_is_that_source():
     ss = _toy()
-    for noise in ("batch", "subbatch"):
+    for noise in ("linear", "subbatch"):
         p = predict_mixture(ss, {"s1": 1.0}, noise=noise)
         np.testing.assert_allclose(p.embeddings, ss.E[1])
         assert p.alignment.value == pytest.approx(alignment_coefficient(ss.E[1], ss.T).value)
@@ -58,7 +58,7 @@ def test_single_source_prediction_is_that_source():
 def test_predicted_value_has_ci_and_objective_matches():
     ss = _toy()
     w = np.array([0.2, 0.5, 0.3])
-    for noise in ("batch", "subbatch"):
+    for noise in ("linear", "subbatch"):
         p = predict_mixture(ss, w, noise=noise)
         assert p.alignment.ci_low <= p.alignment.value <= p.alignment.ci_high
         v, _ = objective(w, ss.E, ss.T, ss.tokens_per_seq, 16, noise=noise)
@@ -66,10 +66,10 @@ def test_predicted_value_has_ci_and_objective_matches():
         dv, _ = objective(w, ss.E, ss.T, ss.tokens_per_seq, 16, noise=noise, diversity=True)
         assert dv == pytest.approx(p.diversity.value, abs=1e-9)
     # sub-batch noise makes mixed batches more varied than the plain linear combination
-    assert predict_mixture(ss, w, noise="subbatch").diversity.value > predict_mixture(ss, w, noise="batch").diversity.value
+    assert predict_mixture(ss, w, noise="subbatch").diversity.value > predict_mixture(ss, w, noise="linear").diversity.value
 
 
-@pytest.mark.parametrize("noise", ["batch", "subbatch"])
+@pytest.mark.parametrize("noise", ["linear", "subbatch"])
 @pytest.mark.parametrize("div", [False, True])
 def test_objective_gradient_matches_finite_differences(noise, div):
     ss = _toy(1)

@@ -1,0 +1,280 @@
+"""Mix: a weight per source by sliders, live predicted alignment and diversity, best mix, verify, export."""
+import time
+
+import streamlit as st
+
+st.set_page_config(page_title="Mix · AlignScope", page_icon="🔭", layout="wide")
+
+import json  # noqa: E402
+
+from core.errors import AlignScopeError  # noqa: E402
+from core.mixture import (MissingEmbeddingsError, Mixture, list_mixtures, load_mixture, load_source_set,  # noqa: E402
+                          materialize_with_report, predict_mixture, save_mixture, single_source_alignments,
+                          suggest_mix)
+from core.mixture.charts import contribution_figure, verify_figure  # noqa: E402
+from core.mixture.jobs import settings_from_dict, submit_verify  # noqa: E402
+from core.paths import cache_dir  # noqa: E402
+from ui.export import show_figure  # noqa: E402
+from ui.jobs import job_panel  # noqa: E402
+from ui.sidebar import settings_sidebar  # noqa: E402
+
+settings = settings_sidebar()
+st.title("Fine-tuning mix")
+st.caption("Weight each source with a slider: the mixture's alignment with the target and its diversity are "
+           "predicted at once from the cached per-source Task2Vec embeddings (a token-weighted combination, "
+           "exact in expectation for the closed-form head estimator), then verified on real mixed batches.")
+
+
+# -- target and sources (shared with the Corpora page) -------------------------------------------------------
+def pick_corpora() -> tuple[str, list[str]]:
+    try:
+        from ui.state import corpus_picker
+
+        view = corpus_picker(compact=True)
+        return view.target, list(view.candidates)
+    except ImportError:  # fall back to plain widgets and the session keys of the brief
+        from core.corpora import list_corpora
+
+        names = [c.name for c in list_corpora()]
+        default_t = st.session_state.get("target", "proofnet")
+        target = st.selectbox("Target benchmark", names, index=names.index(default_t) if default_t in names else 0)
+        cands = [c for c in st.session_state.get("candidates") or [] if c in names and c != target]
+        return target, st.multiselect("Sources", [n for n in names if n != target], default=cands)
+
+
+target, sources = pick_corpora()
+if not target or not sources:
+    st.info("Pick a target benchmark and at least one source corpus above (or on the Corpora page).")
+    st.stop()
+
+
+@st.cache_data(max_entries=4, show_spinner="Loading cached embeddings...")
+def source_set(target: str, sources: tuple, settings_json: str, cache_root: str):
+    """Embeddings read once per (corpora, settings, cache folder); cleared with the sidebar's cache button."""
+    ss = load_source_set(target, list(sources), settings_from_dict(json.loads(settings_json)))
+    return ss, single_source_alignments(ss)
+
+
+settings_json = json.dumps(settings.to_dict(), sort_keys=True)
+try:
+    from core.paths import cache_root
+
+    ss, singles = source_set(target, tuple(sources), settings_json, str(cache_root()))
+except MissingEmbeddingsError as exc:
+    st.warning(str(exc.what))
+    try:
+        from core.views import ViewState
+        from ui.embed import embedding_gate
+        from ui.state import get_view
+
+        view = get_view() if "view" in st.session_state else ViewState(target=target, candidates=tuple(sources))
+        embedding_gate(view, settings, [target, *sources], key="mix")
+    except ImportError:
+        from core import jobs
+
+        if st.button("Compute missing embeddings", type="primary", key="mix_compute"):
+            job = jobs.submit("embed", {"corpora": exc.missing, "settings": settings.to_dict()})
+            st.session_state["mix_embed_job"] = job.job_id
+        if st.session_state.get("mix_embed_job"):
+            job_panel(st.session_state["mix_embed_job"], key="mix_embed", title="Embedding " + ", ".join(exc.missing))
+    st.info("The sliders appear once every source and the target have cached embeddings.")
+    st.stop()
+except AlignScopeError as exc:
+    st.error(str(exc), icon="⚠️")
+    st.stop()
+
+
+# -- sliders -------------------------------------------------------------------------------------------------
+pending = st.session_state.pop("mix_pending", None)
+if pending is not None:                      # suggested / loaded weights, applied before the sliders exist
+    for s in ss.sources:
+        st.session_state[f"mix_w_{s}"] = round(float(pending["weights"].get(s, 0.0)), 3)
+    if pending.get("budget"):
+        st.session_state["mix_budget"] = int(pending["budget"])
+for s in ss.sources:
+    st.session_state.setdefault(f"mix_w_{s}", round(1.0 / len(ss.sources), 3))
+st.session_state.setdefault("mix_budget", 1_000_000)
+
+
+def current_weights() -> dict[str, float]:
+    return {s: float(st.session_state.get(f"mix_w_{s}", 0.0)) for s in ss.sources}
+
+
+best = singles[0]
+single_align = {r["source"]: r["alignment"] for r in singles}
+
+
+@st.fragment
+def live_section():
+    t0 = time.perf_counter()
+    left, right = st.columns([2, 3])
+    with left:
+        st.subheader("Weights")
+        for s in ss.sources:
+            st.slider(s, 0.0, 1.0, step=0.01, key=f"mix_w_{s}",
+                      help=f"Relative weight (normalised to token shares). {s} alone: alignment {single_align[s]:.3f}")
+        st.number_input("Token budget", min_value=1_000, max_value=10 ** 10, step=100_000, key="mix_budget",
+                        help="Total tokens of the fine-tuning dataset (probe tokenizer, no special tokens)")
+    raw = current_weights()
+    with right:
+        if sum(raw.values()) <= 0:
+            st.error("All weights are zero: move at least one slider above 0.")
+            return
+        pred = predict_mixture(ss, raw)
+        ms = (time.perf_counter() - t0) * 1000
+        a, d = pred.alignment, pred.diversity
+        c1, c2, c3 = st.columns(3)
+        c1.metric("Predicted alignment", f"{a.value:.4f}", delta=f"{a.value - best['alignment']:+.4f} vs best single",
+                  help=f"Alignment with {target}: 1 - mean Task2Vec distance between the predicted mixed batches "
+                       "and the target's batches")
+        c1.caption(f"95% CI [{a.ci_low:.4f}, {a.ci_high:.4f}]")
+        c2.metric("Predicted diversity", f"{d.value:.4f}",
+                  help="Diversity coefficient of the predicted mixed batches (a lower bound: real mixed batches vary more)")
+        c2.caption(f"95% CI [{d.ci_low:.4f}, {d.ci_high:.4f}]")
+        c3.metric(f"Best single: {best['source']}", f"{best['alignment']:.4f}",
+                  help=f"The source with the highest alignment with {target} on its own, for comparison")
+        c3.caption(f"95% CI [{best['ci_low']:.4f}, {best['ci_high']:.4f}]")
+        if pred.bracket:
+            c3.caption(f"Real mixed batches measure between the linear and the sub-batch model: alignment ≥ "
+                       f"{pred.bracket['alignment']:.3f}, diversity ≤ {pred.bracket['diversity']:.3f}.")
+        show_figure(contribution_figure(pred.weights, int(st.session_state["mix_budget"]), alignment=single_align),
+                    key="mix_contrib")
+        st.caption(f"Prediction from cache in {ms:.0f} ms (server). Settings: {settings.estimator}, {settings.model}, "
+                   f"{settings.batch.num_batches} x {settings.batch.batch_size} x {settings.batch.seq_len} tokens.")
+    st.session_state["mix_last_ms"] = ms
+
+
+live_section()
+weights = current_weights()
+ok_weights = sum(weights.values()) > 0
+
+# -- suggest -------------------------------------------------------------------------------------------------
+msg = st.session_state.pop("mix_suggest_msg", None)
+if msg:
+    getattr(st, msg[0])(msg[1] + " The sliders now hold this mix.")
+with st.expander("Suggest a mix (maximise predicted alignment)", expanded=False):
+    c1, c2, c3 = st.columns(3)
+    use_floor = c1.checkbox("Diversity floor", key="mix_use_floor")
+    floor = c1.number_input("Minimum predicted diversity", 0.0, 1.0, 0.1, 0.01, key="mix_floor", disabled=not use_floor,
+                            help="Floor on the linear model's predicted diversity, a lower bound of the real one")
+    cap = c2.slider("Cap per source", 0.05, 1.0, 1.0, 0.05, key="mix_cap")
+    restarts = c3.number_input("Random restarts", 0, 20, 3, key="mix_restarts")
+    if st.button("Suggest a mix", type="primary", key="mix_suggest"):
+        try:
+            with st.spinner("Optimising (SLSQP)..."):
+                sug = suggest_mix(ss, min_diversity=floor if use_floor else None, cap=None if cap >= 1 else cap,
+                                  restarts=int(restarts))
+            st.session_state["mix_pending"] = {"weights": sug.weights}
+            st.session_state["mix_suggest_msg"] = ("success" if sug.feasible else "warning", sug.message)
+            st.rerun()
+        except AlignScopeError as exc:
+            st.error(str(exc))
+
+# -- verify --------------------------------------------------------------------------------------------------
+st.subheader("Verify on real mixed batches")
+st.caption(f"Draws {settings.batch.num_batches} batches of {settings.batch.batch_size} sequences, each source "
+           "contributing sequences in proportion to its token share, embeds them with the current estimator in the "
+           "background (cached) and compares measured with predicted alignment and diversity.")
+vseed = st.number_input("Sampling seed", 0, 10 ** 6, 0, key="mix_verify_seed")
+if st.button("Verify this mix", key="mix_verify_btn", disabled=not ok_weights):
+    job = submit_verify(weights, target, settings, seed=int(vseed))
+    st.session_state.get("_job_final_seen", {}).pop(job.job_id, None)
+    st.session_state["mix_verify_job"] = job.job_id
+job_id = st.session_state.get("mix_verify_job")
+if job_id:
+    job_panel(job_id, key="mix_verify", title="Verify mixture")
+    from core.jobs import get_job
+
+    job = get_job(job_id)
+    result = job.result() if job is not None and job.status().get("state") == "done" else None
+    if result:
+        total = sum(weights.values()) or 1.0
+        now = {s: round(w / total, 3) for s, w in weights.items() if w > 0}
+        if result.get("target") != target or now != {s: round(w, 3) for s, w in result["weights"].items()}:
+            st.caption("The sliders have moved since this verification: it is of the mix below.")
+        st.markdown("Verified mix: " + ", ".join(f"**{s}** {w:.1%} (realised {result['realised_weights'][s]:.1%}, "
+                                                 f"{result['sequences'].get(s, 0)} seq/batch)"
+                                                 for s, w in result["weights"].items()))
+        rows = []
+        for what in ("alignment", "diversity"):
+            p, m = result["predicted"][what], result["measured"].get(what)
+            if not m:
+                continue
+            rows.append({"coefficient": what, "predicted": p["value"], "pred. CI low": p["ci_low"],
+                         "pred. CI high": p["ci_high"], "measured": m["value"], "meas. CI low": m["ci_low"],
+                         "meas. CI high": m["ci_high"], "CIs overlap": result["agreement"][what]["overlap"],
+                         "sub-batch model": result["predicted_subbatch"][what]["value"]})
+        st.dataframe(rows, hide_index=True, width="stretch")
+        show_figure(verify_figure(result), key="mix_verify_fig")
+        st.caption(f"{result['computed']} mixed batches embedded, {result['cached']} from cache, {result['seconds']:.0f} s.")
+
+# -- save and export -----------------------------------------------------------------------------------------
+st.subheader("Save and export")
+c1, c2, c3 = st.columns([2, 1, 1])
+st.session_state.setdefault("mix_name", f"mix-{target}")
+name = c1.text_input("Mixture name", key="mix_name", help="letters, digits, '.', '_' or '-'")
+seed = c2.number_input("Document seed", 0, 10 ** 6, 0, key="mix_seed")
+allow_short = c3.checkbox("Use all of a short source", key="mix_allow_short",
+                          help="If a source has fewer tokens than its share: use all of it (smaller dataset) "
+                               "instead of stopping with an error")
+b1, b2 = st.columns(2)
+if b1.button("Save mixture", key="mix_save", disabled=not ok_weights):
+    try:
+        m = Mixture(name, weights, int(st.session_state["mix_budget"]), seed=int(seed), target=target)
+        path = save_mixture(m)
+        st.success(f"Saved {m.name!r} to `{path}`. Fine-tune on it from the Fine-tune page, or export it: "
+                   f"`python -m core mix export {m.name}`")
+    except AlignScopeError as exc:
+        st.error(str(exc))
+if b2.button("Export JSONL", key="mix_export", disabled=not ok_weights):
+    try:
+        m = Mixture(name, weights, int(st.session_state["mix_budget"]), seed=int(seed), target=target)
+        from core.probe import load_probe
+
+        with st.spinner(f"Sampling {m.budget_tokens:,} tokens..."):
+            rep = materialize_with_report(m, tokenizer=load_probe(settings.model).tokenizer,
+                                          on_short="use_all" if allow_short else "error")
+        save_mixture(m)
+        path = cache_dir("mixtures") / f"{m.name}.jsonl"
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rep.rows), encoding="utf-8")
+        tmp.replace(path)
+        st.session_state["mix_exported"] = {"path": str(path), "rows": len(rep.rows), "tokens": rep.total_tokens,
+                                          "warnings": rep.warnings, "name": m.name}
+    except AlignScopeError as exc:
+        st.error(str(exc))
+exp = st.session_state.get("mix_exported")
+if exp:
+    for w in exp["warnings"]:
+        st.warning(w)
+    st.success(f"Exported {exp['rows']:,} rows ({exp['tokens']:,} tokens) with provenance (source, doc_id) to "
+               f"`{exp['path']}` (mixture {exp['name']!r} saved too).")
+    try:
+        from pathlib import Path
+
+        p = Path(exp["path"])
+        if p.stat().st_size < 200 * 2 ** 20:
+            st.download_button("⬇ Download JSONL", p.read_bytes(), file_name=p.name, mime="application/jsonl",
+                               key="mix_download")
+    except OSError:
+        pass
+
+with st.expander("Saved mixtures", expanded=bool(st.session_state.get("mix_load_msg"))):
+    if st.session_state.get("mix_load_msg"):
+        st.warning(st.session_state.pop("mix_load_msg"))
+    saved = list_mixtures()
+    if not saved:
+        st.caption("None yet.")
+    else:
+        pick = st.selectbox("Saved mixture", saved, key="mix_saved_pick")
+        if st.button("Load onto the sliders", key="mix_load"):
+            try:
+                m = load_mixture(pick)
+                outside = [s for s in m.weights if s not in ss.sources]
+                if outside:
+                    st.session_state["mix_load_msg"] = (f"Mixture {m.name!r} also uses {', '.join(outside)}: add them "
+                                                        "to the sources above to load their weights.")
+                st.session_state["mix_pending"] = {"weights": m.weights, "budget": m.budget_tokens}
+                st.rerun()
+            except AlignScopeError as exc:
+                st.error(str(exc))

@@ -1,0 +1,152 @@
+"""Browser end-to-end fixtures: a real ``streamlit run app.py`` server and a headless Chromium page.
+
+Fixtures (other e2e test modules rely on these names):
+
+- ``server_cache``: the server's cache root (``ALIGNSCOPE_CACHE``), a tmp folder whose ``models/``
+  symlinks to the repository's ``cache/models``. Register corpora for the server with
+  ``monkeypatch.setenv("ALIGNSCOPE_CACHE", str(server_cache))`` before calling ``register_corpus``.
+- ``server_url``: base URL of the dashboard started on a free port with that cache (session scope;
+  waits for ``/_stcore/health``; killed at the end).
+- ``browser_page``: a fresh Playwright (sync API) page in Debian's ``/usr/bin/chromium``, headless,
+  1600x1000 viewport.
+
+Helpers: :func:`wait_idle` (script run finished), :func:`screenshot` (into ``test-artifacts/``).
+Everything is skipped when ``/usr/bin/chromium`` is absent.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from core.paths import REPO_ROOT
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "tests/e2e/" in str(item.fspath).replace(os.sep, "/"):
+            item.add_marker(pytest.mark.e2e)
+
+
+def _require_browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is absent (install Debian's chromium: apt-get install -y chromium)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server_cache(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("e2e_cache")
+    models = REPO_ROOT / "cache" / "models"
+    if models.is_dir():
+        (root / "models").symlink_to(models, target_is_directory=True)
+    return root
+
+
+@pytest.fixture(scope="session")
+def server_url(server_cache, tmp_path_factory):
+    _require_browser()
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("e2e_server") / "streamlit.log"
+    env = {**os.environ, "ALIGNSCOPE_CACHE": str(server_cache), "HF_HUB_OFFLINE": "1",
+           "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(REPO_ROOT)}
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                                 "--server.headless", "true", "--server.address", "localhost",
+                                 "--browser.gatherUsageStats", "false"],
+                                cwd=str(REPO_ROOT), env=env, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://localhost:{port}"
+    try:
+        deadline = time.time() + 90
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.time() > deadline:
+                raise RuntimeError(f"streamlit did not answer in 90 s:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=15)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+@pytest.fixture(scope="session")
+def _browser():
+    _require_browser()
+    from playwright.sync_api import sync_playwright
+
+    pw = sync_playwright().start()
+    browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+    pw.stop()
+
+
+@pytest.fixture
+def browser_page(_browser):
+    context = _browser.new_context(viewport={"width": 1600, "height": 1000}, device_scale_factor=1)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    yield page
+    context.close()
+
+
+def wait_idle(page, timeout: float = 90.0, settle: float = 0.4) -> None:
+    """Wait until the Streamlit script run has finished (app state ``notRunning``, no status widget)."""
+    deadline = time.time() + timeout
+    calm_since = None
+    while time.time() < deadline:
+        state = page.get_attribute('[data-testid="stApp"]', "data-test-script-state", timeout=timeout * 1000)
+        running = state in ("running", "initial", "rerunRequested") or \
+            page.locator('[data-testid="stStatusWidget"]:has-text("Running")').count() > 0
+        if not running:
+            calm_since = calm_since or time.time()
+            if time.time() - calm_since >= settle:
+                return
+        else:
+            calm_since = None
+        time.sleep(0.1)
+    raise AssertionError(f"the app was still running after {timeout} s")
+
+
+def screenshot(page, name: str, *, full_page: bool = True) -> Path:
+    """Save a PNG of the page under test-artifacts/ and return its path."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=full_page)
+    return path
+
+
+def assert_no_exception(page) -> None:
+    boxes = page.locator('[data-testid="stException"]')
+    assert boxes.count() == 0, boxes.first.inner_text()

@@ -1,0 +1,87 @@
+"""End to end in a real browser: launch a small fine-tune from the Fine-tune page, see its point on the
+Alignment vs perplexity page.
+
+Uses the fixtures ``server_url``, ``server_cache`` and ``browser_page`` of tests/e2e/conftest.py
+(skipped only when /usr/bin/chromium is absent). The run uses the tiny test model (given in the URL
+as the probe network, so it is also the model fine-tuned), a small registered benchmark as the
+target and a maths source, with a 200-token budget and 32-token sequences: seconds of training.
+"""
+from __future__ import annotations
+
+import re
+from urllib.parse import urlencode
+
+import pytest
+
+from tests.e2e.conftest import assert_no_exception, screenshot, wait_idle
+from tests.pages.conftest import write_corpus
+
+TIMEOUT_MS = 240_000
+
+
+@pytest.fixture
+def ft_view(server_cache, monkeypatch, tmp_path_factory, maths_texts, prose_texts, tiny_model_dir):
+    """Register a small benchmark and a source in the server's cache; return the sidebar's query string."""
+    from core.corpora import CorpusSpec, get_corpus, register_corpus
+    from core.errors import CorpusError
+
+    monkeypatch.setenv("ALIGNSCOPE_CACHE", str(server_cache))
+    folder = tmp_path_factory.mktemp("ft_corpora")
+    for name, texts, domain in (("ft-bench", maths_texts[:16], "target benchmark"),
+                                ("ft-maths", maths_texts[60:100], "formal maths")):
+        try:
+            get_corpus(name)
+        except CorpusError:
+            register_corpus(CorpusSpec(name=name, kind="files", path=str(write_corpus(folder, name, texts)),
+                                       field="text", domain=domain))
+    return urlencode({"model": tiny_model_dir, "batch_size": 4, "seq_len": 32, "num_batches": 2}, safe=",/")
+
+
+def _fill(locator, value) -> None:
+    locator.click()
+    locator.fill(str(value))
+    locator.press("Enter")
+
+
+def _pick(page, container, label: str, option: str) -> None:
+    container.locator('[data-testid="stSelectbox"]').filter(has_text=label).click()
+    page.get_by_role("option", name=option, exact=True).click()
+    wait_idle(page)
+
+
+def test_launch_a_small_run_and_see_its_point(server_url, browser_page, ft_view):
+    page = browser_page
+    page.goto(f"{server_url}/Fine-tune?{ft_view}")
+    wait_idle(page, timeout=120)
+    assert_no_exception(page)
+    main = page.locator('[data-testid="stMain"]')
+    _pick(page, main, "Target benchmark", "ft-bench")
+
+    main.get_by_text("Hyperparameters (identical").click()
+    for label, value in (("Token budget per source", 200), ("Epochs", 1), ("Sequence length", 32),
+                         ("Training batch size", 4)):
+        _fill(main.get_by_label(label, exact=True), value)
+        wait_idle(page)
+
+    main.get_by_role("tab", name="Single run").click()
+    _pick(page, main, "Source", "ft-maths")
+    main.get_by_role("button", name="Launch fine-tune").click()
+
+    # the job panel follows the run until it is done, then the runs table shows it
+    page.get_by_text(re.compile(r"Done: \d+/\d+")).wait_for(timeout=TIMEOUT_MS)
+    wait_idle(page)
+    assert_no_exception(page)
+    page.locator('[data-testid="stDataFrame"]').first.wait_for()
+    screenshot(page, "finetune-page")
+
+    page.goto(f"{server_url}/Alignment_vs_perplexity?{ft_view}")
+    wait_idle(page, timeout=120)
+    assert_no_exception(page)
+    chart = page.locator('[data-testid="stPlotlyChart"]').first
+    chart.locator(".main-svg").first.wait_for(state="visible", timeout=60_000)
+    labels = " ".join(chart.locator("text").all_text_contents())
+    assert "ft-maths" in labels                                      # the run's point, labelled by its source
+    assert "base model" in labels                                    # the dashed baseline
+    assert page.get_by_text("The fit appears once two runs").count() == 1
+    assert page.get_by_role("button", name=re.compile("HTML")).count() >= 1
+    screenshot(page, "alignment-vs-perplexity-page")
