@@ -28,16 +28,10 @@ KINDS = ("finetune", "experiment")
 
 
 def _lower_priority() -> None:
-    """Worker setup: nice 10 (unless ``ALIGNSCOPE_NO_NICE``) and ``ALIGNSCOPE_TORCH_THREADS`` torch threads.
+    """Worker setup: nice 10 (unless ``ALIGNSCOPE_NO_NICE``), so the dashboard stays responsive.
 
-    On a small shared CPU, one torch thread can be several times faster than two when the other
-    core is busy (OpenMP threads wait for each other); the CLI's ``--threads`` sets the variable.
+    (Torch threads are chosen per run by :func:`core.finetune.runner.choose_threads`.)
     """
-    threads = os.environ.get("ALIGNSCOPE_TORCH_THREADS")
-    if threads and threads.isdigit() and int(threads) > 0:
-        import torch
-
-        torch.set_num_threads(int(threads))
     if os.environ.get("ALIGNSCOPE_NO_NICE"):
         return
     try:

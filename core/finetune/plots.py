@@ -62,6 +62,43 @@ def fit_text(fit: LinearFit | None, xname: str = "alignment") -> str:
     return s + f", n = {fit.n}"
 
 
+_CANDIDATES = {  # textposition -> offset of the label box centre (in units of box width, height)
+    "top center": (0.0, 1.0), "bottom center": (0.0, -1.0), "middle right": (0.6, 0.0), "middle left": (-0.6, 0.0),
+    "top right": (0.55, 0.8), "top left": (-0.55, 0.8), "bottom right": (0.55, -0.8), "bottom left": (-0.55, -0.8)}
+
+
+def label_positions(xs, ys, labels, *, char_w: float = 0.0085, line_h: float = 0.045) -> list[str]:
+    """A plotly ``textposition`` per point, chosen greedily so that labels overlap each other and the
+    markers as little as possible (coordinates normalised to the data range; a label is a box of
+    ``char_w`` per character by ``line_h``)."""
+    n = len(xs)
+    if n == 0:
+        return []
+    xs, ys = np.asarray(xs, float), np.asarray(ys, float)
+    xr = (xs.max() - xs.min()) or 1.0
+    yr = (ys.max() - ys.min()) or 1.0
+    xn, yn = (xs - xs.min()) / xr, (ys - ys.min()) / yr
+    boxes: list[tuple[float, float, float, float]] = [(xn[i] - 0.008, yn[i] - 0.015, xn[i] + 0.008, yn[i] + 0.015)
+                                                      for i in range(n)]   # the markers
+
+    def overlap(b, c):
+        return max(0.0, min(b[2], c[2]) - max(b[0], c[0])) * max(0.0, min(b[3], c[3]) - max(b[1], c[1]))
+
+    out = [""] * n
+    for i in sorted(range(n), key=lambda i: (xn[i], yn[i])):
+        w, h = char_w * len(str(labels[i])), line_h
+        best, best_cost = "top center", None
+        for name, (dx, dy) in _CANDIDATES.items():
+            cx, cy = xn[i] + dx * w + (0.01 if dx > 0 else -0.01 if dx < 0 else 0), yn[i] + dy * h * 0.75
+            box = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+            cost = sum(overlap(box, b) for k, b in enumerate(boxes) if k != i) + (0 if dx == 0 else 1e-4)
+            if best_cost is None or cost < best_cost - 1e-12:
+                best, best_cost, best_box = name, cost, box
+        out[i] = best
+        boxes.append(best_box)
+    return out
+
+
 def _scatter_with_fit(rows, x: str, xtitle: str, title: str, base: float | None, *, xerr: bool):
     import plotly.graph_objects as go
 
@@ -85,16 +122,17 @@ def _scatter_with_fit(rows, x: str, xtitle: str, title: str, base: float | None,
         lo_e = [max(0.0, r[x] - r["align_ci_low"]) if r.get("align_ci_low") is not None else 0.0 for r in pts]
         hi_e = [max(0.0, r["align_ci_high"] - r[x]) if r.get("align_ci_high") is not None else 0.0 for r in pts]
         err = dict(type="data", symmetric=False, array=hi_e, arrayminus=lo_e, thickness=1, color="#7f7f7f")
+    positions = label_positions([r[x] for r in pts], [r["ppl_after"] for r in pts], [r["label"] for r in pts])
     fig.add_trace(go.Scatter(
         x=[r[x] for r in pts], y=[r["ppl_after"] for r in pts], mode="markers+text", text=[r["label"] for r in pts],
-        textposition="top center", marker=dict(size=10, color=POINT), error_x=err, name="fine-tuned runs",
+        textposition=positions, marker=dict(size=10, color=POINT), error_x=err, name="fine-tuned runs",
         customdata=[[r.get("ppl_before"), r.get("familiarity"), r.get("tokens_trained"), r.get("run_id")] for r in pts],
         hovertemplate=("<b>%{text}</b><br>" + xtitle + " %{x:.4f}<br>perplexity after %{y:.3f}<br>"
                        "before %{customdata[0]:.3f}<br>familiarity %{customdata[1]:.3f}<br>"
                        "tokens %{customdata[2]}<br>run %{customdata[3]}<extra></extra>")))
     if base is not None:
         fig.add_hline(y=base, line_dash="dash", line_color="#555555",
-                      annotation_text=f"base model {base:.2f}", annotation_position="top left")
+                      annotation_text=f"base model (before fine-tuning) {base:.2f}", annotation_position="top right")
     fig.update_layout(title=dict(text=f"{title}<br><sup>{fit_text(fit, x)}</sup>"), xaxis_title=xtitle,
                       yaxis_title="perplexity on the held-out split (lower is better)", template="plotly_white",
                       height=560, legend=dict(orientation="h", y=-0.18), margin=dict(t=90))
