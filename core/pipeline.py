@@ -82,12 +82,22 @@ def _resolve_corpus(corpus):
     return corpus
 
 
+def batches_key(corpus, probe, batch: BatchConfig) -> str:
+    """Store key of a corpus's drawn batches: corpus content, tokenizer and batch config fingerprints."""
+    return "batches:" + fingerprint({"corpus": corpus.fingerprint(), "tok": probe.tokenizer_fingerprint,
+                                     "batch": batch.to_dict()})
+
+
+def stats_key(corpus, probe) -> str:
+    """Store key of a corpus's size statistics (corpus content and tokenizer fingerprints)."""
+    return "stats:" + fingerprint({"corpus": corpus.fingerprint(), "tok": probe.tokenizer_fingerprint})
+
+
 def corpus_batches(corpus, probe, batch: BatchConfig, store: EmbeddingStore) -> list[TokenBatch]:
     """The corpus's batches, read from the store when drawn before (key: corpus content
     fingerprint, tokenizer fingerprint, batch config), else drawn and stored.
     """
-    key = "batches:" + fingerprint({"corpus": corpus.fingerprint(), "tok": probe.tokenizer_fingerprint,
-                                    "batch": batch.to_dict()})
+    key = batches_key(corpus, probe, batch)
     hit = store.get(key)
     if hit is not None:
         arrays, meta = hit
@@ -229,7 +239,7 @@ def corpus_stats(corpus, *, model: str = DEFAULT_MODEL, store: EmbeddingStore | 
     store = store or EmbeddingStore()
     corpus = _resolve_corpus(corpus)
     probe = load_probe(model)
-    key = "stats:" + fingerprint({"corpus": corpus.fingerprint(), "tok": probe.tokenizer_fingerprint})
+    key = stats_key(corpus, probe)
     hit = store.get(key)
     if hit is not None:
         return dict(hit[1])

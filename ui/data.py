@@ -15,7 +15,7 @@ import numpy as np
 import streamlit as st
 
 from core.errors import AlignScopeError
-from core.pipeline import EmbedSettings
+from core.pipeline import EmbedSettings, batches_key, stats_key
 
 
 @dataclass
@@ -43,24 +43,6 @@ class CorpusStatus:
         return 0 if self.error else self.total - self.cached
 
 
-def _batches_key(corpus, probe, settings: EmbedSettings) -> str:
-    """The store key under which :func:`core.pipeline.corpus_batches` keeps a corpus' drawn batches.
-
-    Mirrors ``core.pipeline.corpus_batches``; tests/pages/test_data.py checks they agree.
-    """
-    from core.store import fingerprint
-
-    return "batches:" + fingerprint({"corpus": corpus.fingerprint(), "tok": probe.tokenizer_fingerprint,
-                                     "batch": settings.batch.to_dict()})
-
-
-def _stats_key(corpus, probe) -> str:
-    """Mirror of the key of :func:`core.pipeline.corpus_stats`."""
-    from core.store import fingerprint
-
-    return "stats:" + fingerprint({"corpus": corpus.fingerprint(), "tok": probe.tokenizer_fingerprint})
-
-
 def corpus_status(name: str, settings: EmbedSettings, *, store=None) -> CorpusStatus:
     """How many of ``name``'s batch embeddings are cached; the embeddings when all are.
 
@@ -83,7 +65,7 @@ def corpus_status(name: str, settings: EmbedSettings, *, store=None) -> CorpusSt
             hint = corpus.install_hint() or "install or register it"
             return CorpusStatus(name, 0, total, f"Corpus {name!r} is not installed. Fix: {hint}")
         probe = load_probe(settings.model, device=settings.device, progress=False)
-        if store.get(_batches_key(corpus, probe, settings)) is None:
+        if store.get(batches_key(corpus, probe, settings.batch)) is None:
             return CorpusStatus(name, 0, total)
         seen: list[int] = []
 
@@ -195,7 +177,7 @@ def cached_token_counts(names: list[str]) -> dict[str, int | None]:
     out: dict[str, int | None] = {}
     for n in names:
         try:
-            hit = store.get(_stats_key(get_corpus(n), probe))
+            hit = store.get(stats_key(get_corpus(n), probe))
         except AlignScopeError:
             hit = None
         out[n] = int(hit[1]["tokens"]) if hit is not None else None

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import ClassVar
 
 import numpy as np
@@ -55,8 +55,14 @@ class Task2VecEstimator(ABC):
                                  fix="check the --estimator-param values.") from exc
 
     def fingerprint(self) -> dict:
-        """JSON-able identity: ``{"estimator": name, "version": v, **hyperparameters}``."""
-        return {"estimator": self.name, "version": getattr(self, "version", 1), **asdict(self.config)}
+        """JSON-able identity: ``{"estimator": name, "version": v, **hyperparameters}``.
+
+        Execution knobs that cannot change the embedding (declared with
+        ``field(..., metadata={"key": False})``, e.g. a chunk size) are left out, so changing them
+        reuses the cache.
+        """
+        params = {f.name: getattr(self.config, f.name) for f in fields(self.config) if f.metadata.get("key", True)}
+        return {"estimator": self.name, "version": getattr(self, "version", 1), **params}
 
     def fingerprint_str(self) -> str:
         return json.dumps(self.fingerprint(), sort_keys=True)

@@ -27,7 +27,7 @@ transformer blocks for a richer, still cheap embedding.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -107,8 +107,8 @@ class ClosedFormHeadEstimator(Task2VecEstimator):
         """Attributes: minibatch (sequences per forward pass), vocab_chunk (rows of W at once),
         autocast ("none", "bf16", "fp16": reduced precision for the forward pass, e.g. on CUDA)."""
 
-        minibatch: int = 16
-        vocab_chunk: int = 8192
+        minibatch: int = field(default=16, metadata={"key": False})      # per-token mean: no effect
+        vocab_chunk: int = field(default=8192, metadata={"key": False})  # exact chunking: no effect
         autocast: str = "none"
 
         def __post_init__(self):
@@ -160,7 +160,7 @@ class ClosedFormBlocksEstimator(Task2VecEstimator):
         k: int = 2
         mc_draws: int = 1
         minibatch: int = 8
-        vocab_chunk: int = 8192
+        vocab_chunk: int = field(default=8192, metadata={"key": False})  # exact chunking: no effect
         seed: int = 42
 
     def _block_params(self, probe):
