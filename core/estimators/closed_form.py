@@ -35,14 +35,18 @@ from core.estimators.base import Segment, Task2VecEstimator, check_embedding, re
 from core.estimators.reference import batch_generator, final_hidden_states
 
 
-def head_fim_diag(hidden, weight, bias=None, *, vocab_chunk: int = 8192, full: bool = False):
+def head_fim_diag(hidden, weight, bias=None, *, vocab_chunk: int = 8192, full: bool = False,
+                  max_logits_bytes: int = 2 ** 30):
     """Closed-form expected FIM of a softmax head, eq. (1)-(2) of this module.
 
     Args:
         hidden: float tensor [N, d] of final hidden states at real positions.
         weight: float tensor [V, d] (the LM head), ``bias``: [V] or None.
-        vocab_chunk: rows of W processed at once (memory O(N * vocab_chunk)).
+        vocab_chunk: rows of W processed at once when the N x V logits exceed ``max_logits_bytes``
+            (two passes: log-sum-exp, then probabilities; memory O(N * vocab_chunk)).
         full: return the whole V x d matrix ``(1/N) sum_t p(1-p) h^2`` instead of the per-filter means.
+        max_logits_bytes: below this size the logits are computed once, in one matmul (the same cost
+            as the probe's own output layer), and transformed in place.
 
     Returns:
         float32 tensor [V] (per-filter means, eq. 2) or [V, d] when ``full``.
@@ -51,6 +55,15 @@ def head_fim_diag(hidden, weight, bias=None, *, vocab_chunk: int = 8192, full: b
 
     n = hidden.shape[0]
     h = hidden.float()
+    if not full and n * weight.shape[0] * 4 <= max_logits_bytes:
+        with torch.no_grad():
+            logits = h @ weight.float().T                                         # [N, V]
+            if bias is not None:
+                logits += bias.float()
+            logits -= torch.logsumexp(logits, dim=1, keepdim=True)
+            p = logits.exp_()                                                     # [N, V], in place
+            p.mul_(1.0 - p)                                                       # p (1 - p)
+            return (p.T @ (h * h).mean(1)) / n                                    # [V]
     with torch.no_grad():
         # log-sum-exp over the whole vocabulary, chunk by chunk: [N]
         lse = torch.full((n,), float("-inf"), device=h.device)
