@@ -195,8 +195,10 @@ def source_documents(source: str, seed: int) -> list[tuple[str, str]]:
 
 def load_mixture_module():
     """``core.mixture``, or a clear error when the mixture feature is not installed."""
+    import importlib
+
     try:
-        import core.mixture as mixture
+        mixture = importlib.import_module("core.mixture")   # sys.modules first, whatever was imported before
     except ModuleNotFoundError as exc:
         if exc.name in ("core.mixture",):
             raise AlignScopeError("Mixtures are not available: the package core.mixture is missing.",

@@ -30,7 +30,9 @@ def test_second_run_computes_nothing(settings, maths_texts, monkeypatch):
 def test_changing_a_hyperparameter_recomputes(settings, maths_texts):
     c = MemoryCorpus("maths", maths_texts)
     embed_corpus(c, settings, progress=False)
-    other = EmbedSettings(**{**settings.__dict__, "estimator_params": (("vocab_chunk", 4096),)})
+    knob = EmbedSettings(**{**settings.__dict__, "estimator_params": (("vocab_chunk", 4096),)})
+    assert embed_corpus(c, knob, progress=False).computed == 0      # an execution knob reuses the cache
+    other = EmbedSettings(**{**settings.__dict__, "estimator_params": (("autocast", "bf16"),)})
     assert embed_corpus(c, other, progress=False).computed == 3
     bigger = EmbedSettings(**{**settings.__dict__, "batch": BatchConfig(batch_size=4, seq_len=32, num_batches=4)})
     r = embed_corpus(c, bigger, progress=False)
