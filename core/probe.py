@@ -61,27 +61,39 @@ class ProbeNetwork:
     info: dict = field(default_factory=dict)
     _model: object = field(default=None, repr=False)
 
+    def fresh_model(self, device=None):
+        """A newly loaded float32 copy of the causal LM in eval mode on ``device`` (default ``self.device``).
+
+        Used for training, which must never change the shared probe network.
+
+        Raises:
+            ModelError: the weights cannot be loaded.
+        """
+        from transformers import AutoModelForCausalLM
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        kwargs = {"local_files_only": Path(self.source_path).is_dir()}
+        if self.revision:
+            kwargs["revision"] = self.revision
+        try:
+            model = AutoModelForCausalLM.from_pretrained(self.source_path, dtype="float32", **kwargs)
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"Could not load the weights of probe network {self.name!r}: {exc}",
+                             fix="check the model id/folder, or use the embedded default smollm2-135m.") from exc
+        model.to(device or self.device)
+        model.eval()
+        return model
+
     @property
     def model(self):
-        """The causal LM (float32, eval mode, on ``device``), loaded on first use.
+        """The causal LM (float32, eval mode, on ``device``), loaded on first use and shared.
 
         Identity (fingerprints) and tokenizer are available without loading weights, so a fully
         cached request never pays for a model load.
         """
         if self._model is None:
-            from transformers import AutoModelForCausalLM
-
-            kwargs = {"local_files_only": Path(self.source_path).is_dir()}
-            if self.revision:
-                kwargs["revision"] = self.revision
-            try:
-                model = AutoModelForCausalLM.from_pretrained(self.source_path, dtype="float32", **kwargs)
-            except (OSError, ValueError) as exc:
-                raise ModelError(f"Could not load the weights of probe network {self.name!r}: {exc}",
-                                 fix="check the model id/folder, or use the embedded default.") from exc
-            model.to(self.device)
-            model.eval()
-            self._model = model
+            self._model = self.fresh_model()
         return self._model
 
     @property

@@ -3,40 +3,13 @@ small in-memory corpora and an isolated cache folder."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 import pytest
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-
-@dataclass(frozen=True)
-class Doc:
-    doc_id: str
-    text: str
-
-
-class MemoryCorpus:
-    """A corpus held in memory (same protocol as core.corpora.Corpus)."""
-
-    def __init__(self, name: str, texts: list[str]):
-        self.name = name
-        self._docs = [Doc(f"{name}:{i}", t) for i, t in enumerate(texts)]
-
-    def documents(self):
-        return self._docs
-
-    def available(self):
-        return True
-
-    def install_hint(self):
-        return None
-
-    def fingerprint(self):
-        import hashlib
-
-        return hashlib.sha256("\x00".join(d.text for d in self._docs).encode()).hexdigest()
+from core.corpora.memory import InMemoryCorpus as MemoryCorpus  # noqa: E402  (re-exported for tests)
 
 
 @pytest.fixture(autouse=True)

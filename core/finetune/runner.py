@@ -23,6 +23,7 @@ import os
 import time
 from typing import Callable
 
+from core.corpora.memory import InMemoryCorpus
 from core.errors import AlignScopeError
 from core.finetune import results
 from core.finetune.config import FinetuneConfig, settings_from_dict
@@ -127,30 +128,6 @@ def choose_threads(device, log: Callable[[str], None] | None = None) -> int | No
     return n
 
 
-class _MemoryCorpus:
-    """Documents of a materialised mixture, as a corpus for ``core.pipeline.embed_corpus``."""
-
-    def __init__(self, name: str, texts: list[str]):
-        from core.corpora.spec import Document
-
-        self.name = name
-        self._docs = [Document(f"{name}:{i}", t) for i, t in enumerate(texts)]
-
-    def documents(self):
-        return self._docs
-
-    def available(self):
-        return True
-
-    def install_hint(self):
-        return None
-
-    def fingerprint(self):
-        import hashlib
-
-        return hashlib.sha256("\x00".join(d.text for d in self._docs).encode()).hexdigest()
-
-
 def compute_alignment(config: FinetuneConfig, settings, tokenizer=None, *, should_stop=None) -> dict:
     """Alignment of the run's source (or mixture) with the target: ``{"alignment", "ci_low", "ci_high"}``."""
     from core.pipeline import align, embed_corpus
@@ -167,7 +144,7 @@ def compute_alignment(config: FinetuneConfig, settings, tokenizer=None, *, shoul
     pieces = []
     for ids in tokenizer([str(r["text"]) for r in rows], add_special_tokens=False)["input_ids"]:
         pieces += [tokenizer.decode(ids[k:k + config.seq_len]) for k in range(0, len(ids), config.seq_len)]
-    mix = _MemoryCorpus(f"mixture:{config.mixture}", [p for p in pieces if p.strip()])
+    mix = InMemoryCorpus(f"mixture:{config.mixture}", [p for p in pieces if p.strip()])
     et = embed_corpus(config.target, settings, progress=False, should_stop=should_stop).embeddings
     em = embed_corpus(mix, settings, progress=False, should_stop=should_stop).embeddings
     c = alignment_coefficient(em, et).to_dict()

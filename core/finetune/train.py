@@ -42,25 +42,7 @@ class TrainResult:
 
 def load_causal_lm(probe, *, device=None):
     """A fresh, trainable float32 copy of the probe network's causal LM on ``device`` (default the probe's)."""
-    from pathlib import Path
-
-    from transformers import AutoModelForCausalLM
-    from transformers.utils import logging as hf_logging
-
-    from core.errors import ModelError
-
-    hf_logging.disable_progress_bar()
-
-    kwargs = {"local_files_only": Path(probe.source_path).is_dir()}
-    if probe.revision:
-        kwargs["revision"] = probe.revision
-    try:
-        model = AutoModelForCausalLM.from_pretrained(probe.source_path, dtype="float32", **kwargs)
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"Could not load the weights of model {probe.name!r}: {exc}",
-                         fix="check the model id/folder, or use the embedded default smollm2-135m.") from exc
-    model.to(device or probe.device)
-    return model
+    return probe.fresh_model(device)
 
 
 class _Dataset:
