@@ -45,13 +45,13 @@ from core.estimators.base import Segment, Task2VecEstimator, check_embedding, re
 
 def weight_modules(probe) -> list[tuple[str, object]]:
     """(name, parameter) for every module of the base model owning a ``weight``, shared ones once."""
+    import torch
+
     seen: set[int] = set()
     out = []
     for name, module in probe.model.base_model.named_modules():
         weight = getattr(module, "weight", None)
-        if weight is None or not hasattr(weight, "grad_fn") or id(weight) in seen:
-            continue
-        if not isinstance(weight, __import__("torch").nn.Parameter):
+        if not isinstance(weight, torch.nn.Parameter) or id(weight) in seen:
             continue
         seen.add(id(weight))
         out.append((f"{name}.weight" if name else "weight", weight))
@@ -89,7 +89,7 @@ class ReferenceEstimator(Task2VecEstimator):
             mc_draws: Monte-Carlo FIM epochs averaged (the reference uses 1).
             lr: AdamW learning rate.  weight_decay: AdamW weight decay.  adam_eps: AdamW eps.
             minibatch: sequences per minibatch for fine-tuning and the FIM.
-            seed: seed of fine-tuning order-independent init and of the label sampling.
+            seed: seeds the Monte-Carlo label sampling (with the batch content) and torch during fine-tuning.
         """
 
         epochs: int = 10
