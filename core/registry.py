@@ -1,0 +1,159 @@
+"""One generic, lazy registry: name (or alias) -> ``"module:object"``, imported on first use.
+
+Modelled on lm-evaluation-harness's ``lm_eval/api/registry.py``: a registry maps names to objects
+that are imported only when asked for, so listing the names of every estimator, metric, job kind,
+CLI command, selection method or execution engine never imports torch. Each kind of thing has one
+:class:`Registry` instance next to its interface (e.g. ``core.estimators.base.ESTIMATORS``).
+
+Example::
+
+    METRICS = Registry("alignment metric")
+    METRICS.register("gzip", "core.metrics.gzip:GzipAlign", aliases=("gzip-align",))
+    cls = METRICS.get("gzip-align")      # imports core.metrics.gzip, returns GzipAlign
+"""
+from __future__ import annotations
+
+import importlib
+import threading
+from typing import Any, Callable, Iterator
+
+from core.errors import AlignScopeError
+
+
+class RegistryError(AlignScopeError):
+    """An unknown name, or a name registered twice with different targets."""
+
+
+class Registry:
+    """Names and aliases mapped to lazily imported objects.
+
+    Args:
+        kind: what the registry holds, in the user's words (``"Task2Vec estimator"``); used in
+            error messages.
+        fix_hint: optional text appended to the fix of an unknown-name error (e.g. the CLI flag).
+    """
+
+    def __init__(self, kind: str, *, fix_hint: str = "") -> None:
+        self.kind = kind
+        self.fix_hint = fix_hint
+        self._targets: dict[str, str | Any] = {}     # canonical name -> "module:object" or the object
+        self._aliases: dict[str, str] = {}           # alias -> canonical name
+        self._meta: dict[str, dict] = {}
+        self._loaded: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    # -- registration -----------------------------------------------------------------------------
+    def register(self, name: str, target: str | Any, *, aliases: tuple[str, ...] = (), **meta: Any) -> None:
+        """Register ``name`` -> ``target`` (``"package.module:attr"`` imported lazily, or an object).
+
+        Registering the same name again with the same target is a no-op (modules may be imported
+        twice, e.g. in worker processes); with another target it is an error.
+
+        Raises:
+            RegistryError: ``name`` or an alias is taken by another target.
+        """
+        with self._lock:
+            old = self._targets.get(name)
+            if old is not None and old != target and not _same_object(old, target):
+                raise RegistryError(f"{self.kind.capitalize()} {name!r} is registered twice "
+                                    f"({_describe(old)} and {_describe(target)}).",
+                                    fix="give the new one another name.")
+            self._targets[name] = target
+            self._meta[name] = dict(meta)
+            for a in aliases:
+                if self._aliases.get(a, name) != name or (a in self._targets and a != name):
+                    raise RegistryError(f"Alias {a!r} of {self.kind} {name!r} is already taken.",
+                                        fix="choose another alias.")
+                self._aliases[a] = name
+
+    def decorator(self, name: str | None = None, **kw: Any) -> Callable[[Any], Any]:
+        """``@REG.decorator("name")``: register the decorated class or function (eagerly)."""
+        def wrap(obj: Any) -> Any:
+            self.register(name or getattr(obj, "name", obj.__name__), obj, **kw)
+            return obj
+        return wrap
+
+    # -- lookup -----------------------------------------------------------------------------------
+    def canonical(self, name: str) -> str:
+        """The canonical name of ``name`` or of an alias.
+
+        Raises:
+            RegistryError: unknown name; the message lists the known names.
+        """
+        if name in self._targets:
+            return name
+        if name in self._aliases:
+            return self._aliases[name]
+        known = ", ".join(self.names())
+        raise RegistryError(f"Unknown {self.kind} {name!r}.",
+                            fix=f"use one of: {known}." + (f" {self.fix_hint}" if self.fix_hint else ""))
+
+    def get(self, name: str) -> Any:
+        """The object registered as ``name`` (or an alias), importing its module on first use.
+
+        Raises:
+            RegistryError: unknown name, or its module/attribute cannot be imported.
+        """
+        key = self.canonical(name)
+        if key in self._loaded:
+            return self._loaded[key]
+        target = self._targets[key]
+        obj = _load(target) if isinstance(target, str) else target
+        self._loaded[key] = obj
+        return obj
+
+    def meta(self, name: str) -> dict:
+        """Metadata given at registration (``cost``, ``description``...)."""
+        return dict(self._meta[self.canonical(name)])
+
+    def target(self, name: str) -> str | Any:
+        """The registered ``"module:object"`` string (or object) of ``name``, without importing it."""
+        return self._targets[self.canonical(name)]
+
+    def names(self) -> list[str]:
+        """Canonical names, sorted."""
+        return sorted(self._targets)
+
+    def aliases(self, name: str) -> list[str]:
+        key = self.canonical(name)
+        return sorted(a for a, n in self._aliases.items() if n == key)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and (name in self._targets or name in self._aliases)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self._targets)
+
+    def __repr__(self) -> str:
+        return f"Registry({self.kind!r}, {self.names()})"
+
+
+def _same_object(a: Any, b: Any) -> bool:
+    """Same target given once as a string and once as the imported object (or vice versa)."""
+    if isinstance(a, str) == isinstance(b, str):
+        return False
+    s, o = (a, b) if isinstance(a, str) else (b, a)
+    mod, _, attr = s.partition(":")
+    return getattr(o, "__module__", None) == mod and getattr(o, "__qualname__", None) == attr
+
+
+def _describe(target: str | Any) -> str:
+    return target if isinstance(target, str) else f"{getattr(target, '__module__', '?')}:{getattr(target, '__qualname__', target)}"
+
+
+def _load(spec: str) -> Any:
+    module, _, attr = spec.partition(":")
+    if not module or not attr:
+        raise RegistryError(f"Registry target {spec!r} is not of the form 'package.module:object'.",
+                            fix="register 'module:attribute'.")
+    try:
+        obj: Any = importlib.import_module(module)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise RegistryError(f"Could not import {spec!r}: {exc}",
+                            fix="install the missing package, or fix the registration.") from exc
+    return obj
