@@ -20,6 +20,7 @@ than 2 batches per corpus (3 for diversity) the interval is undefined and report
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Callable
 
 import numpy as np
 from scipy import stats
@@ -164,21 +165,34 @@ class AlignmentMatrix:
         return rows
 
 
-def cross_alignment(embeddings: dict[str, np.ndarray], *, eps: float = 0.0) -> AlignmentMatrix:
+def cross_alignment(embeddings: dict[str, np.ndarray], *, eps: float = 0.0,
+                    block: Callable[[str, str], np.ndarray] | None = None) -> AlignmentMatrix:
     """Alignment of every pair and diversity of every corpus, from per-corpus batch embeddings.
 
     Args:
         embeddings: ``name -> float [n_i, D]`` (same D for all); n_i >= 2 for diversity.
+        eps: see :func:`core.distance.pairwise_distances`.
+        block: optional ``block(a, b) -> float64 [n_a, n_b]`` giving the distances between two
+            corpora's batches (e.g. :func:`core.pipeline.cached_distances`, which keeps them in the
+            store); it must compute eq. (1) of :mod:`core.distance` with ``eps=0``.
 
     Returns:
         :class:`AlignmentMatrix`; each pair's distances are read from one [sum n_i]^2 matrix, so no
         embedding is ever recomputed per pair.
+
+    Raises:
+        ValueError: ``block`` given together with a non-zero ``eps``.
     """
     names = list(embeddings)
-    stacked = np.concatenate([np.asarray(embeddings[n]) for n in names])
     offsets = np.cumsum([0] + [len(embeddings[n]) for n in names]).tolist()
-    dist = pairwise_distances(stacked, stacked, eps=eps)
-    dist = (dist + dist.T) / 2.0                                          # exact symmetry
+    if block is not None:
+        if eps:
+            raise ValueError("cross_alignment: a distance block function computes eps=0 distances")
+        dist = np.block([[block(a, b) for b in names] for a in names]) if names else np.zeros((0, 0))
+    else:
+        stacked = np.concatenate([np.asarray(embeddings[n]) for n in names])
+        dist = pairwise_distances(stacked, stacked, eps=eps)
+        dist = (dist + dist.T) / 2.0                                      # exact symmetry
     align, div = {}, {}
     for i, a in enumerate(names):
         sa = slice(offsets[i], offsets[i + 1])

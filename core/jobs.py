@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.paths import REPO_ROOT, cache_dir
-from core.store import fingerprint
+from core.fingerprint import EmbedSettings, job_id
 
 FINAL_STATES = ("done", "failed", "cancelled", "killed")
 
@@ -126,8 +126,9 @@ def jobs_dir() -> Path:
 
 
 def job_id_for(kind: str, params: dict) -> str:
-    """Deterministic id: ``<kind>-<first 16 hex of the fingerprint of kind and params>``."""
-    return f"{kind}-{fingerprint({'kind': kind, 'params': params})[:16]}"
+    """Deterministic id: ``<kind>-<first 16 hex of the fingerprint of kind and params>``
+    (:func:`core.fingerprint.job_id`)."""
+    return job_id(kind, params)
 
 
 def get_job(job_id: str) -> Job | None:
@@ -247,13 +248,9 @@ def embed_job(params: dict, ctx: JobContext) -> dict:
 
     Progress counts batches over all corpora. Returns ``{corpus: {"computed", "cached", "seconds"}}``.
     """
-    from core.batches import BatchConfig
-    from core.pipeline import EmbedSettings, embed_corpus
+    from core.pipeline import embed_corpus
 
-    s = dict(params["settings"])
-    settings = EmbedSettings(model=s["model"], estimator=s["estimator"],
-                             estimator_params=tuple(sorted(dict(s.get("estimator_params") or {}).items())),
-                             batch=BatchConfig(**s["batch"]), device=s.get("device", "auto"))
+    settings = EmbedSettings.from_dict(params["settings"])
     names = list(params["corpora"])
     per = settings.batch.num_batches
     total = per * len(names)

@@ -9,43 +9,27 @@ embeddings.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Callable
+from dataclasses import dataclass
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
 from core.batches import BatchConfig, TokenBatch, sample_batches
 from core.coefficients import AlignmentMatrix, cross_alignment, rank_sources
 from core.errors import AlignScopeError, CorpusError
-from core.estimators import DEFAULT_ESTIMATOR, get_estimator
+from core.estimators import get_estimator
+from core.fingerprint import EmbedSettings, array_digest, distance_block_key, embedding_key
+from core.fingerprint import batches_key as _batches_key
+from core.fingerprint import stats_key as _stats_key
+from core.precision import resolve_precision
 from core.probe import DEFAULT_MODEL, load_probe
-from core.store import EmbeddingStore, embedding_key, fingerprint
+from core.store import EmbeddingStore
 
 Progress = Callable[[int, int, str], None]
 
-
-@dataclass(frozen=True)
-class EmbedSettings:
-    """Everything that determines a Task2Vec embedding besides the corpus.
-
-    Attributes:
-        model: probe network name (``smollm2-135m``, a hub id or a folder).
-        estimator: registered estimator name (``closed_form_head``, ``reference``, ...).
-        estimator_params: hyperparameters as ``(key, value)`` pairs (hashable).
-        batch: :class:`~core.batches.BatchConfig`.
-        device: ``auto``, ``cpu``, ``cuda``...
-    """
-
-    model: str = DEFAULT_MODEL
-    estimator: str = DEFAULT_ESTIMATOR
-    estimator_params: tuple = ()
-    batch: BatchConfig = field(default_factory=BatchConfig)
-    device: str = "auto"
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["estimator_params"] = dict(self.estimator_params)
-        return d
+__all__ = ["CachedEmbeddings", "CorpusEmbeddings", "EmbedSettings", "Progress", "align", "alignment_matrix",
+           "batches_key", "cached_distances", "cached_embeddings", "corpus_batches", "corpus_stats", "embed_batches",
+           "embed_corpora", "embed_corpus", "resolve_corpus", "stats_key"]
 
 
 @dataclass
@@ -59,6 +43,7 @@ class CorpusEmbeddings:
         computed, cached: how many rows were computed now / read from the cache.
         seconds: wall time of the call (s).  tokens: real tokens over all batches.
         estimator: the estimator's fingerprint dict (name + hyperparameters).
+        precision: the resolved forward-pass precision (``fp32`` or ``bf16``).
     """
 
     corpus: str
@@ -69,9 +54,15 @@ class CorpusEmbeddings:
     seconds: float
     tokens: int
     estimator: dict
+    precision: str = "fp32"
 
 
-def _resolve_corpus(corpus):
+def resolve_corpus(corpus):
+    """A registry name or a corpus object -> the corpus, checked to be installed.
+
+    Raises:
+        CorpusError: unknown or not installed corpus (the fix names the install command).
+    """
     if isinstance(corpus, str):
         from core.corpora import get_corpus
 
@@ -82,15 +73,28 @@ def _resolve_corpus(corpus):
     return corpus
 
 
+_resolve_corpus = resolve_corpus     # old private name, still used by a few callers
+
+
 def batches_key(corpus, probe, batch: BatchConfig) -> str:
-    """Store key of a corpus's drawn batches: corpus content, tokenizer and batch config fingerprints."""
-    return "batches:" + fingerprint({"corpus": corpus.fingerprint(), "tok": probe.tokenizer_fingerprint,
-                                     "batch": batch.to_dict()})
+    """Store key of a corpus's drawn batches (:func:`core.fingerprint.batches_key`)."""
+    return _batches_key(corpus_fingerprint=corpus.fingerprint(), tokenizer_fingerprint=probe.tokenizer_fingerprint,
+                        batch=batch)
 
 
 def stats_key(corpus, probe) -> str:
-    """Store key of a corpus's size statistics (corpus content and tokenizer fingerprints)."""
-    return "stats:" + fingerprint({"corpus": corpus.fingerprint(), "tok": probe.tokenizer_fingerprint})
+    """Store key of a corpus's size statistics (:func:`core.fingerprint.stats_key`)."""
+    return _stats_key(corpus_fingerprint=corpus.fingerprint(), tokenizer_fingerprint=probe.tokenizer_fingerprint)
+
+
+def _stored_batches(corpus, key: str, store: EmbeddingStore) -> list[TokenBatch] | None:
+    hit = store.get(key)
+    if hit is None:
+        return None
+    arrays, meta = hit
+    return [TokenBatch(corpus.name, i, arrays["input_ids"][k], arrays["attention_mask"][k],
+                       tuple(meta["doc_ids"][k]), tuple(meta["offsets"][k]))
+            for k, i in enumerate(meta["indices"])]
 
 
 def corpus_batches(corpus, probe, batch: BatchConfig, store: EmbeddingStore) -> list[TokenBatch]:
@@ -98,12 +102,9 @@ def corpus_batches(corpus, probe, batch: BatchConfig, store: EmbeddingStore) -> 
     fingerprint, tokenizer fingerprint, batch config), else drawn and stored.
     """
     key = batches_key(corpus, probe, batch)
-    hit = store.get(key)
-    if hit is not None:
-        arrays, meta = hit
-        return [TokenBatch(corpus.name, i, arrays["input_ids"][k], arrays["attention_mask"][k],
-                           tuple(meta["doc_ids"][k]), tuple(meta["offsets"][k]))
-                for k, i in enumerate(meta["indices"])]
+    stored = _stored_batches(corpus, key, store)
+    if stored is not None:
+        return stored
     batches = sample_batches(corpus, probe.tokenizer, batch)
     store.put(key, {"input_ids": np.stack([b.input_ids for b in batches]),
                     "attention_mask": np.stack([b.attention_mask for b in batches])},
@@ -112,13 +113,158 @@ def corpus_batches(corpus, probe, batch: BatchConfig, store: EmbeddingStore) -> 
     return batches
 
 
+@dataclass
+class CachedEmbeddings:
+    """What the cache holds for one corpus's batches under some settings (nothing computed).
+
+    Unpacks as ``found, missing = cached_embeddings(...)``.
+
+    Attributes:
+        found: ``row -> float32 [D]`` embedding of each cached batch (row = position in ``batches``).
+        missing: rows whose embedding is not cached, in order.
+        batches: the corpus's batches (empty when ``draw=False`` and they were never drawn).
+        keys: the store key of each batch's embedding.
+        probe: the :class:`core.probe.ProbeNetwork` (tokenizer loaded; weights only when used).
+        estimator: the estimator instance.  precision: the resolved precision.
+    """
+
+    found: dict[int, np.ndarray]
+    missing: list[int]
+    batches: list[TokenBatch]
+    keys: list[str]
+    probe: object
+    estimator: object
+    precision: str
+
+    def __iter__(self) -> Iterator:
+        return iter((self.found, self.missing))
+
+    @property
+    def complete(self) -> bool:
+        """Every batch's embedding is cached (and the batches were drawn)."""
+        return bool(self.batches) and not self.missing
+
+    def embeddings(self) -> np.ndarray:
+        """float32 [num_batches, D] (call only when :attr:`complete`).
+
+        Raises:
+            AlignScopeError: some batch is missing, or the cached rows have different shapes.
+        """
+        if not self.complete:
+            raise AlignScopeError(f"{len(self.missing)} batch embeddings are not cached.",
+                                  fix="compute them first (python -m core embed --corpus ...).")
+        rows = [self.found[k] for k in range(len(self.batches))]
+        dims = {r.shape for r in rows}
+        if len(dims) != 1:
+            raise AlignScopeError(f"Embeddings of {self.batches[0].corpus!r} have inconsistent shapes {dims}.",
+                                  fix="clear the cache (python -m core cache clear) and recompute.")
+        return np.stack(rows).astype(np.float32)
+
+
+def _embedding_keys(probe, est_fp: dict, precision: str, batches: Sequence[TokenBatch]) -> list[str]:
+    return [embedding_key(model_fingerprint=probe.fingerprint, tokenizer_fingerprint=probe.tokenizer_fingerprint,
+                          estimator=est_fp, batch_hash=b.content_hash(), precision=precision) for b in batches]
+
+
+def cached_embeddings(corpus, settings: EmbedSettings = EmbedSettings(), *, store: EmbeddingStore | None = None,
+                      draw: bool = True, progress: bool = True) -> CachedEmbeddings:
+    """Look up the cached Task2Vec embeddings of ``corpus``'s batches under ``settings`` (the one
+    reader of cached embeddings: :func:`embed_corpus`, the mixture code and the dashboard use it).
+
+    Only the probe network's tokenizer is loaded, never its weights.
+
+    Args:
+        corpus: registry name or corpus object.
+        draw: draw (and store) the batches when they were never drawn; with False such a corpus is
+            reported with no batches and every row missing (drawing tokenises the documents).
+        progress: show the probe's download/convert progress, if any.
+
+    Returns:
+        :class:`CachedEmbeddings` (unpacks as ``found, missing``).
+
+    Raises:
+        CorpusError: unknown, uninstalled or too small corpus.  ModelError: bad probe network.
+        EstimatorError: unknown estimator or parameters.  AlignScopeError: unknown precision.
+    """
+    store = store or EmbeddingStore()
+    corpus = resolve_corpus(corpus)
+    probe = load_probe(settings.model, device=settings.device, progress=progress)
+    estimator = get_estimator(settings.estimator, **dict(settings.estimator_params))
+    precision = resolve_precision(settings.precision, probe.device)
+    if draw:
+        batches = corpus_batches(corpus, probe, settings.batch, store)
+    else:
+        batches = _stored_batches(corpus, batches_key(corpus, probe, settings.batch), store) or []
+    keys = _embedding_keys(probe, estimator.fingerprint(), precision, batches)
+    found: dict[int, np.ndarray] = {}
+    for k, key in enumerate(keys):
+        hit = store.get(key)
+        if hit is not None:
+            found[k] = hit[0]["embedding"]
+    missing = [k for k in range(len(batches)) if k not in found] if batches else \
+        list(range(settings.batch.num_batches))
+    return CachedEmbeddings(found, missing, batches, keys, probe, estimator, precision)
+
+
+def embed_batches(batches: Sequence[TokenBatch], probe, estimator, *, precision: str = "fp32",
+                  store: EmbeddingStore | None = None, keys: Sequence[str] | None = None,
+                  found: dict[int, np.ndarray] | None = None, should_stop: Callable[[], bool] | None = None,
+                  on_batch: Callable[[int, bool], None] | None = None) -> tuple[list[np.ndarray], int]:
+    """Embeddings of ``batches``: cached ones read, missing ones computed and stored (each under a
+    cross-process lock on its key, re-checked inside the lock, so two jobs never compute one batch).
+
+    Args:
+        batches: token batches (a corpus's, or mixed batches).  probe, estimator: as loaded.
+        precision: resolved precision passed to ``estimator.embed``.
+        keys: the batches' store keys (default: built from probe, estimator, precision).
+        found: rows already read from the store (skipped).
+        should_stop: polled before each computed batch; True raises ``InterruptedError`` (finished
+            batches stay stored).
+        on_batch: called ``(row, computed)`` after each row not in ``found``.
+
+    Returns:
+        ``(rows, computed)``: float32 [D] per batch, in order, and how many were computed now.
+
+    Raises:
+        InterruptedError: ``should_stop`` returned True.  EstimatorError: NaN / all-zero FIM.
+    """
+    store = store or EmbeddingStore()
+    est_fp = estimator.fingerprint()
+    keys = list(keys) if keys is not None else _embedding_keys(probe, est_fp, precision, batches)
+    found = dict(found or {})
+    rows: list[np.ndarray | None] = [found.get(k) for k in range(len(batches))]
+    computed = 0
+    for k, b in enumerate(batches):
+        if rows[k] is not None:
+            continue
+        if should_stop and should_stop():
+            raise InterruptedError(f"stopped after {computed} new batches of {b.corpus!r}")
+        with store.lock(keys[k]):
+            hit = store.get(keys[k])               # another job may have computed it meanwhile
+            fresh = hit is None
+            if fresh:
+                t = time.perf_counter()
+                vec = estimator.embed(probe, b, precision=precision)
+                store.put(keys[k], {"embedding": vec},
+                          {"corpus": b.corpus, "batch": b.index, "seconds": time.perf_counter() - t,
+                           "tokens": b.num_tokens, "estimator": est_fp, "model": probe.name,
+                           "precision": precision})
+                computed += 1
+            else:
+                vec = hit[0]["embedding"]
+        rows[k] = vec
+        if on_batch:
+            on_batch(k, fresh)
+    return rows, computed
+
+
 def embed_corpus(corpus, settings: EmbedSettings = EmbedSettings(), *, store: EmbeddingStore | None = None,
                  progress: bool | Progress = True, should_stop: Callable[[], bool] | None = None) -> CorpusEmbeddings:
     """Task2Vec embeddings of every batch of ``corpus`` (cached; computes only what is missing).
 
     Args:
         corpus: a corpus name (registry) or :class:`core.corpora.Corpus`.
-        settings: probe network, estimator, batch shape, device.
+        settings: probe network, estimator, batch shape, device, precision.
         store: the embedding store (default ``cache/embeddings``).
         progress: True for a tqdm bar on stderr, False for silence, or a callable
             ``(done, total, message)`` (used by dashboard jobs).
@@ -134,21 +280,9 @@ def embed_corpus(corpus, settings: EmbedSettings = EmbedSettings(), *, store: Em
     """
     t0 = time.perf_counter()
     store = store or EmbeddingStore()
-    corpus = _resolve_corpus(corpus)
-    probe = load_probe(settings.model, device=settings.device)
-    estimator = get_estimator(settings.estimator, **dict(settings.estimator_params))
-    est_fp = estimator.fingerprint()
-    batches = corpus_batches(corpus, probe, settings.batch, store)
-    keys = [embedding_key(model_fingerprint=probe.fingerprint, tokenizer_fingerprint=probe.tokenizer_fingerprint,
-                          estimator=est_fp, batch_hash=b.content_hash()) for b in batches]
-    rows: list[np.ndarray | None] = [None] * len(batches)
-    for k, key in enumerate(keys):
-        hit = store.get(key)
-        if hit is not None:
-            rows[k] = hit[0]["embedding"]
-    cached = sum(r is not None for r in rows)
-    missing = [k for k, r in enumerate(rows) if r is None]
-
+    corpus = resolve_corpus(corpus)
+    look = cached_embeddings(corpus, settings, store=store)
+    batches, cached, missing = look.batches, len(look.found), look.missing
     bar = None
     if progress is True and missing:
         from tqdm.auto import tqdm
@@ -157,43 +291,32 @@ def embed_corpus(corpus, settings: EmbedSettings = EmbedSettings(), *, store: Em
     report = progress if callable(progress) else None
     if report:
         report(cached, len(batches), f"{corpus.name}: {cached} cached")
-    computed = 0
+    done = [cached]
+
+    def on_batch(k: int, _computed: bool) -> None:
+        done[0] += 1
+        if bar:
+            bar.update(1)
+        if report:
+            report(done[0], len(batches), f"{corpus.name}: batch {batches[k].index}")
+
     try:
-        for k in missing:
-            if should_stop and should_stop():
-                raise InterruptedError(f"stopped after {computed} new batches of {corpus.name!r}")
-            with store.lock(keys[k]):
-                hit = store.get(keys[k])               # another job may have computed it meanwhile
-                if hit is not None:
-                    rows[k] = hit[0]["embedding"]
-                else:
-                    t = time.perf_counter()
-                    vec = estimator.embed(probe, batches[k])
-                    store.put(keys[k], {"embedding": vec},
-                              {"corpus": corpus.name, "batch": batches[k].index, "seconds": time.perf_counter() - t,
-                               "tokens": batches[k].num_tokens, "estimator": est_fp, "model": probe.name})
-                    rows[k] = vec
-                    computed += 1
-            if bar:
-                bar.update(1)
-            if report:
-                report(cached + missing.index(k) + 1, len(batches), f"{corpus.name}: batch {batches[k].index}")
+        rows, computed = embed_batches(batches, look.probe, look.estimator, precision=look.precision, store=store,
+                                       keys=look.keys, found=look.found, should_stop=should_stop, on_batch=on_batch)
     finally:
         if bar:
             bar.close()
-    dims = {r.shape for r in rows}
-    if len(dims) != 1:
-        raise AlignScopeError(f"Embeddings of {corpus.name!r} have inconsistent shapes {dims}.",
-                              fix="clear the cache (python -m core cache clear) and recompute.")
-    return CorpusEmbeddings(corpus=corpus.name, embeddings=np.stack(rows).astype(np.float32),
+    look.found = dict(enumerate(rows))
+    look.missing = []
+    return CorpusEmbeddings(corpus=corpus.name, embeddings=look.embeddings(),
                             batch_indices=[b.index for b in batches], computed=computed, cached=cached,
                             seconds=time.perf_counter() - t0, tokens=int(sum(b.num_tokens for b in batches)),
-                            estimator=est_fp)
+                            estimator=look.estimator.fingerprint(), precision=look.precision)
 
 
 def embed_corpora(names: list[str], settings: EmbedSettings = EmbedSettings(), **kwargs) -> dict[str, CorpusEmbeddings]:
     """:func:`embed_corpus` for each name (duplicates removed, order kept)."""
-    corpora = [_resolve_corpus(n) for n in dict.fromkeys(names)]   # fail on a bad name before any work
+    corpora = [resolve_corpus(n) for n in dict.fromkeys(names)]   # fail on a bad name before any work
     load_probe(settings.model, device=settings.device)                # ...or a bad model
     get_estimator(settings.estimator, **dict(settings.estimator_params))  # ...or a bad estimator
     return {c.name: embed_corpus(c, settings, **kwargs) for c in corpora}
@@ -203,7 +326,8 @@ def align(target: str, sources: list[str], settings: EmbedSettings = EmbedSettin
     """Alignment of each source with the target benchmark, ranked, plus the full cross-alignment matrix.
 
     Returns:
-        ``{"target", "ranking": [...rank_sources rows], "matrix": AlignmentMatrix, "settings", "embedded": {...}}``.
+        ``{"target", "ranking": [...rank_sources rows], "matrix": AlignmentMatrix, "settings",
+        "precision" (resolved), "embedded": {...}}``.
 
     Raises:
         CorpusError / ModelError / EstimatorError as :func:`embed_corpus`; AlignScopeError when no
@@ -217,13 +341,43 @@ def align(target: str, sources: list[str], settings: EmbedSettings = EmbedSettin
     embedded = embed_corpora([target, *sources], settings, **kwargs)
     matrix = cross_alignment({n: e.embeddings for n, e in embedded.items()})
     return {"target": target, "ranking": rank_sources(matrix, target), "matrix": matrix,
-            "settings": settings.to_dict(), "embedded": embedded}
+            "settings": settings.to_dict(), "precision": embedded[target].precision, "embedded": embedded}
 
 
 def alignment_matrix(names: list[str], settings: EmbedSettings = EmbedSettings(), **kwargs) -> AlignmentMatrix:
     """Cross-alignment matrix of the named corpora (diversity on the diagonal)."""
     embedded = embed_corpora(names, settings, **kwargs)
     return cross_alignment({n: e.embeddings for n, e in embedded.items()})
+
+
+def cached_distances(embeddings: dict[str, np.ndarray], *, store: EmbeddingStore | None = None
+                     ) -> Callable[[str, str], np.ndarray]:
+    """A ``block(a, b)`` for :func:`core.coefficients.cross_alignment` that keeps each pair of
+    corpora's Task2Vec distance block [n_a, n_b] in the store, keyed by the two embedding matrices'
+    content (:func:`core.fingerprint.distance_block_key`), so adding a corpus to a view computes only
+    its own blocks and re-opening a view computes none. Same values as computing them afresh.
+    """
+    from core.distance import pairwise_distances
+
+    store = store or EmbeddingStore()
+    digests = {n: array_digest(e) for n, e in embeddings.items()}
+
+    def block(a: str, b: str) -> np.ndarray:
+        da, db = digests[a], digests[b]
+        if db < da:
+            return block(b, a).T
+        key = distance_block_key(da, db)
+        hit = store.get(key)
+        ea, eb = embeddings[a], embeddings[b]
+        if hit is not None and hit[0]["d"].shape == (len(ea), len(eb)):
+            return hit[0]["d"]
+        d = pairwise_distances(ea, eb)
+        if da == db:
+            d = (d + d.T) / 2.0
+        store.put(key, {"d": d})
+        return d
+
+    return block
 
 
 def corpus_stats(corpus, *, model: str = DEFAULT_MODEL, store: EmbeddingStore | None = None,
@@ -237,7 +391,7 @@ def corpus_stats(corpus, *, model: str = DEFAULT_MODEL, store: EmbeddingStore | 
         CorpusError: the corpus is not installed or cannot be read.
     """
     store = store or EmbeddingStore()
-    corpus = _resolve_corpus(corpus)
+    corpus = resolve_corpus(corpus)
     probe = load_probe(model)
     key = stats_key(corpus, probe)
     hit = store.get(key)

@@ -1,6 +1,6 @@
 """Disk cache of per-batch Task2Vec embeddings and token batches (``diskcache`` under ``cache/``).
 
-Keys are deterministic fingerprints (sha256 of canonical JSON), in the spirit of HF datasets'
+Keys are built by :mod:`core.fingerprint` (sha256 of canonical JSON), in the spirit of HF datasets'
 fingerprints: an embedding's key covers the probe network (weights hash or hub revision), the
 tokenizer, the estimator name with every hyperparameter value, and the batch's token content, so
 changing any of them changes the key and nothing else does (a default value is stored by value:
@@ -18,24 +18,14 @@ import json
 import struct
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
-from core.paths import cache_dir
+from core.fingerprint import KEY_VERSION, embedding_key, fingerprint  # noqa: F401  (re-exported)
+from core.paths import cache_dir, file_lock
 
 MAGIC = b"A2V1"
-KEY_VERSION = 1
-
-
-def fingerprint(obj) -> str:
-    """sha256 hex of the canonical JSON of ``obj`` (sorted keys, no whitespace)."""
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
-
-
-def embedding_key(*, model_fingerprint: str, tokenizer_fingerprint: str, estimator: dict, batch_hash: str) -> str:
-    """Cache key of one batch embedding (see module docstring)."""
-    return "emb:" + fingerprint({"v": KEY_VERSION, "model": model_fingerprint, "tokenizer": tokenizer_fingerprint,
-                                 "estimator": estimator, "batch": batch_hash})
 
 
 def encode_arrays(arrays: dict[str, np.ndarray], meta: dict | None = None) -> bytes:
@@ -107,12 +97,12 @@ class EmbeddingStore:
         return self.get(key) is not None
 
     @contextmanager
-    def lock(self, key: str, *, expire: float = 900.0):
-        """Cross-process lock on ``key`` (diskcache.Lock; expires if its holder dies)."""
-        import diskcache
-
-        lock = diskcache.Lock(self.cache, "lock:" + key, expire=expire)
-        with lock:
+    def lock(self, key: str) -> Iterator[None]:
+        """Cross-process lock on ``key``: a file lock under ``<directory>/locks/`` (an OS ``flock``
+        via :func:`core.paths.file_lock`), released by the kernel the moment its holder exits or is
+        killed, so a crashed job never blocks the batch it was computing."""
+        name = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+        with file_lock(self.directory / "locks" / f"{name}.lock"):
             yield
 
     def stats(self) -> dict:
@@ -124,4 +114,5 @@ class EmbeddingStore:
         return int(self.cache.clear())
 
     def close(self) -> None:
+        """Close the underlying ``diskcache.Cache``."""
         self.cache.close()

@@ -12,7 +12,8 @@ from core.mixture import (MissingEmbeddingsError, Mixture, list_mixtures, load_m
                           materialize_with_report, predict_mixture, save_mixture, single_source_alignments,
                           suggest_mix)
 from core.mixture.charts import contribution_figure, verify_figure  # noqa: E402
-from core.mixture.jobs import settings_from_dict, submit_verify  # noqa: E402
+from core.fingerprint import EmbedSettings  # noqa: E402
+from core.mixture.jobs import submit_verify  # noqa: E402
 from core.paths import cache_dir  # noqa: E402
 from ui.export import show_figure  # noqa: E402
 from ui.jobs import job_panel  # noqa: E402
@@ -51,7 +52,7 @@ if not target or not sources:
 @st.cache_data(max_entries=4, show_spinner="Loading cached embeddings...")
 def source_set(target: str, sources: tuple, settings_json: str, cache_root: str):
     """Embeddings read once per (corpora, settings, cache folder); cleared with the sidebar's cache button."""
-    ss = load_source_set(target, list(sources), settings_from_dict(json.loads(settings_json)))
+    ss = load_source_set(target, list(sources), EmbedSettings.from_dict(json.loads(settings_json)))
     return ss, single_source_alignments(ss)
 
 

@@ -48,6 +48,7 @@ from core.corpora.readers import (decode_text, hf_available, html_to_text, jsonl
                                   load_hf_dataset, read_bytes)
 from core.corpora.spec import CorpusSpec, Document
 from core.errors import CorpusError
+from core.fingerprint import corpus_fingerprint as _sha_of
 from core.paths import cache_dir, shared_data_dir
 
 INSTALL_CMD = "python -m core.corpora.demo install"
@@ -57,10 +58,6 @@ Log = Callable[[str], None]
 
 def _quiet(_: str) -> None:
     pass
-
-
-def _sha_of(obj: object) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _stat_identity(files: Iterable[Path], base: Path) -> str:

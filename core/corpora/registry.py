@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import hashlib
 import json
 import os
 import tempfile
@@ -19,6 +18,7 @@ from typing import Iterator
 from core.corpora import readers
 from core.corpora.spec import CorpusSpec, Document, validate_spec
 from core.errors import CorpusError
+from core.fingerprint import corpus_fingerprint as _sha
 from core.paths import cache_dir
 
 FINGERPRINT_VERSION = 1
@@ -43,10 +43,6 @@ def clear_document_cache() -> None:
     """Forget the documents cached in memory by :meth:`Corpus.documents` (all corpora)."""
     with _DOC_CACHE_LOCK:
         _DOC_CACHE.clear()
-
-
-def _sha(obj: object) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode("utf-8")).hexdigest()
 
 
 class Corpus:

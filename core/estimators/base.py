@@ -68,12 +68,13 @@ class Task2VecEstimator(ABC):
         return json.dumps(self.fingerprint(), sort_keys=True)
 
     @abstractmethod
-    def embed(self, probe, batch) -> np.ndarray:
+    def embed(self, probe, batch, *, precision: str = "fp32") -> np.ndarray:
         """Task2Vec embedding of one batch.
 
         Args:
             probe: a :class:`core.probe.ProbeNetwork`.
             batch: a :class:`core.batches.TokenBatch` (int64 [B, T] ids and mask).
+            precision: the resolved forward-pass precision, ``fp32`` or ``bf16`` (:mod:`core.precision`).
 
         Returns:
             float32 array [D] with D = ``layout(probe)[-1].stop``, all entries >= 0 and finite.

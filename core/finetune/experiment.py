@@ -17,6 +17,7 @@ from typing import Callable
 from core.errors import AlignScopeError
 from core.finetune import results
 from core.finetune.config import FinetuneConfig
+from core.fingerprint import EmbedSettings
 
 #: Candidate sources of the demo pack for the ProofNet experiment (formal maths, informal maths,
 #: code, general prose), all disjoint from ProofNet's test split.
@@ -112,12 +113,11 @@ def run_experiment(params: dict, *, job_id: str, progress=None, should_stop=None
     Returns:
         ``{"runs": {source: {"run_id", "status", "error"}}, "done": n, "failed": n}``.
     """
-    from core.finetune.config import settings_from_dict
     from core.finetune.runner import run_finetune, run_id_for
 
     stop = should_stop or (lambda: False)
     say = log or (lambda m: None)
-    settings = settings_from_dict(params.get("settings"))
+    settings = EmbedSettings.from_dict(params.get("settings"))
     configs = configs_from_params(params)
     n = len(configs)
     out: dict[str, dict] = {}

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from core import jobs
 from core.errors import AlignScopeError
 from core.finetune import results
-from core.finetune.config import FinetuneConfig, settings_from_dict
+from core.finetune.config import FinetuneConfig
+from core.fingerprint import EmbedSettings
 
 jobs.register_job_kind("finetune", "core.finetune.jobs:finetune_job")
 jobs.register_job_kind("experiment", "core.finetune.jobs:experiment_job")
@@ -48,7 +49,7 @@ def finetune_job(params: dict, ctx) -> dict:
 
     _lower_priority()
     config = FinetuneConfig.from_dict(params["config"])
-    row = run_finetune(config, settings_from_dict(params.get("settings")), run_id=ctx.folder.name,
+    row = run_finetune(config, EmbedSettings.from_dict(params.get("settings")), run_id=ctx.folder.name,
                        job_id=ctx.folder.name, progress=ctx.progress, should_stop=ctx.should_stop, log=ctx.log)
     return {k: row.get(k) for k in ("run_id", "label", "alignment", "familiarity", "ppl_before", "ppl_after",
                                      "tokens_trained", "wall_seconds", "notes")}

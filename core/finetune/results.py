@@ -26,7 +26,7 @@ from sqlalchemy import Float, Integer, String, Text, create_engine, event, selec
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from core.paths import cache_dir
-from core.store import fingerprint
+from core.fingerprint import fingerprint
 
 STATES = ("queued", "running", "done", "failed", "cancelled", "killed")
 FINAL = ("done", "failed", "cancelled", "killed")

@@ -5,15 +5,7 @@ Params: ``{"weights": {source: share}, "target": str, "settings": EmbedSettings.
 """
 from __future__ import annotations
 
-
-def settings_from_dict(s: dict):
-    """:class:`core.pipeline.EmbedSettings` from its ``to_dict()`` form."""
-    from core.batches import BatchConfig
-    from core.pipeline import EmbedSettings
-
-    return EmbedSettings(model=s["model"], estimator=s["estimator"],
-                         estimator_params=tuple(sorted(dict(s.get("estimator_params") or {}).items())),
-                         batch=BatchConfig(**s["batch"]), device=s.get("device", "auto"))
+from core.fingerprint import EmbedSettings
 
 
 def verify_job(params: dict, ctx) -> dict:
@@ -21,7 +13,7 @@ def verify_job(params: dict, ctx) -> dict:
     from core.mixture.predict import DEFAULT_NOISE
     from core.mixture.verify import verify_mixture
 
-    return verify_mixture(dict(params["weights"]), params["target"], settings_from_dict(params["settings"]),
+    return verify_mixture(dict(params["weights"]), params["target"], EmbedSettings.from_dict(params["settings"]),
                           seed=int(params.get("seed", 0)), noise=params.get("noise", DEFAULT_NOISE),
                           progress=ctx.progress, should_stop=ctx.should_stop, log=ctx.log)
 

@@ -171,26 +171,13 @@ def cached_corpus(name, settings, *, store=None, corpora=None) -> CachedCorpus:
     Raises:
         CorpusError: unknown or not installed corpus, too few documents.
     """
-    from core.estimators import get_estimator
-    from core.pipeline import _resolve_corpus, corpus_batches
-    from core.probe import load_probe
-    from core.store import EmbeddingStore, embedding_key
+    from core.pipeline import cached_embeddings
 
-    store = store or EmbeddingStore()
-    corpus = _resolve_corpus(resolve_corpus(name, corpora))
-    probe = load_probe(settings.model, device=settings.device)
-    est_fp = get_estimator(settings.estimator, **dict(settings.estimator_params)).fingerprint()
-    batches = corpus_batches(corpus, probe, settings.batch, store)
-    rows = []
-    for b in batches:
-        hit = store.get(embedding_key(model_fingerprint=probe.fingerprint, tokenizer_fingerprint=probe.tokenizer_fingerprint,
-                                      estimator=est_fp, batch_hash=b.content_hash()))
-        rows.append(None if hit is None else hit[0]["embedding"])
-    missing = sum(r is None for r in rows)
-    masks = np.stack([b.attention_mask for b in batches])
+    look = cached_embeddings(resolve_corpus(name, corpora), settings, store=store)
+    masks = np.stack([b.attention_mask for b in look.batches])
     tokens = int(masks.sum())
-    emb = None if missing else np.stack(rows).astype(np.float32)
-    return CachedCorpus(str(name), emb, missing, tokens / max(1, masks.shape[0] * masks.shape[1]), tokens)
+    emb = look.embeddings() if look.complete else None
+    return CachedCorpus(str(name), emb, len(look.missing), tokens / max(1, masks.shape[0] * masks.shape[1]), tokens)
 
 
 @dataclass

@@ -49,9 +49,10 @@ def verify_mixture(weights: dict[str, float], target: str, settings, *, seed: in
     """
     from core.estimators import get_estimator
     from core.mixture.predict import MissingEmbeddingsError
-    from core.pipeline import embed_corpus
+    from core.pipeline import embed_batches, embed_corpus
+    from core.precision import resolve_precision
     from core.probe import load_probe
-    from core.store import EmbeddingStore, embedding_key
+    from core.store import EmbeddingStore
 
     t0 = time.perf_counter()
     store = store or EmbeddingStore()
@@ -74,31 +75,21 @@ def verify_mixture(weights: dict[str, float], target: str, settings, *, seed: in
                                     tokens_per_seq=dict(zip(ss.sources, ss.tokens_per_seq)), seed=seed,
                                     corpora=corpora, name="mix:" + "+".join(ss.sources))
     estimator = get_estimator(settings.estimator, **dict(settings.estimator_params))
-    est_fp = estimator.fingerprint()
-    rows, computed, cached = [], 0, 0
     total = len(batches)
     if progress:
         progress(0, total, "mixed batches drawn")
-    for k, b in enumerate(batches):
-        if should_stop and should_stop():
-            raise InterruptedError(f"stopped after {k} of {total} mixed batches (finished ones are cached)")
-        key = embedding_key(model_fingerprint=probe.fingerprint, tokenizer_fingerprint=probe.tokenizer_fingerprint,
-                            estimator=est_fp, batch_hash=b.content_hash())
-        with store.lock(key):
-            hit = store.get(key)
-            if hit is not None:
-                vec = hit[0]["embedding"]
-                cached += 1
-            else:
-                t = time.perf_counter()
-                vec = estimator.embed(probe, b)
-                store.put(key, {"embedding": vec}, {"corpus": b.corpus, "batch": k, "seconds": time.perf_counter() - t,
-                                                    "tokens": b.num_tokens, "estimator": est_fp, "model": probe.name})
-                computed += 1
-        rows.append(vec)
-        say(f"mixed batch {k + 1}/{total}: {b.num_tokens} tokens")
+
+    def on_batch(k: int, _computed: bool) -> None:
+        say(f"mixed batch {k + 1}/{total}: {batches[k].num_tokens} tokens")
         if progress:
             progress(k + 1, total, f"mixed batch {k + 1}/{total}")
+
+    try:
+        rows, computed = embed_batches(batches, probe, estimator, store=store, should_stop=should_stop,
+                                       on_batch=on_batch, precision=resolve_precision(settings.precision, probe.device))
+    except InterruptedError:
+        raise InterruptedError(f"stopped before all {total} mixed batches were embedded (finished ones are cached)") from None
+    cached = total - computed
     M = np.stack(rows).astype(np.float64)
     realised = realised_token_shares(batches, ss.sources)
     r_vec = np.array([realised[s] for s in ss.sources])

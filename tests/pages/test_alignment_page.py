@@ -101,13 +101,12 @@ def test_unknown_corpus_in_link_is_dropped(app, view_params, settings):
 
 def test_matrix_cache_matches_cross_alignment(settings, small_corpora):
     from core.coefficients import cross_alignment
-    from core.pipeline import embed_corpora
-    from ui.data import matrix_from_embeddings
+    from core.pipeline import cached_distances, embed_corpora
 
     emb = {n: e.embeddings for n, e in embed_corpora(small_corpora, settings, progress=False).items()}
     ref = cross_alignment(emb)
     for _ in range(2):                                  # computed, then read from the store
-        got = matrix_from_embeddings(emb)
+        got = cross_alignment(emb, block=cached_distances(emb))
         np.testing.assert_allclose(got.values(), ref.values(), atol=1e-12)
         for k, c in ref.alignment.items():
             assert got.alignment[k].ci_low == pytest.approx(c.ci_low, abs=1e-12)
