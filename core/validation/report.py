@@ -286,7 +286,8 @@ def _verdict_part(rows, *, regime, exclude_derived, default_metric) -> str:
     head = (f"On {best['n_runs_used']} runs ({best['n_sources']} sources × {seeds_txt} seeds, regime {regime}), ")
     default = next((r for r in fitted if r["metric"] == default_metric), None)
     if best["metric"] == default_metric:
-        others = sorted((r for r in fitted if r["metric"] != default_metric), key=lambda r: -r["r2"])
+        others = sorted((r for r in fitted if r["metric"] != default_metric and (r.get("pearson") or 0.0) < 0),
+                        key=lambda r: -r["r2"])
         tail = (f"; the next, {others[0]['metric']}, has {_r2_text(others[0])}." if others else ".")
         return head + f"the default {default_metric} predicts perplexity best ({_r2_text(best)})" + tail
     line = head + f"{best['metric']} predicts perplexity best ({_r2_text(best)})"
