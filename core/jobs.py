@@ -31,17 +31,28 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.paths import REPO_ROOT, cache_dir
+from core.registry import Registry
 from core.fingerprint import EmbedSettings, job_id
 
 FINAL_STATES = ("done", "failed", "cancelled", "killed")
 
-#: Built-in job kinds -> "module:function". Other modules may add theirs with :func:`register_job_kind`.
-JOB_KINDS: dict[str, str] = {"embed": "core.jobs:embed_job"}
+#: Job kinds -> ``"module:function"`` run by the worker process (:class:`core.registry.Registry`).
+#: The engine's kinds are declared here, once; other layers add theirs with :func:`register_job_kind`.
+JOBS = Registry("job kind")
+JOBS.register("embed", "core.jobs:embed_job", description="Task2Vec embeddings of corpora")
+JOBS.register("mix_verify", "core.mixture.jobs:verify_job", description="measure a mixture's alignment")
+JOBS.register("finetune", "core.finetune.jobs:finetune_job", description="one fine-tune run")
+JOBS.register("experiment", "core.finetune.jobs:experiment_job", description="a fine-tune experiment")
+JOB_KINDS = JOBS.targets  # the ``{kind: target}`` dict it used to be, as a live view
 
 
-def register_job_kind(kind: str, target: str) -> None:
-    """Map ``kind`` to a ``"module:function"`` target run by the worker process."""
-    JOB_KINDS[kind] = target
+def register_job_kind(kind: str, target: str, **meta) -> None:
+    """Register ``kind`` -> ``"module:function"`` (run by the worker process); idempotent.
+
+    Raises:
+        RegistryError: ``kind`` is already registered with another target.
+    """
+    JOBS.register(kind, target, **meta)
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -150,16 +161,15 @@ def submit(kind: str, params: dict, *, restart: bool = False, wait: bool = False
     """Start a job (or return the identical one already queued, running or done).
 
     Args:
-        kind: a key of :data:`JOB_KINDS`.
+        kind: a name in :data:`JOBS`.
         params: JSON-able parameters (they define the job's identity).
         restart: start again even if an identical job finished (done/failed/cancelled/killed).
         wait: run in this process instead of a worker (for tests and the CLI).
 
     Raises:
-        ValueError: unknown kind.
+        RegistryError: unknown kind (an :class:`~core.errors.AlignScopeError`, so a ``ValueError``).
     """
-    if kind not in JOB_KINDS:
-        raise ValueError(f"unknown job kind {kind!r}; known: {sorted(JOB_KINDS)}")
+    JOBS.canonical(kind)
     job_id = job_id_for(kind, params)
     folder = jobs_dir() / job_id
     existing = get_job(job_id)
@@ -170,7 +180,7 @@ def submit(kind: str, params: dict, *, restart: bool = False, wait: bool = False
     folder.mkdir(parents=True, exist_ok=True)
     for name in ("cancel", "result.json", "status.json"):
         (folder / name).unlink(missing_ok=True)
-    _write_json(folder / "spec.json", {"kind": kind, "target": JOB_KINDS[kind], "params": params,
+    _write_json(folder / "spec.json", {"kind": kind, "target": JOBS.target(kind), "params": params,
                                        "created": time.time()})
     _write_json(folder / "status.json", {"state": "queued", "done": 0, "total": 0, "message": "queued",
                                          "updated": time.time()})

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import threading
+from collections.abc import MutableMapping
 from typing import Any, Callable, Iterator
 
 from core.errors import AlignScopeError
@@ -115,8 +116,32 @@ class Registry:
         return sorted(self._targets)
 
     def aliases(self, name: str) -> list[str]:
+        """The aliases of ``name``, sorted."""
         key = self.canonical(name)
         return sorted(a for a, n in self._aliases.items() if n == key)
+
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (canonical) with its aliases and metadata (tests, plugins being reloaded).
+
+        Raises:
+            RegistryError: unknown name.
+        """
+        key = self.canonical(name)
+        with self._lock:
+            self._targets.pop(key, None)
+            self._meta.pop(key, None)
+            self._loaded.pop(key, None)
+            for a in [a for a, n in self._aliases.items() if n == key]:
+                del self._aliases[a]
+
+    def items(self) -> list[tuple[str, str | Any]]:
+        """``(name, target)`` pairs, sorted by name (targets as registered: strings are not imported)."""
+        return [(n, self._targets[n]) for n in self.names()]
+
+    @property
+    def targets(self) -> "TargetView":
+        """A live ``{name: target}`` mutable mapping view (where a plain dict of targets stood)."""
+        return TargetView(self)
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and (name in self._targets or name in self._aliases)
@@ -129,6 +154,37 @@ class Registry:
 
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}, {self.names()})"
+
+
+class TargetView(MutableMapping):
+    """``{canonical name: target}`` view of a :class:`Registry`; setting an item replaces a target
+    on purpose (e.g. a test's stand-in), deleting one unregisters it."""
+
+    def __init__(self, registry: Registry) -> None:
+        self._reg = registry
+
+    def __getitem__(self, name: str) -> str | Any:
+        if name not in self._reg._targets:
+            raise KeyError(name)
+        return self._reg._targets[name]
+
+    def __setitem__(self, name: str, target: str | Any) -> None:
+        reg = self._reg
+        with reg._lock:
+            reg._loaded.pop(name, None)
+            reg._targets[name] = target
+            reg._meta.setdefault(name, {})
+
+    def __delitem__(self, name: str) -> None:
+        if name not in self._reg._targets:
+            raise KeyError(name)
+        self._reg.unregister(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._reg.names())
+
+    def __len__(self) -> int:
+        return len(self._reg)
 
 
 def _same_object(a: Any, b: Any) -> bool:

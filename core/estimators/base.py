@@ -20,6 +20,7 @@ from typing import ClassVar
 import numpy as np
 
 from core.errors import EstimatorError
+from core.registry import Registry, RegistryError
 
 
 @dataclass(frozen=True)
@@ -104,12 +105,13 @@ def check_embedding(vec: np.ndarray, *, where: str) -> np.ndarray:
     return np.clip(vec, 0.0, None)
 
 
-REGISTRY: dict[str, type[Task2VecEstimator]] = {}
+ESTIMATORS = Registry("Task2Vec estimator", fix_hint="(CLI: --estimator NAME)")
+REGISTRY = ESTIMATORS  # the name it had when it was a dict
 
 
 def register_estimator(cls: type[Task2VecEstimator]) -> type[Task2VecEstimator]:
-    """Class decorator adding an estimator to :data:`REGISTRY` under ``cls.name``."""
-    REGISTRY[cls.name] = cls
+    """Class decorator adding an estimator to :data:`ESTIMATORS` under ``cls.name``."""
+    ESTIMATORS.register(cls.name, cls)
     return cls
 
 
@@ -121,9 +123,11 @@ def get_estimator(name: str, **params) -> Task2VecEstimator:
     """
     from core import estimators  # noqa: F401  (importing the package registers the built-ins)
 
-    if name not in REGISTRY:
-        raise EstimatorError(f"Unknown Task2Vec estimator {name!r}.", fix=f"use one of: {sorted(REGISTRY)}.")
-    return REGISTRY[name](**params)
+    try:
+        cls = ESTIMATORS.get(name)
+    except RegistryError as exc:
+        raise EstimatorError(exc.what, fix=exc.fix) from None
+    return cls(**params)
 
 
 def parse_params(pairs: list[str] | None) -> dict:

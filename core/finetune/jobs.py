@@ -1,6 +1,6 @@
 """Background jobs of the fine-tune feature (``core.jobs`` kinds ``finetune`` and ``experiment``).
 
-Importing this module registers both kinds; the dashboard pages and the CLI import it. Submission
+Both kinds are declared in :data:`core.jobs.JOBS`; the dashboard pages and the CLI import this module. Submission
 helpers validate the request first (bad input fails at once with a clear message, nothing queued),
 write the run rows as ``queued`` in the results store, then start the worker.
 
@@ -21,9 +21,6 @@ from core.errors import AlignScopeError
 from core.finetune import results
 from core.finetune.config import FinetuneConfig
 from core.fingerprint import EmbedSettings
-
-jobs.register_job_kind("finetune", "core.finetune.jobs:finetune_job")
-jobs.register_job_kind("experiment", "core.finetune.jobs:experiment_job")
 
 KINDS = ("finetune", "experiment")
 

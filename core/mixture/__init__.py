@@ -12,10 +12,9 @@ Public API::
     verify_mixture(weights, target, settings) -> dict                # measured vs predicted
     MissingEmbeddingsError (.missing, .unavailable)
 
-The background job kind ``mix_verify`` (:func:`core.mixture.jobs.verify_job`) is registered on import.
+The background job kind ``mix_verify`` (:func:`core.mixture.jobs.verify_job`) is declared in :data:`core.jobs.JOBS`.
 The model behind the predictions is derived in :mod:`core.mixture.predict`.
 """
-from core import jobs as _jobs
 from core.mixture.model import (Mixture, apportion, delete_mixture, list_mixtures, load_mixture, mixtures_dir,
                                 parse_weights, save_mixture)
 from core.mixture.optimise import Suggestion, suggest_mix
@@ -25,8 +24,6 @@ from core.mixture.predict import (DEFAULT_NOISE, MissingEmbeddingsError, Mixture
 from core.mixture.sampling import (MaterializeReport, export_jsonl, materialize, materialize_with_report,
                                    mixed_batches, read_jsonl)
 from core.mixture.verify import verify_mixture
-
-_jobs.register_job_kind("mix_verify", "core.mixture.jobs:verify_job")
 
 __all__ = ["DEFAULT_NOISE", "MaterializeReport", "MissingEmbeddingsError", "Mixture", "MixturePrediction", "SourceSet",
            "Suggestion", "apportion", "delete_mixture", "export_jsonl", "list_mixtures", "load_mixture",

@@ -1,4 +1,4 @@
-"""Background job target ``mix_verify`` (registered by :mod:`core.mixture`): verify a mixture.
+"""Background job target ``mix_verify`` (declared in :data:`core.jobs.JOBS`): verify a mixture.
 
 Params: ``{"weights": {source: share}, "target": str, "settings": EmbedSettings.to_dict(), "seed": int,
 "noise": str}``. Progress counts mixed batches; the result is :func:`core.mixture.verify.verify_mixture`'s dict.
@@ -31,5 +31,4 @@ def submit_verify(weights: dict, target: str, settings, *, seed: int = 0, noise:
     """Submit (or find) the ``mix_verify`` job for this mix; returns the :class:`core.jobs.Job`."""
     from core import jobs
 
-    jobs.register_job_kind("mix_verify", "core.mixture.jobs:verify_job")
     return jobs.submit("mix_verify", verify_params(weights, target, settings, seed=seed, noise=noise), wait=wait)
