@@ -231,7 +231,8 @@ def pick_regime(rows: Sequence[Mapping], preferred: str = "4k") -> str | None:
     return max(fitted, key=lambda r: r["n_runs_used"])["regime"]
 
 
-def verdict(rows: Sequence[Mapping], *, regime: str | None = None, default_metric: str = stats.DEFAULT_METRIC) -> str:
+def verdict(rows: Sequence[Mapping], *, regime: str | None = None, exclude_derived: bool = False,
+            default_metric: str = stats.DEFAULT_METRIC) -> str:
     """One line saying which metric predicts post-fine-tune perplexity best.
 
     The best metric is the one with the highest r^2 among those whose Pearson r is negative (higher
@@ -243,6 +244,8 @@ def verdict(rows: Sequence[Mapping], *, regime: str | None = None, default_metri
     Args:
         rows: leaderboard rows (:func:`core.validation.stats.build_leaderboard`, either or both
             settings of ``exclude_derived``).
+        regime: the regime to speak about (default: :func:`pick_regime`).
+        exclude_derived: speak about the rows without target-derived sources (then no addendum).
 
     Returns:
         e.g. ``"On 27 runs (9 sources × 3 seeds, regime 4k), unigram-cos predicts perplexity best
@@ -254,7 +257,9 @@ def verdict(rows: Sequence[Mapping], *, regime: str | None = None, default_metri
     if regime is None:
         return ("No verdict yet: no regime has at least 3 sources with finished runs and metric values "
                 f"({PRODUCE_HINT}).")
-    line = _verdict_part(rows, regime=regime, exclude_derived=False, default_metric=default_metric)
+    line = _verdict_part(rows, regime=regime, exclude_derived=exclude_derived, default_metric=default_metric)
+    if exclude_derived:
+        return line
     alt = [r for r in rows if r["regime"] == regime and r.get("exclude_derived")]
     if alt:
         best_all = _best(rows, regime, False)
@@ -283,7 +288,9 @@ def _verdict_part(rows, *, regime, exclude_derived, default_metric) -> str:
                 f"lower perplexity); none can be trusted to rank sources.")
     lo, hi = best.get("n_seeds_min"), best.get("n_seeds_max")
     seeds_txt = f"{lo}" if lo == hi else f"{lo}-{hi}"
-    head = (f"On {best['n_runs_used']} runs ({best['n_sources']} sources × {seeds_txt} seeds, regime {regime}), ")
+    what = "points" if regime == stats.DOSE_REGIME else "sources"
+    head = (f"On {best['n_runs_used']} runs ({best['n_sources']} {what} × {seeds_txt} seeds, regime {regime}"
+            f"{', target-derived sources excluded' if exclude_derived else ''}), ")
     default = next((r for r in fitted if r["metric"] == default_metric), None)
     if best["metric"] == default_metric:
         others = sorted((r for r in fitted if r["metric"] != default_metric and (r.get("pearson") or 0.0) < 0),

@@ -1,0 +1,42 @@
+"""Which metric predicts? The validation lab's leaderboard: how well each alignment metric predicts
+the perplexity of a model fine-tuned on a source (replicate seeds, nested-bootstrap CIs, dose-response)."""
+import streamlit as st
+
+st.set_page_config(page_title="Which metric predicts? · AlignScope", page_icon="🔭", layout="wide")
+
+from core.views import md_escape  # noqa: E402
+from ui import validation as v  # noqa: E402
+from ui.sidebar import settings_sidebar  # noqa: E402
+
+settings_sidebar()
+st.title("Which metric predicts fine-tuning?")
+st.markdown(
+    "AlignScope ranks sources by an alignment metric; this page shows how well each metric **predicts the outcome**: "
+    "the perplexity on the target benchmark of a model fine-tuned on that source (same budget, several seeds). "
+    "Rival metrics (Task2Vec variants, GZIP, SBERT, token unigrams, DSIR, familiarity) are scored on the same "
+    "sources, and a dose-response experiment mixes an aligned with an unaligned source at fixed budget.")
+
+rep, path, error = v.load_report()
+if error:
+    st.error(md_escape(error))
+    st.stop()
+if rep is None:
+    v.no_results()
+    st.stop()
+v.header(rep, path)
+if not rep["leaderboard"]:
+    st.info("The results file has no finished runs with metric values yet; rerun `python -m core validate run` "
+            "to continue the lab.")
+    st.stop()
+
+regime, exclude = v.controls(rep)
+rows = v.selected_rows(rep, regime, exclude)
+v.leaderboard(rep, rows, regime, exclude)
+
+tab_scatter, tab_dose, tab_points = st.tabs(["Scatter per metric", "Dose-response", "Points and seeds"])
+with tab_scatter:
+    v.scatters(rep, rows, regime, exclude)
+with tab_dose:
+    v.dose(rep)
+with tab_points:
+    v.points(rep, regime)
