@@ -23,7 +23,7 @@ DERIVED_PARAM = "derived"
 DERIVED_VALUES = {"include": False, "exclude": True}
 NO_RESULTS = ("No validation results yet. The lab fine-tunes every source with several seeds and scores every "
               "metric; run it from a terminal (it takes up to two hours on CPU and resumes if interrupted):")
-PRODUCE_COMMAND = "python -m core validate run"
+PRODUCE_COMMAND = "python -m core validate run --out docs/results/validation.json"
 
 
 def _version(path: Path) -> tuple[str, int, int]:
@@ -80,7 +80,8 @@ def no_results() -> None:
     st.info(NO_RESULTS)
     st.code(PRODUCE_COMMAND + "\n" + "python -m core validate report --results docs/results/validation.json",
             language="bash")
-    st.caption(f"The page then reads docs/results/validation.json (or the file named by ${report.RESULTS_ENV}).")
+    st.caption(f"The page reads ${report.RESULTS_ENV} when set, else docs/results/validation.json, else the lab's "
+               f"default output {report.lab_output_file()}.")
 
 
 def _url_choice(param: str, key: str, options: list[str], default: str) -> None:

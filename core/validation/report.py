@@ -6,9 +6,9 @@ summary and the one-line verdict (no fine-tuning, no model).
 (written by the lab runner, ``core.validation.lab``); :func:`load_results` checks it and names
 the file and the missing or malformed field on error.
 
-The dashboard's verdict line (Ranking and Alignment pages) reads the committed lab result
-``docs/results/validation.json``, or the file named by ``$ALIGNSCOPE_VALIDATION_RESULTS`` when that
-is set (:func:`results_path`).
+The dashboard's verdict line (Ranking and Alignment pages) and the "Which metric predicts?" page
+read the file named by ``$ALIGNSCOPE_VALIDATION_RESULTS`` when that is set, else the committed lab
+result ``docs/results/validation.json``, else the lab's output in the cache (:func:`results_path`).
 """
 from __future__ import annotations
 
@@ -27,23 +27,34 @@ RESULTS_FILE = REPO_ROOT / "docs" / "results" / "validation.json"
 RESULTS_ENV = "ALIGNSCOPE_VALIDATION_RESULTS"
 SUPPORTED_VERSIONS = (1,)
 RUN_STATES = ("done", "failed", "killed", "running", "queued")
-PRODUCE_HINT = "run `python -m core validate run` (it writes docs/results/validation.json)"
+PRODUCE_HINT = "run `python -m core validate run --out docs/results/validation.json`"
 
 
 class ResultsError(AlignScopeError):
     """A validation results file is missing, unreadable or malformed."""
 
 
+def lab_output_file() -> Path:
+    """Where ``python -m core validate run`` writes by default: ``<cache>/validation/results.json``."""
+    from core.paths import cache_root
+
+    return cache_root() / "validation" / "results.json"
+
+
 def results_path() -> Path | None:
     """The validation results file the dashboard reads, or None when there is none.
 
     ``$ALIGNSCOPE_VALIDATION_RESULTS`` when set (even if the file is missing, so that a typo is
-    reported rather than silently replaced), else ``docs/results/validation.json`` when present.
+    reported rather than silently replaced), else the committed ``docs/results/validation.json``
+    when present, else the lab's own output in the cache (:func:`lab_output_file`) when present.
     """
     env = os.environ.get(RESULTS_ENV, "").strip()
     if env:
         return Path(env).expanduser()
-    return RESULTS_FILE if RESULTS_FILE.is_file() else None
+    for path in (RESULTS_FILE, lab_output_file()):
+        if path.is_file():
+            return path
+    return None
 
 
 def _num(v) -> bool:
@@ -327,3 +338,35 @@ def verdict_for_file(path: str | Path, *, regime: str | None = None, n_boot: int
         return verdict(rows_all)
     rows_ex = stats.build_leaderboard(results, exclude_derived=True, regimes=[chosen], n_boot=n_boot, seed=seed)
     return verdict(rows_all + rows_ex, regime=chosen)
+
+
+def format_report(rep: Mapping) -> str:
+    """Plain-text rendering of :func:`report`'s dict (``python -m core validate report``): the
+    verdict, then one leaderboard table per regime, with and without target-derived sources, then
+    the dose-response Spearman correlations per pair."""
+    from core.validation.figures import leaderboard_table
+
+    out = [rep["verdict"], ""]
+    s = rep.get("summary") or {}
+    out.append(f"target {s.get('target')} · probe {s.get('model')} · {s.get('n_runs_done')} runs done, "
+               f"{s.get('n_runs_failed')} failed, {s.get('n_runs_pending')} pending · "
+               f"{(s.get('settings') or {}).get('n_boot')} nested-bootstrap resamples")
+    keys = list(dict.fromkeys((r["regime"], r["exclude_derived"]) for r in rep["leaderboard"]))
+    for regime, excl in keys:
+        rows = [r for r in rep["leaderboard"] if r["regime"] == regime and r["exclude_derived"] == excl]
+        out += ["", f"== regime {regime}, {'without' if excl else 'with'} target-derived sources =="]
+        table = leaderboard_table(rows)
+        out.append(table.drop(columns=["note"]).to_string(index=False))
+        out += [f"  note: {r['metric']}: {r['message']}" for r in rows if r.get("message")]
+    pairs = (rep.get("dose") or {}).get("pairs") or []
+    if pairs:
+        out += ["", "== dose-response (Spearman vs share of the aligned source) =="]
+        for pr in pairs:
+            sp = pr["spearman_ppl"]
+            parts = [f"perplexity {_rho(sp)}"] + [f"{m} {_rho(v)}" for m, v in pr["spearman_metric"].items()]
+            out.append(f"{pr['label']}: " + ", ".join(parts))
+    return "\n".join(out)
+
+
+def _rho(sp: Mapping) -> str:
+    return "n/a" if sp.get("rho") is None else f"{sp['rho']:+.2f}"

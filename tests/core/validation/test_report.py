@@ -149,9 +149,34 @@ def test_verdict_for_file_matches_report(small_results_path):
 
 def test_results_path(monkeypatch, tmp_path):
     monkeypatch.delenv(report.RESULTS_ENV, raising=False)
-    assert report.results_path() == (report.RESULTS_FILE if report.RESULTS_FILE.is_file() else None)
+    committed = tmp_path / "docs" / "validation.json"
+    monkeypatch.setattr(report, "RESULTS_FILE", committed)
+    assert report.results_path() is None                          # isolated cache: no lab output either
+    lab = report.lab_output_file()
+    lab.parent.mkdir(parents=True)
+    lab.write_text("{}")
+    assert report.results_path() == lab                           # the lab's default output
+    committed.parent.mkdir()
+    committed.write_text("{}")
+    assert report.results_path() == committed                     # the committed result wins
     monkeypatch.setenv(report.RESULTS_ENV, str(tmp_path / "mine.json"))
     assert report.results_path() == tmp_path / "mine.json"       # even when missing: reported, not replaced
+
+
+def test_format_report(small_results):
+    text = report.format_report(report.report(small_results, **FAST))
+    lines = text.splitlines()
+    assert lines[0].startswith("On 16 runs")
+    assert sum(line.startswith("== regime ") for line in lines) == 6
+    assert "== regime 4k, without target-derived sources ==" in lines
+    assert any(line.startswith("proofnet-valid+wikipedia: perplexity -1.00") for line in lines)
+    assert "t2v-head (default)" in text and "r² [95% CI]" in text
+
+
+def test_dose_verdict_speaks_of_points(small_results):
+    rows = stats.build_leaderboard(small_results, exclude_derived=True, regimes=["dose"], **FAST)
+    v = report.verdict(rows, regime="dose", exclude_derived=True)
+    assert v.startswith("On 17 runs (6 points × 2-3 seeds, regime dose, target-derived sources excluded), ")
 
 
 def test_report_rows_have_no_nan(small_results):
