@@ -107,9 +107,8 @@ def _regime_label(summary: dict, regime: str) -> str:
     info = (summary.get("regimes") or {}).get(regime) or {}
     budget = info.get("budget_tokens")
     if regime == "dose":
-        return "dose-response mixtures" + (f" ({budget:,} tokens)" if budget else "")
-    return f"{regime}" + (f" ({budget:,} tokens, {info['epochs']} epochs)" if budget and info.get("epochs")
-                          else f" ({budget:,} tokens)" if budget else "")
+        return "dose (mixtures)"
+    return f"{regime}" + (f" ({budget:,} tokens)" if budget else "")
 
 
 def controls(rep: dict) -> tuple[str, bool]:
@@ -123,7 +122,7 @@ def controls(rep: dict) -> tuple[str, bool]:
     if url_derived in DERIVED_VALUES and url_derived != st.session_state.get("_wv_derived_url"):
         st.session_state["wv_derived"] = DERIVED_VALUES[url_derived]
     st.session_state.setdefault("wv_derived", False)
-    c1, c2 = st.columns([3, 2])
+    c1, c2 = st.columns([1, 1])
     regime = c1.segmented_control("Regime", regimes, required=True, key="wv_regime",
                                   format_func=lambda r: _regime_label(rep["summary"], r),
                                   help="4k: the paper's 4,000-token budget; long: a longer budget; dose: the "

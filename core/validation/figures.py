@@ -241,12 +241,14 @@ def dose_ppl_figure(dose: Mapping, *, base_ppl: float | None = None, title: str 
         fig.add_hline(y=base_ppl, line=dict(color="#777", dash="dash", width=1.5),
                       annotation_text="base model", annotation_position="top left",
                       annotation_font=dict(size=SMALL_FONT))
-    fig.update_layout(**base_layout(title, height=520))
-    fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0.0, font=dict(size=SMALL_FONT)))
-    fig.update_xaxes(title=dict(text="share of the aligned source A in the training tokens"), range=[-0.04, 1.04],
+    fig.update_layout(**base_layout(title, height=540))
+    fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0.0, font=dict(size=SMALL_FONT)),
+                      margin=dict(l=10, r=10, t=120 if title else 60, b=10))
+    fig.update_xaxes(title=dict(text="share of the aligned source A in the training tokens",
+                                font=dict(size=SMALL_FONT + 2)), range=[-0.04, 1.04],
                      tickvals=sorted({p["fraction"] for pr in dose.get("pairs") or [] for p in pr["points"]}),
                      gridcolor="#e5e5e5")
-    fig.update_yaxes(title=dict(text="perplexity after fine-tune (95% seed CI)"), gridcolor="#e5e5e5")
+    fig.update_yaxes(title=dict(text="perplexity after fine-tune", font=dict(size=SMALL_FONT + 2)), gridcolor="#e5e5e5")
     return fig
 
 
