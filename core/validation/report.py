@@ -26,7 +26,7 @@ from core.validation import stats
 RESULTS_FILE = REPO_ROOT / "docs" / "results" / "validation.json"
 RESULTS_ENV = "ALIGNSCOPE_VALIDATION_RESULTS"
 SUPPORTED_VERSIONS = (1,)
-RUN_STATES = ("done", "failed", "killed", "running", "queued")
+RUN_STATES = ("done", "failed", "killed", "cancelled", "running", "queued")
 PRODUCE_HINT = "run `python -m core validate run --out docs/results/validation.json`"
 
 
@@ -92,7 +92,7 @@ def validate_results(results, *, source: str = "results") -> None:
 
     Checks: ``version`` (1), ``target`` (str), ``regimes`` (object), ``sources`` (object of
     ``{"derived_from_target": bool}``), ``runs`` (list; each with ``run_id``, ``regime``,
-    ``point``, ``seed`` (int), ``status`` (one of done/failed/killed/running/queued); a done run
+    ``point``, ``seed`` (int), ``status`` (one of done/failed/killed/cancelled/running/queued); a done run
     has a ``ppl_after``; a dose run has ``pair`` [A, B] and ``fraction`` in [0, 1]; every source a
     run names is in ``sources``), ``metrics`` (list of ``{"metric", "point", "value"}``).
 

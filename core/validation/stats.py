@@ -48,7 +48,7 @@ DOSE_BASE_REGIME = "4k"
 #: Below this share of usable resamples a bootstrap interval is not reported.
 MIN_BOOT_SHARE = 0.5
 DONE = "done"
-FAILED_STATES = ("failed", "killed")
+FAILED_STATES = ("failed", "killed", "cancelled")
 PENDING_STATES = ("running", "queued")
 
 
@@ -153,7 +153,7 @@ def regime_points(results: Mapping, regime: str) -> list[Point]:
 
     For ``regime="dose"``: the interior dose points of every pair, plus each pair's endpoints
     (fraction 1 = pure A, fraction 0 = pure B) taken from the ``"4k"`` regime's runs of A and B
-    (the same budget, per the validation contract), unless the lab ran that endpoint in the dose
+    (the same budget, per the validation contract; :func:`dose_base_regime`), unless the lab ran that endpoint in the dose
     regime itself. A point shared by two pairs (the same pure source) appears once.
 
     Args:
@@ -182,9 +182,10 @@ def dose_pairs(results: Mapping) -> dict[tuple[str, str], list[Point]]:
         appear among the runs. Endpoints without any run are left out.
     """
     derived = _derived_map(results)
+    base_regime = dose_base_regime(results)
     base_runs: dict[str, list] = {}
     for r in results.get("runs") or []:
-        if r.get("regime") == DOSE_BASE_REGIME:
+        if r.get("regime") == base_regime:
             base_runs.setdefault(str(r.get("point") or r.get("source")), []).append(r)
     groups: dict[tuple[str, str], dict[float, list]] = {}
     names: dict[tuple[tuple[str, str], float], str] = {}
@@ -208,13 +209,25 @@ def dose_pairs(results: Mapping) -> dict[tuple[str, str], list[Point]]:
                     pts.append(Point(name=name, metric_point=src, regime=DOSE_REGIME, source=src, pair=pair,
                                      fraction=f, derived=der, **_group(by_f[f])))
                 elif src in base_runs:
-                    pts.append(Point(name=name, metric_point=src, regime=DOSE_BASE_REGIME, source=src, pair=pair,
+                    pts.append(Point(name=name, metric_point=src, regime=base_regime, source=src, pair=pair,
                                      fraction=f, derived=der, **_group(base_runs[src])))
             else:
                 pts.append(Point(name=name, metric_point=name, regime=DOSE_REGIME, source=None, pair=pair,
                                  fraction=f, derived=der, **_group(by_f[f])))
         out[pair] = pts
     return out
+
+
+def dose_base_regime(results: Mapping) -> str:
+    """The regime whose pure-source runs are the dose-response endpoints: the first regime with the
+    dose regime's token budget (``results["regimes"]``), else ``"4k"``."""
+    regimes = results.get("regimes") or {}
+    budget = (regimes.get(DOSE_REGIME) or {}).get("budget_tokens")
+    if budget is not None:
+        for name, info in regimes.items():
+            if name != DOSE_REGIME and (info or {}).get("budget_tokens") == budget:
+                return name
+    return DOSE_BASE_REGIME
 
 
 def _pooled_dose(results: Mapping) -> list[Point]:

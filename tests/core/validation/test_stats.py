@@ -312,3 +312,20 @@ def test_pooled_dose_regime_rows(small_results):
     rows_ex = stats.build_leaderboard(small_results, exclude_derived=True, regimes=["dose"], **FAST)
     assert all(r["n_sources"] == 6 for r in rows_ex)     # wikipedia, coq-stdlib, news, 3 coq+news mixes
     assert stats.regime_names(small_results) == ["4k", "long", "dose"]
+
+
+def test_dose_endpoints_follow_the_regime_with_the_dose_budget(small_results):
+    small_results["regimes"]["short"] = small_results["regimes"].pop("4k")
+    for r in small_results["runs"]:
+        if r["regime"] == "4k":
+            r["regime"] = "short"
+    assert stats.dose_base_regime(small_results) == "short"
+    pv = stats.dose_pairs(small_results)[("proofnet-valid", "wikipedia")]
+    assert [p.fraction for p in pv] == [0.0, 0.25, 0.5, 0.75, 1.0] and pv[0].regime == "short"
+
+
+def test_cancelled_runs_count_as_failed():
+    pts = _linear_points(4)
+    pts["s0"]["ppl"][1] = "cancelled"
+    row = _row(stats.build_leaderboard(make_results(pts), exclude_derived=False, **FAST), "t2v-head")
+    assert row["n_runs_failed"] == 1 and row["n_runs_used"] == 11
