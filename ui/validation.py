@@ -138,10 +138,12 @@ def controls(rep: dict) -> tuple[str, bool]:
 
 
 def selected_rows(rep: dict, regime: str, exclude: bool) -> list[dict]:
+    """The leaderboard rows of one regime and target-derived setting (ordered by r^2)."""
     return [r for r in rep["leaderboard"] if r["regime"] == regime and r["exclude_derived"] == exclude]
 
 
 def header(rep: dict, path: Path) -> None:
+    """One caption naming the results file, target, probe, runs done/failed and the lab's wall time."""
     s = rep["summary"]
     wall = s.get("wall_seconds")
     st.caption(md_escape(

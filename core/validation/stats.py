@@ -719,10 +719,3 @@ def dose_response(results: Mapping, *, confidence: float = CONFIDENCE) -> dict:
                       "spearman_metric": sp_metric})
     return {"pairs": pairs, "metrics": metric_names(results)}
 
-
-def fit_line(row: Mapping, x: Sequence[float]) -> np.ndarray | None:
-    """Fitted perplexity ``intercept + slope * x`` of a leaderboard row (None without a fit)."""
-    if row.get("slope") is None or row.get("intercept") is None:
-        return None
-    return row["intercept"] + row["slope"] * np.asarray(x, dtype=float)
-

@@ -183,3 +183,30 @@ def test_report_rows_have_no_nan(small_results):
     for row in report.report(small_results, **FAST)["leaderboard"]:
         for k, v in row.items():
             assert not (isinstance(v, float) and np.isnan(v)), k
+
+
+def test_figures_and_tables(small_results):
+    from core.validation import figures
+
+    rep = report.report(small_results, **FAST)
+    rows = [r for r in rep["leaderboard"] if r["regime"] == "4k" and r["exclude_derived"]]
+    fig = figures.scatter_figure(rows, rep["points"]["4k"], title="t", base_ppl=33.9)
+    names = [t.name for t in fig.data]
+    assert names.count("least-squares fit") == 3
+    excluded = [t for t in fig.data if t.name == "excluded (target-derived)"]
+    assert len(excluded) == 3 and all(len(t.x) == 1 for t in excluded)       # proofnet-valid, drawn apart
+    used = [t for t in fig.data if t.name == "source"]
+    assert sum(len(t.x) for t in used) == 3 * 5
+    # a metric without a fit gets a panel without a line, not an error
+    nofit = dict(rows[0], r2=None, slope=None, intercept=None, message="too few")
+    fig2 = figures.scatter_figure([nofit], rep["points"]["4k"])
+    assert [t.name for t in fig2.data if t.mode == "lines"] == [] and "no fit" in fig2.layout.annotations[0].text
+    table = figures.leaderboard_table([nofit])
+    assert table.loc[0, "r² [95% CI]"] == "–" and table.loc[0, "note"] == "too few"
+    flat = figures.leaderboard_frame(rows)
+    assert {"r2_ci_low", "r2_ci_high", "spearman_ci_low"} <= set(flat.columns)
+    assert (flat["r2_ci_low"] <= flat["r2"]).all()
+    dose_fig = figures.dose_ppl_figure(rep["dose"], base_ppl=33.9)
+    assert len(dose_fig.data) == 2 and list(dose_fig.data[0].x) == [0.0, 0.25, 0.5, 0.75, 1.0]
+    mfig = figures.dose_metric_figure(rep["dose"])
+    assert len(mfig.data) == 3 * 2
