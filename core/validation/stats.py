@@ -13,8 +13,11 @@ higher = more aligned, see ``core/metrics/base.py``). The statistics are:
   with replacement, then, within each resampled point, its seeds with replacement; recompute the
   seed means and the statistic; percentile interval of the resamples. A resample whose ``x`` (or
   ``y``) is constant has no correlation; it is skipped and ``n_boot_used`` says how many were used.
-  Resampling both stages slightly over-states the seed noise (Davison & Hinkley eq. 3.29), so the
-  intervals are, if anything, conservative;
+  Resampling both stages over-states the seed noise (Davison & Hinkley eq. 3.29), so the
+  intervals are, if anything, conservative: in the simulation of
+  ``tests/core/validation/test_stats.py`` (12 sources x 3 seeds, population rho 0.71, 200 labs x
+  300 resamples) the nominal-95% intervals covered the true r, r^2, Spearman and Kendall in 97.5%,
+  97.5%, 99% and 99.5% of the labs;
 - a two-sided permutation p-value of Pearson ``r`` (``scipy.stats.permutation_test``, pairings);
 - the leave-one-source-out (LOO) prediction error: for each point, ``y ~ a + b x`` fitted by
   ``scipy.stats.linregress`` on the other points predicts the left-out perplexity; the mean
