@@ -108,15 +108,21 @@ def model_fingerprint() -> str:
     return (model_dir() / _HASH_FILE).read_text().strip()
 
 
-def load_encoder(device: str = "cpu"):
-    """The SentenceTransformer (memoised per device), loaded offline from :func:`model_dir`."""
-    key = str(device)
+def load_encoder(device: str = "auto"):
+    """The SentenceTransformer (memoised per device), loaded offline from :func:`model_dir`.
+
+    Raises:
+        ModelError: the weights cannot be extracted or loaded, or the device is unusable.
+    """
+    from core.probe import resolve_device
+
+    key = str(resolve_device(device))
     if key not in _MODELS:
         from sentence_transformers import SentenceTransformer
 
         folder = model_dir()
         try:
-            _MODELS[key] = SentenceTransformer(str(folder), device=device, local_files_only=True)
+            _MODELS[key] = SentenceTransformer(str(folder), device=key, local_files_only=True)
         except (OSError, ValueError) as exc:
             raise ModelError(f"Could not load all-MiniLM-L6-v2 from {folder}: {exc}",
                              fix=f"delete {folder} so it is extracted again from the package.") from exc
@@ -145,7 +151,8 @@ class SbertAlign(AlignmentMetric):
         Attributes:
             chunks: chunks encoded per corpus.  chunk_chars: maximum characters per chunk.
             seed: sampling seed (same for source and target).  n_resamples: bootstrap resamples.
-            batch_size: encoder batch size (execution only).  device: ``cpu``, ``cuda``... (execution only).
+            batch_size: encoder batch size (execution only).
+            device: ``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda``... (execution only).
         """
 
         chunks: int = 64
@@ -153,7 +160,7 @@ class SbertAlign(AlignmentMetric):
         seed: int = 0
         n_resamples: int = 999
         batch_size: int = field(default=16, metadata={"key": False})
-        device: str = field(default="cpu", metadata={"key": False})
+        device: str = field(default="auto", metadata={"key": False})
 
         def __post_init__(self):
             if self.chunks < 1 or self.chunk_chars < 16 or self.batch_size < 1 or self.n_resamples < 10:

@@ -133,3 +133,15 @@ def test_metric_value_to_dict_is_json_ready():
     d = v.to_dict()
     assert d["ci_low"] is None and d["ci_high"] == 0.7 and d["cached"] is False
     json.dumps(d)
+
+
+def test_command_line(capsys, corpus_a):
+    from core.metrics.__main__ import main
+
+    assert main(["--list"]) == 0
+    listed = capsys.readouterr().out
+    assert all(name in listed for name in EXPECTED)
+    assert main(["--target", "proofnet"]) == 2
+    assert "--sources" in capsys.readouterr().err
+    assert main(["--sources", "no-such-corpus", "--metrics", "gzip"]) == 2
+    assert "no-such-corpus" in capsys.readouterr().err
