@@ -1,4 +1,4 @@
-"""``python -m core``: the AlignScope command line (see ``core/cli.py``)."""
+"""``python -m core``: the AlignScope command line (see :mod:`core.cli`)."""
 import sys
 
 from core.cli import main

@@ -16,71 +16,78 @@ import json
 import sys
 import time
 
+from core.cli.common import (batch_parent, command_parser, device_parent, estimator_parent, json_parent, model_parent,
+                             precision_parent, settings_from_args, split)
 from core.errors import AlignScopeError
+from core.probe import DEFAULT_MODEL
 
 
-def _split(value: str | None) -> list[str]:
-    return [s.strip() for s in (value or "").split(",") if s.strip()]
+FINETUNE_EPILOG = """
+  python -m core finetune --source coq-stdlib --target proofnet
+  python -m core finetune --mixture best-proofnet --method lora --detach
+  python -m core finetune --source metamath --budget 20000 --epochs 2 --precision fp32 --json
+"""
+EXPERIMENT_EPILOG = """
+  python -m core experiment --target proofnet
+  python -m core experiment --target proofnet --sources coq-stdlib,metamath,wikipedia --plot fig.png --plot fig.html
+"""
+PERPLEXITY_EPILOG = """
+  python -m core perplexity --target proofnet
+  python -m core perplexity --model path/to/model --corpus wikipedia --budget 20000 --json
+"""
+RESULTS_EPILOG = """
+  python -m core results                         # every run, with the fits
+  python -m core results groups
+  python -m core results plot --group 0 --out fig.png --out fig.html
+  python -m core results export --out runs.csv
+  python -m core results show --run RUN_ID
+"""
 
 
-def _hparam_args(p: argparse.ArgumentParser) -> None:
+def _hparam_parent() -> argparse.ArgumentParser:
+    """The fine-tuning hyperparameters (``--target`` ... ``--lora-alpha``)."""
     from core.finetune import config as c
-    from core.probe import DEFAULT_MODEL
 
+    p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("fine-tuning")
     g.add_argument("--target", default=c.DEFAULT_TARGET, help="target benchmark; its held-out split is evaluated (default proofnet: the test split)")
-    g.add_argument("--model", default=DEFAULT_MODEL, help=f"causal LM to fine-tune: {DEFAULT_MODEL} (embedded), a folder or a hub id")
     g.add_argument("--budget", type=int, default=c.DEFAULT_BUDGET, help=f"training tokens per source (default {c.DEFAULT_BUDGET})")
     g.add_argument("--epochs", type=float, default=c.DEFAULT_EPOCHS, help=f"epochs (default {c.DEFAULT_EPOCHS})")
     g.add_argument("--lr", type=float, default=None, help=f"learning rate (default {c.DEFAULT_LR:g} full, 1e-3 LoRA)")
     g.add_argument("--seq-len", type=int, default=c.DEFAULT_SEQ_LEN, help=f"tokens per sequence / evaluation window (default {c.DEFAULT_SEQ_LEN})")
     g.add_argument("--batch-size", type=int, default=c.DEFAULT_BATCH_SIZE, help=f"sequences per step (default {c.DEFAULT_BATCH_SIZE})")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=int, default=0, help="training seed: data order, initialisation of LoRA (default 0)")
     g.add_argument("--method", choices=["full", "lora"], default="full", help="full fine-tuning or LoRA adapters (peft)")
-    g.add_argument("--lora-r", type=int, default=8)
-    g.add_argument("--lora-alpha", type=int, default=16)
-    g.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda")
-    a = p.add_argument_group("alignment (Task2Vec embedding settings)")
-    a.add_argument("--probe", default=DEFAULT_MODEL, help="probe network for the alignment coefficient")
-    a.add_argument("--estimator", default=None, help="Task2Vec estimator (default closed_form_head)")
-    a.add_argument("--estimator-param", action="append", default=[], metavar="K=V")
-    a.add_argument("--align-batch-size", type=int, default=None)
-    a.add_argument("--align-seq-len", type=int, default=None)
-    a.add_argument("--align-num-batches", type=int, default=None)
-    a.add_argument("--align-seed", type=int, default=None)
+    g.add_argument("--lora-r", type=int, default=8, help="LoRA rank (default 8)")
+    g.add_argument("--lora-alpha", type=int, default=16, help="LoRA scaling alpha (default 16)")
     j = p.add_argument_group("job")
     j.add_argument("--detach", action="store_true", help="queue the job and return (follow it in the dashboard)")
     j.add_argument("--restart", action="store_true", help="run again even if an identical run finished")
-    j.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads of the worker (default: all cores; 1 can be faster on a busy machine)")
-    j.add_argument("--json", action="store_true")
+    return p
+
+
+def _finetune_parents() -> list[argparse.ArgumentParser]:
+    """Fine-tuning hyperparameters, the model, device/precision and the alignment's embedding settings."""
+    title = "alignment (Task2Vec embedding settings)"
+    return [_hparam_parent(), model_parent(help=f"causal LM to fine-tune: {DEFAULT_MODEL} (embedded, default), a folder or a hub id"),
+            device_parent(), precision_parent(),
+            model_parent(flag="--probe", title=title, help="probe network for the alignment coefficient (default "
+                                                           f"{DEFAULT_MODEL})"),
+            estimator_parent(title=title), batch_parent(prefix="align-", title=title), json_parent()]
 
 
 def _config_dict(args) -> dict:
     lr = args.lr if args.lr is not None else (1e-3 if args.method == "lora" else None)
     d = {"target": args.target, "model": args.model, "budget_tokens": args.budget, "epochs": args.epochs,
          "seq_len": args.seq_len, "batch_size": args.batch_size, "seed": args.seed, "method": args.method,
-         "lora_r": args.lora_r, "lora_alpha": args.lora_alpha, "device": args.device}
+         "lora_r": args.lora_r, "lora_alpha": args.lora_alpha, "device": args.device, "precision": args.precision}
     if lr is not None:
         d["learning_rate"] = lr
     return d
 
 
 def _settings(args):
-    from core.batches import BatchConfig
-    from core.estimators import DEFAULT_ESTIMATOR, parse_params
-    from core.pipeline import EmbedSettings
-
-    d = BatchConfig()
-    try:
-        batch = BatchConfig(batch_size=args.align_batch_size or d.batch_size, seq_len=args.align_seq_len or d.seq_len,
-                            num_batches=args.align_num_batches or d.num_batches,
-                            seed=d.seed if args.align_seed is None else args.align_seed)
-    except ValueError as exc:
-        raise AlignScopeError(str(exc), fix="pass positive --align-batch-size, --align-seq-len, --align-num-batches.") from exc
-    return EmbedSettings(model=args.probe, estimator=args.estimator or DEFAULT_ESTIMATOR,
-                         estimator_params=tuple(sorted(parse_params(args.estimator_param).items())), batch=batch,
-                         device=args.device)
+    return settings_from_args(args, prefix="align_", model_flag="probe")
 
 
 def _follow(job_id: str, *, quiet: bool) -> str:
@@ -114,7 +121,7 @@ def _follow(job_id: str, *, quiet: bool) -> str:
         return job.status().get("state", "cancelled")
 
 
-def _fmt(v, nd=3):
+def _num(v, nd=3):
     return "-" if v is None else (f"{v:.{nd}f}" if isinstance(v, float) else str(v))
 
 
@@ -122,11 +129,11 @@ def _table(rows: list[dict]) -> str:
     lines = [f"{'source':22s} {'status':9s} {'alignment [95% CI]':26s} {'familiarity':>11s} {'ppl before':>10s} "
              f"{'ppl after':>10s} {'tokens':>7s} {'wall s':>7s}"]
     for r in rows:
-        ci = (f"{_fmt(r.get('alignment'), 4)} [{_fmt(r.get('align_ci_low'), 4)}, {_fmt(r.get('align_ci_high'), 4)}]"
+        ci = (f"{_num(r.get('alignment'), 4)} [{_num(r.get('align_ci_low'), 4)}, {_num(r.get('align_ci_high'), 4)}]"
               if r.get("alignment") is not None else "-")
-        lines.append(f"{r['label'][:22]:22s} {r['status']:9s} {ci:26s} {_fmt(r.get('familiarity')):>11s} "
-                     f"{_fmt(r.get('ppl_before')):>10s} {_fmt(r.get('ppl_after')):>10s} {_fmt(r.get('tokens_trained')):>7s} "
-                     f"{_fmt(r.get('wall_seconds'), 0):>7s}")
+        lines.append(f"{r['label'][:22]:22s} {r['status']:9s} {ci:26s} {_num(r.get('familiarity')):>11s} "
+                     f"{_num(r.get('ppl_before')):>10s} {_num(r.get('ppl_after')):>10s} {_num(r.get('tokens_trained')):>7s} "
+                     f"{_num(r.get('wall_seconds'), 0):>7s}")
         if r.get("error"):
             lines.append(f"{'':22s} error: {r['error']}")
         elif r.get("notes"):
@@ -176,7 +183,7 @@ def cmd_experiment(args) -> int:
     from core.finetune.experiment import default_sources
     from core.finetune.jobs import submit_experiment
 
-    sources = _split(args.sources) or default_sources(args.target)
+    sources = split(args.sources) or default_sources(args.target)
     settings = _settings(args)
     _worker_env(args)
     t0 = time.time()
@@ -298,39 +305,38 @@ def cmd_results(args) -> int:
 
 def add_commands(sub) -> None:
     """Add ``finetune``, ``experiment``, ``perplexity`` and ``results`` to the ``python -m core`` parser."""
-    import core.finetune.jobs  # noqa: F401  (registers the job kinds)
-
-    p = sub.add_parser("finetune", help="fine-tune a causal LM on a source (or mixture) and evaluate it on the target")
+    p = command_parser(sub, "finetune", epilog=FINETUNE_EPILOG, parents=_finetune_parents(),
+                       help="fine-tune a causal LM on a source (or mixture) and evaluate it on the target")
     p.add_argument("--source", help="training corpus")
     p.add_argument("--mixture", help="saved mixture (core.mixture) instead of --source")
-    _hparam_args(p)
     p.set_defaults(func=cmd_finetune)
 
-    p = sub.add_parser("experiment", help="the preset: one fine-tune per source with identical settings, then the fit")
+    p = command_parser(sub, "experiment", epilog=EXPERIMENT_EPILOG, parents=_finetune_parents(),
+                       help="the preset: one fine-tune per source with identical settings, then the fit")
     p.add_argument("--sources", help="comma-separated corpora (default: the demo candidates that are installed)")
     p.add_argument("--plot", action="append", default=[], metavar="PATH", help="write the figure (.png/.svg/.html), repeatable")
-    _hparam_args(p)
     p.set_defaults(func=cmd_experiment)
 
-    p = sub.add_parser("perplexity", help="perplexity of a model on a corpus or a target's held-out split")
-    p.add_argument("--model", default="smollm2-135m")
-    p.add_argument("--corpus")
-    p.add_argument("--target")
-    p.add_argument("--seq-len", type=int, default=128)
+    p = command_parser(sub, "perplexity", epilog=PERPLEXITY_EPILOG,
+                       parents=[model_parent(help=f"causal LM: {DEFAULT_MODEL} (embedded, default), a folder or a hub id"),
+                                device_parent(threads=False), json_parent()],
+                       help="perplexity of a model on a corpus or a target's held-out split")
+    p.add_argument("--corpus", help="registry corpus to measure on")
+    p.add_argument("--target", help="target benchmark: measure on its held-out split (instead of --corpus)")
+    p.add_argument("--seq-len", type=int, default=128, help="tokens per evaluation window (default 128)")
     p.add_argument("--budget", type=int, default=None, help="sample and pack this many tokens (familiarity style)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed with --budget (default 0)")
+    p.add_argument("--batch-size", type=int, default=16, help="windows per forward pass (default 16; does not change the result)")
     p.set_defaults(func=cmd_perplexity)
 
-    p = sub.add_parser("results", help="fine-tune results: list, groups, show, export (CSV), plot, delete")
-    p.add_argument("action", nargs="?", choices=["list", "groups", "show", "export", "plot", "delete"], default="list")
-    p.add_argument("--target")
+    p = command_parser(sub, "results", epilog=RESULTS_EPILOG, parents=[json_parent()],
+                       help="fine-tune results: list, groups, show, export (CSV), plot, delete")
+    p.add_argument("action", nargs="?", choices=["list", "groups", "show", "export", "plot", "delete"], default="list",
+                   help="what to do (default list)")
+    p.add_argument("--target", help="only the runs with this target benchmark")
     p.add_argument("--experiment", help="only the runs of this experiment job id")
     p.add_argument("--group", type=int, default=None, help="only group N of 'results groups'")
     p.add_argument("--run", help="run id (show, delete)")
     p.add_argument("--out", action="append", default=[], help="output file (export: .csv; plot: .png/.svg/.html)")
     p.add_argument("--familiarity", action="store_true", help="plot familiarity instead of alignment")
-    p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_results)

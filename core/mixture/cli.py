@@ -11,20 +11,14 @@ Examples::
 """
 from __future__ import annotations
 
-import json
+import argparse
 import sys
+from functools import partial
 
+from core.cli.common import (command_parser, embedding_parents, emit as _emit, fmt_coefficient, json_parent,
+                             model_parent, settings_from_args as _settings, split as _split)
 
-def _fmt(c: dict | None) -> str:
-    if not c:
-        return "n/a"
-    lo, hi = c.get("ci_low"), c.get("ci_high")
-    ci = f"[{lo:.4f}, {hi:.4f}]" if lo is not None and hi is not None else "[n/a]"
-    return f"{c['value']:.4f} {ci}"
-
-
-def _emit(args, payload, text: str) -> None:
-    print(json.dumps(payload, indent=2, default=str) if args.json else text)
+_fmt = partial(fmt_coefficient, no_ci="[n/a]")
 
 
 def _weights_and_target(args):
@@ -63,7 +57,6 @@ def _load(target, sources, settings, args):
 
 
 def cmd_predict(args) -> int:
-    from core.cli import _settings
     from core.mixture.model import Mixture
     from core.mixture.predict import predict_mixture, single_source_alignments
 
@@ -87,7 +80,6 @@ def cmd_predict(args) -> int:
 
 
 def cmd_suggest(args) -> int:
-    from core.cli import _settings, _split
     from core.mixture.model import Mixture, save_mixture
     from core.mixture.optimise import suggest_mix
 
@@ -154,16 +146,9 @@ def cmd_export(args) -> int:
     m = load_mixture(args.name)
     tok = load_probe(args.model).tokenizer
     rep = materialize_with_report(m, tokenizer=tok, on_short="use_all" if args.allow_short else "error")
-    from pathlib import Path
-    import os
+    from core.mixture.sampling import write_jsonl
 
-    out = Path(args.out or f"{m.name}.jsonl")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        for r in rep.rows:
-            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
-    os.replace(tmp, out)
+    out = write_jsonl(rep.rows, args.out or f"{m.name}.jsonl")
     for w in rep.warnings:
         print(f"warning: {w}", file=sys.stderr)
     _emit(args, {"path": str(out), "rows": len(rep.rows), "tokens": rep.tokens, "total_tokens": rep.total_tokens,
@@ -174,7 +159,6 @@ def cmd_export(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from core.cli import _settings
     from core.mixture.verify import verify_mixture
 
     weights, target, _ = _weights_and_target(args)
@@ -199,32 +183,48 @@ def cmd_verify(args) -> int:
     return 0
 
 
+EPILOGS = {
+    "predict": "  python -m core mix predict --target proofnet --weights coq-stdlib=0.5,metamath=0.3,wikipedia=0.2\n"
+               "  python -m core mix predict best-proofnet --noise subbatch --json",
+    "suggest": "  python -m core mix suggest --target proofnet --sources coq-stdlib,metamath,wikipedia --cap 0.6\n"
+               "  python -m core mix suggest --target proofnet --sources coq-stdlib,metamath --save best --budget 2000000",
+    "save": "  python -m core mix save lean-heavy --weights proofnet-valid=0.7,coq-stdlib=0.3 --budget 1000000 --target proofnet",
+    "list": "  python -m core mix list --json",
+    "show": "  python -m core mix show lean-heavy",
+    "export": "  python -m core mix export best-proofnet --out data/best-proofnet.jsonl\n"
+              "  python -m core mix export best-proofnet --allow-short",
+    "verify": "  python -m core mix verify best-proofnet\n"
+              "  python -m core mix verify --weights coq-stdlib=0.5,metamath=0.5 --target proofnet --json",
+}
+
+
 def add_commands(subparsers) -> None:
     """Add ``mix`` with its subcommands to the core CLI."""
-    from core.cli import _batch_args
     from core.mixture.predict import DEFAULT_NOISE, NOISE_MODES
 
-    p = subparsers.add_parser("mix", help="fine-tuning mixtures: predict, suggest, save, export, verify")
+    p = command_parser(subparsers, "mix", help="fine-tuning mixtures: predict, suggest, save, export, verify",
+                       epilog="\n".join(EPILOGS.values()))
     sub = p.add_subparsers(dest="mix_command", required=True)
 
-    def common(q, *, batch=True):
-        if batch:
-            _batch_args(q)
-            q.add_argument("--noise", default=DEFAULT_NOISE, choices=NOISE_MODES,
-                           help="prediction model: linear (M2, default) or subbatch (M3), see core.mixture.predict")
-            q.add_argument("--compute-missing", action="store_true",
-                           help="embed sources/target whose embeddings are not cached yet (else: error naming them)")
-        q.add_argument("--json", action="store_true")
+    prediction = argparse.ArgumentParser(add_help=False)
+    g = prediction.add_argument_group("prediction")
+    g.add_argument("--noise", default=DEFAULT_NOISE, choices=NOISE_MODES,
+                   help="prediction model: linear (M2, default) or subbatch (M3), see docs/mixture_prediction.md")
+    g.add_argument("--compute-missing", action="store_true",
+                   help="embed sources/target whose embeddings are not cached yet (else: error naming them)")
+    computing = [*embedding_parents(), prediction, json_parent()]
 
-    q = sub.add_parser("predict", help="predicted alignment and diversity of a mix (cached embeddings only)")
+    def command(name: str, helptext: str, parents: list) -> argparse.ArgumentParser:
+        return command_parser(sub, name, help=helptext, epilog=EPILOGS[name], parents=parents)
+
+    q = command("predict", "predicted alignment and diversity of a mix (cached embeddings only)", computing)
     q.add_argument("name", nargs="?", help="a saved mixture (or use --weights)")
     q.add_argument("--weights", help="source=share,... (normalised)")
     q.add_argument("--target", help="target benchmark (default: the saved mixture's)")
-    common(q)
     q.set_defaults(func=cmd_predict)
 
-    q = sub.add_parser("suggest", help="weights maximising predicted alignment with the target")
-    q.add_argument("--target", required=True)
+    q = command("suggest", "weights maximising predicted alignment with the target", computing)
+    q.add_argument("--target", required=True, help="target benchmark corpus (e.g. proofnet)")
     q.add_argument("--sources", required=True, help="comma-separated candidate sources")
     q.add_argument("--min-diversity", type=float, default=None, help="floor on predicted diversity")
     q.add_argument("--cap", type=float, default=None, help="max share of any one source (0-1)")
@@ -232,40 +232,34 @@ def add_commands(subparsers) -> None:
     q.add_argument("--save", metavar="NAME", help="save the suggested mix under this name")
     q.add_argument("--budget", type=int, default=1_000_000, help="token budget of the saved mix")
     q.add_argument("--mix-seed", type=int, default=0, help="document sampling seed of the saved mix")
-    common(q)
     q.set_defaults(func=cmd_suggest)
 
-    q = sub.add_parser("save", help="save a named mixture (weights, budget, seed) for export / fine-tuning")
-    q.add_argument("name")
+    q = command("save", "save a named mixture (weights, budget, seed) for export / fine-tuning", [json_parent()])
+    q.add_argument("name", help="name of the mixture")
     q.add_argument("--weights", required=True, help="source=share,... (normalised)")
     q.add_argument("--budget", type=int, required=True, help="total tokens of the dataset")
     q.add_argument("--mix-seed", "--seed", dest="mix_seed", type=int, default=0, help="document sampling seed")
-    q.add_argument("--target", default=None)
-    common(q, batch=False)
+    q.add_argument("--target", default=None, help="target benchmark the mixture is meant for")
     q.set_defaults(func=cmd_save)
 
-    q = sub.add_parser("list", help="saved mixtures")
-    common(q, batch=False)
+    q = command("list", "saved mixtures", [json_parent()])
     q.set_defaults(func=cmd_list)
 
-    q = sub.add_parser("show", help="one saved mixture with per-source token budgets")
-    q.add_argument("name")
-    common(q, batch=False)
+    q = command("show", "one saved mixture with per-source token budgets", [json_parent()])
+    q.add_argument("name", help="name of a saved mixture")
     q.set_defaults(func=cmd_show)
 
-    q = sub.add_parser("export", help="materialise a saved mixture as JSONL with provenance")
-    q.add_argument("name")
+    q = command("export", "materialise a saved mixture as JSONL with provenance",
+                [model_parent(help="probe network whose tokenizer counts the tokens"), json_parent()])
+    q.add_argument("name", help="name of a saved mixture")
     q.add_argument("--out", help="output .jsonl (default NAME.jsonl)")
-    q.add_argument("--model", default="smollm2-135m", help="tokenizer that counts tokens")
     q.add_argument("--allow-short", action="store_true",
                    help="use all of a source that has fewer tokens than its share (warn) instead of failing")
-    common(q, batch=False)
     q.set_defaults(func=cmd_export)
 
-    q = sub.add_parser("verify", help="embed real mixed batches and compare measured with predicted")
+    q = command("verify", "embed real mixed batches and compare measured with predicted", computing)
     q.add_argument("name", nargs="?", help="a saved mixture (or use --weights)")
-    q.add_argument("--weights")
-    q.add_argument("--target")
+    q.add_argument("--weights", help="source=share,... (normalised)")
+    q.add_argument("--target", help="target benchmark (default: the saved mixture's)")
     q.add_argument("--verify-seed", type=int, default=0, help="seed of the mixed batches")
-    common(q)
     q.set_defaults(func=cmd_verify)

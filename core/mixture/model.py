@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from core.errors import AlignScopeError
-from core.paths import cache_dir
+from core.paths import atomic_write, cache_dir
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 FORMAT_VERSION = 1
@@ -138,14 +137,11 @@ def mixtures_dir() -> Path:
 
 
 def save_mixture(m: Mixture) -> Path:
-    """Write ``m`` to ``cache/mixtures/<name>.json`` atomically (temp file + ``os.replace``); overwrites."""
+    """Write ``m`` to ``cache/mixtures/<name>.json`` atomically (:func:`core.paths.atomic_write`); overwrites."""
     import time
 
-    path = mixtures_dir() / f"{m.name}.json"
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({**m.to_dict(), "saved": time.time()}, indent=1, sort_keys=True))
-    os.replace(tmp, path)
-    return path
+    return atomic_write(mixtures_dir() / f"{m.name}.json",
+                        json.dumps({**m.to_dict(), "saved": time.time()}, indent=1, sort_keys=True))
 
 
 def list_mixtures() -> list[str]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -172,15 +171,14 @@ def export_jsonl(mixture: Mixture, path, *, tokenizer, corpora=None, on_short: s
 
     Returns the path written. :func:`read_jsonl` reads it back to the same rows.
     """
-    path = Path(path)
-    rows = materialize(mixture, tokenizer=tokenizer, corpora=corpora, on_short=on_short)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        for r in rows:
-            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_jsonl(materialize(mixture, tokenizer=tokenizer, corpora=corpora, on_short=on_short), path)
+
+
+def write_jsonl(rows: list[dict], path: str | Path) -> Path:
+    """Write ``rows`` as JSON lines (UTF-8, one object per line) atomically; returns the path."""
+    from core.paths import atomic_write
+
+    return atomic_write(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
 def read_jsonl(path) -> list[dict]:

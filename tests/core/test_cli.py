@@ -78,3 +78,56 @@ def test_bad_files_leave_the_cache_intact(capsys, corpora, tiny_model_dir):
         assert code == 2 and pattern in err, err
     assert EmbeddingStore().stats()["entries"] == before
     assert run(capsys, "embed", "--corpus", "t-maths", *opts)[0] == 0
+
+
+def _subparsers(parser):
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield name, sub
+                for inner, p in _subparsers(sub):
+                    yield f"{name} {inner}", p
+
+
+def test_every_option_has_help_and_every_command_has_examples():
+    import argparse
+
+    from core.cli import build_parser
+
+    commands = dict(_subparsers(build_parser()))
+    assert {"corpora", "model", "embed", "diversity", "align", "cache", "finetune", "experiment", "perplexity",
+            "results", "mix predict", "mix verify"} <= set(commands)
+    for name, p in commands.items():
+        if name.startswith("validate"):         # core.validation.cli is tested with the validation lab
+            continue
+        assert p.epilog and "python -m core" in p.epilog, f"{name}: no examples in --help"
+        for action in p._actions:
+            if not isinstance(action, argparse._SubParsersAction):
+                assert action.help, f"{name}: {action.option_strings or action.dest} has no help text"
+
+
+def test_computing_commands_take_precision(capsys):
+    from core.cli import build_parser
+
+    commands = dict(_subparsers(build_parser()))
+    for name in ("embed", "diversity", "align", "mix predict", "mix suggest", "mix verify", "finetune", "experiment"):
+        assert "--precision" in commands[name]._option_string_actions, name
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["align", "--target", "a", "--sources", "b", "--precision", "fp8"])
+    assert "fp8" in capsys.readouterr().err
+
+
+def test_corpora_add_help_shows_help_for_every_flag(capsys):
+    with pytest.raises(SystemExit):
+        main(["corpora", "add", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    from core.cli import build_parser
+
+    corpora = dict(_subparsers(build_parser()))["corpora"]
+    for flag in ("--path", "--hf", "--config", "--split", "--field", "--template", "--domain", "--description",
+                 "--license", "--overwrite", "--model", "--json"):
+        helptext = " ".join(corpora._option_string_actions[flag].help.split())
+        assert flag in out and helptext in out, flag
+    assert "examples:" in out

@@ -1,0 +1,78 @@
+"""AlignScope command line: ``python -m core <command>``.
+
+Commands (one module per group, each exposing ``add_commands(subparsers)``):
+
+  corpora [list|install|add|remove|show]   the corpus registry              core.cli.corpora
+  model prepare|info                       the probe network                core.cli.model
+  embed / diversity / align                embeddings and coefficients      core.cli.coefficients
+  cache stats|clear                        the embedding cache              core.cli.cache
+  finetune / experiment / perplexity / results                              core.finetune.cli
+  mix predict|suggest|save|list|show|export|verify                          core.mixture.cli
+  validate plan|run|report|metrics                                          core.validation.cli
+
+The groups are the :data:`COMMANDS` registry (:class:`core.registry.Registry`); a feature package
+adds its own with :func:`register_command_group` (or a line here) and is loaded lazily; a group
+whose own module is absent is skipped. Shared options come from the parent parsers of
+:mod:`core.cli.common`. Every command takes ``--json``. Bad input exits with code 2 and one line
+naming the input and the fix.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from core.errors import AlignScopeError
+from core.registry import Registry
+
+#: Command groups: name -> ``"module:add_commands"``; ``order`` is their place in ``--help``.
+COMMANDS = Registry("command group")
+for _k, (_name, _target) in enumerate((("corpora", "core.cli.corpora:add_commands"),
+                                       ("model", "core.cli.model:add_commands"),
+                                       ("embed", "core.cli.coefficients:add_commands"),
+                                       ("cache", "core.cli.cache:add_commands"),
+                                       ("finetune", "core.finetune.cli:add_commands"),
+                                       ("mix", "core.mixture.cli:add_commands"),
+                                       ("validate", "core.validation.cli:add_commands"))):
+    COMMANDS.register(_name, _target, order=_k)
+
+
+def register_command_group(name: str, target: str) -> None:
+    """Add a command group: ``target`` is ``"module:add_commands"``, called with the subparsers."""
+    COMMANDS.register(name, target, order=len(COMMANDS))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m core`` parser with every registered command group."""
+    parser = argparse.ArgumentParser(prog="python -m core",
+                                     description="AlignScope: Task2Vec diversity and alignment of corpora.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in sorted(COMMANDS.names(), key=lambda n: COMMANDS.meta(n)["order"]):
+        module_name = COMMANDS.target(name).partition(":")[0]
+        try:
+            importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:   # an optional feature package that is not there
+            if exc.name not in (module_name, module_name.rsplit(".", 1)[0]):
+                raise
+            continue
+        COMMANDS.get(name)(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 ok, 2 bad input, 130 interrupted)."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    args = build_parser().parse_args(argv)
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
+    try:
+        return args.func(args)
+    except AlignScopeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; finished batch embeddings are kept in the cache", file=sys.stderr)
+        return 130

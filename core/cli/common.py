@@ -1,0 +1,159 @@
+"""What every command of ``python -m core`` shares: parent parsers, settings from flags, output.
+
+Parent parsers (``argparse`` ``parents=[...]``) give each option one definition with its help text:
+
+- :func:`json_parent`        ``--json``
+- :func:`model_parent`       ``--model`` (the probe network, or the model a command works on)
+- :func:`estimator_parent`   ``--estimator``, ``--estimator-param``
+- :func:`batch_parent`       ``--batch-size``, ``--seq-len``, ``--num-batches``, ``--seed``
+- :func:`device_parent`      ``--device``, ``--threads``
+- :func:`precision_parent`   ``--precision auto|fp32|bf16``
+- :func:`embedding_parents`  the five above that define an :class:`~core.fingerprint.EmbedSettings`
+
+:func:`settings_from_args` turns them into an ``EmbedSettings`` (validated once), :func:`emit`
+prints text or JSON, :func:`fmt_coefficient` formats a coefficient with its 95% CI.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from core.errors import AlignScopeError
+from core.precision import PRECISIONS
+from core.probe import DEFAULT_MODEL
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the line breaks of descriptions and example epilogs."""
+
+
+def command_parser(sub: Any, name: str, *, help: str, epilog: str, parents: list[argparse.ArgumentParser] = (),
+                   **kw: Any) -> argparse.ArgumentParser:
+    """``sub.add_parser`` with the shared formatter, a description equal to ``help`` and an
+    ``examples:`` epilog (every command's ``--help`` ends with examples)."""
+    return sub.add_parser(name, help=help, description=kw.pop("description", help), parents=list(parents),
+                          epilog="examples:\n" + epilog.strip("\n"), formatter_class=HelpFormatter, **kw)
+
+
+def json_parent() -> argparse.ArgumentParser:
+    """``--json``: print machine-readable JSON instead of text."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    return p
+
+
+def model_parent(*, flag: str = "--model", help: str | None = None, title: str | None = None
+                 ) -> argparse.ArgumentParser:
+    """``--model`` (default :data:`core.probe.DEFAULT_MODEL`): a name, a hub id or a folder."""
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group(title) if title else p
+    g.add_argument(flag, default=DEFAULT_MODEL,
+                   help=help or f"probe network: {DEFAULT_MODEL} (embedded, default), a hub id or a folder")
+    return p
+
+
+def estimator_parent(*, title: str = "Task2Vec estimator") -> argparse.ArgumentParser:
+    """``--estimator`` (default ``closed_form_head``) and repeatable ``--estimator-param K=V``."""
+    from core.estimators import DEFAULT_ESTIMATOR
+    from core.estimators.base import ESTIMATORS
+
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group(title)
+    g.add_argument("--estimator", default=DEFAULT_ESTIMATOR,
+                   help=f"Task2Vec estimator ({', '.join(ESTIMATORS.names())}; default {DEFAULT_ESTIMATOR})")
+    g.add_argument("--estimator-param", action="append", default=[], metavar="K=V",
+                   help="estimator hyperparameter, repeatable (e.g. --estimator-param epochs=3)")
+    return p
+
+
+def batch_parent(*, prefix: str = "", title: str = "batches") -> argparse.ArgumentParser:
+    """``--batch-size``, ``--seq-len``, ``--num-batches``, ``--seed`` (with ``prefix``, e.g.
+    ``--align-batch-size``, defaulting to None = the :class:`~core.batches.BatchConfig` default)."""
+    from core.batches import BatchConfig
+
+    d = BatchConfig()
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group(title)
+    dflt = (lambda v: None) if prefix else (lambda v: v)
+    g.add_argument(f"--{prefix}batch-size", type=int, default=dflt(d.batch_size),
+                   help=f"sequences per Task2Vec batch (default {d.batch_size}; the papers use 512)")
+    g.add_argument(f"--{prefix}seq-len", type=int, default=dflt(d.seq_len),
+                   help=f"tokens per sequence of a batch (default {d.seq_len})")
+    g.add_argument(f"--{prefix}num-batches", type=int, default=dflt(d.num_batches),
+                   help=f"batches per corpus (default {d.num_batches}; at least 2 for a confidence interval)")
+    g.add_argument(f"--{prefix}seed", type=int, default=dflt(d.seed), help=f"batch sampling seed (default {d.seed})")
+    return p
+
+
+def device_parent(*, threads: bool = True) -> argparse.ArgumentParser:
+    """``--device`` (default ``auto``) and, for computing commands, ``--threads``."""
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("device")
+    g.add_argument("--device", default="auto", help="auto (CUDA if present, default), cpu, cuda, cuda:N")
+    if threads:
+        g.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
+    return p
+
+
+def precision_parent() -> argparse.ArgumentParser:
+    """``--precision auto|fp32|bf16`` (default ``auto``, :mod:`core.precision`)."""
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("precision")
+    g.add_argument("--precision", default="auto", choices=PRECISIONS,
+                   help="forward-pass precision: auto (bf16 where the device runs it natively, else fp32; "
+                        "default), fp32 or bf16; the resolved one is recorded with every result")
+    return p
+
+
+def embedding_parents() -> list[argparse.ArgumentParser]:
+    """Every option of an :class:`~core.fingerprint.EmbedSettings`: model, estimator, batches, device, precision."""
+    return [model_parent(title="probe network"), estimator_parent(), batch_parent(), device_parent(),
+            precision_parent()]
+
+
+def settings_from_args(args: argparse.Namespace, *, prefix: str = "", model_flag: str = "model"):
+    """The :class:`~core.fingerprint.EmbedSettings` of parsed :func:`embedding_parents` flags.
+
+    Args:
+        prefix: the batch flags' prefix (``"align_"`` for ``--align-batch-size``...; None values
+            mean the default).
+        model_flag: attribute holding the probe network (``"probe"`` in the fine-tune commands).
+
+    Raises:
+        AlignScopeError: non-positive batch sizes, naming the flags.
+    """
+    from core.batches import BatchConfig
+    from core.estimators import DEFAULT_ESTIMATOR, parse_params
+    from core.fingerprint import EmbedSettings
+
+    d = BatchConfig()
+    values = {k: getattr(args, prefix + k, None) for k in ("batch_size", "seq_len", "num_batches", "seed")}
+    flags = ", ".join(f"--{prefix.replace('_', '-')}{k.replace('_', '-')}" for k in ("batch_size", "seq_len", "num_batches"))
+    try:
+        batch = BatchConfig(**{k: getattr(d, k) if v is None else v for k, v in values.items()})
+    except ValueError as exc:
+        raise AlignScopeError(str(exc), fix=f"pass positive {flags} (--{prefix.replace('_', '-')}seq-len >= 2).") from exc
+    return EmbedSettings(model=getattr(args, model_flag), estimator=args.estimator or DEFAULT_ESTIMATOR,
+                         estimator_params=tuple(sorted(parse_params(args.estimator_param).items())), batch=batch,
+                         device=args.device, precision=getattr(args, "precision", "auto"))
+
+
+def split(value: str | None) -> list[str]:
+    """``"a, b,,c"`` -> ``["a", "b", "c"]`` (comma-separated flag values)."""
+    return [s.strip() for s in (value or "").split(",") if s.strip()]
+
+
+def emit(args: argparse.Namespace, payload: Any, text: str) -> None:
+    """Print ``payload`` as indented JSON with ``--json``, else ``text``."""
+    print(json.dumps(payload, indent=2, default=str) if args.json else text)
+
+
+def fmt_coefficient(c: dict | None, *, no_ci: str = "[n/a: too few batches]") -> str:
+    """``"0.7157 [0.6593, 0.7720]"`` from a coefficient dict (``value``, ``ci_low``, ``ci_high``);
+    ``no_ci`` stands for a missing interval, ``"n/a"`` for a missing coefficient."""
+    if not c:
+        return "n/a"
+    lo, hi = c.get("ci_low"), c.get("ci_high")
+    ci = f"[{lo:.4f}, {hi:.4f}]" if lo is not None and hi is not None else no_ci
+    return f"{c['value']:.4f} {ci}"

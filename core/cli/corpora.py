@@ -1,0 +1,115 @@
+"""``python -m core corpora [list|install|add|remove|show]``: the corpus registry."""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from core.cli.common import command_parser, emit, json_parent, model_parent
+from core.errors import AlignScopeError
+
+EPILOG = """
+  python -m core corpora                                   # list, with documents and tokens
+  python -m core corpora install                           # the demo pack
+  python -m core corpora add notes --path 'data/notes/*.md' --domain maths
+  python -m core corpora add gsm --hf openai/gsm8k --config main --split test --template '{question} {answer}'
+  python -m core corpora show proofnet --samples 2
+  python -m core corpora remove notes
+"""
+
+
+def cmd_corpora(args: argparse.Namespace) -> int:
+    """List, install, add, remove or show corpora; returns the exit code."""
+    from core.corpora import install_demo_corpora
+
+    action = args.action or "list"
+    if action == "install":
+        result = install_demo_corpora(args.names or None, progress=not args.json)
+        emit(args, result, "\n".join(f"{k:20s} {v}" for k, v in result.items()))
+        return 0 if all(not v.startswith("not installed") for v in result.values()) or args.allow_missing else 1
+    return {"add": _add, "remove": _remove, "show": _show, "list": _list}[action](args)
+
+
+def _add(args: argparse.Namespace) -> int:
+    from core.corpora import CorpusSpec, register_corpus
+
+    if not args.names:
+        raise AlignScopeError("corpora add needs a NAME.", fix="python -m core corpora add NAME --path 'data/*.txt'")
+    if bool(args.path) == bool(args.hf):
+        raise AlignScopeError("corpora add needs exactly one of --path or --hf.",
+                              fix="give a local file/folder/glob with --path, or a dataset id with --hf.")
+    spec = CorpusSpec(name=args.names[0], kind="files" if args.path else "hf", path=args.path, field=args.field,
+                      template=args.template, hf_id=args.hf, hf_config=args.config, split=args.split,
+                      domain=args.domain, description=args.description or "", license=args.license or "unknown",
+                      source=args.path or args.hf)
+    c = register_corpus(spec, overwrite=args.overwrite)
+    emit(args, {"added": c.name, "documents": len(c.documents())}, f"added {c.name}: {len(c.documents())} documents")
+    return 0
+
+
+def _remove(args: argparse.Namespace) -> int:
+    from core.corpora import unregister_corpus
+
+    for n in args.names:
+        unregister_corpus(n)
+    emit(args, {"removed": args.names}, "removed " + ", ".join(args.names))
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from core.corpora import get_corpus
+
+    if not args.names:
+        raise AlignScopeError("corpora show needs a NAME.", fix="python -m core corpora show proofnet")
+    docs = get_corpus(args.names[0]).documents()[: args.samples]
+    emit(args, [{"doc_id": d.doc_id, "text": d.text[:1000]} for d in docs],
+         "\n\n".join(f"--- {d.doc_id}\n{d.text[:600]}" for d in docs))
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from core.corpora import list_corpora
+    from core.pipeline import corpus_stats
+
+    rows = []
+    for c in list_corpora():
+        row = {"name": c.name, "kind": c.spec.kind, "domain": c.spec.domain, "available": c.available(),
+               "documents": None, "tokens": None, "source": c.spec.source, "license": c.spec.license,
+               "install": None if c.available() else c.install_hint()}
+        if c.available() and not args.no_tokens:
+            try:
+                row.update(corpus_stats(c, model=args.model, progress=not args.json))
+            except AlignScopeError as exc:
+                row["error"] = str(exc)
+        rows.append(row)
+    lines = [f"{'name':20s} {'domain':16s} {'avail':5s} {'docs':>7s} {'tokens':>10s}  license / source"]
+    for r in rows:
+        size = (f"{r['documents'] or '':>7} {r['tokens'] or '':>10}" if r["available"] else f"{'-':>7} {'-':>10}")
+        extra = f"{r['license']} / {r['source']}" if r["available"] else f"NOT INSTALLED: {r['install']}"
+        lines.append(f"{r['name']:20s} {r['domain'][:16]:16s} {'yes' if r['available'] else 'no':5s} {size}  {extra}")
+    emit(args, rows, "\n".join(lines))
+    return 0
+
+
+def add_commands(sub: Any) -> None:
+    """Add ``corpora`` to the ``python -m core`` parser."""
+    p = command_parser(sub, "corpora", help="list / install / add / remove / show corpora", epilog=EPILOG,
+                       parents=[model_parent(help="probe network whose tokenizer counts the tokens in the listing"),
+                                json_parent()])
+    p.add_argument("action", nargs="?", choices=["list", "install", "add", "remove", "show"], default="list",
+                   help="what to do (default list)")
+    p.add_argument("names", nargs="*", help="corpus names (install: demo corpora, default all; add/show: one)")
+    a = p.add_argument_group("add")
+    a.add_argument("--path", help="local file, folder or glob (.txt, .md, .jsonl, .json, .csv, .parquet...)")
+    a.add_argument("--hf", help="Hugging Face dataset id (instead of --path)")
+    a.add_argument("--config", help="dataset configuration (with --hf)")
+    a.add_argument("--split", help="dataset split (with --hf)")
+    a.add_argument("--field", help="column/key holding the text in tabular or JSON files and datasets")
+    a.add_argument("--template", help="Python format string over columns, e.g. '{question} {answer}' (instead of --field)")
+    a.add_argument("--domain", default="custom", help="domain label shown in the dashboard (default custom)")
+    a.add_argument("--description", help="one-line description")
+    a.add_argument("--license", help="license of the data (default unknown)")
+    a.add_argument("--overwrite", action="store_true", help="replace a registered corpus of the same name")
+    p.add_argument("--samples", type=int, default=3, help="show: how many documents to print (default 3)")
+    p.add_argument("--no-tokens", action="store_true", help="skip token counting in the listing")
+    p.add_argument("--allow-missing", action="store_true", help="install: exit 0 even if some corpora could not be installed")
+    p.set_defaults(func=cmd_corpora)
