@@ -3,23 +3,24 @@
 Everything here is a pure function of its arguments (no streamlit, no disk, no model), so the
 dashboard's state handling is testable without a browser. A *view* is what a link must reopen:
 the target benchmark, the candidate corpora, the embedding settings (probe network, estimator,
-batch shape, seed, device), the heatmap order and the embedding job being watched.
+batch shape, seed, device, precision), the heatmap order and the embedding job being watched.
 
 Query parameters (all optional; bad values fall back to the defaults, never raise)::
 
     ?target=proofnet&candidates=coq-stdlib,metamath&model=smollm2-135m&estimator=closed_form_head
-     &batch_size=16&seq_len=128&num_batches=5&seed=0&device=auto&order=clustered&job=embed-0123...
+     &batch_size=16&seq_len=128&num_batches=5&seed=0&device=auto&precision=auto&order=clustered&job=embed-0123...
 """
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Iterable, Mapping
 
 from core.batches import BatchConfig
 from core.estimators import DEFAULT_ESTIMATOR
-from core.pipeline import EmbedSettings
+from core.fingerprint import EmbedSettings
+from core.precision import PRECISIONS
 from core.probe import DEFAULT_MODEL
 
 DEFAULT_TARGET = "proofnet"
@@ -29,8 +30,8 @@ ORDERS = ("clustered", "selection", "alphabetical")
 DEVICES = ("auto", "cpu", "cuda")
 #: (query parameter, minimum, maximum) of the integer settings; defaults come from BatchConfig.
 INT_PARAMS = (("batch_size", 1, 512), ("seq_len", 2, 2048), ("num_batches", 1, 64), ("seed", 0, 10 ** 6))
-VIEW_PARAMS = ("target", "candidates", "model", "estimator", *(p for p, _, _ in INT_PARAMS), "device", "order",
-               "job")
+VIEW_PARAMS = ("target", "candidates", "model", "estimator", *(p for p, _, _ in INT_PARAMS), "device", "precision",
+               "order", "job")
 _JOB_RE = re.compile(r"^[a-z_]+-[0-9a-f]{16}$")
 
 
@@ -41,7 +42,7 @@ class ViewState:
     Attributes:
         target: the target benchmark corpus.
         candidates: candidate source corpora, in the user's order (never contains ``target``).
-        model, estimator, batch_size, seq_len, num_batches, seed, device: embedding settings.
+        model, estimator, batch_size, seq_len, num_batches, seed, device, precision: embedding settings.
         order: heatmap order, one of :data:`ORDERS`.
         job: id of the embedding job being watched, or ``""``.
     """
@@ -55,6 +56,7 @@ class ViewState:
     num_batches: int = BatchConfig().num_batches
     seed: int = BatchConfig().seed
     device: str = "auto"
+    precision: str = "auto"
     order: str = "clustered"
     job: str = ""
     extra: dict = field(default_factory=dict, compare=False, hash=False)
@@ -64,7 +66,7 @@ class ViewState:
         return EmbedSettings(model=self.model, estimator=self.estimator,
                              batch=BatchConfig(batch_size=self.batch_size, seq_len=self.seq_len,
                                                num_batches=self.num_batches, seed=self.seed),
-                             device=self.device)
+                             device=self.device, precision=self.precision)
 
     def corpora(self) -> list[str]:
         """Target first, then the candidates."""
@@ -74,7 +76,8 @@ class ViewState:
         """A copy whose embedding settings are those of ``settings``."""
         b = settings.batch
         return replace(self, model=settings.model, estimator=settings.estimator, batch_size=b.batch_size,
-                       seq_len=b.seq_len, num_batches=b.num_batches, seed=b.seed, device=settings.device)
+                       seq_len=b.seq_len, num_batches=b.num_batches, seed=b.seed, device=settings.device,
+                       precision=settings.precision)
 
 
 def _first(value) -> str | None:
@@ -136,13 +139,15 @@ def view_from_params(params: Mapping, *, known: Iterable[str] | None = None, ava
     device = (_first(params.get("device")) or d.device).strip()
     if device not in DEVICES and not re.fullmatch(r"cuda:\d+", device):
         device = d.device
+    precision = (_first(params.get("precision")) or d.precision).strip()
+    precision = precision if precision in PRECISIONS else d.precision
     order = _first(params.get("order")) or d.order
     order = order if order in ORDERS else d.order
     job = (_first(params.get("job")) or "").strip()
     job = job if _JOB_RE.match(job) else ""
     extra = {k: params[k] for k in params if k not in VIEW_PARAMS}
     return ViewState(target=target, candidates=tuple(cands), model=model, estimator=estimator, device=device,
-                     order=order, job=job, extra=extra, **ints)
+                     precision=precision, order=order, job=job, extra=extra, **ints)
 
 
 def view_to_params(view: ViewState, *, include_defaults: bool = False) -> dict[str, str]:
@@ -151,7 +156,7 @@ def view_to_params(view: ViewState, *, include_defaults: bool = False) -> dict[s
     (or always with ``include_defaults``). ``job`` only when set."""
     d = ViewState()
     out = {"target": view.target, "candidates": ",".join(view.candidates)}
-    for name in ("model", "estimator", *(p for p, _, _ in INT_PARAMS), "device", "order"):
+    for name in ("model", "estimator", *(p for p, _, _ in INT_PARAMS), "device", "precision", "order"):
         value = getattr(view, name)
         if include_defaults or value != getattr(d, name):
             out[name] = str(value)
@@ -243,7 +248,8 @@ def ranking_rows(ranking: list[dict], *, tokens: Mapping[str, int | None] | None
 
 
 def settings_caption(settings: EmbedSettings | Mapping) -> str:
-    """One line naming what produced a figure: probe, estimator, batches, seed, device."""
+    """One line naming what produced a figure: probe, estimator, batches, seed, device (and the
+    precision when it is not the default ``auto``)."""
     s = settings.to_dict() if hasattr(settings, "to_dict") else dict(settings)
     b = s.get("batch") or {}
     params = s.get("estimator_params") or {}
@@ -251,15 +257,8 @@ def settings_caption(settings: EmbedSettings | Mapping) -> str:
     if params:
         est += "(" + ", ".join(f"{k}={v}" for k, v in sorted(dict(params).items())) + ")"
     return (f"probe {s.get('model')} · estimator {est} · {b.get('num_batches')} batches × "
-            f"{b.get('batch_size')} seqs × {b.get('seq_len')} tokens · seed {b.get('seed')} · device {s.get('device')}")
-
-
-def view_dict(view: ViewState) -> dict:
-    """JSON-able dict of a view (for export metadata)."""
-    d = asdict(view)
-    d.pop("extra", None)
-    d["candidates"] = list(view.candidates)
-    return d
+            f"{b.get('batch_size')} seqs × {b.get('seq_len')} tokens · seed {b.get('seed')} · device {s.get('device')}"
+            + (f" · precision {s['precision']}" if s.get("precision") else ""))
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~$])")

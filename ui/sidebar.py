@@ -1,10 +1,11 @@
-"""The shared sidebar: probe network, estimator, batch settings, device, cache status."""
+"""The shared sidebar: probe network, estimator, batch settings, device, precision, cache status."""
 from __future__ import annotations
 
 import streamlit as st
 
 from core.estimators import REGISTRY
-from core.pipeline import EmbedSettings
+from core.fingerprint import EmbedSettings
+from core.precision import PRECISIONS
 from core.probe import DEFAULT_MODEL
 from core.views import DEVICES, INT_PARAMS
 from ui.state import bind, get_view, sync_url
@@ -45,6 +46,9 @@ def settings_sidebar() -> EmbedSettings:
         cols[k % 2].number_input(label, *bounds[name], step=1, help=help_,
                                  **bind(f"sb_{name}", name, to_view=int, from_view=int))
     sb.selectbox("Device", devices, **bind("sb_device", "device"))
+    sb.selectbox("Precision", PRECISIONS, **bind("sb_precision", "precision"),
+                 help="Forward-pass precision: auto uses bf16 where the device runs it natively, else fp32; "
+                      "results record the precision actually used")
     with sb.expander("Cache"):
         from core.store import EmbeddingStore
 

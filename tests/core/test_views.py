@@ -75,3 +75,13 @@ def test_corpus_rows_and_ranking_rows():
 def test_helpers():
     assert human_count(1234567) == "1.23 M" and human_count(None) == "" and human_count(12) == "12"
     assert default_candidates(None) == list(DEFAULT_CANDIDATES)
+
+
+def test_precision_round_trips_through_the_url_and_reaches_the_settings():
+    from core.views import ViewState, view_from_params, view_to_params
+
+    v = view_from_params({"precision": "bf16"})
+    assert v.precision == "bf16" and v.settings().precision == "bf16"
+    assert view_to_params(v)["precision"] == "bf16" and "precision" not in view_to_params(ViewState())
+    assert view_from_params({"precision": "fp8"}).precision == "auto"        # bad values fall back
+    assert ViewState().with_settings(v.settings()).precision == "bf16"
