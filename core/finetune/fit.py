@@ -1,5 +1,7 @@
 """Ordinary least squares ``y = intercept + slope * x`` with r^2, the slope's 95% CI and a 95% band.
 
+The fit itself is :func:`scipy.stats.linregress`; this module adds the interval and the band.
+
 For ``n`` points, residual variance ``s^2 = SSR / (n - 2)``, ``Sxx = sum((x - mean x)^2)``:
 
 - slope SE ``= s / sqrt(Sxx)``; its CI ``slope +- t(0.975, n - 2) * SE``;
@@ -44,6 +46,7 @@ class LinearFit:
     level: float = 0.95
 
     def predict(self, x) -> np.ndarray:
+        """Fitted values ``intercept + slope * x`` (float64, the shape of ``x``)."""
         return self.intercept + self.slope * np.asarray(x, dtype=float)
 
     def band(self, x) -> tuple[np.ndarray, np.ndarray] | None:
@@ -56,13 +59,19 @@ class LinearFit:
         return y - half, y + half
 
     def to_dict(self) -> dict:
+        """JSON-able summary: slope, intercept, r2, r, n, slope_se, slope_ci, p_value, level."""
         return {"slope": self.slope, "intercept": self.intercept, "r2": self.r2, "r": self.r, "n": self.n,
                 "slope_se": self.slope_se, "slope_ci": list(self.slope_ci) if self.slope_ci else None,
                 "p_value": self.p_value, "level": self.level}
 
 
 def ols(x, y, *, level: float = 0.95) -> LinearFit:
-    """Fit ``y = intercept + slope * x`` by least squares.
+    """Fit ``y = intercept + slope * x`` by least squares (:func:`scipy.stats.linregress`), with the
+    slope's confidence interval and what :meth:`LinearFit.band` needs.
+
+    Args:
+        x, y: 1-D sequences of equal length; pairs with a non-finite value are dropped.
+        level: confidence level of the slope interval and the band (default 0.95).
 
     Raises:
         AlignScopeError: fewer than 2 finite points, or all x equal.
@@ -76,28 +85,23 @@ def ols(x, y, *, level: float = 0.95) -> LinearFit:
     n = len(x)
     if n < 2:
         raise AlignScopeError(f"A linear fit needs at least 2 points, got {n}.", fix="finish more runs.")
-    xm, ym = x.mean(), y.mean()
+    xm = x.mean()
     sxx = float(((x - xm) ** 2).sum())
     if sxx <= 0:
         raise AlignScopeError("All points have the same x value: no line can be fitted.",
                               fix="add runs on sources with different alignment.")
-    sxy = float(((x - xm) * (y - ym)).sum())
-    syy = float(((y - ym) ** 2).sum())
-    slope = sxy / sxx
-    intercept = ym - slope * xm
-    resid = y - (intercept + slope * x)
-    ssr = float((resid ** 2).sum())
-    r2 = 1.0 - ssr / syy if syy > 0 else 1.0
-    r = sxy / np.sqrt(sxx * syy) if syy > 0 else 0.0
+    flat = not np.any(y != y[0])                  # all y equal: a perfect horizontal line
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lr = stats.linregress(x, y)
+    r = 0.0 if flat else float(lr.rvalue)
     if n >= 3:
-        s = float(np.sqrt(ssr / (n - 2)))
-        se = s / np.sqrt(sxx)
+        se = float(lr.stderr)
+        s = se * float(np.sqrt(sxx))
         t_crit = float(stats.t.ppf(0.5 + level / 2, n - 2))
-        ci = (slope - t_crit * se, slope + t_crit * se)
-        p = float(2 * stats.t.sf(abs(slope / se), n - 2)) if se > 0 else 0.0
+        ci = (float(lr.slope) - t_crit * se, float(lr.slope) + t_crit * se)
+        p = float(lr.pvalue) if se > 0 else 0.0
     else:
         s = se = t_crit = None
         ci = p = None
-    return LinearFit(slope=float(slope), intercept=float(intercept), r2=float(r2), r=float(r), n=n,
-                     slope_se=None if se is None else float(se), slope_ci=ci, p_value=p, x_mean=float(xm), sxx=sxx,
-                     s=s, t_crit=t_crit, level=level)
+    return LinearFit(slope=float(lr.slope), intercept=float(lr.intercept), r2=1.0 if flat else r * r, r=r, n=n,
+                     slope_se=se, slope_ci=ci, p_value=p, x_mean=float(xm), sxx=sxx, s=s, t_crit=t_crit, level=level)
