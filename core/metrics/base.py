@@ -54,10 +54,12 @@ class MetricValue:
         value: the metric, oriented so that higher = more aligned with the target (e.g. DSIR's KL
             becomes -KL, familiarity is -NLL in nats/token).
         ci_low, ci_high: 95% confidence interval, or None where no resampling applies.
-        seconds: the metric's cost for this pair: wall-clock seconds of the computation (for a
-            cached result: those of the original computation; ``details["lookup_seconds"]`` holds
-            the time of the cache read). Task2Vec metrics count each batch embedding at its
-            recorded compute time even when it came from the embedding cache.
+        seconds: the metric's cost for this (source, target) pair from scratch: wall-clock seconds
+            of the computation, one-time loading of a tokenizer or model in this process excluded
+            (for a cached result: those of the original computation; ``details["lookup_seconds"]``
+            holds the time of the cache read). Work cached per corpus (Task2Vec batch embeddings,
+            SBERT corpus embeddings) is counted at its recorded compute time, so a target shared
+            by many sources is part of every pair's cost.
         n: resampling units of the source behind the CI (chunks, documents, batches or windows;
             ``details`` names them and gives the target's count).
         cached: True when read from the cache instead of computed.
@@ -258,16 +260,17 @@ class AlignmentMetric(ABC):
         src = _resolve_corpus(source, "source")
         tgt = _resolve_corpus(target, "target") if self.uses_target or target is not None else None
         self.check_requirements()
-        t0 = time.perf_counter()
+        t_lookup = time.perf_counter()
         store = metric_store()
-        key = self.cache_key(src, tgt)
+        key = self.cache_key(src, tgt)          # may load a tokenizer (one-time, not part of the cost)
+        t0 = time.perf_counter()
         hit = store.get(key)
         if hit is not None:
             meta = hit[1]
             v = meta["value"]
             return MetricValue(value=v["value"], ci_low=v["ci_low"], ci_high=v["ci_high"], seconds=v["seconds"],
                                n=v["n"], cached=True,
-                               details={**v["details"], "lookup_seconds": time.perf_counter() - t0})
+                               details={**v["details"], "lookup_seconds": time.perf_counter() - t_lookup})
         report, close = make_progress(progress, f"{self.name} {src.name}")
         try:
             out = self._compute(src, tgt, progress=report, should_stop=should_stop)

@@ -85,11 +85,14 @@ class Familiarity(AlignmentMetric):
                  should_stop: Callable[[], bool] | None) -> MetricValue:
         from core.finetune.perplexity import perplexity
 
+        import time
+
         probe = self._probe()
-        windows = self.windows(source)
         if progress:
-            progress(0, len(windows) + 1, "loading the probe network")
-        model = probe.model
+            progress(0, 1, "loading the probe network")
+        model = probe.model                       # one-time load, not part of the cost
+        t0 = time.perf_counter()
+        windows = self.windows(source)
         pad = probe.tokenizer.pad_token_id or 0
         nll_sum = np.zeros(len(windows))
         tokens = np.zeros(len(windows))
@@ -98,7 +101,7 @@ class Familiarity(AlignmentMetric):
             r = perplexity(model, [w], batch_size=1, pad_id=pad)
             nll_sum[i], tokens[i] = r.nll * r.tokens, r.tokens
             if progress:
-                progress(i + 2, len(windows) + 1, f"{source.name}: window {i + 1}/{len(windows)}")
+                progress(i + 1, len(windows), f"{source.name}: window {i + 1}/{len(windows)}")
         value = -float(nll_sum.sum() / tokens.sum())
 
         def neg_nll(idx: np.ndarray) -> np.ndarray:
@@ -107,7 +110,7 @@ class Familiarity(AlignmentMetric):
 
         lo, hi, method = bootstrap_ci(neg_nll, (len(windows),), seed=self.config.seed,
                                       n_resamples=self.config.n_resamples)
-        return MetricValue(value=value, ci_low=lo, ci_high=hi, seconds=0.0, n=len(windows),
+        return MetricValue(value=value, ci_low=lo, ci_high=hi, seconds=time.perf_counter() - t0, n=len(windows),
                            details={"ci_method": method, "unit": "window", "tokens": int(tokens.sum()),
                                     "perplexity": float(np.exp(-value)), "nll": -value,
                                     "target_independent": True})

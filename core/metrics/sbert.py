@@ -17,7 +17,8 @@ about 1,000 characters). With e_i the L2-normalised embedding of chunk i:
     sbert(S, T) = cos( mean_{i in S} e_i , mean_{j in T} e_j )
 
 Symmetric; 1 for identical samples. The per-corpus embeddings are cached (key: corpus content,
-sample, model file hash). CI: two-sample BCa bootstrap over source and target chunks.
+sample, model file hash) with their encoding seconds, which count in every pair's cost. CI:
+two-sample BCa bootstrap over source and target chunks.
 """
 from __future__ import annotations
 
@@ -170,8 +171,16 @@ class SbertAlign(AlignmentMetric):
         return {"sbert_model": model_fingerprint()}
 
     def corpus_embeddings(self, corpus, *, progress: Progress | None = None,
-                          should_stop: Callable[[], bool] | None = None, step: tuple[int, int] = (0, 1)) -> np.ndarray:
-        """L2-normalised embeddings float32 [chunks, 384] of ``corpus``'s sample (cached per corpus)."""
+                          should_stop: Callable[[], bool] | None = None,
+                          step: tuple[int, int] = (0, 1)) -> tuple[np.ndarray, float, dict]:
+        """Embeddings of ``corpus``'s sample, cached per corpus.
+
+        Returns:
+            ``(embeddings, seconds, sample)``: L2-normalised float32 [chunks, 384], the recorded
+            seconds of sampling and encoding (model loading excluded), and the sample's description.
+        """
+        import time
+
         from core.fingerprint import fingerprint
 
         cfg = self.config
@@ -180,12 +189,13 @@ class SbertAlign(AlignmentMetric):
                                           "chunks": cfg.chunks, "chunk_chars": cfg.chunk_chars, "seed": cfg.seed})
         hit = store.get(key)
         if hit is not None:
-            return hit[0]["embeddings"]
-        sample = sample_chunks(corpus, seed=cfg.seed, chunk_chars=cfg.chunk_chars, max_chunks=cfg.chunks)
+            return hit[0]["embeddings"], float(hit[1]["seconds"]), hit[1]["sample"]
         k, of = step
         if progress:
             progress(k * 100, of * 100, "loading all-MiniLM-L6-v2")
         encoder = load_encoder(cfg.device)
+        t0 = time.perf_counter()
+        sample = sample_chunks(corpus, seed=cfg.seed, chunk_chars=cfg.chunk_chars, max_chunks=cfg.chunks)
         rows = []
         texts = sample.texts
         for b in range(0, len(texts), cfg.batch_size):
@@ -197,17 +207,25 @@ class SbertAlign(AlignmentMetric):
                 progress(k * 100 + (100 * done) // len(texts), of * 100,
                          f"encoding {corpus.name}: {done}/{len(texts)} chunks")
         emb = np.concatenate(rows).astype(np.float32)
-        store.put(key, {"embeddings": emb}, {"corpus": corpus.name, **sample.describe()})
-        return emb
+        seconds = time.perf_counter() - t0
+        store.put(key, {"embeddings": emb}, {"corpus": corpus.name, "seconds": seconds, "sample": sample.describe()})
+        return emb, seconds, sample.describe()
 
     def _compute(self, source, target, *, progress: Progress | None,
                  should_stop: Callable[[], bool] | None) -> MetricValue:
+        import time
+
         cfg = self.config
-        es = self.corpus_embeddings(source, progress=progress, should_stop=should_stop, step=(0, 2)).astype(np.float64)
-        et = self.corpus_embeddings(target, progress=progress, should_stop=should_stop, step=(1, 2)).astype(np.float64)
+        es, s_sec, s_sample = self.corpus_embeddings(source, progress=progress, should_stop=should_stop, step=(0, 2))
+        et, t_sec, t_sample = self.corpus_embeddings(target, progress=progress, should_stop=should_stop, step=(1, 2))
+        t0 = time.perf_counter()
+        es, et = es.astype(np.float64), et.astype(np.float64)
         value = float(cosine(es.sum(0), et.sum(0)))        # cos of sums = cos of means
         lo, hi, method = bootstrap_ci(sum_statistic(cosine, es, et), (len(es), len(et)), seed=cfg.seed,
                                       n_resamples=cfg.n_resamples)
-        return MetricValue(value=value, ci_low=lo, ci_high=hi, seconds=0.0, n=len(es),
+        return MetricValue(value=value, ci_low=lo, ci_high=hi, seconds=s_sec + t_sec + time.perf_counter() - t0,
+                           n=len(es),
                            details={"ci_method": method, "unit": "text chunk", "n_target": len(et),
-                                    "model": "all-MiniLM-L6-v2", "model_sha256": model_fingerprint()})
+                                    "model": "all-MiniLM-L6-v2", "model_sha256": model_fingerprint(),
+                                    "encode_seconds": {"source": s_sec, "target": t_sec},
+                                    "source_sample": s_sample, "target_sample": t_sample})
