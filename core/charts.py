@@ -14,6 +14,7 @@ import io
 import math
 import os
 import shutil
+from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -310,25 +311,63 @@ def static_export_available() -> bool:
 
 def figure_image(fig, fmt: str = "png", *, width: int | None = None, height: int | None = None,
                  scale: float = 2.0) -> bytes:
-    """PNG or SVG bytes of ``fig`` (kaleido + Chromium, ~2-3 s per call).
+    """PNG, SVG or PDF bytes of ``fig`` (kaleido + Chromium, ~2-3 s per call); the size is
+    ``width`` x ``height`` pixels, else the figure's layout size, else 1400 x 800.
 
     Raises:
-        RuntimeError: no browser for kaleido (install Debian's chromium) or the export failed.
+        AlignScopeError: unknown format, no browser for kaleido (install Debian's chromium), or the
+            export failed.
     """
-    if fmt not in ("png", "svg"):
-        raise ValueError(f"unsupported image format {fmt!r}")
+    from core.errors import AlignScopeError
+
+    fmt = fmt.lower()
+    if fmt not in ("png", "svg", "pdf"):
+        raise AlignScopeError(f"Unknown figure format {fmt!r}.", fix="use png, svg, pdf or html.")
     if ensure_browser() is None:
-        raise RuntimeError("No Chrome/Chromium found for PNG/SVG export: apt-get install chromium "
-                           "(or set BROWSER_PATH). The HTML export and the chart toolbar's camera still work.")
+        raise AlignScopeError("No Chrome/Chromium found for PNG/SVG export.",
+                              fix="apt-get install -y chromium (or set BROWSER_PATH); the HTML export and the "
+                                  "chart toolbar's camera work without it.")
     width = width or int(fig.layout.width or 1400)
     height = height or int(fig.layout.height or 800)
-    return fig.to_image(format=fmt, width=width, height=height, scale=scale if fmt == "png" else 1)
+    try:
+        return fig.to_image(format=fmt, width=width, height=height, scale=scale if fmt == "png" else 1)
+    except Exception as exc:  # kaleido raises various errors when no browser can be started
+        raise AlignScopeError(f"Static {fmt.upper()} export failed: {exc}",
+                              fix="install Chromium (apt-get install -y chromium) or set BROWSER_PATH; "
+                                  "the HTML export works without it.") from exc
 
 
 def figure_html(fig, *, include_plotlyjs: bool | str = True) -> str:
     """Standalone interactive HTML (plotly.js embedded by default, so it opens offline)."""
     return fig.to_html(include_plotlyjs=include_plotlyjs, full_html=True,
                        config={"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}})
+
+
+def figure_bytes(fig, fmt: str, *, width: int | None = None, height: int | None = None) -> bytes:
+    """The figure as ``html`` (self-contained) or ``png``/``svg``/``pdf`` (:func:`figure_image`) bytes.
+
+    Raises:
+        AlignScopeError: as :func:`figure_image`.
+    """
+    if fmt.lower() == "html":
+        return figure_html(fig).encode("utf-8")
+    return figure_image(fig, fmt, width=width, height=height)
+
+
+def save_figure(fig, path: str | Path, *, plotlyjs: str | bool = True, width: int | None = None,
+                height: int | None = None) -> Path:
+    """Write the figure to ``path``; the format follows the extension (.png, .svg, .pdf, .html;
+    ``plotlyjs`` as in :func:`figure_html`). Written atomically; returns the path.
+
+    Raises:
+        AlignScopeError: as :func:`figure_image`.
+    """
+    from core.paths import atomic_write
+
+    path = Path(path)
+    if path.suffix.lower() == ".html":
+        return atomic_write(path, figure_html(fig, include_plotlyjs=plotlyjs))
+    return atomic_write(path, figure_image(fig, path.suffix.lstrip("."), width=width, height=height))
 
 
 def frame_csv(df) -> bytes:

@@ -4,6 +4,7 @@ import streamlit as st
 st.set_page_config(page_title="Alignment vs perplexity · AlignScope", page_icon="🔭", layout="wide")
 
 from core.finetune import plots, results  # noqa: E402
+from ui.export import figure_downloads  # noqa: E402
 from ui.sidebar import settings_sidebar  # noqa: E402
 
 settings_sidebar()
@@ -25,17 +26,6 @@ choice = st.selectbox("Runs compared (same target, model and hyperparameters)", 
                       format_func=lambda i: groups[i]["title"], key="avp_group")
 group_key = groups[choice]["group_key"]
 live = any(r["status"] in ("queued", "running") for r in all_rows if r.get("group_key") == group_key)
-
-
-def _downloads(fig, name: str, key: str) -> None:
-    cols = st.columns(4)
-    static = plots.static_export_available()
-    why = None if static else "PNG/SVG export needs Chromium (apt-get install -y chromium); HTML works without it"
-    for col, fmt, mime in ((cols[0], "png", "image/png"), (cols[1], "svg", "image/svg+xml")):
-        col.download_button(f"⬇ {fmt.upper()}", (lambda fmt=fmt: plots.figure_bytes(fig, fmt)), file_name=f"{name}.{fmt}",
-                            mime=mime, key=f"{key}_{fmt}", disabled=not static, help=why, on_click="ignore")
-    cols[2].download_button("⬇ HTML (interactive)", lambda: plots.figure_bytes(fig, "html"), file_name=f"{name}.html",
-                            mime="text/html", key=f"{key}_html", on_click="ignore")
 
 
 @st.fragment(run_every=5 if live else None)
@@ -61,7 +51,7 @@ def _view():
         if fit is None:
             st.caption("The fit appears once two runs with different alignment are done.")
         st.plotly_chart(fig, theme=None, width="stretch", key="avp_fig")
-        _downloads(fig, f"alignment-vs-perplexity-{target}", "avp")
+        figure_downloads(fig, f"alignment-vs-perplexity-{target}", key="avp", size=plots.EXPORT_SIZE)
         skipped = [r["label"] for r in done if r.get("alignment") is None]
         if skipped:
             st.warning(f"Not plotted (no alignment coefficient): {', '.join(skipped)}; see their notes in the table.")
@@ -70,7 +60,7 @@ def _view():
         st.caption("Familiarity (Ren et al., arXiv 2402.11192): the base model's perplexity on the source before "
                    "training; lower means the model already knows that kind of text. " + plots.fit_text(ffit))
         st.plotly_chart(ffig, theme=None, width="stretch", key="avp_fam_fig")
-        _downloads(ffig, f"familiarity-vs-perplexity-{target}", "fam")
+        figure_downloads(ffig, f"familiarity-vs-perplexity-{target}", key="fam", size=plots.EXPORT_SIZE)
     with tab_t:
         df = results.to_frame(rows)
         st.dataframe(df, hide_index=True, width="stretch")

@@ -19,22 +19,22 @@ def show_figure(fig, *, key: str, stretch: bool = True) -> None:
     st.plotly_chart(fig, theme=None, width="stretch" if stretch else "content", config=PLOTLY_CONFIG, key=key)
 
 
-def _image(fig, fmt: str):
+def _image(fig, fmt: str, size: tuple[int, int] | None):
     def make() -> bytes:
-        return charts.figure_image(fig, fmt)
+        return charts.figure_image(fig, fmt, width=size[0] if size else None, height=size[1] if size else None)
     return make
 
 
-def figure_downloads(fig, basename: str, *, key: str, where=None) -> None:
-    """PNG, SVG and HTML download buttons for ``fig`` in one row."""
+def figure_downloads(fig, basename: str, *, key: str, where=None, size: tuple[int, int] | None = None) -> None:
+    """PNG, SVG and HTML download buttons for ``fig`` in one row (``size``: exported pixels)."""
     where = where or st
     cols = where.columns(4)
     static = charts.static_export_available()
     help_static = None if static else "PNG/SVG export needs Chromium (apt-get install chromium); use HTML"
-    cols[0].download_button("⬇ PNG", _image(fig, "png"), file_name=f"{basename}.png", mime="image/png",
+    cols[0].download_button("⬇ PNG", _image(fig, "png", size), file_name=f"{basename}.png", mime="image/png",
                             key=f"{key}_png", disabled=not static, help=help_static, on_click="ignore",
                             width="stretch")
-    cols[1].download_button("⬇ SVG", _image(fig, "svg"), file_name=f"{basename}.svg", mime="image/svg+xml",
+    cols[1].download_button("⬇ SVG", _image(fig, "svg", size), file_name=f"{basename}.svg", mime="image/svg+xml",
                             key=f"{key}_svg", disabled=not static, help=help_static, on_click="ignore",
                             width="stretch")
     cols[2].download_button("⬇ HTML (interactive)", lambda: charts.figure_html(fig), file_name=f"{basename}.html",

@@ -6,12 +6,11 @@
   95% CI in the title, and the base model's perplexity as a dashed horizontal line.
 - :func:`familiarity_figure`: familiarity (base-model perplexity on the training data) vs the same
   test perplexity.
-- :func:`figure_bytes` / :func:`save_figure`: PNG/SVG through kaleido (needs Chromium: the
-  ``BROWSER_PATH`` environment variable, default ``/usr/bin/chromium`` when it exists) and HTML.
+- :func:`save_figure`: :func:`core.charts.save_figure` (the one figure-export path: PNG/SVG/PDF
+  through kaleido + Chromium, and HTML) at this figure's export size.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -154,49 +153,12 @@ def familiarity_figure(rows: list[dict], *, target: str = "", base: float | None
                              t, base, xerr=False)
 
 
-def _browser_env() -> None:
-    if not os.environ.get("BROWSER_PATH"):
-        for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"):
-            if os.path.exists(p):
-                os.environ["BROWSER_PATH"] = p
-                break
-
-
-def static_export_available() -> bool:
-    """True when kaleido and a Chromium for it are present (PNG/SVG export possible)."""
-    import importlib.util
-
-    _browser_env()
-    path = os.environ.get("BROWSER_PATH")
-    return bool(path and os.path.exists(path) and importlib.util.find_spec("kaleido"))
-
-
-def figure_bytes(fig, fmt: str, *, scale: float = 2.0) -> bytes:
-    """The figure as ``png``/``svg`` (kaleido + Chromium) or ``html`` (self-contained) bytes.
-
-    Raises:
-        AlignScopeError: static export impossible (kaleido or Chromium missing).
-    """
-    fmt = fmt.lower()
-    if fmt == "html":
-        return fig.to_html(include_plotlyjs=True, full_html=True).encode()
-    if fmt not in ("png", "svg", "pdf"):
-        raise AlignScopeError(f"Unknown figure format {fmt!r}.", fix="use png, svg, pdf or html.")
-    _browser_env()
-    try:
-        return fig.to_image(format=fmt, scale=scale if fmt == "png" else 1, width=1000, height=620)
-    except Exception as exc:  # kaleido raises various errors when no browser can be started
-        raise AlignScopeError(f"Static {fmt.upper()} export failed: {exc}",
-                              fix="install Chromium (apt-get install -y chromium) or set BROWSER_PATH; "
-                                  "the HTML export works without it.") from exc
+#: Pixel size of exported fine-tune figures (PNG/SVG/PDF), passed to :func:`core.charts.save_figure`.
+EXPORT_SIZE = (1000, 620)
 
 
 def save_figure(fig, path: str | Path, *, plotlyjs: str | bool = True) -> Path:
-    """Write the figure; the format follows the extension (.png, .svg, .pdf, .html)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() == ".html":
-        fig.write_html(str(path), include_plotlyjs=plotlyjs, full_html=True)
-    else:
-        path.write_bytes(figure_bytes(fig, path.suffix.lstrip(".")))
-    return path
+    """:func:`core.charts.save_figure` at :data:`EXPORT_SIZE`; the format follows the extension."""
+    from core.charts import save_figure as _save
+
+    return _save(fig, path, plotlyjs=plotlyjs, width=EXPORT_SIZE[0], height=EXPORT_SIZE[1])
