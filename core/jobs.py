@@ -3,7 +3,7 @@
 Each job lives in a folder ``cache/jobs/<job_id>/``:
 
 - ``spec.json``   what to run: ``{"kind", "target": "module:function", "params", "created"}``
-- ``status.json`` written atomically (temp file + ``os.replace``) by the worker:
+- ``status.json`` written atomically (:func:`core.paths.atomic_write`) by the worker:
   ``{"state", "done", "total", "message", "started", "updated", "eta_s", "pid", "error"}``;
   states: ``queued``, ``running``, ``done``, ``failed``, ``cancelled``, ``killed``.
 - ``result.json`` the target's return value (JSON) once done.  ``log.txt`` the worker's output.
@@ -30,7 +30,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.paths import REPO_ROOT, cache_dir
+from core.paths import REPO_ROOT, atomic_write, cache_dir
 from core.registry import Registry
 from core.fingerprint import EmbedSettings, job_id
 
@@ -56,9 +56,7 @@ def register_job_kind(kind: str, target: str, **meta) -> None:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str))
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(data, indent=1, default=str))
 
 
 def _read_json(path: Path) -> dict | None:

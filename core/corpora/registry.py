@@ -1,25 +1,21 @@
 """The corpus registry: :class:`Corpus` objects, the demo pack plus user-registered corpora.
 
 User registrations persist in ``cache_root()/corpora/registry.json`` (``{"version": 1,
-"corpora": {name: spec dict}}``), written atomically (temporary file + ``os.replace``) under an
+"corpora": {name: spec dict}}``), written atomically (:func:`core.paths.atomic_write`) under an
 advisory file lock. ``cache_root()`` honours ``$ALIGNSCOPE_CACHE`` on every call.
 """
 from __future__ import annotations
 
-import contextlib
 import difflib
 import json
-import os
-import tempfile
 import threading
 from pathlib import Path
-from typing import Iterator
 
 from core.corpora import readers
 from core.corpora.spec import CorpusSpec, Document, validate_spec
 from core.errors import CorpusError
 from core.fingerprint import corpus_fingerprint as _sha
-from core.paths import cache_dir
+from core.paths import atomic_write, cache_dir, file_lock
 
 FINGERPRINT_VERSION = 1
 _REGISTRY_VERSION = 1
@@ -212,20 +208,9 @@ def registry_path() -> Path:
     return cache_dir("corpora") / "registry.json"
 
 
-@contextlib.contextmanager
-def _locked() -> Iterator[None]:
-    lock = cache_dir("corpora") / "registry.lock"
-    try:
-        import fcntl
-    except ImportError:  # non-POSIX: no advisory lock
-        yield
-        return
-    with open(lock, "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+def _locked():
+    """The registry file's cross-process lock (:func:`core.paths.file_lock`)."""
+    return file_lock(cache_dir("corpora") / "registry.lock")
 
 
 def _read_registry() -> dict[str, CorpusSpec]:
@@ -247,18 +232,7 @@ def _write_registry(specs: dict[str, CorpusSpec]) -> None:
     path = registry_path()
     data = {"version": _REGISTRY_VERSION,
             "corpora": {name: specs[name].to_dict() for name in sorted(specs)}}
-    fd, tmp = tempfile.mkstemp(prefix=".registry-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1, ensure_ascii=False)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
 
 
 # ----------------------------------------------------------------------------------------------
