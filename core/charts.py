@@ -343,17 +343,6 @@ def figure_html(fig, *, include_plotlyjs: bool | str = True) -> str:
                        config={"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}})
 
 
-def figure_bytes(fig, fmt: str, *, width: int | None = None, height: int | None = None) -> bytes:
-    """The figure as ``html`` (self-contained) or ``png``/``svg``/``pdf`` (:func:`figure_image`) bytes.
-
-    Raises:
-        AlignScopeError: as :func:`figure_image`.
-    """
-    if fmt.lower() == "html":
-        return figure_html(fig).encode("utf-8")
-    return figure_image(fig, fmt, width=width, height=height)
-
-
 def save_figure(fig, path: str | Path, *, plotlyjs: str | bool = True, width: int | None = None,
                 height: int | None = None) -> Path:
     """Write the figure to ``path``; the format follows the extension (.png, .svg, .pdf, .html;

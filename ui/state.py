@@ -102,12 +102,6 @@ def sync_url(view: ViewState | None = None) -> None:
         pass
 
 
-def seed_widget(key: str, value) -> None:
-    """Give widget ``key`` the value ``value`` unless it already has one (before it is drawn)."""
-    if key not in st.session_state:
-        st.session_state[key] = value
-
-
 def bind(key: str, field: str, *, to_view=None, from_view=None) -> dict:
     """Bind widget ``key`` to view attribute ``field``: the widget shows the view's value (set before
     it is drawn, on every run, so a page switch or a URL change never shows a stale value) and a user

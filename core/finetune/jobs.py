@@ -160,7 +160,3 @@ def active_jobs() -> list:
     return sorted(out, key=lambda j: -(j.spec.get("created") or 0))
 
 
-def recent_jobs(limit: int = 5) -> list:
-    """The most recent fine-tune and experiment jobs, any state."""
-    out = jobs.list_jobs("finetune") + jobs.list_jobs("experiment")
-    return sorted(out, key=lambda j: -(j.spec.get("created") or 0))[:limit]

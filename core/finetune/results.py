@@ -28,8 +28,6 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from core.paths import cache_dir
 from core.fingerprint import fingerprint
 
-STATES = ("queued", "running", "done", "failed", "cancelled", "killed")
-FINAL = ("done", "failed", "cancelled", "killed")
 _ENGINES: dict[str, object] = {}
 _LOCK = threading.Lock()
 

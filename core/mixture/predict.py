@@ -278,13 +278,6 @@ def load_source_set(target: str, sources: list[str], settings, *, store=None, co
 
 # -- the models (M2), (M3) -----------------------------------------------------------------------------------
 
-def sequence_counts(w, tokens_per_seq, batch_size: int) -> np.ndarray:
-    """Continuous sequences per source in a mixed batch with token shares ``w``: ``m_s ∝ w_s / L_s`` (M3)."""
-    w = np.asarray(w, dtype=np.float64)
-    r = w / np.asarray(tokens_per_seq, dtype=np.float64)
-    return batch_size * r / r.sum()
-
-
 def predict_embeddings(E: np.ndarray, w, a=None) -> np.ndarray:
     """Predicted mixed-batch embeddings: ``sum_s w_s mu_s + sum_s a_s (E_s[k] - mu_s)`` (M3; ``a = w``: M2).
 
