@@ -137,14 +137,15 @@ def _json(v):
     return v if v is None or isinstance(v, str) else json.dumps(v, sort_keys=True, default=str)
 
 
-def upsert_run(run_id: str, **fields) -> dict:
-    """Create the row or update the given fields; returns the row as a dict."""
+def _write_run(run_id: str, fields: dict, *, create: bool) -> dict | None:
     for k in ("hparams", "align_settings"):
         if k in fields:
             fields[k] = _json(fields[k])
     with Session(engine()) as s, s.begin():
         row = s.get(Run, run_id)
         if row is None:
+            if not create:
+                return None
             row = Run(run_id=run_id, created=time.time())
             s.add(row)
         for k, v in fields.items():
@@ -156,20 +157,26 @@ def upsert_run(run_id: str, **fields) -> dict:
         return row.to_dict()
 
 
+def upsert_run(run_id: str, **fields) -> dict:
+    """Create the row or update the given fields; returns the row as a dict.
+
+    Raises:
+        KeyError: a field that is not a column of ``runs``.
+    """
+    return _write_run(run_id, fields, create=True)
+
+
 def update_run(run_id: str, **fields) -> None:
-    """Update fields of an existing row (no-op when it does not exist)."""
-    for k in ("hparams", "align_settings"):
-        if k in fields:
-            fields[k] = _json(fields[k])
-    with Session(engine()) as s, s.begin():
-        row = s.get(Run, run_id)
-        if row is not None:
-            for k, v in fields.items():
-                setattr(row, k, v)
-            row.updated = time.time()
+    """Update fields of an existing row (no-op when it does not exist).
+
+    Raises:
+        KeyError: a field that is not a column of ``runs``.
+    """
+    _write_run(run_id, fields, create=False)
 
 
 def get_run(run_id: str, *, reconcile_first: bool = True) -> dict | None:
+    """The run's row as a dict (after :func:`reconcile` of it), or None."""
     if reconcile_first:
         reconcile([run_id])
     with Session(engine()) as s:
@@ -178,6 +185,7 @@ def get_run(run_id: str, *, reconcile_first: bool = True) -> dict | None:
 
 
 def delete_run(run_id: str) -> bool:
+    """Delete the run's row; False when there is none."""
     with Session(engine()) as s, s.begin():
         row = s.get(Run, run_id)
         if row is None:
