@@ -1,0 +1,206 @@
+"""``python -m core validate plan|run|report|metrics``: the validation lab on the command line.
+
+  validate plan    [plan options]              the fine-tunes, what is done, the expected wall time
+  validate run     [plan options] [--out F]    run what is missing (resumable), measure metrics, write F
+  validate report  --results F                 the leaderboard from a results file (no fine-tuning)
+  validate metrics                             the registered alignment metrics
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from core.errors import AlignScopeError
+
+EPILOG = """examples:
+  python -m core validate plan
+  python -m core validate run --out docs/results/validation.json
+  python -m core validate run --regime 4k=4000:0,1,2 --sources coq-stdlib,wikipedia,news --dose-pairs none
+  python -m core validate report --results docs/results/validation.json --json
+"""
+
+
+def _split(value: str | None) -> list[str]:
+    return [s.strip() for s in (value or "").split(",") if s.strip()]
+
+
+def _ints(value: str, flag: str) -> tuple[int, ...]:
+    try:
+        out = tuple(int(x) for x in _split(value))
+    except ValueError:
+        raise AlignScopeError(f"{flag} {value!r} is not a comma-separated list of integers.",
+                              fix=f"write e.g. {flag} 0,1,2") from None
+    if any(x < 0 for x in out):
+        raise AlignScopeError(f"{flag} {value!r} has a negative seed.", fix="use seeds >= 0.")
+    return out
+
+
+def parse_regime(text: str):
+    """``NAME=BUDGET[:SEEDS][:EPOCHS]`` -> :class:`core.validation.lab.Regime` (e.g. ``long=16000:0``).
+
+    Raises:
+        AlignScopeError: malformed text, non-positive budget or epochs.
+    """
+    from core.validation.lab import Regime
+
+    name, eq, rest = text.partition("=")
+    parts = rest.split(":")
+    if not eq or not name.strip() or not parts[0].strip():
+        raise AlignScopeError(f"--regime {text!r} is not of the form NAME=BUDGET[:SEEDS][:EPOCHS].",
+                              fix="write e.g. --regime 4k=4000:0,1,2 or --regime long=16000:0:2")
+    try:
+        budget = int(parts[0])
+        epochs = float(parts[2]) if len(parts) > 2 and parts[2] else 2.0
+    except ValueError:
+        raise AlignScopeError(f"--regime {text!r}: the budget must be an integer and epochs a number.",
+                              fix="write e.g. --regime long=16000:0:2") from None
+    if budget <= 0 or not epochs > 0:
+        raise AlignScopeError(f"--regime {text!r}: budget and epochs must be positive.", fix="write e.g. --regime 4k=4000:0,1,2")
+    seeds = _ints(parts[1], "--regime SEEDS") if len(parts) > 1 and parts[1] else (0, 1, 2)
+    return Regime(name.strip(), budget, epochs=epochs, seeds=seeds)
+
+
+def plan_from_args(args) -> object:
+    """A :class:`core.validation.lab.LabPlan` from the plan options."""
+    from core.precision import check_precision
+    from core.validation.lab import DEFAULT_DOSE_FRACTIONS, DEFAULT_DOSE_PAIRS, DEFAULT_SOURCES, LabPlan, REGIME_4K, REGIME_LONG
+
+    regimes = tuple(parse_regime(r) for r in args.regime) if args.regime else (REGIME_4K, REGIME_LONG)
+    if len({r.name for r in regimes}) != len(regimes):
+        raise AlignScopeError("Two --regime options share a name.", fix="give each regime its own NAME.")
+    if args.dose_pairs is None:
+        pairs = DEFAULT_DOSE_PAIRS
+    elif args.dose_pairs.strip().lower() in ("", "none"):
+        pairs = ()
+    else:
+        pairs = []
+        for p in _split(args.dose_pairs):
+            a, plus, b = p.partition("+")
+            if not plus or not a or not b:
+                raise AlignScopeError(f"--dose-pairs item {p!r} is not of the form ALIGNED+UNALIGNED.",
+                                      fix="write e.g. --dose-pairs proofnet-valid+wikipedia,coq-stdlib+news")
+            pairs.append((a, b))
+        pairs = tuple(pairs)
+    try:
+        fractions = tuple(float(x) for x in _split(args.dose_fractions)) if args.dose_fractions else DEFAULT_DOSE_FRACTIONS
+    except ValueError:
+        raise AlignScopeError(f"--dose-fractions {args.dose_fractions!r} is not a list of numbers.",
+                              fix="write e.g. --dose-fractions 0.125,0.25,0.5,0.75") from None
+    return LabPlan(target=args.target, sources=tuple(_split(args.sources)) if args.sources else DEFAULT_SOURCES,
+                   regimes=regimes, dose_pairs=pairs, dose_fractions=fractions,
+                   dose_seeds=_ints(args.dose_seeds, "--dose-seeds") if args.dose_seeds else (0, 1, 2),
+                   metrics=tuple(_split(args.metrics)), model=args.model, precision=check_precision(args.precision))
+
+
+def _plan_args(p: argparse.ArgumentParser) -> None:
+    from core.probe import DEFAULT_MODEL
+
+    g = p.add_argument_group("lab plan")
+    g.add_argument("--target", default="proofnet", help="target benchmark; its held-out split is evaluated (default proofnet)")
+    g.add_argument("--sources", default=None, help="comma-separated training sources (default: the 9 sources of the committed experiment)")
+    g.add_argument("--regime", action="append", default=[], metavar="NAME=BUDGET[:SEEDS][:EPOCHS]",
+                   help="a fine-tune regime, repeatable (default: 4k=4000:0,1,2 and long=16000:0)")
+    g.add_argument("--dose-pairs", default=None, metavar="A+B,...",
+                   help="aligned+unaligned source pairs for dose-response, or 'none' (default proofnet-valid+wikipedia,coq-stdlib+news)")
+    g.add_argument("--dose-fractions", default=None, help="interior token shares of the aligned source (default 0.25,0.5,0.75)")
+    g.add_argument("--dose-seeds", default=None, help="seeds per dose point (default 0,1,2)")
+    g.add_argument("--metrics", default=None, help="comma-separated alignment metrics (default: all; see validate metrics)")
+    g.add_argument("--model", default=DEFAULT_MODEL, help=f"causal LM to fine-tune and probe (default {DEFAULT_MODEL})")
+    g.add_argument("--precision", default="auto", help="auto (bf16 where the CPU/GPU has it), fp32 or bf16")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
+def add_commands(subparsers) -> None:
+    """Add ``validate`` and its subcommands to the ``python -m core`` parser."""
+    p = subparsers.add_parser("validate", help="validation lab: which alignment metric predicts fine-tuning?",
+                              description=__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="validate_cmd", metavar="plan|run|report|metrics")
+    sp = sub.add_parser("plan", help="list the lab's fine-tunes and the expected wall time", epilog=EPILOG,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    _plan_args(sp)
+    sp.set_defaults(func=cmd_plan)
+    sr = sub.add_parser("run", help="run the missing fine-tunes (resumable), measure metrics, write the results",
+                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _plan_args(sr)
+    sr.add_argument("--out", default=None, help="results file (default cache/validation/results.json)")
+    sr.add_argument("--limit", type=int, default=None, help="run at most N new fine-tunes, then stop (resume later)")
+    sr.add_argument("--no-metrics", action="store_true", help="skip measuring the metrics (fine-tunes only)")
+    sr.set_defaults(func=cmd_run)
+    rp = sub.add_parser("report", help="the leaderboard from a results file (no fine-tuning)", epilog=EPILOG,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    rp.add_argument("--results", default=None, help="results file (default docs/results/validation.json)")
+    rp.add_argument("--json", action="store_true", help="print JSON instead of text")
+    rp.set_defaults(func=cmd_report)
+    mp = sub.add_parser("metrics", help="the registered alignment metrics")
+    mp.add_argument("--json", action="store_true", help="print JSON instead of text")
+    mp.set_defaults(func=cmd_metrics)
+    p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
+
+
+def _default_out() -> Path:
+    from core.paths import cache_dir
+
+    return cache_dir("validation") / "results.json"
+
+
+def cmd_plan(args) -> int:
+    from core.validation.lab import cost_model, estimate_seconds, plan_runs, status_of, validate_plan
+
+    plan = plan_from_args(args)
+    validate_plan(plan)
+    runs = plan_runs(plan)
+    state = status_of(runs)
+    todo = [r for r in runs if state[r.run_id] != "done"]
+    a, b, n = cost_model(plan.model)
+    secs = estimate_seconds(todo, plan.model)
+    if args.json:
+        print(json.dumps({"runs": [{"regime": r.regime, "point": r.point, "seed": r.seed, "run_id": r.run_id,
+                                    "status": state[r.run_id]} for r in runs],
+                          "to_run": len(todo), "expected_seconds": secs,
+                          "cost_model": {"intercept_s": a, "s_per_token_seen": b, "timed_runs": n}}, indent=1))
+        return 0
+    for r in runs:
+        print(f"  {r.regime:5s} {r.point:38s} seed {r.seed}  {state[r.run_id]}")
+    print(f"{len(runs)} fine-tunes, {len(runs) - len(todo)} done, {len(todo)} to run; expected wall time "
+          f"{secs / 60:.0f} min (cost model: {a:.0f} s + {b * 1000:.1f} s per 1,000 tokens seen, from {n} timed runs)")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from core.validation.lab import run_lab
+
+    plan = plan_from_args(args)
+    if args.limit is not None and args.limit < 1:
+        raise AlignScopeError(f"--limit {args.limit} is not positive.", fix="give --limit 1 or more, or leave it out.")
+    out = Path(args.out) if args.out else _default_out()
+    say = (lambda m: print(m, file=sys.stderr, flush=True)) if args.json else (lambda m: print(m, flush=True))
+    res = run_lab(plan, out=out, say=say, limit=args.limit, metrics=not args.no_metrics)
+    if args.json:
+        print(json.dumps({"out": str(out), "runs": len(res["runs"]), "metrics": len(res["metrics"])}, indent=1))
+    return 0
+
+
+def cmd_report(args) -> int:
+    from core.validation.report import format_report, load_results, report
+
+    path = Path(args.results or "docs/results/validation.json")
+    res = report(load_results(path))
+    if args.json:
+        print(json.dumps(res, indent=1, default=str))
+    else:
+        print(format_report(res))
+    return 0
+
+
+def cmd_metrics(args) -> int:
+    from core.metrics import list_metrics
+
+    rows = list_metrics()
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    for m in rows:
+        print(f"  {m['name']:14s} {m['cost']:24s} {m['description'].splitlines()[0]}")
+    return 0

@@ -1,0 +1,135 @@
+"""The validation lab runner on the tiny model: planning, bad input, resuming after kill -9."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from core.errors import AlignScopeError
+from core.finetune import results
+from core.validation.cli import parse_regime
+from core.validation.lab import LabPlan, Regime, plan_runs, run_lab, validate_plan
+
+TINY = dict(seq_len=32, batch_size=4, learning_rate=3e-3)
+
+
+def _register(tmp_path, name, texts, domain):
+    from core.corpora import CorpusSpec, register_corpus
+
+    path = tmp_path / f"{name}.jsonl"
+    path.write_text("\n".join(json.dumps({"text": t}) for t in texts) + "\n")
+    return register_corpus(CorpusSpec(name=name, kind="files", path=str(path), field="text", domain=domain))
+
+
+@pytest.fixture
+def lab_corpora(tmp_path, maths_texts, prose_texts, isolated_cache):
+    _register(tmp_path, "bench", maths_texts[:24], "target benchmark")
+    _register(tmp_path, "maths", maths_texts[40:100], "formal maths")
+    _register(tmp_path, "prose", prose_texts[:40], "general prose")
+    _register(tmp_path, "wiki-ish", prose_texts[40:70], "general prose")
+    return ["maths", "prose", "wiki-ish"]
+
+
+@pytest.fixture
+def tiny_plan(tiny_model_dir, lab_corpora):
+    return LabPlan(target="bench", sources=tuple(lab_corpora), regimes=(Regime("t", 128, seeds=(0, 1), **TINY),),
+                   dose_pairs=(("maths", "prose"),), dose_fractions=(0.5,), dose_seeds=(0,), model=tiny_model_dir,
+                   precision="fp32")
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread(monkeypatch):
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    monkeypatch.setenv("ALIGNSCOPE_TORCH_THREADS", "1")
+    yield
+    torch.set_num_threads(before)
+
+
+def _settings(model):
+    from core.batches import BatchConfig
+    from core.pipeline import EmbedSettings
+
+    return EmbedSettings(model=model, estimator="closed_form_head", device="cpu",
+                         batch=BatchConfig(batch_size=4, seq_len=32, num_batches=2))
+
+
+def test_plan_expands_seeds_sources_and_dose_points(tiny_plan):
+    runs = plan_runs(tiny_plan, _settings(tiny_plan.model))
+    assert [(r.regime, r.point, r.seed) for r in runs] == [
+        ("t", "maths", 0), ("t", "prose", 0), ("t", "wiki-ish", 0),
+        ("t", "maths", 1), ("t", "prose", 1), ("t", "wiki-ish", 1),
+        ("dose", "maths+prose@0.5", 0)]
+    assert len({r.run_id for r in runs}) == len(runs)            # every run is its own row
+    dose = runs[-1]
+    assert dose.mixture.weights == {"maths": 0.5, "prose": 0.5} and dose.config.mixture == dose.mixture.name
+    assert runs[0].config.seed == 0 and runs[3].config.seed == 1 and runs[0].config.budget_tokens == 128
+
+
+def test_bad_plans_are_refused_before_any_work(tiny_plan):
+    from dataclasses import replace
+
+    with pytest.raises(AlignScopeError, match="at least 3 sources"):
+        validate_plan(replace(tiny_plan, sources=("maths", "prose")))
+    with pytest.raises(AlignScopeError, match="evaluation split"):
+        validate_plan(replace(tiny_plan, sources=("maths", "prose", "bench")))
+    with pytest.raises(AlignScopeError, match="strictly between 0 and 1"):
+        validate_plan(replace(tiny_plan, dose_fractions=(1.0,)))
+    # a source smaller than the budget: refused up front with the largest feasible budget
+    with pytest.raises(AlignScopeError, match=r"'prose' has 1,234 tokens.*at most 1,234 tokens"):
+        validate_plan(replace(tiny_plan, regimes=(Regime("big", 5000, **TINY),)),
+                      token_counts=lambda s: 1234 if s == "prose" else 10 ** 6)
+    for bad in ("4k", "4k=abc", "x=0", "x=100:a", "=100"):
+        with pytest.raises(AlignScopeError, match="--regime"):
+            parse_regime(bad)
+    assert parse_regime("long=16000:0:3") == Regime("long", 16000, epochs=3.0, seeds=(0,))
+
+
+def test_lab_runs_writes_results_and_skips_what_is_done(tiny_plan, tmp_path):
+    out = tmp_path / "lab.json"
+    lines: list[str] = []
+    res = run_lab(tiny_plan, out=out, settings=_settings(tiny_plan.model), say=lines.append, metrics=False)
+    assert json.loads(out.read_text()) == json.loads(json.dumps(res))
+    assert len(res["runs"]) == 7 and {r["status"] for r in res["runs"]} == {"done"}, [r["error"] for r in res["runs"]]
+    assert res["base"]["perplexity"] > 0 and res["regimes"]["dose"]["fractions"] == [0.5]
+    assert any("expected" in ln for ln in lines) and any("ETA" in ln for ln in lines)
+    first = {r["run_id"]: results.get_run(r["run_id"])["finished"] for r in res["runs"]}
+    again: list[str] = []
+    run_lab(tiny_plan, out=out, settings=_settings(tiny_plan.model), say=again.append, metrics=False)
+    assert "7 already done, 0 to run" in again[0]
+    assert {r: results.get_run(r)["finished"] for r in first} == first     # nothing was re-run
+
+
+def test_lab_resumes_after_kill_9(tiny_plan, tmp_path):
+    """kill -9 of `validate run` after its first finished fine-tune: no finished run is lost or
+    redone, the rerun completes every run, and no row stays `running`."""
+    out = tmp_path / "lab.json"
+    cmd = [sys.executable, "-m", "core", "validate", "run", "--target", "bench", "--sources", "maths,prose,wiki-ish",
+           "--regime", "t=128:0,1", "--dose-pairs", "none", "--model", tiny_plan.model, "--precision", "fp32",
+           "--no-metrics", "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and not results.list_runs(status="done", reconcile_first=False):
+            assert proc.poll() is None, "the lab ended before it could be killed"
+            time.sleep(0.2)
+        done_before = {r["run_id"]: r["finished"] for r in results.list_runs(status="done", reconcile_first=False)}
+        assert done_before, "no run finished in time"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    from core.cli import main
+
+    assert main(cmd[3:]) == 0          # same command, in-process: continues where it stopped
+    rows = results.list_runs(reconcile_first=False)
+    assert len(rows) == 6 and {r["status"] for r in rows} == {"done"}
+    assert {k: results.get_run(k)["finished"] for k in done_before} == done_before
+    saved = json.loads(out.read_text())
+    assert len(saved["runs"]) == 6 and all(r["ppl_after"] > 0 for r in saved["runs"])
