@@ -37,7 +37,7 @@ METRICS = Registry("alignment metric", fix_hint="see python -m core validate met
 COSTS = ("model-free", "small model", "probe forward", "probe forward+backward")
 
 #: Bumped when the stored result format changes (invalidates every cached metric value).
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 Progress = Callable[[int, int, str], None]
 
