@@ -33,10 +33,11 @@ import numpy as np
 
 from core.estimators.base import Segment, Task2VecEstimator, check_embedding, register_estimator
 from core.estimators.reference import batch_generator, final_hidden_states
+from core.precision import resolve_precision
 
 
 def head_fim_diag(hidden, weight, bias=None, *, vocab_chunk: int = 8192, full: bool = False,
-                  max_logits_bytes: int = 2 ** 30):
+                  max_logits_bytes: int = 2 ** 30, precision: str = "fp32"):
     """Closed-form expected FIM of a softmax head, eq. (1)-(2) of this module.
 
     Args:
@@ -47,6 +48,10 @@ def head_fim_diag(hidden, weight, bias=None, *, vocab_chunk: int = 8192, full: b
         full: return the whole V x d matrix ``(1/N) sum_t p(1-p) h^2`` instead of the per-filter means.
         max_logits_bytes: below this size the logits are computed once, in one matmul (the same cost
             as the probe's own output layer), and transformed in place.
+        precision: ``"bf16"`` computes the logits ``W h`` as a bf16 matrix product (bf16 inputs,
+            float32 accumulation, bf16 result), the one product of the head that costs as much as a
+            forward layer; they are widened to float32 at once, and the log-sum-exp, ``p (1 - p)``
+            and the sum over positions run in float32. ``"fp32"``: everything in float32.
 
     Returns:
         float32 tensor [V] (per-filter means, eq. 2) or [V, d] when ``full``.
@@ -55,11 +60,19 @@ def head_fim_diag(hidden, weight, bias=None, *, vocab_chunk: int = 8192, full: b
 
     n = hidden.shape[0]
     h = hidden.float()
+    low = precision == "bf16"
+    hl = h.bfloat16() if low else h
+    wl = weight.detach().bfloat16() if low else weight.detach().float()
+
+    def head_logits(s: int = 0, e: int | None = None):                           # float32 [N, e - s]
+        out = (hl @ wl[s:e].T).float()
+        if bias is not None:
+            out += bias[s:e].float()
+        return out
+
     if not full and n * weight.shape[0] * 4 <= max_logits_bytes:
         with torch.no_grad():
-            logits = h @ weight.float().T                                         # [N, V]
-            if bias is not None:
-                logits += bias.float()
+            logits = head_logits()                                                # [N, V]
             logits -= torch.logsumexp(logits, dim=1, keepdim=True)
             p = logits.exp_()                                                     # [N, V], in place
             p.mul_(1.0 - p)                                                       # p (1 - p)
@@ -68,17 +81,13 @@ def head_fim_diag(hidden, weight, bias=None, *, vocab_chunk: int = 8192, full: b
         # log-sum-exp over the whole vocabulary, chunk by chunk: [N]
         lse = torch.full((n,), float("-inf"), device=h.device)
         for s in range(0, weight.shape[0], vocab_chunk):
-            logits = h @ weight[s:s + vocab_chunk].float().T                       # [N, Vc]
-            if bias is not None:
-                logits = logits + bias[s:s + vocab_chunk].float()
+            logits = head_logits(s, s + vocab_chunk)                              # [N, Vc]
             lse = torch.logaddexp(lse, torch.logsumexp(logits, dim=1))
         h2 = h * h                                                                # [N, d]
         s_vec = h2.mean(1)                                                        # [N]
         out = []
         for s in range(0, weight.shape[0], vocab_chunk):
-            logits = h @ weight[s:s + vocab_chunk].float().T
-            if bias is not None:
-                logits = logits + bias[s:s + vocab_chunk].float()
+            logits = head_logits(s, s + vocab_chunk)
             p = torch.exp(logits - lse[:, None])                                  # [N, Vc]
             a = p * (1.0 - p)                                                     # [N, Vc]
             out.append((a.T @ h2) / n if full else (a.T @ s_vec) / n)             # [Vc, d] or [Vc]
@@ -88,12 +97,21 @@ def head_fim_diag(hidden, weight, bias=None, *, vocab_chunk: int = 8192, full: b
 AUTOCAST = {"none": None, "bf16": "bfloat16", "fp16": "float16"}
 
 
+def forward_autocast(precision: str, autocast: str = "none") -> str:
+    """The ``AUTOCAST`` name of the probe's forward pass: the legacy ``autocast`` hyperparameter
+    when set (it is part of the cache key), else the execution ``precision`` (``bf16`` -> ``bf16``)."""
+    if autocast != "none":
+        return autocast
+    return "bf16" if precision == "bf16" else "none"
+
+
 def real_hidden(probe, batch, minibatch: int, autocast: str = "none"):
     """Final hidden states at the real positions of ``batch``: float32 [N, d] (N = real tokens).
 
     ``autocast`` ("none", "bf16", "fp16") runs the forward pass under ``torch.autocast`` on the probe's
     device (the FIM itself is always computed in float32); tolerance is tested in
-    tests/core/test_estimators.py (bf16 on CPU: Task2Vec distance to the float32 embedding < 0.01).
+    tests/core/test_estimators.py and tests/integration (bf16: Task2Vec distance to the float32
+    embedding < 1e-3).
     """
     import torch
 
@@ -118,7 +136,9 @@ class ClosedFormHeadEstimator(Task2VecEstimator):
     @dataclass(frozen=True)
     class Config:
         """Attributes: minibatch (sequences per forward pass), vocab_chunk (rows of W at once),
-        autocast ("none", "bf16", "fp16": reduced precision for the forward pass, e.g. on CUDA)."""
+        autocast (legacy, part of the cache key: "none", "bf16", "fp16" forces that dtype for the
+        forward pass whatever the execution precision; "none", the default, follows the
+        ``precision`` passed to :meth:`embed`, the setting to use)."""
 
         minibatch: int = field(default=16, metadata={"key": False})      # per-token mean: no effect
         vocab_chunk: int = field(default=8192, metadata={"key": False})  # exact chunking: no effect
@@ -131,12 +151,19 @@ class ClosedFormHeadEstimator(Task2VecEstimator):
     def layout(self, probe) -> list[Segment]:
         return [Segment("lm_head.weight", 0, probe.lm_head.weight.shape[0])]
 
-    def embed(self, probe, batch) -> np.ndarray:
+    def embed(self, probe, batch, *, precision: str = "fp32") -> np.ndarray:
+        """Eq. (2) for one batch. ``precision`` (resolved, ``fp32`` | ``bf16``): ``bf16`` runs the
+        forward pass under bf16 autocast and the head's logits as a bf16 product; log-sum-exp,
+        ``p (1 - p)`` and the sums stay float32 (Task2Vec distance to fp32 < 1e-3 on real batches,
+        tests/integration). The legacy ``autocast`` hyperparameter, when set, fixes the forward
+        pass's dtype (it is in the cache key; its entries were made with a float32 head)."""
+        precision = resolve_precision(precision, probe.device)
         model = probe.model
         model.eval()
-        h = real_hidden(probe, batch, self.config.minibatch, self.config.autocast)
+        h = real_hidden(probe, batch, self.config.minibatch, forward_autocast(precision, self.config.autocast))
         head = probe.lm_head
-        e = head_fim_diag(h, head.weight, getattr(head, "bias", None), vocab_chunk=self.config.vocab_chunk)
+        e = head_fim_diag(h, head.weight, getattr(head, "bias", None), vocab_chunk=self.config.vocab_chunk,
+                          precision=precision)
         return check_embedding(e.cpu().numpy(), where=f"batch {batch.index} of corpus {batch.corpus!r}")
 
 
@@ -199,10 +226,17 @@ class ClosedFormBlocksEstimator(Task2VecEstimator):
             start += w.shape[0]
         return segs
 
-    def embed(self, probe, batch) -> np.ndarray:
+    def embed(self, probe, batch, *, precision: str = "fp32") -> np.ndarray:
+        """Head FIM (eq. 2) plus the blocks' Monte-Carlo FIM of one batch. ``precision="bf16"``: the
+        forward and backward passes run under bf16 autocast (the weights and their gradients stay
+        float32), the labels are sampled from a float32 softmax, the squared gradients are
+        accumulated in float64, and the head's logits are a bf16 product (see :func:`head_fim_diag`)."""
         import torch
         import torch.nn.functional as F
 
+        from core.precision import autocast
+
+        precision = resolve_precision(precision, probe.device)
         cfg = self.config
         model = probe.model
         model.eval()
@@ -221,20 +255,20 @@ class ClosedFormBlocksEstimator(Task2VecEstimator):
         hid = []
         n_total = 0
         try:
-            with torch.enable_grad():
+            with torch.enable_grad(), autocast(precision, probe.device):
                 for i in range(0, ids.shape[0], cfg.minibatch):
                     m = mask[i:i + cfg.minibatch].bool()
                     if not m.any():
                         continue
                     h = final_hidden_states(probe, ids[i:i + cfg.minibatch], mask[i:i + cfg.minibatch])[m]  # [n, d]
-                    hid.append(h.detach())
+                    hid.append(h.detach().float())
                     n_total += h.shape[0]
                     logits = F.linear(h, head.weight, getattr(head, "bias", None))               # [n, V]
                     for d in range(cfg.mc_draws):
                         with torch.no_grad():
-                            y = torch.multinomial(torch.softmax(logits, -1), 1, generator=gen).squeeze(1)
+                            y = torch.multinomial(torch.softmax(logits.float(), -1), 1, generator=gen).squeeze(1)
                         # per-token scale: gradient of the summed log-lik, squared, later / N tokens
-                        loss = F.cross_entropy(logits, y, reduction="sum")
+                        loss = F.cross_entropy(logits.float(), y, reduction="sum")
                         grads = torch.autograd.grad(loss, params, retain_graph=d + 1 < cfg.mc_draws)
                         for a, g in zip(acc, grads):
                             a += g.double().pow(2).reshape(g.shape[0], -1).mean(1)
@@ -242,6 +276,7 @@ class ClosedFormBlocksEstimator(Task2VecEstimator):
             for p in model.parameters():
                 p.requires_grad_(flags[id(p)])
         blocks = torch.cat(acc).div_(max(n_total, 1) * cfg.mc_draws)
-        head_e = head_fim_diag(torch.cat(hid), head.weight, getattr(head, "bias", None), vocab_chunk=cfg.vocab_chunk)
+        head_e = head_fim_diag(torch.cat(hid), head.weight, getattr(head, "bias", None), vocab_chunk=cfg.vocab_chunk,
+                               precision=precision)
         vec = torch.cat([head_e.double(), blocks]).cpu().numpy()
         return check_embedding(vec, where=f"batch {batch.index} of corpus {batch.corpus!r}")

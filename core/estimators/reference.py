@@ -131,7 +131,7 @@ class ReferenceEstimator(Task2VecEstimator):
             return weight.detach(), None if bias is None else bias.detach()
         with torch.no_grad():
             hidden = torch.cat([final_hidden_states(probe, ids[i:i + cfg.minibatch], mask[i:i + cfg.minibatch])
-                                for i in range(0, ids.shape[0], cfg.minibatch)])  # [B, T, d]
+                                for i in range(0, ids.shape[0], cfg.minibatch)]).float()  # [B, T, d]
         params = [weight] + ([bias] if bias is not None else [])
         opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, eps=cfg.adam_eps)
         torch.manual_seed(cfg.seed)
@@ -142,8 +142,8 @@ class ReferenceEstimator(Task2VecEstimator):
                 valid = (mask[i:i + cfg.minibatch, 1:] * mask[i:i + cfg.minibatch, :-1]).bool()
                 if not valid.any():
                     continue
-                logits = F.linear(h[valid], weight, bias)                 # [n, V]
-                loss = F.cross_entropy(logits, target[valid])
+                logits = F.linear(h[valid], weight, bias)                 # [n, V] (bf16 under autocast)
+                loss = F.cross_entropy(logits.float(), target[valid])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -169,8 +169,8 @@ class ReferenceEstimator(Task2VecEstimator):
         logits = F.linear(h[m], weight, bias)                                  # [n, V]
         if labels is None:
             with torch.no_grad():
-                labels = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator).squeeze(1)  # [n]
-        loss = F.cross_entropy(logits, labels)                                 # mean over real positions
+                labels = torch.multinomial(torch.softmax(logits.float(), -1), 1, generator=generator).squeeze(1)  # [n]
+        loss = F.cross_entropy(logits.float(), labels)                         # mean over real positions
         grads = torch.autograd.grad(loss, params, allow_unused=True)
         return [torch.zeros(p.shape[0], dtype=torch.float64, device=p.device) if g is None
                 else g.double().pow(2).reshape(g.shape[0], -1).mean(1) for p, g in zip(params, grads)], labels
@@ -192,16 +192,24 @@ class ReferenceEstimator(Task2VecEstimator):
                 count += 1
         return torch.cat(acc).div_(max(count, 1)).cpu().numpy()
 
-    def embed(self, probe, batch) -> np.ndarray:
+    def embed(self, probe, batch, *, precision: str = "fp32") -> np.ndarray:
+        """The recipe on one batch. ``precision="bf16"``: the cached hidden states, the head's
+        fine-tuning logits and the Monte-Carlo FIM's forward/backward passes run under bf16
+        autocast; the head copy, AdamW's state and every gradient stay float32, labels are sampled
+        from a float32 softmax and squared gradients are accumulated in float64."""
         import torch
 
+        from core.precision import autocast, resolve_precision
+
+        precision = resolve_precision(precision, probe.device)
         model = probe.model
         ids, mask = batch.to_torch(probe.device)
         was_training = model.training
         model.eval()  # dropout off: the FIM is of the deterministic network
         try:
-            weight, bias = self.finetune_head(probe, ids, mask)
-            with torch.enable_grad():
+            with autocast(precision, probe.device):
+                weight, bias = self.finetune_head(probe, ids, mask)
+            with torch.enable_grad(), autocast(precision, probe.device):
                 fim = self.mc_fim(probe, ids, mask, weight, bias, batch_generator(batch, self.config.seed, probe.device))
         finally:
             model.train(was_training)
