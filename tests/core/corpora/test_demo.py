@@ -190,7 +190,7 @@ def test_built_source_install_is_atomic_and_idempotent(iso_cache, monkeypatch, c
 
 
 def test_install_without_apt_reports_command(iso_cache, monkeypatch):
-    monkeypatch.setattr(demo_mod.shutil, "which", lambda name: None)
+    monkeypatch.setattr("shutil.which", lambda name: None)
     result = install_demo_corpora(["foldoc"], progress=False)
     assert result["foldoc"].startswith("not installed: apt-get/dpkg-deb not found")
     assert "; run: " in result["foldoc"] and "python -m core.corpora.demo install foldoc" in result["foldoc"]
