@@ -67,25 +67,26 @@ def test_unknown_corpus_fails_before_work(corpus_a):
         get_metric("gzip").score(corpus_a, 42)
 
 
-def test_missing_package_is_a_clear_error_and_others_still_run(monkeypatch, corpus_a, corpus_b):
+def test_missing_package_is_a_clear_error_and_others_still_run(monkeypatch, corpus_a, corpus_b, tiny_model_dir):
     monkeypatch.setitem(sys.modules, "data_selection", None)     # what Python's import sees for a missing package
     with pytest.raises(MetricError, match=r"needs the Python package\(s\) data-selection==1.0.3.*"
                                           r"pip install --no-deps data-selection==1.0.3"):
         get_metric("dsir").score(corpus_a, corpus_b)
-    out = score_all(["gzip", "dsir", "unigram-js"], corpus_a, corpus_b, params={"gzip": {"chunks": 8}})
+    out = score_all(["gzip", "dsir", "unigram-js"], corpus_a, corpus_b,
+                    params={"gzip": {"chunks": 8}, "unigram-js": {"model": tiny_model_dir}})
     assert list(out) == ["gzip", "dsir", "unigram-js"]
     assert isinstance(out["dsir"], AlignScopeError) and "pip install" in str(out["dsir"])
     assert isinstance(out["gzip"], MetricValue) and isinstance(out["unigram-js"], MetricValue)
 
 
-def test_score_all_wraps_library_failures_and_validates_names(monkeypatch, corpus_a, corpus_b):
+def test_score_all_wraps_library_failures_and_validates_names(monkeypatch, corpus_a, corpus_b, tiny_model_dir):
     from core.metrics import gzip as gzip_metric
 
     def boom(*a, **k):
         raise RuntimeError("library exploded")
 
     monkeypatch.setattr(gzip_metric, "compressed_size", boom)
-    out = score_all(["gzip", "unigram-cos"], corpus_a, corpus_b)
+    out = score_all(["gzip", "unigram-cos"], corpus_a, corpus_b, params={"unigram-cos": {"model": tiny_model_dir}})
     assert isinstance(out["gzip"], MetricError) and "library exploded" in str(out["gzip"])
     assert isinstance(out["unigram-cos"], MetricValue)
     with pytest.raises(RegistryError):
@@ -115,14 +116,15 @@ def test_cache_key_follows_corpus_content(letters_texts, corpus_b):
     assert not changed.cached
 
 
-def test_progress_and_stop(corpus_a, corpus_b):
+def test_progress_and_stop(corpus_a, corpus_b, tiny_model_dir):
     calls = []
     get_metric("gzip", chunks=4).score(corpus_a, corpus_b, progress=lambda d, t, m: calls.append((d, t, m)))
     assert calls and calls[-1][0] == calls[-1][1] == 4
     with pytest.raises(InterruptedError):
         get_metric("gzip", chunks=5).score(corpus_a, corpus_b, should_stop=lambda: True)
     prefixed = []
-    score_all(["unigram-cos"], corpus_a, corpus_b, progress=lambda d, t, m: prefixed.append(m))
+    score_all(["unigram-cos"], corpus_a, corpus_b, params={"unigram-cos": {"model": tiny_model_dir}},
+              progress=lambda d, t, m: prefixed.append(m))
     assert prefixed and all(m.startswith("unigram-cos: ") for m in prefixed)
 
 
