@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.corpora.readers.template import template_fields
 from core.errors import CorpusError
 
 KINDS = ("files", "hf", "demo")
@@ -155,7 +156,6 @@ def validate_spec(spec: CorpusSpec, *, allow_demo: bool = False) -> CorpusSpec:
         raise CorpusError(f"Corpus {spec.name!r} sets both field={spec.field!r} and a template.",
                           fix="give either field (one column) or template (several columns), not both.")
     if spec.template is not None:
-        from core.corpora.readers import template_fields  # local import: readers imports us
 
         template_fields(spec.template, where=f"corpus {spec.name!r}")
     if spec.max_documents is not None and (

@@ -1,0 +1,154 @@
+"""Kind ``"files"`` corpora: resolve a file, folder or glob, and read it with one reader per format."""
+from __future__ import annotations
+
+import os
+from glob import glob, has_magic
+from pathlib import Path
+
+from core.corpora.readers.base import FileReader
+from core.corpora.readers.csv_rows import CsvReader
+from core.corpora.readers.jsonl import JsonReader
+from core.corpora.readers.parquet import ParquetReader
+from core.corpora.readers.plain import HtmlReader, TextReader
+from core.corpora.readers.text import SUPPORTED_EXTENSIONS, _NARROW_FIX, _BadFile, file_type, is_supported
+from core.corpora.spec import CorpusSpec, Document
+from core.errors import CorpusError
+
+
+#: Extension (lower case, without ``.gz``) -> the reader of that format.
+READERS: dict[str, FileReader] = {ext: reader for reader in (TextReader(), HtmlReader(), JsonReader(), CsvReader(),
+                                                            ParquetReader()) for ext in reader.extensions}
+def resolve_files(path: str) -> tuple[Path, list[Path], list[str]]:
+    """Expand a files-kind ``path`` into ``(base, files, warnings)``.
+
+    ``files`` are sorted by their POSIX path relative to ``base``; a folder yields every
+    supported file below it (hidden names skipped), a glob every matching file (unsupported
+    extensions skipped with a warning).
+
+    Raises:
+        CorpusError: the path does not exist, the glob matches nothing, or no supported file.
+    """
+    warnings: list[str] = []
+    p = Path(path).expanduser()
+    if has_magic(path):
+        parts = Path(path).parts
+        fixed: list[str] = []
+        for part in parts:
+            if has_magic(part):
+                break
+            fixed.append(part)
+        base = Path(*fixed) if fixed else Path(".")
+        matches = [Path(m) for m in glob(str(p), recursive=True)]
+        matches = [m for m in matches if m.is_file()]
+        if not matches:
+            raise CorpusError(f"Glob {path} matches no file.",
+                              fix="check the pattern; use '**' to search sub-folders, e.g. 'data/**/*.txt'.")
+        files = [m for m in matches if is_supported(m)]
+        skipped = len(matches) - len(files)
+        if skipped:
+            exts = sorted({"".join(m.suffixes[-2:]) or m.name for m in matches if not is_supported(m)})
+            warnings.append(f"skipped {skipped} file(s) with unsupported extensions ({', '.join(exts[:8])}) matched by {path}")
+        if not files:
+            raise CorpusError(
+                f"Glob {path} matches {len(matches)} file(s) but none has a supported extension.",
+                fix=f"use files ending in one of: {', '.join(sorted(SUPPORTED_EXTENSIONS))} (optionally .gz).")
+    elif p.is_dir():
+        base = p
+        files = []
+        for root, dirs, names in os.walk(p):
+            dirs[:] = [d for d in dirs if not d.startswith(".") and d != "__pycache__"]
+            for name in names:
+                f = Path(root) / name
+                if not name.startswith(".") and is_supported(f):
+                    files.append(f)
+        if not files:
+            raise CorpusError(
+                f"Folder {path} contains no supported file.",
+                fix=f"put files ending in one of: {', '.join(sorted(SUPPORTED_EXTENSIONS))} (optionally .gz) "
+                    "in it, or point path at a glob.")
+    elif p.is_file():
+        base = p.parent
+        files = [p]
+        if not is_supported(p):
+            raise CorpusError(
+                f"{path} has an unsupported extension.",
+                fix=f"use one of: {', '.join(sorted(SUPPORTED_EXTENSIONS))} (optionally .gz), or rename it to .txt "
+                    "if it is plain text.")
+    else:
+        raise CorpusError(f"Path {path} does not exist.",
+                          fix="check the spelling, or give an absolute path, a folder or a glob.")
+    files.sort(key=lambda f: _rel(f, base))
+    return base, files, warnings
+
+
+def _rel(f: Path, base: Path) -> str:
+    try:
+        return f.relative_to(base).as_posix()
+    except ValueError:
+        return f.as_posix()
+
+
+def files_identity(path: str) -> list[tuple[str, int, int]]:
+    """Return sorted ``(relative path, size, mtime_ns)`` of the files ``path`` expands to.
+
+    Raises:
+        CorpusError: as :func:`resolve_files`.
+    """
+    base, files, _ = resolve_files(path)
+    out = []
+    for f in files:
+        st = f.stat()
+        out.append((_rel(f, base), st.st_size, st.st_mtime_ns))
+    return out
+
+
+def read_files(spec: CorpusSpec) -> tuple[list[Document], list[str]]:
+    """Read a kind-``"files"`` corpus.
+
+    Returns:
+        ``(documents, warnings)``; documents are non-empty, in file order then row order, capped
+        at ``spec.max_documents``.
+
+    Raises:
+        CorpusError: see the module docstring (file, field and line named in the message).
+    """
+    base, files, warnings = resolve_files(spec.path)
+    single = len(files) == 1
+    docs: list[Document] = []
+    bad: list[str] = []
+    empty: list[str] = []
+    cap = spec.max_documents
+    for f in files:
+        rel = _rel(f, base)
+        ext, gz = file_type(f)
+        try:
+            new = list(READERS[ext].read(spec, f, rel, gz=gz, warnings=warnings))
+            if not new:
+                raise _BadFile(f"{f} yields no non-empty document.",
+                               fix="check that the text field is filled in, or remove the file.", empty=True)
+        except _BadFile as exc:
+            if single:
+                raise
+            if exc.empty:
+                empty.append(rel)
+            else:
+                bad.append(rel)
+                warnings.append(f"skipped {exc.what}")
+            continue
+        docs.extend(new)
+        if cap is not None and len(docs) >= cap:
+            del docs[cap:]
+            break
+    if empty:
+        warnings.append(f"skipped {len(empty)} empty file(s), e.g. {', '.join(empty[:3])}")
+    if not docs:
+        if bad:
+            also = f" (and {len(empty)} empty: {', '.join(empty[:3])})" if empty else ""
+            raise CorpusError(
+                f"Every file of corpus {spec.name!r} ({spec.path}) is unreadable as text: "
+                f"{', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}{also}.",
+                fix=_NARROW_FIX)
+        raise CorpusError(f"Corpus {spec.name!r} ({spec.path}) has no non-empty document"
+                          f"{' (empty: ' + ', '.join(empty[:5]) + ')' if empty else ''}.",
+                          fix="point path at files that contain text.")
+    return docs, warnings

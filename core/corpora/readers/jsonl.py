@@ -1,0 +1,96 @@
+"""JSON lines (``.jsonl``) and JSON (``.json``: an array of objects, or JSON lines) files."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+from core.corpora.readers.base import FileReader, emit_rows, hf_load_local, needed_columns
+from core.corpora.readers.template import check_columns
+from core.corpora.readers.text import _BadFile, decode_text, read_bytes
+from core.corpora.spec import CorpusSpec, Document
+from core.errors import CorpusError
+
+
+def jsonl_rows(f: Path, text: str | None = None) -> list[tuple[int, dict[str, Any]]]:
+    """Parse a JSON lines file into ``(1-based line number, object)`` pairs (blank lines skipped).
+
+    Args:
+        f: the file (``.gz`` is decompressed); used in messages.
+        text: its decoded contents, when already read.
+
+    Raises:
+        CorpusError: binary/non-UTF-8 file, a line that is not valid JSON or not an object (the
+            message names the file and the line number).
+    """
+    if text is None:
+        text = decode_text(read_bytes(f), f)
+    rows: list[tuple[int, dict[str, Any]]] = []
+    for lineno, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise CorpusError(f"{f.name} line {lineno} is not valid JSON: {exc.msg} at column {exc.colno} ({f}).",
+                              fix="repair or delete that line.") from exc
+        if not isinstance(row, dict):
+            raise CorpusError(f"{f.name} line {lineno} is a JSON {type(row).__name__}, not an object ({f}).",
+                              fix="put one JSON object per line, e.g. {\"text\": \"...\"}.")
+        rows.append((lineno, row))
+    return rows
+
+
+class JsonReader(FileReader):
+    """One document per JSON line (id ``"<rel>:<line>"``) or per item of a JSON array (``"<rel>:<item>"``).
+
+    JSON lines are validated with the stdlib (precise file/line errors), then loaded with HF
+    ``datasets`` (``load_dataset("json")``) unless compressed.
+    """
+
+    extensions = frozenset({".jsonl", ".json"})
+
+    def read(self, spec: CorpusSpec, f: Path, rel: str, *, gz: bool, warnings: list[str]) -> Iterator[Document]:
+        text = decode_text(read_bytes(f), f)
+        if not text.strip():
+            raise _BadFile(f"{f} is empty.", fix="add rows to it or remove it.", empty=True)
+        if f.name.lower().removesuffix(".gz").endswith(".json") and text.lstrip().startswith("["):
+            yield from self._array(spec, f, rel, text)
+        else:
+            yield from self._lines(spec, f, rel, text, gz, warnings)
+
+    @staticmethod
+    def _array(spec: CorpusSpec, f: Path, rel: str, text: str) -> Iterator[Document]:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise CorpusError(f"{f.name} line {exc.lineno} is not valid JSON: {exc.msg} ({f}).",
+                              fix="repair the file (a JSON array of objects, or one object per line).") from exc
+        rows = []
+        for i, row in enumerate(data, 1):
+            if not isinstance(row, dict):
+                raise CorpusError(f"{f.name} item {i} is a {type(row).__name__}, not an object ({f}).",
+                                  fix="make every array item a JSON object with the text field.")
+            rows.append((i, row))
+        columns = list(dict.fromkeys(k for _, r in rows for k in r))
+        check_columns(spec, columns, str(f))
+        yield from emit_rows(spec, rows, f, rel, "item")
+
+    @staticmethod
+    def _lines(spec: CorpusSpec, f: Path, rel: str, text: str, gz: bool, warnings: list[str]) -> Iterator[Document]:
+        rows = jsonl_rows(f, text)
+        if not rows:
+            raise _BadFile(f"{f} is empty.", fix="add JSON lines to it or remove it.", empty=True)
+        columns = list(dict.fromkeys(k for _, r in rows for k in r))
+        check_columns(spec, columns, str(f))
+        missing_in = [n for n, r in rows if spec.field is not None and spec.field not in r]
+        if missing_in and spec.field is not None:
+            warnings.append(f"{f.name}: field {spec.field!r} absent on {len(missing_in)} line(s), e.g. line {missing_in[0]}")
+        if not gz:
+            loaded = hf_load_local("json", f, needed_columns(spec))
+            cols = needed_columns(spec)
+            if isinstance(loaded, dict) and loaded["__len__"][0] == len(rows) and all(c in loaded for c in cols):
+                rows = [(n, {c: loaded[c][i] for c in cols}) for i, (n, _) in enumerate(rows)]
+            elif isinstance(loaded, str):
+                warnings.append(f"{f.name}: datasets could not load it ({loaded[:200]}); read with the json module instead")
+        yield from emit_rows(spec, rows, f, rel, "line")
