@@ -1,0 +1,101 @@
+"""Which metric predicts? (AppTest) with the small recorded lab result: leaderboard, regime and
+target-derived toggle in the URL, scatters, dose-response, exports, no/malformed results file;
+and the verdict line on the Ranking page."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from core.paths import REPO_ROOT
+from core.validation import report
+from tests.pages.conftest import texts_of
+
+PAGE = "pages/7_Which_metric_predicts.py"
+SMALL = REPO_ROOT / "tests" / "data" / "validation_small.json"
+
+
+@pytest.fixture
+def small_file(monkeypatch):
+    monkeypatch.setenv(report.RESULTS_ENV, str(SMALL))
+    return SMALL
+
+
+def _table(at):
+    return at.dataframe[0].value
+
+
+def test_leaderboard_scatter_and_dose(app, small_file):
+    at = app(PAGE).run()
+    assert not at.exception, texts_of(at.exception)
+    assert not at.error
+    df = _table(at)
+    assert list(df.columns[:6]) == ["metric", "cost per source (s)", "r² [95% CI]", "Spearman [95% CI]",
+                                    "LOO error (ppl)", "p"]
+    assert set(df["metric"]) == {"t2v-head (default)", "unigram-cos", "gzip"}
+    assert all(s.startswith("6 × 2-3") for s in df["sources × seeds"])       # 4k: one seed failed, one killed
+    assert all(s == "16 / 2" for s in df["runs used / failed"])
+    assert df["r² [95% CI]"].str.match(r"^0\.\d\d \[0\.\d\d, [01]\.\d\d\]$").all()
+    md = texts_of(at.markdown)
+    assert any(t.startswith("**On 16 runs (6 sources × 2-3 seeds, regime 4k)") and "predicts perplexity best" in t
+               for t in md)
+    charts = at.get("plotly_chart")
+    assert len(charts) == 3                                     # scatter small multiples, dose ppl, dose metrics
+    scatter = json.loads(charts[0].proto.spec)
+    y_axes = [k for k in scatter["layout"] if k.startswith("yaxis")]
+    assert len(y_axes) == 3 and all(scatter["layout"][k].get("matches") == "y" for k in y_axes if k != "yaxis")
+    assert any(t.get("error_y", {}).get("array") for t in scatter["data"])
+    assert sum(t["name"] == "least-squares fit" for t in scatter["data"]) == 3
+    dose = json.loads(charts[1].proto.spec)
+    assert len([t for t in dose["data"] if t.get("mode") == "lines+markers"]) == 2
+    assert all(len(t["x"]) == 5 for t in dose["data"] if t.get("mode") == "lines+markers")
+    downloads = at.get("download_button")
+    labels = [d.proto.label for d in downloads]
+    assert labels.count("⬇ CSV") == 3 and labels.count("⬇ HTML (interactive)") == 3
+    assert at.query_params["regime"] == "4k" and at.query_params["derived"] == "include"
+
+
+def test_regime_and_derived_from_url_and_back(app, small_file):
+    at = app(PAGE, {"regime": "long", "derived": "exclude"}).run()
+    assert not at.exception, texts_of(at.exception)
+    assert at.toggle[0].value is True
+    df = _table(at)
+    assert all(s == "5 × 1" for s in df["sources × seeds"])              # proofnet-valid left out, 1 seed
+    assert any("target-derived sources excluded" in t for t in texts_of(at.markdown))
+    at.toggle[0].set_value(False).run()
+    assert at.query_params["derived"] == "include" and at.query_params["regime"] == "long"
+    assert all(s == "6 × 1" for s in _table(at)["sources × seeds"])
+    seg = at.get("button_group")[0]
+    seg.set_value("dose").run()
+    assert not at.exception, texts_of(at.exception)
+    assert at.query_params["regime"] == "dose"
+    assert all(s.startswith("10 × 2-3") for s in _table(at)["sources × seeds"])
+
+
+def test_no_results_file_says_how_to_produce_one(app, monkeypatch, tmp_path):
+    monkeypatch.delenv(report.RESULTS_ENV, raising=False)
+    monkeypatch.setattr(report, "RESULTS_FILE", tmp_path / "absent.json")
+    at = app(PAGE).run()
+    assert not at.exception, texts_of(at.exception)
+    assert any("No validation results yet" in t for t in texts_of(at.info))
+    assert any("python -m core validate run" in c.value for c in at.code)
+    assert not at.get("plotly_chart") and not at.dataframe
+
+
+def test_malformed_results_file_names_the_field(app, monkeypatch, tmp_path):
+    data = json.loads(SMALL.read_text())
+    del data["runs"][0]["seed"]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    monkeypatch.setenv(report.RESULTS_ENV, str(bad))
+    at = app(PAGE).run()
+    assert not at.exception
+    errs = texts_of(at.error)
+    assert any("runs[0].seed is missing" in e and "bad.json" in e for e in errs), errs
+
+
+def test_missing_env_file(app, monkeypatch, tmp_path):
+    monkeypatch.setenv(report.RESULTS_ENV, str(tmp_path / "typo.json"))
+    at = app(PAGE).run()
+    assert any("typo.json" in e and report.RESULTS_ENV in e for e in texts_of(at.error))
+
