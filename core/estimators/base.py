@@ -107,6 +107,9 @@ def check_embedding(vec: np.ndarray, *, where: str) -> np.ndarray:
 
 ESTIMATORS = Registry("Task2Vec estimator", fix_hint="(CLI: --estimator NAME)")
 REGISTRY = ESTIMATORS  # the name it had when it was a dict
+ESTIMATORS.register("reference", "core.estimators.reference:ReferenceEstimator")        # built-ins, imported
+ESTIMATORS.register("closed_form_head", "core.estimators.closed_form:ClosedFormHeadEstimator")   # on first use
+ESTIMATORS.register("closed_form_blocks", "core.estimators.closed_form:ClosedFormBlocksEstimator")
 
 
 def register_estimator(cls: type[Task2VecEstimator]) -> type[Task2VecEstimator]:
@@ -121,8 +124,6 @@ def get_estimator(name: str, **params) -> Task2VecEstimator:
     Raises:
         EstimatorError: unknown name (the message lists the known ones) or bad parameters.
     """
-    from core import estimators  # noqa: F401  (importing the package registers the built-ins)
-
     try:
         cls = ESTIMATORS.get(name)
     except RegistryError as exc:
