@@ -13,7 +13,7 @@ Public API::
     MissingEmbeddingsError (.missing, .unavailable)
 
 The background job kind ``mix_verify`` (:func:`core.mixture.jobs.verify_job`) is declared in :data:`core.jobs.JOBS`.
-The model behind the predictions is derived in :mod:`core.mixture.predict`.
+The model behind the predictions is derived in ``docs/mixture_prediction.md``.
 """
 from core.mixture.model import (Mixture, apportion, delete_mixture, list_mixtures, load_mixture, mixtures_dir,
                                 parse_weights, save_mixture)

@@ -1,80 +1,20 @@
 r"""Predicting a mixture's Task2Vec embeddings, alignment and diversity from cached per-source embeddings.
 
-Why a mixture's embedding is (almost) linear in its token shares
------------------------------------------------------------------
-The closed-form head estimator (:mod:`core.estimators.closed_form`, eq. 2) embeds a batch ``B`` as
-the mean, over its ``N_B`` real (non-padding) token positions ``t``, of a per-position term
-
-    e_v(B) = (1/N_B) sum_{t in B} phi_v(t),   phi_v(t) = p_tv (1 - p_tv) mean_j h_tj^2      (2)
-
-where ``p_t = softmax(W h_t)`` and ``h_t`` is the final hidden state at ``t`` (eq. 1 is the exact FIM
-diagonal of the head at one position). ``h_t`` depends only on the tokens of the sequence that
-contains ``t`` (causal attention inside one row, right padding, no cross-row interaction in the
-forward pass), so ``phi(t)`` is a property of the *sequence*, not of the batch it sits in. Split a
-mixed batch ``B`` into the parts ``B_s`` holding the rows drawn from source ``s`` (``N_s`` real tokens
-each, ``N_B = sum_s N_s``). Regrouping the sum in (2):
-
-    e(B) = sum_s (N_s / N_B) * (1/N_s) sum_{t in B_s} phi(t) = sum_s w_s e(B_s),   w_s = N_s / N_B   (M1)
-
-*exactly*, where ``e(B_s)`` is the embedding of the sub-batch of ``s``-rows alone and ``w_s`` is the
-**token** share of ``s`` in the batch. (M1) is checked to float tolerance on a tiny model in
-``tests/core/mixture/test_predict.py``. We do not have ``e(B_s)`` for the mixture's future batches,
-only the cached embeddings ``E_s[k]`` (k = 1..n) of full batches of ``s``, so the k-th *predicted*
-mixed batch is the same combination of the sources' k-th batches (sources' batches are independent):
+The derivation, the measurements behind the choice of model and its limits are in
+``docs/mixture_prediction.md``. In short: the closed-form head embedding of a batch is the token-weighted
+mean of per-position terms, so a mixed batch's embedding is exactly ``sum_s w_s e(B_s)`` with ``w_s``
+the token share of source ``s`` (M1). The k-th predicted mixed batch is
 
     ê_k = sum_s w_s E_s[k]                                                                    (M2)
 
-It has the expectation of a real mixed batch, ``E[e(B)] = sum_s w_s mu_s`` by (M1) (up to the
-negligible ratio bias of token-weighted means over sequences of varying length), and a single source (``w_s = 1``) gives back exactly its own cached batches. Predicted alignment with the
-target and diversity, with their jackknife 95% CIs, are :func:`core.coefficients.alignment_coefficient`
-(the ``n`` predicted batches vs the target's cached batches) and
-:func:`core.coefficients.diversity_coefficient` of the predicted batches: no forward pass, numpy only.
-
-What (M2) does not reproduce is the *batch-to-batch variation* of real mixed batches: in a real batch
-of ``B`` sequences, source ``s`` contributes only ``m_s ~ w_s B`` sequences, so its part ``e(B_s)`` is
-noisier than a full batch (variance ``~ B / m_s`` larger, sequences being exchangeable), while (M2)
-averages full batches and shrinks the noise. Distances between batches grow with their noise, so (M2)
-**under-estimates the diversity** of a mixture and slightly **over-estimates its alignment**. The
-sub-batch model (``noise="subbatch"``) rescales each source's deviations to the variance of an
-``m_s``-sequence part,
+(``noise="linear"``, the default, and what the optimiser maximises) and the sub-batch model
 
     ê_k = sum_s w_s mu_s + sum_s w_s sqrt(B / m_s) (E_s[k] - mean_k E_s[k]),  clipped at 0      (M3)
 
-which matches the second moments but, with heavy-tailed rare-token coordinates (which the normalised
-Task2Vec distance weighs as much as frequent ones) and clipping, exaggerates the variation.
-
-Measured on the demo corpora (SmolLM2-135M, closed_form_head, 5 batches x 16 x 128 tokens, target
-proofnet; ``python -m core mix verify``), prediction (M2) at the realised token shares vs real mixed
-batches, 95% CIs:
-
-    mix (token shares)                       alignment M2 / measured               diversity M2 / measured  (M3)
-    proofnet-valid .47, coq-stdlib .53        .812 [.802,.822] / .808 [.787,.828]   .084 / .133  (.157)
-    proofnet-valid .50, coq .33, metamath .17 .841 [.832,.849] / .829 [.810,.847]   .072 / .126  (.202)
-    coq .41, metamath .26, humaneval .33      .720 [.709,.731] / .715 [.701,.729]   .106 / .159  (.266)
-    proofnet-valid .73, humaneval .27         .898 [.890,.905] / .899 [.886,.912]   .087 / .097  (.177)
-
-Alignment: (M2) within the measured CI every time (|difference| <= .012). Diversity: always between
-(M2) and (M3). So (M2) is the prediction (``noise="linear"``, default, also what the optimiser
-maximises) and :func:`predict_mixture` adds the (M3) values as the other end of a bracket: alignment
-in ``[align_M3, align_M2]``, diversity in ``[div_M2, div_M3]`` (M2's diversity is a lower bound).
-
-Where this is only approximate
-------------------------------
-- **Token vs document weighting.** (M1) weights by real tokens. Sliders are token shares; a mixed
-  batch of ``B`` sequences is built with ``m_s ∝ w_s / L_s`` sequences of ``s`` (``L_s`` = mean real
-  tokens per sequence of ``s``), rounded to integers, so its realised token shares differ slightly
-  from the sliders (reported by verification, and the prediction shown there uses the realised
-  shares). Weighting by documents instead would over-weight sources with short documents.
-- **Batch-to-batch variation** (above): the predicted diversity is a lower bound; with ``n = 5``
-  cached batches per source the prediction's own CI is wide, and it shares the target's batches with
-  the measured value (the comparison is conservative).
-- **The reference estimator** fine-tunes the head on each batch (the fine-tuned head depends on the
-  whole batch, non-linearly) and squares *minibatch-mean* gradients: ``(sum_s w_s g_s)^2 != sum_s w_s
-  g_s^2``, so cross terms between sources appear and the embedding is not linear in the mixture.
-  ``closed_form_blocks``' Monte-Carlo block segment squares whole-minibatch gradients too. For those
-  estimators the prediction is a first-order guide only: verify it (:mod:`core.mixture.verify`).
-- **Fine-tuning itself** changes the model; this predicts the alignment of the *data* (under the
-  probe network), not the fine-tuned model's benchmark score.
+(``noise="subbatch"``) brackets the batch-to-batch variation of real mixed batches: alignment lies in
+``[align_M3, align_M2]`` and diversity in ``[div_M2, div_M3]``. Predicted alignment and diversity with
+95% CIs are :func:`core.coefficients.alignment_coefficient` and
+:func:`core.coefficients.diversity_coefficient` of the predicted batches (numpy only, no forward pass).
 """
 from __future__ import annotations
 
@@ -108,8 +48,7 @@ class MissingEmbeddingsError(AlignScopeError):
         fix = []
         if self.missing:
             fix.append(f"compute them with: python -m core embed --corpus {','.join(self.missing)}"
-                       + _settings_flags(settings) + ", or pass --compute-missing to python -m core mix predict/suggest, "
-                       "or use the 'Compute missing embeddings' button on the Mix page")
+                       + _settings_flags(settings) + ", or pass --compute-missing to python -m core mix predict/suggest")
         if self.unavailable:
             fix.append("install the corpora listed")
         super().__init__(" ".join(parts), fix="; ".join(fix) + ".")
