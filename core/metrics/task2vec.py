@@ -25,8 +25,10 @@ Cost: ``MetricValue.seconds`` is the recorded compute time of every source and t
 embedding (each batch's own time, measured when it was computed, now or earlier), plus this
 call's wall time outside embedding, so the cost does not vanish because the embeddings were
 cached by another tool. ``details`` has ``computed_batches``, ``cached_batches`` and
-``wall_seconds``. Measured on this 2-core machine (SmolLM2-135M, 16 x 128-token batches):
-``closed_form_head`` about 2-4 s per batch, ``reference`` about 16 s per batch per epoch.
+``wall_seconds``. Measured on this 2-core machine (SmolLM2-135M, 16 x 128-token batches, 1 torch
+thread, machine shared with a fine-tune): ``closed_form_head`` about 5.6 s per batch,
+``closed_form_blocks`` about 15 s, ``reference`` (1 epoch) about 53 s (about 16 s per batch and
+epoch on an idle machine with 2 threads).
 """
 from __future__ import annotations
 
@@ -212,8 +214,9 @@ class Task2VecBlocks(_Task2VecMetric):
 class Task2VecReference(_Task2VecMetric):
     """``t2v-reference``: Task2Vec alignment coefficient with the reference estimator, small settings.
 
-    Expensive: about 16 s per batch and epoch on this machine's 2 CPU cores, so the defaults are
-    1 fine-tuning epoch and 3 batches per corpus (6 batches, about 2 minutes per new source+target).
+    Expensive: about 16 s per batch and epoch on this machine's 2 idle CPU cores (53 s measured at
+    1 thread on the loaded machine), so the defaults are 1 fine-tuning epoch and 3 batches per
+    corpus: 6 batch embeddings for a new source and target (2 to 5 minutes), 3 per further source.
     """
 
     name = "t2v-reference"
@@ -222,7 +225,7 @@ class Task2VecReference(_Task2VecMetric):
     cost = "probe forward+backward"
     description = ("Task2Vec alignment coefficient (Chawla et al. eq. 1) with the reference estimator (head "
                    "fine-tuning then Monte-Carlo FIM of every weight; Achille et al. Sec. 3) at small settings: "
-                   "1 epoch, 3 batches per corpus (about 16 s per batch on 2 CPU cores). CI: jackknife.")
+                   "1 epoch, 3 batches per corpus (16-53 s per batch on this 2-core CPU). CI: jackknife.")
 
     @dataclass(frozen=True)
     class Config(_Task2VecMetric.Config):
