@@ -1,0 +1,128 @@
+"""The Fine-tune page's sections (pages/5_Fine-tune.py lists them): hyperparameters, the experiment
+preset and single runs, the jobs, and the runs table. Widget keys are ``ft_*``.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from core.errors import AlignScopeError
+from core.finetune import config as C
+from core.finetune import results
+from core.finetune import jobs as ftjobs
+from core.finetune.experiment import default_sources
+from core.fingerprint import EmbedSettings
+from core.mixture import list_mixtures
+from ui.jobs import job_panel
+
+INTRO = ("Fine-tune a small causal LM on each candidate source with the **same token budget and hyperparameters**, "
+         "then measure its **perplexity on the target's held-out split** (for ProofNet: the test split; "
+         "training sources come from the valid split only). The alignment coefficient (Task2Vec, sidebar settings) "
+         "and the **familiarity** (base-model perplexity on the source) are recorded beside it. Runs go one after "
+         "another in the background; they survive a page reload or an app restart.")
+
+
+def hyperparameters(target: str, settings: EmbedSettings) -> dict:
+    """The hyperparameter widgets; returns the :class:`~core.finetune.config.FinetuneConfig` fields
+    shared by every run (device and precision from the sidebar)."""
+    with st.expander("Hyperparameters (identical for every run of an experiment)", expanded=False):
+        c1, c2, c3, c4 = st.columns(4)
+        model_in = c1.text_input("Model to fine-tune", key="ft_model", placeholder=f"probe network: {settings.model}",
+                                 help="empty: the sidebar's probe network (default: the embedded SmolLM2-135M)")
+        method = c2.selectbox("Method", ["full", "lora"], key="ft_method",
+                              help="full fine-tuning, or LoRA adapters (peft) on the attention and MLP projections")
+        budget = c3.number_input("Token budget per source", 16, 10_000_000, C.DEFAULT_BUDGET, step=500, key="ft_budget")
+        epochs = c4.number_input("Epochs", 0.25, 50.0, float(C.DEFAULT_EPOCHS), step=0.5, key="ft_epochs")
+        c1, c2, c3, c4 = st.columns(4)
+        lr = c1.number_input("Learning rate", 1e-7, 0.5, C.DEFAULT_LR if method == "full" else 1e-3, format="%.1e",
+                             key=f"ft_lr_{method}")
+        seq_len = c2.number_input("Sequence length", 8, 4096, C.DEFAULT_SEQ_LEN, step=32, key="ft_seq_len")
+        batch_size = c3.number_input("Training batch size", 1, 256, C.DEFAULT_BATCH_SIZE, key="ft_batch_size")
+        seed = c4.number_input("Seed", 0, 10 ** 6, 0, key="ft_seed")
+        if method == "lora":
+            c1, c2, _, _ = st.columns(4)
+            lora_r = c1.number_input("LoRA r", 1, 256, 8, key="ft_lora_r")
+            lora_alpha = c2.number_input("LoRA alpha", 1, 512, 16, key="ft_lora_alpha")
+        else:
+            lora_r, lora_alpha = 8, 16
+        st.caption("Device: the sidebar's (CUDA when present). Full fine-tuned weights are not saved; LoRA adapters are "
+                   "kept under cache/finetune/adapters.")
+
+    return dict(target=target, model=(model_in or "").strip() or settings.model, budget_tokens=int(budget),
+                epochs=float(epochs), learning_rate=float(lr), seq_len=int(seq_len), batch_size=int(batch_size),
+                seed=int(seed), method=method, lora_r=int(lora_r), lora_alpha=int(lora_alpha),
+                device=settings.device, precision=settings.precision)
+
+
+def _launched(sub, what: str) -> None:
+    st.session_state["ft_job"] = sub.job_id
+    if sub.reused:
+        st.info(f"{what}: identical work is already done or under way; showing it.")
+    else:
+        st.toast(f"{what} queued")
+
+
+def launch_tabs(target: str, sources: list[str], base: dict, settings: EmbedSettings) -> None:
+    """The experiment preset and the single-run tabs."""
+    tab_exp, tab_one = st.tabs(["Experiment preset", "Single run"])
+    with tab_exp:
+        st.markdown("One fine-tune per selected source, all with the settings above, run **one after another**; "
+                    "the Alignment vs perplexity page fills in as they finish. Finished runs are reused.")
+        defaults = [s for s in default_sources(target) if s in sources]
+        chosen = st.multiselect("Sources", sources, default=defaults, key="ft_exp_sources")
+        if st.button(f"Run the experiment ({len(chosen)} fine-tunes)", type="primary", key="ft_exp_go",
+                     disabled=not chosen):
+            try:
+                _launched(ftjobs.submit_experiment(target, chosen, base, settings), "Experiment")
+            except AlignScopeError as exc:
+                st.error(str(exc))
+
+    with tab_one:
+        kind = st.radio("Train on", ["a source corpus", "a saved mixture"], horizontal=True, key="ft_kind")
+        mixture = source = None
+        if kind == "a source corpus":
+            source = st.selectbox("Source", sources, key="ft_source")
+        else:
+            names = list_mixtures()
+            if not names:
+                st.info("No saved mixture yet: build one on the Mix page.")
+            mixture = st.selectbox("Mixture", names, key="ft_mixture") if names else None
+        if st.button("Launch fine-tune", type="primary", key="ft_go", disabled=not (source or mixture)):
+            try:
+                cfg = C.FinetuneConfig(source=source, mixture=mixture, **base)
+                _launched(ftjobs.submit_finetune(cfg, settings), f"Fine-tune on {cfg.label}")
+            except AlignScopeError as exc:
+                st.error(str(exc))
+
+
+def jobs_section() -> None:
+    """Panels of the running fine-tune jobs (and the one launched last)."""
+    st.subheader("Jobs")
+    shown = [j.job_id for j in ftjobs.active_jobs()][:3]
+    last = st.session_state.get("ft_job")
+    if last and last not in shown:
+        shown.insert(0, last)
+    if not shown:
+        st.caption("No fine-tune is running.")
+    for job_id in shown:
+        job_panel(job_id, key=f"ftjob_{job_id}", title="Experiment" if job_id.startswith("experiment") else "Fine-tune")
+
+
+def runs_table(target: str) -> None:
+    """Every run evaluated on ``target``, with a link to the alignment-vs-perplexity page."""
+    st.subheader(f"Runs evaluated on {target}")
+    rows = results.list_runs(target=target)
+    if rows:
+        df = results.to_frame(rows)[["label", "status", "alignment", "align_ci_low", "align_ci_high", "familiarity",
+                                     "ppl_before", "ppl_after", "tokens_trained", "method", "model", "wall_seconds",
+                                     "notes", "error", "run_id"]]
+        st.dataframe(df, hide_index=True, width="stretch", column_config={
+            "label": "source", "align_ci_low": st.column_config.NumberColumn("CI low", format="%.4f"),
+            "align_ci_high": st.column_config.NumberColumn("CI high", format="%.4f"),
+            "alignment": st.column_config.NumberColumn("alignment", format="%.4f"),
+            "familiarity": st.column_config.NumberColumn("familiarity (base ppl on source)", format="%.2f"),
+            "ppl_before": st.column_config.NumberColumn("ppl before", format="%.3f"),
+            "ppl_after": st.column_config.NumberColumn("ppl after", format="%.3f"),
+            "wall_seconds": st.column_config.NumberColumn("wall s", format="%.0f")})
+        st.page_link("pages/6_Alignment_vs_perplexity.py", label="See alignment vs perplexity", icon="📈")
+    else:
+        st.caption("No runs yet.")
