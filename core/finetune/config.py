@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 from core.errors import AlignScopeError
+from core.precision import check_precision
 from core.probe import DEFAULT_MODEL
 
 #: Defaults of the controlled experiment, sized for 2 CPU cores (about 1-2 min of training per source).
@@ -36,6 +37,12 @@ class FinetuneConfig:
         weight_decay, max_grad_norm: optimiser regularisation.
         eval_batch_size: windows per forward pass when measuring perplexity (does not change it).
         device: ``auto`` (CUDA when present), ``cpu``, ``cuda``.
+        precision: ``auto`` | ``fp32`` | ``bf16`` (:mod:`core.precision`): ``bf16`` trains in bf16
+            mixed precision (the Trainer's ``bf16=True``: bf16 autocast, float32 master weights and
+            AdamW state) and evaluates under bf16 autocast (log-softmax in float32); ``auto`` is
+            ``bf16`` where the device has fast bf16 matrix products, else ``fp32``. The *resolved*
+            precision is part of a run's identity only when it is not ``fp32`` (see
+            :meth:`identity_dict`), so runs made before precision existed keep their ids.
         save_adapter: keep the LoRA adapter under ``cache/finetune/adapters/<run_id>`` (LoRA only;
             full fine-tuned weights are never saved, the metrics are what matter).
     """
@@ -59,6 +66,7 @@ class FinetuneConfig:
     eval_batch_size: int = 16
     device: str = "auto"
     save_adapter: bool = True
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         if bool(self.source) == bool(self.mixture):
@@ -80,6 +88,7 @@ class FinetuneConfig:
                                   fix="use a value such as 1e-4 (full) or 1e-3 (LoRA).")
         if not (self.model or "").strip():
             raise AlignScopeError("No model given.", fix=f"pass --model {DEFAULT_MODEL}.")
+        check_precision(self.precision)
 
     @property
     def label(self) -> str:
@@ -91,16 +100,57 @@ class FinetuneConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "FinetuneConfig":
+        """The configuration of a stored dict (job parameters, a row's ``hparams``).
+
+        A dict without ``precision`` was written by :meth:`identity_dict` for an fp32 run, or before
+        precision existed (every run was fp32 then): it gives ``precision="fp32"``, never ``auto``.
+
+        Raises:
+            AlignScopeError: unknown keys or invalid values.
+        """
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
             raise AlignScopeError(f"Unknown fine-tune settings: {', '.join(unknown)}.",
                                   fix=f"use only: {', '.join(sorted(known))}.")
-        return cls(**d)
+        return cls(**{"precision": "fp32", **d})
+
+    def resolved_precision(self) -> str:
+        """``fp32`` or ``bf16``: :attr:`precision` resolved on this run's device
+        (:func:`core.precision.resolve_precision`).
+
+        Raises:
+            AlignScopeError: unknown precision; ModelError: the device does not exist here.
+        """
+        from core.precision import resolve_precision
+        from core.probe import resolve_device
+
+        return resolve_precision(self.precision, resolve_device(self.device))
+
+    def resolved(self) -> "FinetuneConfig":
+        """This configuration with :attr:`precision` resolved (``fp32`` or ``bf16``, never ``auto``)."""
+        return replace(self, precision=self.resolved_precision())
+
+    def identity_dict(self) -> dict:
+        """:meth:`to_dict` with the precision resolved, and left out when it is ``fp32``.
+
+        What identifies a run (its id, its comparability group): an fp32 run has the same identity
+        as a run made before precision existed; ``auto`` and the precision it resolves to are the
+        same run. :meth:`from_dict` reads a missing precision back as ``fp32``.
+        """
+        d = self.to_dict()
+        d["precision"] = self.resolved_precision()
+        if d["precision"] == "fp32":
+            d.pop("precision")
+        return d
 
     def hparams(self) -> dict:
-        """The optimisation hyperparameters (what must be identical across runs of one experiment)."""
-        d = self.to_dict()
+        """The optimisation hyperparameters (what must be identical across runs of one experiment).
+
+        The resolved precision is one of them when it is not ``fp32`` (bf16 and fp32 runs are not
+        points of one plot).
+        """
+        d = self.identity_dict()
         for k in ("source", "mixture", "target", "device", "save_adapter", "eval_batch_size"):
             d.pop(k)
         if self.method == "full":

@@ -46,6 +46,43 @@ def document_windows(texts: list[str], tokenizer, seq_len: int) -> list[list[int
     return [w for w in out if len(w) >= 2]
 
 
+_WINDOWS: dict[tuple[str, str, int], tuple[list[list[int]], str]] = {}
+
+
+def corpus_windows(corpus, tokenizer, seq_len: int, *, tokenizer_fingerprint: str | None = None
+                   ) -> tuple[list[list[int]], str]:
+    """:func:`document_windows` of a registry corpus, tokenised once per process.
+
+    Memoised by (corpus fingerprint, tokenizer fingerprint, ``seq_len``): the corpus fingerprint
+    changes when its documents do, so a stale memo is never served.
+
+    Args:
+        corpus: registry name or corpus object.
+        tokenizer_fingerprint: the probe's ``tokenizer_fingerprint`` (computed from the tokenizer
+            when not given).
+
+    Returns:
+        ``(windows, fingerprint)``: the windows (shared: do not modify) and
+        :func:`windows_fingerprint` of them.
+
+    Raises:
+        CorpusError: unknown or uninstalled corpus.
+    """
+    from core.corpora import get_corpus
+
+    c = get_corpus(corpus) if isinstance(corpus, str) else corpus
+    if tokenizer_fingerprint is None:
+        from core.probe import _tokenizer_fingerprint
+
+        tokenizer_fingerprint = _tokenizer_fingerprint(tokenizer)
+    key = (c.fingerprint(), tokenizer_fingerprint, int(seq_len))
+    hit = _WINDOWS.get(key)
+    if hit is None:
+        windows = document_windows([d.text for d in c.documents()], tokenizer, seq_len)
+        hit = _WINDOWS[key] = (windows, windows_fingerprint(windows))
+    return hit
+
+
 def windows_fingerprint(windows: list[list[int]]) -> str:
     import hashlib
 
@@ -57,17 +94,25 @@ def windows_fingerprint(windows: list[list[int]]) -> str:
 
 
 def perplexity(model, windows: list[list[int]], *, batch_size: int = 16, pad_id: int = 0,
-               progress: Callable[[int, int], None] | None = None,
+               precision: str = "fp32", progress: Callable[[int, int], None] | None = None,
                should_stop: Callable[[], bool] | None = None) -> Perplexity:
     """Token-weighted perplexity of ``model`` over ``windows`` (lists of token ids, each evaluated alone).
 
     Windows are sorted by length and batched (right-padded, padding masked). ``progress(done,
     total)`` is called after each batch; ``should_stop()`` raises ``InterruptedError`` between batches.
+    Only the logits of scored positions are widened and passed to the cross-entropy.
+
+    Args:
+        precision: resolved precision, ``fp32`` or ``bf16``: ``bf16`` runs the forward pass under
+            bf16 autocast (bf16 logits); the log-softmax (cross-entropy) and the sums are float32 /
+            float64 in both cases.
 
     Raises:
         ValueError: no window has two tokens or more (nothing to score).
     """
     import torch
+
+    from core.precision import autocast
 
     windows = [w for w in windows if len(w) >= 2]
     if not windows:
@@ -91,12 +136,13 @@ def perplexity(model, windows: list[list[int]], *, batch_size: int = 16, pad_id:
                     ids[r, :len(windows[i])] = torch.tensor(windows[i])
                     mask[r, :len(windows[i])] = 1
                 ids, mask = ids.to(device), mask.to(device)
-                logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
-                targets = ids[:, 1:]
-                keep = mask[:, 1:].bool()
-                nll = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
-                                                        reduction="none").view_as(targets)
-                total_nll += float(nll[keep].double().sum())
+                with autocast(precision, device):
+                    logits = model(input_ids=ids, attention_mask=mask).logits           # [b, T, V]
+                keep = mask[:, 1:].bool()                                               # [b, T-1]
+                scored = logits[:, :-1][keep].float()                                   # [n, V], float32
+                del logits
+                nll = torch.nn.functional.cross_entropy(scored, ids[:, 1:][keep], reduction="none")  # [n]
+                total_nll += float(nll.double().sum())
                 total_tokens += int(keep.sum())
                 if progress:
                     progress(b + 1, len(batches))

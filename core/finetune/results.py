@@ -79,6 +79,7 @@ class Run(Base):
     train_seconds: Mapped[float | None] = mapped_column(Float)
     wall_seconds: Mapped[float | None] = mapped_column(Float)
     device: Mapped[str | None] = mapped_column(String(32))
+    precision: Mapped[str | None] = mapped_column(String(8))     # resolved: fp32 | bf16 (None: before it existed)
     adapter_path: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), index=True, default="queued")
     phase: Mapped[str | None] = mapped_column(String(200))
@@ -129,8 +130,27 @@ def engine():
                 cur.close()
 
             Base.metadata.create_all(eng)
+            _add_missing_columns(eng)
             _ENGINES[path] = eng
     return eng
+
+
+def _add_missing_columns(eng) -> None:
+    """Add columns introduced after a database was created (``ALTER TABLE ADD COLUMN``, NULL in old rows)."""
+    from sqlalchemy import inspect, text
+    from sqlalchemy.exc import OperationalError
+
+    for table in Base.metadata.sorted_tables:
+        have = {col["name"] for col in inspect(eng).get_columns(table.name)}
+        for col in table.columns:
+            if col.name not in have:
+                try:
+                    with eng.begin() as conn:
+                        conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{col.name}" '
+                                          f'{col.type.compile(eng.dialect)}'))
+                except OperationalError as exc:     # another process added it meanwhile
+                    if "duplicate column" not in str(exc):
+                        raise
 
 
 def _json(v):

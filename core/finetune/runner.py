@@ -1,15 +1,28 @@
 """One fine-tune run from start to finish, recorded in the results store as it goes.
 
-Phases (each one's result is written to the run's row as soon as it is known, so a killed worker
-loses only the phase it was in):
+Steps (:data:`STEPS`, one function each; each one's result is written to the run's row as soon as
+it is known, so a killed worker loses only the step it was in; each is timed, see
+``run_finetune(...)["timings"]``):
 
-1. validate: the target has a held-out split, the source is installed and disjoint from it;
-2. training data: the source's documents packed within the token budget (:mod:`core.finetune.data`);
-3. alignment of the source with the target (``core.pipeline.align``; cached Task2Vec embeddings);
-4. base-model perplexity on the held-out split (the baseline) and familiarity (base-model
-   perplexity on the training data): both cached, they are deterministic;
-5. fine-tuning (:func:`core.finetune.train.train`), then perplexity of the fine-tuned model on the
-   held-out split.
+1. ``prepare``: validate (the target has a held-out split, the source is installed and disjoint
+   from it), resolve the precision, pack the training data within the token budget
+   (:mod:`core.finetune.data`);
+2. ``tokenise``: the held-out split's evaluation windows, tokenised once per process
+   (:func:`core.finetune.perplexity.corpus_windows`);
+3. ``alignment`` of the source with the target (``core.pipeline.align``; cached Task2Vec embeddings);
+4. ``load``: the model, once per run (a fresh float32 copy: the base evaluations and the training
+   use the same copy, in that order);
+5. ``base``: base-model perplexity on the held-out split, and 6. ``familiarity`` (base-model
+   perplexity on the training data): deterministic, so stored in the results store's cache keyed
+   by model, target, split, tokenizer, seq_len, the exact token windows and the precision
+   (:func:`base_key`, :func:`familiarity_key`) and computed only by the first run that needs them;
+7. ``train`` (:func:`core.finetune.train.train`), 8. ``evaluate``: perplexity of the fine-tuned
+   model on the held-out split; 9. ``finish``: the row is completed.
+
+Precision: ``config.precision`` is resolved once (:meth:`FinetuneConfig.resolved_precision`); under
+``bf16`` training uses the Trainer's bf16 mixed precision and every perplexity runs under bf16
+autocast. The resolved precision is recorded in the row (``precision``) and is part of the run's
+identity and of the cached evaluations' keys only when it is not ``fp32``.
 
 Only one run trains at a time on a machine: phases 3-5 hold an exclusive lock
 (``cache/finetune/train.lock``, ``fcntl.flock``, released by the OS if the worker dies), so a second
@@ -21,6 +34,7 @@ import contextlib
 import math
 import os
 import time
+from dataclasses import dataclass, field
 from typing import Callable
 
 from core.corpora.memory import InMemoryCorpus
@@ -33,8 +47,14 @@ Progress = Callable[[int, int, str], None]
 
 
 def run_params(config: FinetuneConfig, settings) -> dict:
-    """Job parameters (and identity) of a run: its configuration and the alignment's embedding settings."""
-    return {"config": config.to_dict(), "settings": settings.to_dict()}
+    """Job parameters (and identity) of a run: its configuration (:meth:`FinetuneConfig.identity_dict`:
+    the precision resolved, and left out when ``fp32``, so fp32 runs keep the ids they had before
+    precision existed) and the alignment's embedding settings.
+
+    Raises:
+        AlignScopeError: unknown precision.  ModelError: the config's device does not exist here.
+    """
+    return {"config": config.identity_dict(), "settings": settings.to_dict()}
 
 
 def run_id_for(config: FinetuneConfig, settings) -> str:
@@ -165,15 +185,41 @@ class _Phases:
             self.report(int(100 * sum(self.done.values()) / self.total), 100, message)
 
 
+def base_key(probe, config: FinetuneConfig, split: str, windows_fp: str, precision: str) -> dict:
+    """Cache key of the base model's perplexity on a target's held-out split.
+
+    Model weights, target, split (evaluation corpus), tokenizer, ``seq_len``, the exact windows'
+    fingerprint and the precision (only when not ``fp32``): every input of the figure.
+    """
+    key = {"what": "target", "model": probe.fingerprint, "target": config.target, "split": split,
+           "tok": probe.tokenizer_fingerprint, "seq_len": config.seq_len, "windows": windows_fp}
+    if precision != "fp32":
+        key["precision"] = precision
+    return key
+
+
+def familiarity_key(probe, config: FinetuneConfig, windows_fp: str, precision: str) -> dict:
+    """Cache key of the base model's perplexity on a run's training sequences (familiarity)."""
+    key = {"what": "familiarity", "model": probe.fingerprint, "source": config.label,
+           "tok": probe.tokenizer_fingerprint, "seq_len": config.seq_len, "windows": windows_fp}
+    if precision != "fp32":
+        key["precision"] = precision
+    return key
+
+
 def run_finetune(config: FinetuneConfig, settings=None, *, run_id: str | None = None, job_id: str | None = None,
                  experiment_id: str | None = None, progress: Progress | None = None,
                  should_stop: Callable[[], bool] | None = None, log: Callable[[str], None] | None = None) -> dict:
-    """Run one fine-tune (all phases) and return its row.
+    """Run one fine-tune (all :data:`STEPS`) and return its row.
 
     Args:
         config: the run.  settings: :class:`core.pipeline.EmbedSettings` for the alignment (default settings).
         run_id: row id (default :func:`run_id_for`).  job_id / experiment_id: recorded in the row.
         progress: ``(percent, 100, message)``.  should_stop: cancellation poll.  log: one line per event.
+
+    Returns:
+        The row (:func:`core.finetune.results.get_run`) plus ``"timings"``: ``{step: {"wall_s",
+        "cpu_s"}}`` of this process (not stored).
 
     Raises:
         InterruptedError: cancelled (row ``cancelled``).  AlignScopeError and others: row ``failed``
@@ -194,7 +240,8 @@ def run_finetune(config: FinetuneConfig, settings=None, *, run_id: str | None = 
                        hparams=config.to_dict(), align_settings=settings.to_dict(), status="running",
                        phase="validating", started=t0, finished=None, error=None)
     try:
-        return _run(config, settings, run_id, t0, progress, stop, say)
+        return _run(_RunState(config=config, settings=settings, run_id=run_id, t0=t0, say=say, stop=stop,
+                              progress=progress))
     except InterruptedError as exc:
         results.update_run(run_id, status="cancelled", error=str(exc) or "cancelled", finished=time.time(),
                            wall_seconds=time.time() - t0)
@@ -217,119 +264,226 @@ def run_finetune(config: FinetuneConfig, settings=None, *, run_id: str | None = 
         raise
 
 
-def _run(config, settings, run_id, t0, progress, stop, say) -> dict:
-    from core.corpora import get_corpus
+@dataclass
+class _RunState:
+    """What the steps of one run hand to each other."""
+
+    config: FinetuneConfig
+    settings: object
+    run_id: str
+    t0: float
+    say: Callable[[str], None]
+    stop: Callable[[], bool]
+    progress: Progress | None
+    precision: str = "fp32"
+    probe: object = None
+    pad_id: int = 0
+    held: object = None
+    data: object = None
+    notes: list = field(default_factory=list)
+    eval_windows: list = field(default_factory=list)
+    eval_fp: str = ""
+    base: dict | None = None
+    fam: dict | None = None
+    keys: dict = field(default_factory=dict)
+    phases: object = None
+    model: object = None
+    after: object = None
+    adapter: str | None = None
+    timings: dict = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return self.config.label
+
+
+def _step_prepare(r: _RunState) -> None:
+    """Validate, resolve the precision, load the tokenizer, pack the training data; record them."""
     from core.finetune.data import build_training_data
-    from core.finetune.perplexity import document_windows, perplexity, windows_fingerprint
-    from core.finetune.train import TrainingError, load_causal_lm, lora_wrap, num_steps, train
     from core.probe import load_probe
 
-    held = validate(config)
-    probe = load_probe(config.model, device=config.device, progress=False)
-    tok = probe.tokenizer
-    pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
-    data = build_training_data(config, tok)
-    notes = list(data.notes)
-    for n in notes:
-        say(f"{config.label}: note: {n}")
-    results.update_run(run_id, tokens_trained=data.tokens, tokens_seen=int(round(data.tokens * config.epochs)),
-                       documents_used=data.documents, budget_tokens=data.requested, notes="; ".join(notes) or None,
-                       eval_corpus=held.corpus, device=str(probe.device), phase="training data ready")
-    eval_windows = document_windows([d.text for d in get_corpus(held.corpus).documents()], tok, config.seq_len)
-    if not eval_windows:
-        raise AlignScopeError(f"The held-out split {held.corpus!r} of target {config.target!r} has no text to evaluate.",
+    r.held = validate(r.config)
+    r.precision = r.config.resolved_precision()
+    r.config = r.config.resolved()
+    r.probe = load_probe(r.config.model, device=r.config.device, progress=False)
+    tok = r.probe.tokenizer
+    r.pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
+    r.data = build_training_data(r.config, tok)
+    r.notes = list(r.data.notes)
+    for n in r.notes:
+        r.say(f"{r.label}: note: {n}")
+    results.update_run(r.run_id, tokens_trained=r.data.tokens, tokens_seen=int(round(r.data.tokens * r.config.epochs)),
+                       documents_used=r.data.documents, budget_tokens=r.data.requested, notes="; ".join(r.notes) or None,
+                       eval_corpus=r.held.corpus, device=str(r.probe.device), precision=r.precision,
+                       hparams=r.config.to_dict(), phase="training data ready")
+    r.say(f"{r.label}: precision {r.precision} on {r.probe.device}")
+
+
+def _step_tokenise(r: _RunState) -> None:
+    """The held-out split's windows (memoised per process), the cache keys, the progress weights."""
+    from core.finetune.perplexity import corpus_windows, windows_fingerprint
+    from core.finetune.train import num_steps
+
+    cfg, probe = r.config, r.probe
+    r.eval_windows, r.eval_fp = corpus_windows(r.held.corpus, probe.tokenizer, cfg.seq_len,
+                                               tokenizer_fingerprint=probe.tokenizer_fingerprint)
+    if not r.eval_windows:
+        raise AlignScopeError(f"The held-out split {r.held.corpus!r} of target {cfg.target!r} has no text to evaluate.",
                               fix="check the target corpus.")
-    steps = num_steps(len(data.sequences), config)
-    eval_batches = math.ceil(len(eval_windows) / config.eval_batch_size)
-    fam_batches = math.ceil(len(data.sequences) / config.eval_batch_size)
-    key_base = {"what": "target", "model": probe.fingerprint, "tok": probe.tokenizer_fingerprint,
-                "windows": windows_fingerprint(eval_windows)}
-    key_fam = {"what": "familiarity", "model": probe.fingerprint, "tok": probe.tokenizer_fingerprint,
-               "windows": windows_fingerprint(data.sequences)}
-    base = results.cache_get(key_base)
-    fam = results.cache_get(key_fam)
-    train_weight = 3.0 * config.batch_size / config.eval_batch_size  # fwd+bwd ~ 3 forwards
-    phases = _Phases(progress, {"align": 4.0, "base": 0 if base else eval_batches, "fam": 0 if fam else fam_batches,
-                                "load": 2.0, "train": steps * train_weight, "eval": eval_batches})
+    r.keys = {"base": base_key(probe, cfg, r.held.corpus, r.eval_fp, r.precision),
+              "fam": familiarity_key(probe, cfg, windows_fingerprint(r.data.sequences), r.precision)}
+    r.base = results.cache_get(r.keys["base"])
+    r.fam = results.cache_get(r.keys["fam"])
+    steps = num_steps(len(r.data.sequences), cfg)
+    eval_batches = math.ceil(len(r.eval_windows) / cfg.eval_batch_size)
+    fam_batches = math.ceil(len(r.data.sequences) / cfg.eval_batch_size)
+    train_weight = 3.0 * cfg.batch_size / cfg.eval_batch_size  # fwd+bwd ~ 3 forwards
+    r.phases = _Phases(r.progress, {"align": 4.0, "base": 0 if r.base else eval_batches,
+                                    "fam": 0 if r.fam else fam_batches, "load": 2.0,
+                                    "train": steps * train_weight, "eval": eval_batches})
 
-    def wait_msg():
-        say(f"{config.label}: waiting for another fine-tune to finish (one at a time)")
-        phases.update("align", 0, "waiting for another fine-tune to finish")
-        results.update_run(run_id, phase="waiting for the training slot")
 
-    with training_slot(should_stop=stop, on_wait=wait_msg):
-        choose_threads(probe.device, say)
-        results.update_run(run_id, phase="alignment")
-        phases.update("align", 0, f"{config.label}: alignment with {config.target}")
-        try:
-            a = compute_alignment(config, settings, tok, should_stop=stop)
-            results.update_run(run_id, alignment=a["alignment"], align_ci_low=a["ci_low"], align_ci_high=a["ci_high"])
-            ci = ("" if a["ci_low"] is None or a["ci_high"] is None
-                  else f" (95% CI {a['ci_low']:.4f} to {a['ci_high']:.4f})")
-            say(f"{config.label}: alignment with {config.target} {a['alignment']:.4f}{ci}")
-        except AlignScopeError as exc:   # the perplexities are still worth having; the plot skips the point
-            notes.append(f"alignment unavailable: {exc}")
-            results.update_run(run_id, notes="; ".join(notes))
-            say(f"{config.label}: alignment unavailable: {exc}")
-        phases.update("align", 1, f"{config.label}: alignment done")
-        stop() and _raise_stop("after the alignment")
+def _step_alignment(r: _RunState) -> None:
+    """Alignment coefficient of the source (or mixture) with the target; a failure is a note."""
+    cfg = r.config
+    results.update_run(r.run_id, phase="alignment")
+    r.phases.update("align", 0, f"{r.label}: alignment with {cfg.target}")
+    try:
+        a = compute_alignment(cfg, r.settings, r.probe.tokenizer, should_stop=r.stop)
+        results.update_run(r.run_id, alignment=a["alignment"], align_ci_low=a["ci_low"], align_ci_high=a["ci_high"])
+        ci = ("" if a["ci_low"] is None or a["ci_high"] is None
+              else f" (95% CI {a['ci_low']:.4f} to {a['ci_high']:.4f})")
+        r.say(f"{r.label}: alignment with {cfg.target} {a['alignment']:.4f}{ci}")
+    except AlignScopeError as exc:   # the perplexities are still worth having; the plot skips the point
+        r.notes.append(f"alignment unavailable: {exc}")
+        results.update_run(r.run_id, notes="; ".join(r.notes))
+        r.say(f"{r.label}: alignment unavailable: {exc}")
+    r.phases.update("align", 1, f"{r.label}: alignment done")
+    r.stop() and _raise_stop("after the alignment")
 
-        model = None
-        if base is None or fam is None:
-            phases.update("load", 0, f"loading {config.model}")
-            model = load_causal_lm(probe)
-            phases.update("load", 1, f"loaded {config.model}")
-        if base is None:
-            results.update_run(run_id, phase="base-model perplexity")
-            base = perplexity(model, eval_windows, batch_size=config.eval_batch_size, pad_id=pad_id, should_stop=stop,
-                              progress=lambda d, t: phases.update("base", d / t, f"base perplexity on {held.corpus}: {d}/{t}")).to_dict()
-            results.cache_put(key_base, base)
-        results.update_run(run_id, ppl_before=base["perplexity"], nll_before=base["nll"], eval_tokens=base["tokens"])
-        say(f"{config.label}: base-model perplexity on {held.corpus}: {base['perplexity']:.3f} ({base['tokens']} tokens)")
-        if fam is None:
-            results.update_run(run_id, phase="familiarity")
-            fam = perplexity(model, data.sequences, batch_size=config.eval_batch_size, pad_id=pad_id, should_stop=stop,
-                             progress=lambda d, t: phases.update("fam", d / t, f"familiarity of {config.label}: {d}/{t}")).to_dict()
-            results.cache_put(key_fam, fam)
-        results.update_run(run_id, familiarity=fam["perplexity"])
-        say(f"{config.label}: familiarity (base perplexity on its {data.tokens} training tokens): {fam['perplexity']:.3f}")
 
-        if model is None:
-            phases.update("load", 0, f"loading {config.model}")
-            model = load_causal_lm(probe)
-        phases.update("load", 1, f"loaded {config.model}")
-        if config.method == "lora":
-            model = lora_wrap(model, config)
-        results.update_run(run_id, phase="training", train_steps=steps)
-        t_train = time.perf_counter()
+def _step_load(r: _RunState) -> None:
+    """The model, once: a fresh float32 copy (LoRA-wrapped after the base evaluations)."""
+    from core.finetune.train import load_causal_lm
 
-        def on_step(step, total, loss):
-            msg = f"{config.label}: step {step}/{total}" + (f", loss {loss:.4f}" if loss is not None else "")
-            phases.update("train", step / max(total, 1), msg)
+    r.phases.update("load", 0, f"loading {r.config.model}")
+    r.model = load_causal_lm(r.probe)
+    r.phases.update("load", 1, f"loaded {r.config.model}")
 
-        tr = train(model, data.sequences, config, pad_id=pad_id, progress=on_step, should_stop=stop, log=say)
-        results.update_run(run_id, train_steps=tr.steps, train_loss_first=tr.first_loss, train_loss_last=tr.last_loss,
-                           train_seconds=time.perf_counter() - t_train, phase="evaluating")
-        after = perplexity(model, eval_windows, batch_size=config.eval_batch_size, pad_id=pad_id, should_stop=stop,
-                           progress=lambda d, t: phases.update("eval", d / t, f"{config.label}: perplexity on {held.corpus}: {d}/{t}"))
-        if not math.isfinite(after.perplexity):
-            raise TrainingError(f"The fine-tuned model's perplexity on {held.corpus!r} is not finite (nll {after.nll}).",
-                                fix=f"lower the learning rate (now {config.learning_rate:g}).")
-        adapter = None
-        if config.method == "lora" and config.save_adapter:
-            adapter = str(cache_dir("finetune", "adapters", run_id))
-            model.save_pretrained(adapter)
-        del model                      # the next run of an experiment loads a fresh copy
-        import gc
 
-        gc.collect()
-    wall = time.time() - t0
-    say(f"{config.label}: perplexity {base['perplexity']:.3f} -> {after.perplexity:.3f} in {wall:.0f} s")
-    results.update_run(run_id, ppl_after=after.perplexity, nll_after=after.nll, adapter_path=adapter,
+def _step_base(r: _RunState) -> None:
+    """Base-model perplexity on the held-out split: from the cache, or computed once and stored."""
+    from core.finetune.perplexity import perplexity
+
+    if r.base is None:
+        results.update_run(r.run_id, phase="base-model perplexity")
+        r.base = perplexity(r.model, r.eval_windows, batch_size=r.config.eval_batch_size, pad_id=r.pad_id,
+                            precision=r.precision, should_stop=r.stop,
+                            progress=lambda d, t: r.phases.update("base", d / t, f"base perplexity on {r.held.corpus}: {d}/{t}")).to_dict()
+        results.cache_put(r.keys["base"], r.base)
+    else:
+        r.say(f"{r.label}: base-model perplexity reused from the cache")
+    results.update_run(r.run_id, ppl_before=r.base["perplexity"], nll_before=r.base["nll"], eval_tokens=r.base["tokens"])
+    r.say(f"{r.label}: base-model perplexity on {r.held.corpus}: {r.base['perplexity']:.3f} ({r.base['tokens']} tokens)")
+
+
+def _step_familiarity(r: _RunState) -> None:
+    """Base-model perplexity on the run's training sequences: from the cache, or computed and stored."""
+    from core.finetune.perplexity import perplexity
+
+    if r.fam is None:
+        results.update_run(r.run_id, phase="familiarity")
+        r.fam = perplexity(r.model, r.data.sequences, batch_size=r.config.eval_batch_size, pad_id=r.pad_id,
+                           precision=r.precision, should_stop=r.stop,
+                           progress=lambda d, t: r.phases.update("fam", d / t, f"familiarity of {r.label}: {d}/{t}")).to_dict()
+        results.cache_put(r.keys["fam"], r.fam)
+    results.update_run(r.run_id, familiarity=r.fam["perplexity"])
+    r.say(f"{r.label}: familiarity (base perplexity on its {r.data.tokens} training tokens): {r.fam['perplexity']:.3f}")
+
+
+def _step_train(r: _RunState) -> None:
+    """Fine-tune the loaded model in place (LoRA adapters first for ``method="lora"``)."""
+    from core.finetune import train as train_mod
+
+    cfg = r.config
+    if cfg.method == "lora":
+        r.model = train_mod.lora_wrap(r.model, cfg)
+    results.update_run(r.run_id, phase="training", train_steps=train_mod.num_steps(len(r.data.sequences), cfg))
+    t_train = time.perf_counter()
+
+    def on_step(step, total, loss):
+        msg = f"{r.label}: step {step}/{total}" + (f", loss {loss:.4f}" if loss is not None else "")
+        r.phases.update("train", step / max(total, 1), msg)
+
+    tr = train_mod.train(r.model, r.data.sequences, cfg, pad_id=r.pad_id, progress=on_step, should_stop=r.stop,
+                         log=r.say)
+    results.update_run(r.run_id, train_steps=tr.steps, train_loss_first=tr.first_loss, train_loss_last=tr.last_loss,
+                       train_seconds=time.perf_counter() - t_train, phase="evaluating")
+
+
+def _step_evaluate(r: _RunState) -> None:
+    """Perplexity of the fine-tuned model on the held-out split; saves the LoRA adapter if asked."""
+    from core.finetune.perplexity import perplexity
+    from core.finetune.train import TrainingError
+
+    cfg = r.config
+    r.after = perplexity(r.model, r.eval_windows, batch_size=cfg.eval_batch_size, pad_id=r.pad_id,
+                         precision=r.precision, should_stop=r.stop,
+                         progress=lambda d, t: r.phases.update("eval", d / t, f"{r.label}: perplexity on {r.held.corpus}: {d}/{t}"))
+    if not math.isfinite(r.after.perplexity):
+        raise TrainingError(f"The fine-tuned model's perplexity on {r.held.corpus!r} is not finite (nll {r.after.nll}).",
+                            fix=f"lower the learning rate (now {cfg.learning_rate:g}).")
+    if cfg.method == "lora" and cfg.save_adapter:
+        r.adapter = str(cache_dir("finetune", "adapters", r.run_id))
+        r.model.save_pretrained(r.adapter)
+
+
+def _step_finish(r: _RunState) -> None:
+    """Free the model and complete the row."""
+    import gc
+
+    r.model = None                     # the next run of an experiment loads a fresh copy
+    gc.collect()
+    wall = time.time() - r.t0
+    r.say(f"{r.label}: perplexity {r.base['perplexity']:.3f} -> {r.after.perplexity:.3f} in {wall:.0f} s")
+    results.update_run(r.run_id, ppl_after=r.after.perplexity, nll_after=r.after.nll, adapter_path=r.adapter,
                        status="done", phase="done", error=None, finished=time.time(), wall_seconds=wall,
-                       notes="; ".join(notes) or None)
-    phases.update("eval", 1, f"{config.label}: done")
-    return results.get_run(run_id, reconcile_first=False)
+                       notes="; ".join(r.notes) or None)
+    r.phases.update("eval", 1, f"{r.label}: done")
+
+
+#: The steps of a run, in order, and whether each holds the machine-wide training slot.
+STEPS: tuple[tuple[str, Callable[[_RunState], None], bool], ...] = (
+    ("prepare", _step_prepare, False), ("tokenise", _step_tokenise, False), ("alignment", _step_alignment, True),
+    ("load", _step_load, True), ("base", _step_base, True), ("familiarity", _step_familiarity, True),
+    ("train", _step_train, True), ("evaluate", _step_evaluate, True), ("finish", _step_finish, False))
+
+
+def _timed(r: _RunState, name: str, step: Callable[[_RunState], None]) -> None:
+    w, c = time.perf_counter(), time.process_time()
+    step(r)
+    r.timings[name] = {"wall_s": round(time.perf_counter() - w, 3), "cpu_s": round(time.process_time() - c, 3)}
+
+
+def _run(r: _RunState) -> dict:
+    def wait_msg():
+        r.say(f"{r.label}: waiting for another fine-tune to finish (one at a time)")
+        r.phases.update("align", 0, "waiting for another fine-tune to finish")
+        results.update_run(r.run_id, phase="waiting for the training slot")
+
+    slotted = [s for s in STEPS if s[2]]
+    for name, step, _ in STEPS[:STEPS.index(slotted[0])]:
+        _timed(r, name, step)
+    with training_slot(should_stop=r.stop, on_wait=wait_msg):
+        choose_threads(r.probe.device, r.say)
+        for name, step, _ in slotted:
+            _timed(r, name, step)
+        r.model = None
+    for name, step, _ in STEPS[STEPS.index(slotted[-1]) + 1:]:
+        _timed(r, name, step)
+    r.say(f"{r.label}: step timings (wall s): " + ", ".join(f"{k} {v['wall_s']:.1f}" for k, v in r.timings.items()))
+    row = results.get_run(r.run_id, reconcile_first=False)
+    return {**row, "timings": r.timings}
 
 
 def _raise_stop(where: str):

@@ -95,10 +95,16 @@ def train(model, sequences: list[list[int]], config, *, pad_id: int,
           log: Callable[[str], None] | None = None) -> TrainResult:
     """Fine-tune ``model`` in place on packed ``sequences`` with ``transformers.Trainer``.
 
+    Precision: when ``config.precision`` resolves to ``bf16`` (:meth:`FinetuneConfig.resolved_precision`),
+    the Trainer's own mixed precision is used (``TrainingArguments(bf16=True)``, with ``use_cpu`` on
+    a CPU: forward and backward under bf16 autocast; weights, gradients and the fused AdamW state
+    stay float32); else everything is float32.
+
     Args:
         model: a causal LM (or a peft model) on its device.
         sequences: token id lists of at most ``config.seq_len`` tokens (padding masked from the loss).
-        config: :class:`~core.finetune.config.FinetuneConfig` (epochs, learning_rate, batch_size, seed...).
+        config: :class:`~core.finetune.config.FinetuneConfig` (epochs, learning_rate, batch_size, seed,
+            precision...).
         progress: ``(step, total_steps, last_loss)`` after every optimiser step.
         should_stop: polled after every step; True ends training and raises ``InterruptedError``.
         log: receives one line per logged step.
@@ -136,7 +142,9 @@ def train(model, sequences: list[list[int]], config, *, pad_id: int,
                 control.should_training_stop = True
 
     out = tempfile.mkdtemp(prefix="alignscope-ft-")
+    precision = config.resolved_precision() if hasattr(config, "resolved_precision") else "fp32"
     args = TrainingArguments(
+        bf16=precision == "bf16", optim="adamw_torch_fused", dataloader_pin_memory=False,
         output_dir=out, per_device_train_batch_size=config.batch_size, num_train_epochs=float(config.epochs),
         learning_rate=config.learning_rate, lr_scheduler_type="linear", warmup_steps=0,
         weight_decay=config.weight_decay, max_grad_norm=config.max_grad_norm, seed=config.seed, data_seed=config.seed,
