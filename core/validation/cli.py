@@ -127,6 +127,9 @@ def add_commands(subparsers) -> None:
     sr.add_argument("--out", default=None, help="results file (default cache/validation/results.json)")
     sr.add_argument("--limit", type=int, default=None, help="run at most N new fine-tunes, then stop (resume later)")
     sr.add_argument("--no-metrics", action="store_true", help="skip measuring the metrics (fine-tunes only)")
+    sr.add_argument("--resume-from", default=None, metavar="FILE",
+                    help="a results file of an earlier run of the same plan (e.g. docs/results/validation.json): "
+                         "its finished fine-tunes are imported and not run again")
     sr.set_defaults(func=cmd_run)
     rp = sub.add_parser("report", help="the leaderboard from a results file (no fine-tuning)", epilog=EPILOG,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -176,7 +179,10 @@ def cmd_run(args) -> int:
         raise AlignScopeError(f"--limit {args.limit} is not positive.", fix="give --limit 1 or more, or leave it out.")
     out = Path(args.out) if args.out else _default_out()
     say = (lambda m: print(m, file=sys.stderr, flush=True)) if args.json else (lambda m: print(m, flush=True))
-    res = run_lab(plan, out=out, say=say, limit=args.limit, metrics=not args.no_metrics)
+    if args.resume_from and not Path(args.resume_from).is_file():
+        raise AlignScopeError(f"--resume-from {args.resume_from!r} does not exist.", fix="give the path of a results file.")
+    res = run_lab(plan, out=out, say=say, limit=args.limit, metrics=not args.no_metrics,
+                  resume_from=Path(args.resume_from) if args.resume_from else None)
     if args.json:
         print(json.dumps({"out": str(out), "runs": len(res["runs"]), "metrics": len(res["metrics"])}, indent=1))
     return 0

@@ -315,7 +315,8 @@ def status_of(runs: list[PlannedRun]) -> dict[str, str]:
 
 
 def run_lab(plan: LabPlan, *, out: Path, settings=None, say: Progress = print, limit: int | None = None,
-            metrics: bool = True, should_stop: Callable[[], bool] | None = None) -> dict:
+            metrics: bool = True, should_stop: Callable[[], bool] | None = None,
+            resume_from: Path | None = None) -> dict:
     """Perform the plan's missing fine-tunes, measure the metrics, write the results file.
 
     Args:
@@ -324,6 +325,8 @@ def run_lab(plan: LabPlan, *, out: Path, settings=None, say: Progress = print, l
         say: receives one progress line per event (with the ETA).
         limit: stop after this many new runs (for staged execution); None = all.
         metrics: also measure every metric on every point (cached) at the end.
+        resume_from: a results file of an earlier (possibly other machine's) run of the same plan:
+            its finished runs are imported first (:func:`import_runs`) and not run again.
 
     Returns:
         The results dict (also written to ``out``).
@@ -350,6 +353,8 @@ def run_lab(plan: LabPlan, *, out: Path, settings=None, say: Progress = print, l
                               fix="wait for it to finish (it continues where it stops), or stop it first.") from None
     t0 = time.time()
     try:
+        if resume_from is not None:
+            say(f"imported {import_runs(Path(resume_from), runs)} finished runs from {resume_from}")
         state = status_of(runs)
         todo = [r for r in runs if state[r.run_id] != "done"]
         if limit is not None:
@@ -490,7 +495,9 @@ def write_results(plan: LabPlan, runs: list[PlannedRun], out: Path, *, settings=
                      "ppl_before": row.get("ppl_before"), "ppl_after": row.get("ppl_after"),
                      "nll_after": row.get("nll_after"), "tokens_trained": row.get("tokens_trained"),
                      "wall_seconds": row.get("wall_seconds"), "train_seconds": row.get("train_seconds"),
-                     "precision": row.get("precision"), "alignment": row.get("alignment")})
+                     "precision": row.get("precision"), "alignment": row.get("alignment"),
+                     "familiarity": row.get("familiarity"),
+                     "record": {k: v for k, v in row.items() if k in _RECORD_FIELDS}})
     metrics_file = _metrics_path(plan)
     metric_rows = json.loads(metrics_file.read_text())["rows"] if metrics_file.is_file() else []
     info = {}
@@ -515,6 +522,49 @@ def write_results(plan: LabPlan, runs: list[PlannedRun], out: Path, *, settings=
     tmp.write_text(json.dumps(res, indent=1, default=_json_default))
     os.replace(tmp, out)
     return res
+
+
+#: Results-database columns kept with each run in the results file, enough to re-create the row on
+#: another machine (:func:`import_runs`), so a lab can continue where a previous machine stopped.
+_RECORD_FIELDS = ("group_key", "label", "source", "mixture", "target", "eval_corpus", "model", "method", "alignment",
+                  "align_ci_low", "align_ci_high", "align_settings", "budget_tokens", "tokens_trained", "tokens_seen",
+                  "documents_used", "hparams", "ppl_before", "ppl_after", "nll_before", "nll_after", "eval_tokens",
+                  "familiarity", "train_loss_first", "train_loss_last", "train_steps", "train_seconds", "wall_seconds",
+                  "device", "precision", "status", "error", "notes", "started", "finished")
+
+
+def import_runs(path: Path, runs: list[PlannedRun]) -> int:
+    """Re-create, in this machine's results database, the finished runs of ``runs`` that the results
+    file ``path`` holds (rows written by :func:`write_results`) and the database lacks.
+
+    Only runs of the plan are imported (same run id: same configuration, data and settings), so a
+    lab can continue on a fresh machine from the committed results file. Returns how many rows
+    were imported.
+
+    Raises:
+        AlignScopeError: the file is missing or is not a results file.
+    """
+    from core.finetune import results as db
+
+    path = Path(path)
+    try:
+        saved = json.loads(path.read_text())
+        rows = {r["run_id"]: r for r in saved["runs"]}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise AlignScopeError(f"Cannot read lab results from {str(path)!r}: {exc}",
+                              fix="give a results file written by python -m core validate run (--resume-from).") from None
+    n = 0
+    for r in runs:
+        rec = (rows.get(r.run_id) or {}).get("record")
+        if not rec or rec.get("status") != "done":
+            continue
+        have = db.get_run(r.run_id, reconcile_first=False)
+        if have and have.get("status") == "done":
+            continue
+        note = f"imported from {path.name}"
+        db.upsert_run(r.run_id, **{**rec, "notes": "; ".join(x for x in (rec.get("notes"), note) if x)})
+        n += 1
+    return n
 
 
 def _json_default(v):

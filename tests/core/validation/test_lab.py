@@ -133,3 +133,28 @@ def test_lab_resumes_after_kill_9(tiny_plan, tmp_path):
     assert {k: results.get_run(k)["finished"] for k in done_before} == done_before
     saved = json.loads(out.read_text())
     assert len(saved["runs"]) == 6 and all(r["ppl_after"] > 0 for r in saved["runs"])
+
+
+def test_a_fresh_machine_continues_from_the_results_file(tiny_plan, tmp_path, monkeypatch):
+    """The committed results file carries each finished run's row: on a fresh cache, --resume-from
+    imports them and only the missing runs are fine-tuned."""
+    from dataclasses import replace
+
+    out = tmp_path / "lab.json"
+    first = replace(tiny_plan, dose_pairs=())
+    run_lab(first, out=out, settings=_settings(first.model), say=lambda m: None, metrics=False, limit=2)
+    saved = json.loads(out.read_text())
+    assert [r["status"] for r in saved["runs"]] == ["done", "done"]
+    # another machine: the same corpora and model, an empty results database
+    from core.paths import cache_dir
+
+    monkeypatch.setattr(results, "db_path", lambda: cache_dir("results-elsewhere") / "finetune.sqlite")
+    assert results.list_runs(reconcile_first=False) == []
+    lines: list[str] = []
+    res = run_lab(first, out=tmp_path / "again.json", settings=_settings(first.model), say=lines.append,
+                  metrics=False, resume_from=out)
+    assert lines[0] == f"imported 2 finished runs from {out}" and "2 already done, 4 to run" in lines[1]
+    by_id = {r["run_id"]: r for r in res["runs"]}
+    for r in saved["runs"]:
+        assert by_id[r["run_id"]]["ppl_after"] == r["ppl_after"]
+    assert len(res["runs"]) == 6 and {r["status"] for r in res["runs"]} == {"done"}
