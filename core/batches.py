@@ -18,10 +18,16 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from core.errors import CorpusError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from core.corpora.registry import Corpus
 
 
 @dataclass(frozen=True)
@@ -85,7 +91,7 @@ class TokenBatch:
         h.update(np.ascontiguousarray(self.attention_mask, dtype=np.int64).tobytes())
         return h.hexdigest()
 
-    def to_torch(self, device=None):
+    def to_torch(self, device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(input_ids, attention_mask)`` as int64 torch tensors [B, T] on ``device``."""
         import torch
 
@@ -100,7 +106,8 @@ def _window(ids: list[int], seq_len: int, rng: np.random.Generator) -> tuple[lis
     return ids[offset:offset + seq_len], offset
 
 
-def sample_batches(corpus, tokenizer, config: BatchConfig, *, indices: list[int] | None = None) -> list[TokenBatch]:
+def sample_batches(corpus: Corpus, tokenizer: PreTrainedTokenizerBase, config: BatchConfig, *,
+                   indices: list[int] | None = None) -> list[TokenBatch]:
     """Draw the batches of ``corpus`` described by ``config``.
 
     Args:

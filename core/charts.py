@@ -20,7 +20,10 @@ from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 import numpy as np
 
 if TYPE_CHECKING:
+    import pandas as pd
     import plotly.graph_objects as go
+
+    from core.coefficients import AlignmentMatrix
 
 FONT_FAMILY = "Inter, 'Source Sans Pro', 'Helvetica Neue', Arial, sans-serif"
 BASE_FONT = 18
@@ -117,7 +120,7 @@ def order_names(names: Sequence[str], values: np.ndarray, order: str, *, target:
 # ----------------------------------------------------------------------------------------------
 # Heatmap
 # ----------------------------------------------------------------------------------------------
-def matrix_frame(matrix, names: Sequence[str] | None = None):
+def matrix_frame(matrix: AlignmentMatrix, names: Sequence[str] | None = None) -> pd.DataFrame:
     """The square table of the heatmap (pandas DataFrame): alignment off the diagonal, diversity on it."""
     import pandas as pd
 
@@ -130,7 +133,7 @@ def matrix_frame(matrix, names: Sequence[str] | None = None):
     return df
 
 
-def matrix_records_frame(matrix, names: Sequence[str] | None = None):
+def matrix_records_frame(matrix: AlignmentMatrix, names: Sequence[str] | None = None) -> pd.DataFrame:
     """Long table, one row per ordered pair with value and 95% CI (diversity rows for a == b)."""
     import pandas as pd
 
@@ -146,8 +149,8 @@ def matrix_records_frame(matrix, names: Sequence[str] | None = None):
     return df[cols]
 
 
-def heatmap_figure(matrix, *, order: str = "clustered", target: str | None = None, title: str | None = None,
-                   subtitle: str = "") -> "go.Figure":
+def heatmap_figure(matrix: AlignmentMatrix, *, order: str = "clustered", target: str | None = None,
+                   title: str | None = None, subtitle: str = "") -> "go.Figure":
     """Cross-alignment heatmap: alignment coefficients off the diagonal, diversity on it.
 
     Args:
@@ -309,7 +312,7 @@ def static_export_available() -> bool:
     return ensure_browser() is not None
 
 
-def figure_image(fig, fmt: str = "png", *, width: int | None = None, height: int | None = None,
+def figure_image(fig: go.Figure, fmt: str = "png", *, width: int | None = None, height: int | None = None,
                  scale: float = 2.0) -> bytes:
     """PNG, SVG or PDF bytes of ``fig`` (kaleido + Chromium, ~2-3 s per call); the size is
     ``width`` x ``height`` pixels, else the figure's layout size, else 1400 x 800.
@@ -337,13 +340,13 @@ def figure_image(fig, fmt: str = "png", *, width: int | None = None, height: int
                                   "the HTML export works without it.") from exc
 
 
-def figure_html(fig, *, include_plotlyjs: bool | str = True) -> str:
+def figure_html(fig: go.Figure, *, include_plotlyjs: bool | str = True) -> str:
     """Standalone interactive HTML (plotly.js embedded by default, so it opens offline)."""
     return fig.to_html(include_plotlyjs=include_plotlyjs, full_html=True,
                        config={"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}})
 
 
-def save_figure(fig, path: str | Path, *, plotlyjs: str | bool = True, width: int | None = None,
+def save_figure(fig: go.Figure, path: str | Path, *, plotlyjs: str | bool = True, width: int | None = None,
                 height: int | None = None) -> Path:
     """Write the figure to ``path``; the format follows the extension (.png, .svg, .pdf, .html;
     ``plotlyjs`` as in :func:`figure_html`). Written atomically; returns the path.
@@ -359,7 +362,7 @@ def save_figure(fig, path: str | Path, *, plotlyjs: str | bool = True, width: in
     return atomic_write(path, figure_image(fig, path.suffix.lstrip("."), width=width, height=height))
 
 
-def frame_csv(df) -> bytes:
+def frame_csv(df: pd.DataFrame) -> bytes:
     """UTF-8 CSV bytes of a DataFrame (index kept only when it is named)."""
     buf = io.StringIO()
     df.to_csv(buf, index=df.index.name is not None, float_format="%.6g")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -24,6 +24,11 @@ from core.fingerprint import stats_key as _stats_key
 from core.precision import resolve_precision
 from core.probe import DEFAULT_MODEL, load_probe
 from core.store import EmbeddingStore
+
+if TYPE_CHECKING:
+    from core.corpora.registry import Corpus
+    from core.estimators.base import Task2VecEstimator
+    from core.probe import ProbeNetwork
 
 Progress = Callable[[int, int, str], None]
 
@@ -57,7 +62,7 @@ class CorpusEmbeddings:
     precision: str = "fp32"
 
 
-def resolve_corpus(corpus):
+def resolve_corpus(corpus: str | Corpus) -> Corpus:
     """A registry name or a corpus object -> the corpus, checked to be installed.
 
     Raises:
@@ -76,13 +81,13 @@ def resolve_corpus(corpus):
 _resolve_corpus = resolve_corpus     # old private name, still used by a few callers
 
 
-def batches_key(corpus, probe, batch: BatchConfig) -> str:
+def batches_key(corpus: str | Corpus, probe: ProbeNetwork, batch: BatchConfig) -> str:
     """Store key of a corpus's drawn batches (:func:`core.fingerprint.batches_key`)."""
     return _batches_key(corpus_fingerprint=corpus.fingerprint(), tokenizer_fingerprint=probe.tokenizer_fingerprint,
                         batch=batch)
 
 
-def stats_key(corpus, probe) -> str:
+def stats_key(corpus: str | Corpus, probe: ProbeNetwork) -> str:
     """Store key of a corpus's size statistics (:func:`core.fingerprint.stats_key`)."""
     return _stats_key(corpus_fingerprint=corpus.fingerprint(), tokenizer_fingerprint=probe.tokenizer_fingerprint)
 
@@ -97,7 +102,8 @@ def _stored_batches(corpus, key: str, store: EmbeddingStore) -> list[TokenBatch]
             for k, i in enumerate(meta["indices"])]
 
 
-def corpus_batches(corpus, probe, batch: BatchConfig, store: EmbeddingStore) -> list[TokenBatch]:
+def corpus_batches(corpus: str | Corpus, probe: ProbeNetwork, batch: BatchConfig,
+                   store: EmbeddingStore) -> list[TokenBatch]:
     """The corpus's batches, read from the store when drawn before (key: corpus content
     fingerprint, tokenizer fingerprint, batch config), else drawn and stored.
     """
@@ -166,8 +172,9 @@ def _embedding_keys(probe, est_fp: dict, precision: str, batches: Sequence[Token
                           estimator=est_fp, batch_hash=b.content_hash(), precision=precision) for b in batches]
 
 
-def cached_embeddings(corpus, settings: EmbedSettings = EmbedSettings(), *, store: EmbeddingStore | None = None,
-                      draw: bool = True, progress: bool = True) -> CachedEmbeddings:
+def cached_embeddings(corpus: str | Corpus, settings: EmbedSettings = EmbedSettings(), *,
+                      store: EmbeddingStore | None = None, draw: bool = True,
+                      progress: bool = True) -> CachedEmbeddings:
     """Look up the cached Task2Vec embeddings of ``corpus``'s batches under ``settings`` (the one
     reader of cached embeddings: :func:`embed_corpus`, the mixture code and the dashboard use it).
 
@@ -206,8 +213,8 @@ def cached_embeddings(corpus, settings: EmbedSettings = EmbedSettings(), *, stor
     return CachedEmbeddings(found, missing, batches, keys, probe, estimator, precision)
 
 
-def embed_batches(batches: Sequence[TokenBatch], probe, estimator, *, precision: str = "fp32",
-                  store: EmbeddingStore | None = None, keys: Sequence[str] | None = None,
+def embed_batches(batches: Sequence[TokenBatch], probe: ProbeNetwork, estimator: Task2VecEstimator, *,
+                  precision: str = "fp32", store: EmbeddingStore | None = None, keys: Sequence[str] | None = None,
                   found: dict[int, np.ndarray] | None = None, should_stop: Callable[[], bool] | None = None,
                   on_batch: Callable[[int, bool], None] | None = None) -> tuple[list[np.ndarray], int]:
     """Embeddings of ``batches``: cached ones read, missing ones computed and stored (each under a
@@ -258,8 +265,9 @@ def embed_batches(batches: Sequence[TokenBatch], probe, estimator, *, precision:
     return rows, computed
 
 
-def embed_corpus(corpus, settings: EmbedSettings = EmbedSettings(), *, store: EmbeddingStore | None = None,
-                 progress: bool | Progress = True, should_stop: Callable[[], bool] | None = None) -> CorpusEmbeddings:
+def embed_corpus(corpus: str | Corpus, settings: EmbedSettings = EmbedSettings(), *,
+                 store: EmbeddingStore | None = None, progress: bool | Progress = True,
+                 should_stop: Callable[[], bool] | None = None) -> CorpusEmbeddings:
     """Task2Vec embeddings of every batch of ``corpus`` (cached; computes only what is missing).
 
     Args:
@@ -314,7 +322,8 @@ def embed_corpus(corpus, settings: EmbedSettings = EmbedSettings(), *, store: Em
                             estimator=look.estimator.fingerprint(), precision=look.precision)
 
 
-def embed_corpora(names: list[str], settings: EmbedSettings = EmbedSettings(), **kwargs) -> dict[str, CorpusEmbeddings]:
+def embed_corpora(names: list[str], settings: EmbedSettings = EmbedSettings(), **kwargs) -> dict[str,
+                  CorpusEmbeddings]:
     """:func:`embed_corpus` for each name (duplicates removed, order kept)."""
     corpora = [resolve_corpus(n) for n in dict.fromkeys(names)]   # fail on a bad name before any work
     load_probe(settings.model, device=settings.device)                # ...or a bad model
@@ -380,7 +389,7 @@ def cached_distances(embeddings: dict[str, np.ndarray], *, store: EmbeddingStore
     return block
 
 
-def corpus_stats(corpus, *, model: str = DEFAULT_MODEL, store: EmbeddingStore | None = None,
+def corpus_stats(corpus: str | Corpus, *, model: str = DEFAULT_MODEL, store: EmbeddingStore | None = None,
                  progress: bool = False) -> dict:
     """Size of a corpus: ``{"documents": int, "tokens": int, "characters": int}``.
 

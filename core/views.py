@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 from core.batches import BatchConfig
 from core.estimators import DEFAULT_ESTIMATOR
@@ -88,7 +88,7 @@ def _first(value) -> str | None:
     return str(value)
 
 
-def split_names(value) -> list[str]:
+def split_names(value: str | Sequence[str] | None) -> list[str]:
     """``"a,b, c"`` (or a list of such strings) -> ``["a", "b", "c"]``, duplicates and blanks removed."""
     if value is None:
         return []
@@ -194,7 +194,7 @@ def share_link(base_url: str, view: ViewState, page: str = "") -> str:
 # ----------------------------------------------------------------------------------------------
 # Tables
 # ----------------------------------------------------------------------------------------------
-def human_count(n) -> str:
+def human_count(n: float | None) -> str:
     """``1234567 -> "1.23 M"``; ``None`` -> ``""``."""
     if n is None or (isinstance(n, float) and math.isnan(n)):
         return ""
@@ -264,7 +264,7 @@ def settings_caption(settings: EmbedSettings | Mapping) -> str:
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~$])")
 
 
-def md_escape(text) -> str:
+def md_escape(text: object) -> str:
     """Escape Markdown/HTML-significant characters so a message (paths, globs, corpus names,
     errors) renders literally in ``st.error``/``st.info``/``st.markdown``."""
     return _MD_SPECIAL.sub(r"\\\1", str(text))

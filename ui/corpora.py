@@ -89,6 +89,15 @@ def _register(spec_kwargs: dict) -> None:
     st.rerun()                      # redraw the selection and the table with the new corpus
 
 
+def _common_fields(domains: list[str], prefix: str) -> dict:
+    """Domain, license and document cap of an add-corpus form (widget keys ``<prefix>_domain`` ...)."""
+    c1, c2, c3 = st.columns(3)
+    domain = c1.selectbox("Domain", domains, index=domains.index("custom"), key=f"{prefix}_domain")
+    license_ = c2.text_input("License", value="unknown", key=f"{prefix}_license")
+    max_docs = c3.number_input("Max documents (0: all)", 0, 10 ** 7, 0, key=f"{prefix}_max")
+    return {"domain": domain, "license": license_, "max_documents": int(max_docs) or None}
+
+
 def add_corpus_forms() -> None:
     """Forms registering a corpus from local files or a Hugging Face dataset."""
     from core.corpora import DOMAINS
@@ -109,13 +118,10 @@ def add_corpus_forms() -> None:
         field = c3.text_input("Text field (row formats)", key="af_field", placeholder="text")
         template = c4.text_input("or template over fields", key="af_template",
                                  placeholder="informal statement {nl_statement} formal statement {formal_statement}")
-        c5, c6, c7 = st.columns(3)
-        domain = c5.selectbox("Domain", domains, index=domains.index("custom"), key="af_domain")
-        license_ = c6.text_input("License", value="unknown", key="af_license")
-        max_docs = c7.number_input("Max documents (0: all)", 0, 10 ** 7, 0, key="af_max")
+        common = _common_fields(domains, "af")
         if st.form_submit_button("Add corpus", type="primary"):
             _register({"name": name, "kind": "files", "path": path, "field": field, "template": template,
-                       "domain": domain, "license": license_, "source": path, "max_documents": int(max_docs) or None})
+                       "source": path, **common})
     with tab_hf, st.form("add_hf", border=False):
         c1, c2 = st.columns(2)
         name = c1.text_input("Name", key="ah_name", placeholder="proofnet-hf")
@@ -125,14 +131,10 @@ def add_corpus_forms() -> None:
         split = c4.text_input("Split", key="ah_split", placeholder="train")
         field = c5.text_input("Text field", key="ah_field", placeholder="text")
         template = st.text_input("or template over fields", key="ah_template")
-        c6, c7, c8 = st.columns(3)
-        domain = c6.selectbox("Domain", domains, index=domains.index("custom"), key="ah_domain")
-        license_ = c7.text_input("License", value="unknown", key="ah_license")
-        max_docs = c8.number_input("Max documents (0: all)", 0, 10 ** 7, 0, key="ah_max")
+        common = _common_fields(domains, "ah")
         if st.form_submit_button("Add dataset", type="primary"):
             _register({"name": name, "kind": "hf", "hf_id": hf_id, "hf_config": config, "split": split,
-                       "field": field, "template": template, "domain": domain, "license": license_,
-                       "source": f"Hugging Face {hf_id}", "max_documents": int(max_docs) or None})
+                       "field": field, "template": template, "source": f"Hugging Face {hf_id}", **common})
 
 
 def preview(default: str | None = None) -> None:

@@ -112,7 +112,7 @@ def embedding_parents() -> list[argparse.ArgumentParser]:
             precision_parent()]
 
 
-def settings_from_args(args: argparse.Namespace, *, prefix: str = "", model_flag: str = "model"):
+def settings_from_args(args: argparse.Namespace, *, prefix: str = "", model_flag: str = "model") -> EmbedSettings:
     """The :class:`~core.fingerprint.EmbedSettings` of parsed :func:`embedding_parents` flags.
 
     Args:

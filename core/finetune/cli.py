@@ -15,6 +15,7 @@ import argparse
 import json
 import sys
 import time
+from typing import Any
 
 from core.cli.common import (batch_parent, command_parser, device_parent, estimator_parent, json_parent, model_parent,
                              precision_parent, settings_from_args, split)
@@ -155,7 +156,7 @@ def _worker_env(args) -> None:
         os.environ["ALIGNSCOPE_TORCH_THREADS"] = str(args.threads)
 
 
-def cmd_finetune(args) -> int:
+def cmd_finetune(args: argparse.Namespace) -> int:
     from core.finetune import results
     from core.finetune.config import FinetuneConfig
     from core.finetune.jobs import submit_finetune
@@ -178,7 +179,7 @@ def cmd_finetune(args) -> int:
     return {"done": 0, "cancelled": 130}.get(row["status"] if row else state, 1)
 
 
-def cmd_experiment(args) -> int:
+def cmd_experiment(args: argparse.Namespace) -> int:
     from core.finetune import results
     from core.finetune.experiment import default_sources
     from core.finetune.jobs import submit_experiment
@@ -219,7 +220,7 @@ def cmd_experiment(args) -> int:
     return 0 if all(r["status"] == "done" for r in rows) else 1
 
 
-def cmd_perplexity(args) -> int:
+def cmd_perplexity(args: argparse.Namespace) -> int:
     from core.finetune.data import heldout_split
     from core.finetune.perplexity import model_perplexity_on_corpus
 
@@ -236,7 +237,7 @@ def cmd_perplexity(args) -> int:
     return 0
 
 
-def cmd_results(args) -> int:
+def cmd_results(args: argparse.Namespace) -> int:
     from core.finetune import results
 
     rows = results.list_runs(target=args.target, experiment_id=args.experiment)
@@ -303,7 +304,7 @@ def cmd_results(args) -> int:
     raise AlignScopeError(f"Unknown results action {action!r}.", fix="use list, groups, show, export, plot or delete.")
 
 
-def add_commands(sub) -> None:
+def add_commands(sub: Any) -> None:
     """Add ``finetune``, ``experiment``, ``perplexity`` and ``results`` to the ``python -m core`` parser."""
     p = command_parser(sub, "finetune", epilog=FINETUNE_EPILOG, parents=_finetune_parents(),
                        help="fine-tune a causal LM on a source (or mixture) and evaluate it on the target")

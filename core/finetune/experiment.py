@@ -58,7 +58,8 @@ def default_sources(target: str) -> list[str]:
     return [s for s in DEFAULT_SOURCES if s in ok]
 
 
-def experiment_configs(target: str, sources: list[str], base: FinetuneConfig | dict | None = None) -> list[FinetuneConfig]:
+def experiment_configs(target: str, sources: list[str],
+                       base: FinetuneConfig | dict | None = None) -> list[FinetuneConfig]:
     """One :class:`FinetuneConfig` per source, identical except for the source.
 
     Raises:
@@ -78,7 +79,8 @@ def experiment_configs(target: str, sources: list[str], base: FinetuneConfig | d
     return [FinetuneConfig(**{**d, "source": s}) for s in sources]
 
 
-def experiment_params(target: str, sources: list[str], base: FinetuneConfig | dict | None, settings) -> dict:
+def experiment_params(target: str, sources: list[str], base: FinetuneConfig | dict | None,
+                      settings: EmbedSettings) -> dict:
     """Job parameters (identity) of an experiment."""
     configs = experiment_configs(target, sources, base)
     cfg = configs[0].to_dict()
@@ -103,7 +105,8 @@ def _wait_for_other_job(run_id: str, my_job: str, should_stop: Callable[[], bool
         time.sleep(2)
 
 
-def run_experiment(params: dict, *, job_id: str, progress=None, should_stop=None, log=None) -> dict:
+def run_experiment(params: dict, *, job_id: str, progress: Callable[[int, int, str], None] | None = None,
+                   should_stop: Callable[[], bool] | None = None, log: Callable[[str], None] | None = None) -> dict:
     """Run the experiment's fine-tunes one after another (reusing finished ones).
 
     One failing source (bad input, NaN loss, out of memory) is recorded as ``failed`` and the next

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from core.errors import AlignScopeError
 
@@ -45,11 +46,11 @@ class LinearFit:
     t_crit: float | None
     level: float = 0.95
 
-    def predict(self, x) -> np.ndarray:
+    def predict(self, x: ArrayLike) -> np.ndarray:
         """Fitted values ``intercept + slope * x`` (float64, the shape of ``x``)."""
         return self.intercept + self.slope * np.asarray(x, dtype=float)
 
-    def band(self, x) -> tuple[np.ndarray, np.ndarray] | None:
+    def band(self, x: ArrayLike) -> tuple[np.ndarray, np.ndarray] | None:
         """The confidence band ``(low, high)`` of the fitted mean at ``x`` (None when n < 3)."""
         if self.s is None or self.t_crit is None:
             return None
@@ -65,7 +66,7 @@ class LinearFit:
                 "p_value": self.p_value, "level": self.level}
 
 
-def ols(x, y, *, level: float = 0.95) -> LinearFit:
+def ols(x: ArrayLike, y: ArrayLike, *, level: float = 0.95) -> LinearFit:
     """Fit ``y = intercept + slope * x`` by least squares (:func:`scipy.stats.linregress`), with the
     slope's confidence interval and what :meth:`LinearFit.band` needs.
 

@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from core import jobs
 from core.errors import AlignScopeError
 from core.finetune import results
 from core.finetune.config import FinetuneConfig
 from core.fingerprint import EmbedSettings
+
+if TYPE_CHECKING:
+    from core.jobs import JobContext
 
 KINDS = ("finetune", "experiment")
 
@@ -40,7 +44,7 @@ def _lower_priority() -> None:
         pass
 
 
-def finetune_job(params: dict, ctx) -> dict:
+def finetune_job(params: dict, ctx: JobContext) -> dict:
     """Job target: one fine-tune run (see :func:`core.finetune.runner.run_finetune`)."""
     from core.finetune.runner import run_finetune
 
@@ -52,7 +56,7 @@ def finetune_job(params: dict, ctx) -> dict:
                                      "tokens_trained", "wall_seconds", "notes")}
 
 
-def experiment_job(params: dict, ctx) -> dict:
+def experiment_job(params: dict, ctx: JobContext) -> dict:
     """Job target: the experiment preset (one fine-tune per source, one after another)."""
     from core.finetune.experiment import run_experiment
 
@@ -73,11 +77,12 @@ class Submission:
     reused: bool
 
     @property
-    def job(self):
+    def job(self) -> jobs.Job | None:
         return jobs.get_job(self.job_id)
 
 
-def submit_finetune(config: FinetuneConfig, settings=None, *, restart: bool = False, wait: bool = False) -> Submission:
+def submit_finetune(config: FinetuneConfig, settings: EmbedSettings = None, *, restart: bool = False,
+                    wait: bool = False) -> Submission:
     """Validate and queue one fine-tune (or return the identical one already done or under way).
 
     Raises:
@@ -105,8 +110,8 @@ def submit_finetune(config: FinetuneConfig, settings=None, *, restart: bool = Fa
     return Submission(job.job_id, [run_id], False)
 
 
-def submit_experiment(target: str, sources: list[str], base: FinetuneConfig | dict | None = None, settings=None, *,
-                      restart: bool = False, wait: bool = False) -> Submission:
+def submit_experiment(target: str, sources: list[str], base: FinetuneConfig | dict | None = None,
+                      settings: EmbedSettings = None, *, restart: bool = False, wait: bool = False) -> Submission:
     """Validate and queue the experiment preset (one job running the sources' fine-tunes in turn).
 
     Sources already fine-tuned with the same configuration are reused. With ``restart`` the

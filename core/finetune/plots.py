@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -66,7 +67,8 @@ _CANDIDATES = {  # textposition -> offset of the label box centre (in units of b
     "top right": (0.55, 0.8), "top left": (-0.55, 0.8), "bottom right": (0.55, -0.8), "bottom left": (-0.55, -0.8)}
 
 
-def label_positions(xs, ys, labels, *, char_w: float = 0.0085, line_h: float = 0.045) -> list[str]:
+def label_positions(xs: Sequence[float], ys: Sequence[float], labels: Sequence[str], *, char_w: float = 0.0085,
+                    line_h: float = 0.045) -> list[str]:
     """A plotly ``textposition`` per point, chosen greedily so that labels overlap each other and the
     markers as little as possible (coordinates normalised to the data range; a label is a box of
     ``char_w`` per character by ``line_h``)."""
@@ -138,14 +140,16 @@ def _scatter_with_fit(rows, x: str, xtitle: str, title: str, base: float | None,
     return fig, fit
 
 
-def alignment_figure(rows: list[dict], *, target: str = "", base: float | None = None):
+def alignment_figure(rows: list[dict], *, target: str = "", base: float | None = None) -> tuple[go.Figure,
+                     LinearFit | None]:
     """Alignment vs test perplexity; returns ``(figure, LinearFit | None)``."""
     base = base if base is not None else base_perplexity(rows)
     t = f"Alignment with {target} vs test perplexity after fine-tuning" if target else "Alignment vs test perplexity"
     return _scatter_with_fit(rows, "alignment", "alignment coefficient with the target (Task2Vec)", t, base, xerr=True)
 
 
-def familiarity_figure(rows: list[dict], *, target: str = "", base: float | None = None):
+def familiarity_figure(rows: list[dict], *, target: str = "", base: float | None = None) -> tuple[go.Figure,
+                       LinearFit | None]:
     """Familiarity (base-model perplexity on the source) vs test perplexity; ``(figure, fit)``."""
     base = base if base is not None else base_perplexity(rows)
     t = f"Familiarity vs perplexity on {target}" if target else "Familiarity vs test perplexity"
@@ -157,7 +161,7 @@ def familiarity_figure(rows: list[dict], *, target: str = "", base: float | None
 EXPORT_SIZE = (1000, 620)
 
 
-def save_figure(fig, path: str | Path, *, plotlyjs: str | bool = True) -> Path:
+def save_figure(fig: go.Figure, path: str | Path, *, plotlyjs: str | bool = True) -> Path:
     """:func:`core.charts.save_figure` at :data:`EXPORT_SIZE`; the format follows the extension."""
     from core.charts import save_figure as _save
 

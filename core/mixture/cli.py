@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 from functools import partial
+from typing import Any
 
 from core.cli.common import (command_parser, embedding_parents, emit as _emit, fmt_coefficient, json_parent,
                              model_parent, settings_from_args as _settings, split as _split)
@@ -56,7 +57,7 @@ def _load(target, sources, settings, args):
         return load_source_set(target, sources, settings)
 
 
-def cmd_predict(args) -> int:
+def cmd_predict(args: argparse.Namespace) -> int:
     from core.mixture.model import Mixture
     from core.mixture.predict import predict_mixture, single_source_alignments
 
@@ -79,7 +80,7 @@ def cmd_predict(args) -> int:
     return 0
 
 
-def cmd_suggest(args) -> int:
+def cmd_suggest(args: argparse.Namespace) -> int:
     from core.mixture.model import Mixture, save_mixture
     from core.mixture.optimise import suggest_mix
 
@@ -101,7 +102,7 @@ def cmd_suggest(args) -> int:
     return 0
 
 
-def cmd_save(args) -> int:
+def cmd_save(args: argparse.Namespace) -> int:
     from core.mixture.model import Mixture, parse_weights, save_mixture
 
     m = Mixture(args.name, parse_weights(args.weights), args.budget, seed=args.mix_seed, target=args.target)
@@ -112,7 +113,7 @@ def cmd_save(args) -> int:
     return 0
 
 
-def cmd_list(args) -> int:
+def cmd_list(args: argparse.Namespace) -> int:
     from core.mixture.model import list_mixtures, load_mixture
 
     rows = []
@@ -127,7 +128,7 @@ def cmd_list(args) -> int:
     return 0
 
 
-def cmd_show(args) -> int:
+def cmd_show(args: argparse.Namespace) -> int:
     from core.mixture.model import load_mixture
 
     m = load_mixture(args.name)
@@ -138,7 +139,7 @@ def cmd_show(args) -> int:
     return 0
 
 
-def cmd_export(args) -> int:
+def cmd_export(args: argparse.Namespace) -> int:
     from core.mixture.model import load_mixture
     from core.mixture.sampling import materialize_with_report
     from core.probe import load_probe
@@ -158,7 +159,7 @@ def cmd_export(args) -> int:
     return 0
 
 
-def cmd_verify(args) -> int:
+def cmd_verify(args: argparse.Namespace) -> int:
     from core.mixture.verify import verify_mixture
 
     weights, target, _ = _weights_and_target(args)
@@ -198,7 +199,7 @@ EPILOGS = {
 }
 
 
-def add_commands(subparsers) -> None:
+def add_commands(subparsers: Any) -> None:
     """Add ``mix`` with its subcommands to the core CLI."""
     from core.mixture.predict import DEFAULT_NOISE, NOISE_MODES
 

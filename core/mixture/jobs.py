@@ -5,10 +5,15 @@ Params: ``{"weights": {source: share}, "target": str, "settings": EmbedSettings.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from core.fingerprint import EmbedSettings
 
+if TYPE_CHECKING:
+    from core.jobs import Job, JobContext
 
-def verify_job(params: dict, ctx) -> dict:
+
+def verify_job(params: dict, ctx: JobContext) -> dict:
     """Job target: :func:`core.mixture.verify.verify_mixture` with progress, stop requests and a log."""
     from core.mixture.predict import DEFAULT_NOISE
     from core.mixture.verify import verify_mixture
@@ -18,7 +23,8 @@ def verify_job(params: dict, ctx) -> dict:
                           progress=ctx.progress, should_stop=ctx.should_stop, log=ctx.log)
 
 
-def verify_params(weights: dict, target: str, settings, *, seed: int = 0, noise: str | None = None) -> dict:
+def verify_params(weights: dict, target: str, settings: EmbedSettings, *, seed: int = 0,
+                  noise: str | None = None) -> dict:
     """Canonical job params (rounded shares, sorted keys) so the same mix gives the same job id."""
     from core.mixture.predict import DEFAULT_NOISE
 
@@ -27,7 +33,8 @@ def verify_params(weights: dict, target: str, settings, *, seed: int = 0, noise:
             "noise": noise or DEFAULT_NOISE}
 
 
-def submit_verify(weights: dict, target: str, settings, *, seed: int = 0, noise: str | None = None, wait: bool = False):
+def submit_verify(weights: dict, target: str, settings: EmbedSettings, *, seed: int = 0, noise: str | None = None,
+                  wait: bool = False) -> Job:
     """Submit (or find) the ``mix_verify`` job for this mix; returns the :class:`core.jobs.Job`."""
     from core import jobs
 

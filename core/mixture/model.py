@@ -12,6 +12,7 @@ import math
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Iterable
 
 from core.errors import AlignScopeError
 from core.paths import atomic_write, cache_dir
@@ -27,7 +28,7 @@ def known_sources() -> list[str]:
     return [c.name for c in list_corpora()]
 
 
-def check_sources(names, *, what: str = "source", known: list[str] | None = None) -> None:
+def check_sources(names: Iterable[str], *, what: str = "source", known: list[str] | None = None) -> None:
     """Raise :class:`AlignScopeError` naming any corpus in ``names`` the registry does not know."""
     known = known_sources() if known is None else known
     unknown = [n for n in names if n not in known]

@@ -80,8 +80,8 @@ def _starts(S: int, caps: np.ndarray, restarts: int, seed: int, order) -> list[n
     return out
 
 
-def suggest_mix(ss: SourceSet, *, min_diversity: float | None = None, cap=None, restarts: int = 3, seed: int = 0,
-                noise: str = DEFAULT_NOISE, maxiter: int = 200) -> Suggestion:
+def suggest_mix(ss: SourceSet, *, min_diversity: float | None = None, cap: float | None = None, restarts: int = 3,
+                seed: int = 0, noise: str = DEFAULT_NOISE, maxiter: int = 200) -> Suggestion:
     """Weights maximising predicted alignment with ``ss.target``.
 
     Args:

@@ -19,11 +19,18 @@ the token share of source ``s`` (M1). The k-th predicted mixed batch is
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from core.coefficients import Coefficient, alignment_coefficient, diversity_coefficient
 from core.errors import AlignScopeError
+
+if TYPE_CHECKING:
+    from core.corpora.memory import InMemoryCorpus
+    from core.corpora.registry import Corpus
+    from core.store import EmbeddingStore
 
 NOISE_MODES = ("linear", "subbatch")
 DEFAULT_NOISE = "linear"
@@ -73,7 +80,7 @@ def _settings_flags(settings) -> str:
     return (" " + " ".join(out)) if out else ""
 
 
-def resolve_corpus(name, corpora=None):
+def resolve_corpus(name: str, corpora: Mapping[str, Any] | None = None) -> Corpus | InMemoryCorpus:
     """``corpora[name]`` when given (tests, in-memory corpora), else the registry's corpus."""
     if corpora is not None and name in corpora:
         return corpora[name]
@@ -101,7 +108,8 @@ class CachedCorpus:
     tokens: int
 
 
-def cached_corpus(name, settings, *, store=None, corpora=None) -> CachedCorpus:
+def cached_corpus(name: str, settings: EmbedSettings, *, store: EmbeddingStore | None = None,
+                  corpora: Mapping[str, Any] | None = None) -> CachedCorpus:
     """Look up the batch embeddings of ``name`` under ``settings`` without computing any.
 
     Only the tokenizer is loaded (the batches are drawn, or read from the store, exactly as
@@ -156,7 +164,7 @@ class SourceSet:
         return check_weights(w, self.sources)
 
 
-def check_weights(w, names) -> np.ndarray:
+def check_weights(w: ArrayLike, names: Sequence[str]) -> np.ndarray:
     """Validate a weight vector and normalise it to the simplex."""
     w = np.asarray(w, dtype=np.float64)
     if not np.all(np.isfinite(w)) or np.any(w < 0):
@@ -167,7 +175,8 @@ def check_weights(w, names) -> np.ndarray:
     return w / w.sum()
 
 
-def missing_embeddings(names, settings, *, store=None, corpora=None) -> tuple[list[str], dict[str, str]]:
+def missing_embeddings(names: Sequence[str], settings: EmbedSettings, *, store: EmbeddingStore | None = None,
+                       corpora: Mapping[str, Any] | None = None) -> tuple[list[str], dict[str, str]]:
     """``(missing, unavailable)``: corpora whose embeddings are not all cached, and corpora not installed."""
     from core.errors import CorpusError
 
@@ -181,7 +190,8 @@ def missing_embeddings(names, settings, *, store=None, corpora=None) -> tuple[li
     return missing, unavailable
 
 
-def load_source_set(target: str, sources: list[str], settings, *, store=None, corpora=None) -> SourceSet:
+def load_source_set(target: str, sources: list[str], settings: EmbedSettings, *, store: EmbeddingStore | None = None,
+                    corpora: Mapping[str, Any] | None = None) -> SourceSet:
     """Load the cached embeddings of the target and every source (never computes).
 
     Raises:
@@ -217,7 +227,7 @@ def load_source_set(target: str, sources: list[str], settings, *, store=None, co
 
 # -- the models (M2), (M3) -----------------------------------------------------------------------------------
 
-def predict_embeddings(E: np.ndarray, w, a=None) -> np.ndarray:
+def predict_embeddings(E: np.ndarray, w: ArrayLike, a: ArrayLike | None = None) -> np.ndarray:
     """Predicted mixed-batch embeddings: ``sum_s w_s mu_s + sum_s a_s (E_s[k] - mu_s)`` (M3; ``a = w``: M2).
 
     Args:
@@ -265,8 +275,8 @@ def _nan_coef(n: int) -> Coefficient:
     return Coefficient(float("nan"), float("nan"), float("nan"), float("nan"), (n,), 0)
 
 
-def predict_mixture(ss: SourceSet, weights, *, noise: str = DEFAULT_NOISE, counts=None,
-                    bracket: bool = True) -> MixturePrediction:
+def predict_mixture(ss: SourceSet, weights: Mapping[str, float] | ArrayLike, *, noise: str = DEFAULT_NOISE,
+                    counts: ArrayLike | None = None, bracket: bool = True) -> MixturePrediction:
     """Predicted alignment with the target and diversity of the mixture ``weights`` (numpy only).
 
     Args:
@@ -318,7 +328,8 @@ def single_source_alignments(ss: SourceSet) -> list[dict]:
 
 # -- smooth objective with gradient (used by the optimiser) ----------------------------------------------
 
-def distance_and_grads(a: np.ndarray, b: np.ndarray, *, grads: bool = True):
+def distance_and_grads(a: np.ndarray, b: np.ndarray, *, grads: bool = True) -> tuple[np.ndarray, np.ndarray | None,
+                       np.ndarray | None]:
     """Task2Vec distance of row pairs and its gradients.
 
     Args:
@@ -344,7 +355,8 @@ def distance_and_grads(a: np.ndarray, b: np.ndarray, *, grads: bool = True):
     return 1.0 - c[:, 0], -b * g, a * g
 
 
-def deviation_coefficients(w, tokens_per_seq, batch_size: int, noise: str = DEFAULT_NOISE):
+def deviation_coefficients(w: ArrayLike, tokens_per_seq: ArrayLike | None, batch_size: int,
+                           noise: str = DEFAULT_NOISE) -> tuple[np.ndarray, np.ndarray]:
     """Deviation coefficients ``a_s = w_s c_s`` of (M3) (``a = w`` for (M2)) and their Jacobian ``da_s / dw_t`` ([S], [S, S]).
 
     For ``"subbatch"``, ``c_s = sqrt(B / m_s)`` and ``a_s = sqrt(w_s L_s R)`` with ``R = sum_j w_j / L_j`` (from ``c_s = sqrt(B / m_s)``,
@@ -364,7 +376,8 @@ def deviation_coefficients(w, tokens_per_seq, batch_size: int, noise: str = DEFA
     return a, jac
 
 
-def objective(w, E, T, tokens_per_seq=None, batch_size: int = 16, *, noise: str = "linear", diversity: bool = False):
+def objective(w: ArrayLike, E: np.ndarray, T: np.ndarray, tokens_per_seq: ArrayLike | None = None,
+              batch_size: int = 16, *, noise: str = "linear", diversity: bool = False) -> tuple[float, np.ndarray]:
     """Predicted alignment with ``T`` (or diversity) of the mixture ``w`` and its gradient in ``w``.
 
     Args:

@@ -22,6 +22,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
@@ -30,6 +31,9 @@ from core.errors import AlignScopeError
 from core.mixture.model import Mixture, apportion
 from core.mixture.predict import resolve_corpus
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
 
 def _stable(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "little")
@@ -37,7 +41,8 @@ def _stable(name: str) -> int:
 
 # -- verification batches ---------------------------------------------------------------------------
 
-def allocate_sequences(weights: dict[str, float], tokens_per_seq: dict[str, float], batch_size: int) -> dict[str, int]:
+def allocate_sequences(weights: dict[str, float], tokens_per_seq: dict[str, float], batch_size: int) -> dict[str,
+                       int]:
     """Sequences per source in a mixed batch of ``batch_size``: ``∝ w_s / L_s``, largest remainder."""
     r = {s: w / max(float(tokens_per_seq[s]), 1e-9) for s, w in weights.items() if w > 0}
     if not r:
@@ -45,8 +50,9 @@ def allocate_sequences(weights: dict[str, float], tokens_per_seq: dict[str, floa
     return apportion(r, batch_size)
 
 
-def mixed_batches(weights: dict[str, float], config: BatchConfig, tokenizer, *, tokens_per_seq: dict[str, float],
-                  seed: int = 0, corpora=None, name: str = "mix") -> tuple[list[TokenBatch], dict[str, int]]:
+def mixed_batches(weights: dict[str, float], config: BatchConfig, tokenizer: PreTrainedTokenizerBase, *,
+                  tokens_per_seq: dict[str, float], seed: int = 0, corpora: Mapping[str, Any] | None = None,
+                  name: str = "mix") -> tuple[list[TokenBatch], dict[str, int]]:
     """``config.num_batches`` real mixed batches of ``config.batch_size`` sequences.
 
     Args:
@@ -102,7 +108,8 @@ class MaterializeReport:
         return sum(self.tokens.values())
 
 
-def materialize_with_report(mixture: Mixture, *, tokenizer, corpora=None, on_short: str = "error",
+def materialize_with_report(mixture: Mixture, *, tokenizer: PreTrainedTokenizerBase,
+                            corpora: Mapping[str, Any] | None = None, on_short: str = "error",
                             chunk: int = 64) -> MaterializeReport:
     """:func:`materialize` plus per-source token counts and warnings."""
     if on_short not in ("error", "use_all"):
@@ -151,7 +158,8 @@ def materialize_with_report(mixture: Mixture, *, tokenizer, corpora=None, on_sho
     return MaterializeReport([rows[int(i)] for i in order], tokens, warnings)
 
 
-def materialize(mixture: Mixture, *, tokenizer, corpora=None, on_short: str = "error") -> list[dict]:
+def materialize(mixture: Mixture, *, tokenizer: PreTrainedTokenizerBase, corpora: Mapping[str, Any] | None = None,
+                on_short: str = "error") -> list[dict]:
     """The mixture's fine-tuning rows ``{"source", "doc_id", "text"}``, about ``budget_tokens`` tokens.
 
     Each source contributes ``weight * budget`` tokens (tokenizer, no special tokens) of documents
@@ -166,7 +174,8 @@ def materialize(mixture: Mixture, *, tokenizer, corpora=None, on_short: str = "e
     return materialize_with_report(mixture, tokenizer=tokenizer, corpora=corpora, on_short=on_short).rows
 
 
-def export_jsonl(mixture: Mixture, path, *, tokenizer, corpora=None, on_short: str = "error") -> Path:
+def export_jsonl(mixture: Mixture, path: str | Path, *, tokenizer: PreTrainedTokenizerBase,
+                 corpora: Mapping[str, Any] | None = None, on_short: str = "error") -> Path:
     """Write :func:`materialize` rows as JSON lines (one ``{"source", "doc_id", "text"}`` per line), atomically.
 
     Returns the path written. :func:`read_jsonl` reads it back to the same rows.
@@ -181,7 +190,7 @@ def write_jsonl(rows: list[dict], path: str | Path) -> Path:
     return atomic_write(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
-def read_jsonl(path) -> list[dict]:
+def read_jsonl(path: str | Path) -> list[dict]:
     """Rows of an exported mixture (inverse of :func:`export_jsonl`)."""
     with open(path, encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]

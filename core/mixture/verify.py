@@ -11,12 +11,16 @@ and sequence counts, with 95% CIs. The dashboard runs it as the background job `
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 
 from core.coefficients import alignment_coefficient, diversity_coefficient
 from core.mixture.predict import DEFAULT_NOISE, load_source_set, predict_mixture
 from core.mixture.sampling import mixed_batches, realised_token_shares
+
+if TYPE_CHECKING:
+    from core.fingerprint import EmbedSettings
 
 
 def _agree(pred: dict, meas: dict) -> dict:
@@ -28,9 +32,10 @@ def _agree(pred: dict, meas: dict) -> dict:
             "difference": pred["value"] - meas["value"]}
 
 
-def verify_mixture(weights: dict[str, float], target: str, settings, *, seed: int = 0, noise: str = DEFAULT_NOISE,
-                   compute_missing: bool = True, store=None, corpora=None, progress=None, should_stop=None,
-                   log=None) -> dict:
+def verify_mixture(weights: dict[str, float], target: str, settings: EmbedSettings, *, seed: int = 0,
+                   noise: str = DEFAULT_NOISE, compute_missing: bool = True, store: EmbeddingStore | None = None,
+                   corpora: Mapping[str, Any] | None = None, progress: Callable[[int, int, str], None] | None = None,
+                   should_stop: Callable[[], bool] | None = None, log: Callable[[str], None] | None = None) -> dict:
     """Measured vs predicted alignment and diversity of a mixture.
 
     Args:

@@ -45,7 +45,7 @@ def emit_rows(spec: CorpusSpec, rows: Iterable[tuple[int, dict[str, Any]]], f: P
             yield Document(f"{rel}:{n}", text)
 
 
-def datasets_quiet():
+def datasets_quiet() -> contextlib.AbstractContextManager:
     """Context manager silencing ``datasets`` progress bars, restoring the previous state."""
     import datasets
 

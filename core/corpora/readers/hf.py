@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 from urllib.parse import urlparse
 
 from core.corpora.readers.base import datasets_quiet, needed_columns
@@ -17,6 +17,9 @@ from core.corpora.readers.template import check_columns, render
 from core.corpora.spec import CorpusSpec, Document
 from core.errors import CorpusError
 from core.paths import cache_dir
+
+if TYPE_CHECKING:
+    import datasets
 
 
 # ----------------------------------------------------------------------------------------------
@@ -126,7 +129,7 @@ def _unreachable(hf_id: str, detail: str = "", *, offline: bool = False) -> Corp
             "cached, or register a local copy with kind files.")
 
 
-def load_hf_dataset(spec: CorpusSpec):
+def load_hf_dataset(spec: CorpusSpec) -> datasets.Dataset:
     """Load ``spec``'s HF dataset split (a ``datasets.Dataset``) without hanging offline.
 
     Raises:
