@@ -15,7 +15,7 @@ def _ok(v) -> bool:
 
 
 def contribution_figure(weights: dict[str, float], budget: int, *, alignment: dict[str, float] | None = None,
-                        title: str = "Token contribution per source"):
+                        title: str = "Token contribution per source") -> go.Figure:
     """Horizontal bars: tokens each source contributes (``share * budget``), share and single-source
     alignment in the labels."""
     names = list(weights)[::-1]
@@ -29,7 +29,7 @@ def contribution_figure(weights: dict[str, float], budget: int, *, alignment: di
     return fig
 
 
-def verify_figure(result: dict, *, title: str = "Predicted vs measured on real mixed batches"):
+def verify_figure(result: dict, *, title: str = "Predicted vs measured on real mixed batches") -> go.Figure:
     """Grouped points with 95% CI error bars: predicted and measured alignment and diversity."""
     fig = go.Figure()
     for label, key, colour in (("predicted", "predicted", PREDICTED_COLOUR), ("measured", "measured", ACCENT)):
