@@ -21,12 +21,16 @@ import json
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Float, Integer, String, Text, create_engine, event, select
+from sqlalchemy import Engine, Float, Integer, String, Text, create_engine, event, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from core.paths import cache_dir
 from core.fingerprint import fingerprint
+from core.paths import cache_dir
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _ENGINES: dict[str, object] = {}
 _LOCK = threading.Lock()
@@ -114,7 +118,7 @@ def db_path() -> Path:
     return cache_dir("results") / "finetune.sqlite"
 
 
-def engine():
+def engine() -> Engine:
     """The SQLAlchemy engine of :func:`db_path` (one per path per process; tables created on first use)."""
     path = str(db_path())
     with _LOCK:
@@ -301,7 +305,7 @@ TABLE_COLUMNS = ("label", "status", "alignment", "align_ci_low", "align_ci_high"
                  "wall_seconds", "model", "method", "target", "notes", "error", "run_id", "experiment_id")
 
 
-def to_frame(rows: list[dict]):
+def to_frame(rows: list[dict]) -> pd.DataFrame:
     """A pandas DataFrame of rows with the most useful columns first (hyperparameters as JSON)."""
     import pandas as pd
 
