@@ -172,3 +172,58 @@ def test_bf16_autocast_stays_within_tolerance(tied, batch):
     assert task2vec_distance(e32, e16) < 0.01
     with pytest.raises(EstimatorError):
         get_estimator("closed_form_head", autocast="fp8")
+
+
+@pytest.mark.parametrize("name,params", [("reference", {"epochs": 1}), ("closed_form_head", {}),
+                                         ("closed_form_blocks", {"k": 1})])
+def test_bf16_precision_is_used_and_stays_within_tolerance_of_fp32(tied, batch, name, params):
+    from core.distance import task2vec_distance
+
+    est = get_estimator(name, **params)
+    e32 = est.embed(tied, batch, precision="fp32")
+    e16 = est.embed(tied, batch, precision="bf16")
+    assert e16.dtype == np.float32 and e16.shape == e32.shape
+    assert not np.array_equal(e32, e16)                     # bf16 really ran
+    assert task2vec_distance(e32, e16) < 1e-3
+    assert "precision" not in est.fingerprint()             # an execution setting, keyed by the pipeline
+    with pytest.raises(Exception, match="precision"):
+        est.embed(tied, batch, precision="fp8")
+
+
+def test_auto_precision_in_embed_resolves_on_the_probe_device(tied, batch, monkeypatch):
+    from core.precision import fast_bf16
+
+    monkeypatch.setenv("ALIGNSCOPE_FAST_BF16", "0")
+    fast_bf16.cache_clear()
+    try:
+        est = get_estimator("closed_form_head")
+        np.testing.assert_array_equal(est.embed(tied, batch, precision="auto"), est.embed(tied, batch))
+    finally:
+        fast_bf16.cache_clear()
+
+
+def test_legacy_autocast_field_fixes_the_forward_and_keeps_its_key(tied, batch):
+    """autocast="bf16" (a key field) keeps its old meaning: bf16 forward, float32 head, whatever the
+    precision; precision="bf16" alone adds the bf16 head logits. Both stay close to fp32."""
+    from core.distance import task2vec_distance
+
+    legacy = get_estimator("closed_form_head", autocast="bf16")
+    assert legacy.fingerprint()["autocast"] == "bf16"
+    assert get_estimator("closed_form_head").fingerprint()["autocast"] == "none"   # old default keys unchanged
+    h = real_hidden(tied, batch, 4, "bf16")
+    old = head_fim_diag(h, tied.lm_head.weight).numpy()
+    np.testing.assert_allclose(legacy.embed(tied, batch, precision="fp32"), old, rtol=1e-6, atol=0)
+    e32 = get_estimator("closed_form_head").embed(tied, batch, precision="fp32")
+    both = legacy.embed(tied, batch, precision="bf16")
+    assert task2vec_distance(both, e32) < 1e-3 and not np.array_equal(both, old)
+
+
+def test_head_fim_bf16_logits_are_widened_before_the_softmax(tied, batch):
+    h = real_hidden(tied, batch, 4)
+    W = tied.lm_head.weight.detach()
+    e32 = head_fim_diag(h, W)
+    e16 = head_fim_diag(h, W, precision="bf16")
+    chunked = head_fim_diag(h, W, precision="bf16", vocab_chunk=1000, max_logits_bytes=0)
+    assert e16.dtype == torch.float32 and chunked.dtype == torch.float32
+    torch.testing.assert_close(chunked, e16, rtol=1e-4, atol=1e-12)      # same bf16 logits, chunked or not
+    torch.testing.assert_close(e16, e32, rtol=0.05, atol=1e-9)

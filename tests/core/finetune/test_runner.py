@@ -1,0 +1,114 @@
+"""The runner's precision handling, run identity, cached base evaluation and per-process tokenisation."""
+import sqlite3
+
+import pytest
+
+from core.finetune import results
+from core.finetune.config import FinetuneConfig
+from core.finetune.runner import STEPS, base_key, familiarity_key, run_finetune, run_id_for, run_params
+from core.probe import load_probe
+
+
+@pytest.fixture
+def fast_bf16(monkeypatch):
+    """Set what ``auto`` resolves to on the CPU (``ALIGNSCOPE_FAST_BF16``), memo cleared."""
+    from core.precision import fast_bf16 as memo
+
+    def set_(value: bool):
+        monkeypatch.setenv("ALIGNSCOPE_FAST_BF16", "1" if value else "0")
+        memo.cache_clear()
+    yield set_
+    memo.cache_clear()
+
+
+def test_fp32_runs_keep_their_old_ids_and_bf16_runs_get_new_ones(tiny_config, tiny_settings, fast_bf16):
+    fp32 = tiny_config(precision="fp32")
+    old = {k: v for k, v in fp32.to_dict().items() if k != "precision"}      # a config from before precision
+    assert run_params(fp32, tiny_settings)["config"] == old
+    bf16 = tiny_config(precision="bf16")
+    assert run_params(bf16, tiny_settings)["config"] == {**old, "precision": "bf16"}
+    assert run_id_for(bf16, tiny_settings) != run_id_for(fp32, tiny_settings)
+    assert bf16.group_key() != fp32.group_key()
+    fast_bf16(False)
+    assert run_id_for(tiny_config(), tiny_settings) == run_id_for(fp32, tiny_settings)   # auto -> fp32
+    fast_bf16(True)
+    assert run_id_for(tiny_config(), tiny_settings) == run_id_for(bf16, tiny_settings)   # auto -> bf16
+    # a job's stored parameters read back as the same run
+    assert FinetuneConfig.from_dict(run_params(fp32, tiny_settings)["config"]).precision == "fp32"
+    assert FinetuneConfig.from_dict(run_params(bf16, tiny_settings)["config"]).precision == "bf16"
+    with pytest.raises(Exception, match="precision"):
+        tiny_config(precision="fp16")
+
+
+def test_cache_keys_name_every_input_and_differ_between_precisions(tiny_config, tiny_model_dir):
+    probe = load_probe(tiny_model_dir, device="cpu")
+    cfg = tiny_config()
+    k32 = base_key(probe, cfg, "bench", "w" * 64, "fp32")
+    assert {"model", "target", "split", "tok", "seq_len", "windows"} <= set(k32) and "precision" not in k32
+    assert base_key(probe, cfg, "bench", "w" * 64, "bf16") == {**k32, "precision": "bf16"}
+    assert base_key(probe, tiny_config(seq_len=64), "bench", "w" * 64, "fp32") != k32
+    assert base_key(probe, tiny_config(target="other"), "bench", "w" * 64, "fp32") != k32
+    f32 = familiarity_key(probe, cfg, "x" * 64, "fp32")
+    assert familiarity_key(probe, cfg, "x" * 64, "bf16") != f32 and f32["source"] == "maths"
+
+
+def test_the_base_model_is_evaluated_once_and_windows_tokenised_once(corpora, tiny_config, tiny_settings, monkeypatch):
+    import core.finetune.perplexity as ppl_mod
+
+    calls, tokenised = [], []
+    real_ppl, real_windows = ppl_mod.perplexity, ppl_mod.document_windows
+
+    def spy_ppl(model, windows, **kw):
+        calls.append(windows)
+        return real_ppl(model, windows, **kw)
+
+    def spy_windows(texts, tokenizer, seq_len):
+        tokenised.append(len(texts))
+        return real_windows(texts, tokenizer, seq_len)
+
+    monkeypatch.setattr(ppl_mod, "perplexity", spy_ppl)
+    monkeypatch.setattr(ppl_mod, "document_windows", spy_windows)
+    ppl_mod._WINDOWS.clear()
+    first = run_finetune(tiny_config("maths", precision="fp32"), tiny_settings)
+    probe = load_probe(tiny_config().model, device="cpu")
+    held, _ = ppl_mod.corpus_windows("bench", probe.tokenizer, 32, tokenizer_fingerprint=probe.tokenizer_fingerprint)
+    assert sum(w is held for w in calls) == 2          # base model + fine-tuned model
+    assert len(calls) == 3                             # + familiarity
+    assert [s for s, _, _ in STEPS] == list(first["timings"])
+    calls.clear()
+    second = run_finetune(tiny_config("maths", seed=1, precision="fp32"), tiny_settings)
+    assert sum(w is held for w in calls) == 1          # only the fine-tuned model: the base one is reused
+    assert second["ppl_before"] == first["ppl_before"]
+    assert len(tokenised) == 1                         # the held-out split was tokenised once in this process
+    # familiarity of the same training data is reused as well
+    calls.clear()
+    run_finetune(tiny_config("maths", seed=1, precision="fp32", learning_rate=1e-3), tiny_settings)
+    assert len(calls) == 1
+
+
+def test_precision_is_recorded_and_bf16_stays_close_to_fp32(corpora, tiny_config, tiny_settings):
+    r32 = run_finetune(tiny_config("maths", precision="fp32"), tiny_settings)
+    r16 = run_finetune(tiny_config("maths", precision="bf16"), tiny_settings)
+    assert r32["precision"] == "fp32" and r16["precision"] == "bf16"
+    assert r16["hparams"]["precision"] == "bf16" and r32["hparams"]["precision"] == "fp32"
+    assert r16["run_id"] != r32["run_id"]
+    assert r16["ppl_before"] != r32["ppl_before"]                    # evaluated again, in bf16
+    assert r16["ppl_before"] == pytest.approx(r32["ppl_before"], rel=0.01)
+    assert r16["familiarity"] == pytest.approx(r32["familiarity"], rel=0.01)
+    assert r16["ppl_after"] == pytest.approx(r32["ppl_after"], rel=0.03)
+    assert r16["ppl_after"] < r16["ppl_before"]
+
+
+def test_an_old_database_gains_the_precision_column():
+    path = results.db_path()
+    results.engine()                                     # today's schema, then make it an old one
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO runs (run_id, label, target, model, method, status, created, updated) "
+                     "VALUES ('old', 'coq', 'proofnet', 'm', 'full', 'done', 1, 1)")
+        conn.execute("ALTER TABLE runs DROP COLUMN precision")
+    results._ENGINES.clear()
+    assert results.get_run("old", reconcile_first=False)["precision"] is None
+    results.update_run("old", precision="fp32")
+    assert results.get_run("old", reconcile_first=False)["precision"] == "fp32"
+    with sqlite3.connect(path) as conn:
+        assert "precision" in {r[1] for r in conn.execute("PRAGMA table_info(runs)")}
