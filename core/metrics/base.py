@@ -265,9 +265,8 @@ class AlignmentMetric(ABC):
         key = self.cache_key(src, tgt)          # may load a tokenizer (one-time, not part of the cost)
         t0 = time.perf_counter()
         hit = store.get(key)
-        if hit is not None:
-            meta = hit[1]
-            v = meta["value"]
+        v = hit[1].get("value") if hit is not None else None
+        if isinstance(v, dict) and {f.name for f in fields(MetricValue)} <= set(v):   # else recompute
             return MetricValue(value=v["value"], ci_low=v["ci_low"], ci_high=v["ci_high"], seconds=v["seconds"],
                                n=v["n"], cached=True,
                                details={**v["details"], "lookup_seconds": time.perf_counter() - t_lookup})

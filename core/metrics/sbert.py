@@ -43,6 +43,8 @@ from core.metrics.unigram import cosine
 MODEL_PACKAGE = "all_minilm_l6_v2"
 MODEL_FOLDER = "all-minilm-l6-v2"
 _HASH_FILE = ".alignscope-sha256"
+#: Version of the per-corpus embedding entries (2: their metadata holds the encoding seconds).
+EMBEDDING_CACHE_VERSION = 2
 _LOCK = threading.Lock()
 _MODELS: dict[str, object] = {}
 
@@ -185,10 +187,11 @@ class SbertAlign(AlignmentMetric):
 
         cfg = self.config
         store = metric_store()
-        key = "sbert-emb:" + fingerprint({"corpus": corpus.fingerprint(), "model": model_fingerprint(),
+        key = "sbert-emb:" + fingerprint({"v": EMBEDDING_CACHE_VERSION, "corpus": corpus.fingerprint(),
+                                          "model": model_fingerprint(),
                                           "chunks": cfg.chunks, "chunk_chars": cfg.chunk_chars, "seed": cfg.seed})
         hit = store.get(key)
-        if hit is not None:
+        if hit is not None and "embeddings" in hit[0] and {"seconds", "sample"} <= set(hit[1]):
             return hit[0]["embeddings"], float(hit[1]["seconds"]), hit[1]["sample"]
         k, of = step
         if progress:

@@ -147,7 +147,8 @@ class _Unigram(AlignmentMetric):
                 raise ValueError("need budget_tokens >= 10, chunk_chars >= 16, n_resamples >= 10")
 
     @staticmethod
-    def _similarity(p: np.ndarray, q: np.ndarray) -> float:
+    def _similarity(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """Similarity of count vectors along the last axis (set by each subclass)."""
         raise NotImplementedError
 
     def _tokenizer(self):

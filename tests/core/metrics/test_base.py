@@ -147,3 +147,16 @@ def test_command_line(capsys, corpus_a):
     assert "--sources" in capsys.readouterr().err
     assert main(["--sources", "no-such-corpus", "--metrics", "gzip"]) == 2
     assert "no-such-corpus" in capsys.readouterr().err
+
+
+def test_an_unreadable_cached_entry_is_recomputed(corpus_a, corpus_b):
+    from core.metrics.base import metric_store
+
+    m = get_metric("gzip", chunks=4)
+    first = m.score(corpus_a, corpus_b)
+    import numpy as np
+
+    metric_store().put(m.cache_key(corpus_a, corpus_b), {"none": np.zeros(0, dtype=np.int8)}, {"value": {"value": 1}})
+    again = m.score(corpus_a, corpus_b)
+    assert not again.cached and again.value == first.value
+    assert m.score(corpus_a, corpus_b).cached
