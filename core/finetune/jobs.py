@@ -45,15 +45,18 @@ def _lower_priority() -> None:
 
 
 def finetune_job(params: dict, ctx: JobContext) -> dict:
-    """Job target: one fine-tune run (see :func:`core.finetune.runner.run_finetune`)."""
+    """Job target: one fine-tune run (see :func:`core.finetune.runner.run_finetune`).
+
+    Returns only ``{"run_id"}``: the run's state and measurements live in the results database
+    (:mod:`core.finetune.results`), the job's files just point at the run.
+    """
     from core.finetune.runner import run_finetune
 
     _lower_priority()
     config = FinetuneConfig.from_dict(params["config"])
     row = run_finetune(config, EmbedSettings.from_dict(params.get("settings")), run_id=ctx.folder.name,
                        job_id=ctx.folder.name, progress=ctx.progress, should_stop=ctx.should_stop, log=ctx.log)
-    return {k: row.get(k) for k in ("run_id", "label", "alignment", "familiarity", "ppl_before", "ppl_after",
-                                     "tokens_trained", "wall_seconds", "notes")}
+    return {"run_id": row["run_id"]}
 
 
 def experiment_job(params: dict, ctx: JobContext) -> dict:
