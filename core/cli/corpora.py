@@ -40,7 +40,7 @@ def _add(args: argparse.Namespace) -> int:
     spec = CorpusSpec(name=args.names[0], kind="files" if args.path else "hf", path=args.path, field=args.field,
                       template=args.template, hf_id=args.hf, hf_config=args.config, split=args.split,
                       domain=args.domain, description=args.description or "", license=args.license or "unknown",
-                      source=args.path or args.hf)
+                      source=args.path or args.hf, derived_from=args.derived_from)
     c = register_corpus(spec, overwrite=args.overwrite)
     emit(args, {"added": c.name, "documents": len(c.documents())}, f"added {c.name}: {len(c.documents())} documents")
     return 0
@@ -107,6 +107,9 @@ def add_commands(sub: Any) -> None:
     a.add_argument("--template", help="Python format string over columns, e.g. '{question} {answer}' (instead of --field)")
     a.add_argument("--domain", default="custom", help="domain label shown in the dashboard (default custom)")
     a.add_argument("--description", help="one-line description")
+    a.add_argument("--derived-from", metavar="BENCHMARK",
+                   help="the target benchmark this corpus is derived from (another split or view of it); the "
+                        "validation lab reports its statistics with and without such corpora")
     a.add_argument("--license", help="license of the data (default unknown)")
     a.add_argument("--overwrite", action="store_true", help="replace a registered corpus of the same name")
     p.add_argument("--samples", type=int, default=3, help="show: how many documents to print (default 3)")

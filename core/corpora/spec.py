@@ -68,6 +68,9 @@ class CorpusSpec:
         domain: one of :data:`DOMAINS`.
         description, source, license: free text shown in listings.
         max_documents: optional cap; the first N documents in the corpus' deterministic order.
+        derived_from: the target benchmark this corpus is derived from (another split or view of
+            it, e.g. ProofNet's valid split), or None. Not a content field: it never changes a
+            fingerprint. The validation lab reports statistics with and without such corpora.
     """
 
     name: str
@@ -83,6 +86,7 @@ class CorpusSpec:
     source: str = ""
     license: str = "unknown"
     max_documents: int | None = None
+    derived_from: str | None = None
 
     # -- serialisation -----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -80,12 +80,14 @@ class DemoSource:
     license: str
     max_documents: int | None = None
     version: int = 1  # bump when the extraction changes (invalidates installs and fingerprints)
+    derived_from: str | None = None  # the target benchmark this corpus is another split or view of
 
     def spec(self) -> CorpusSpec:
         """The corpus' :class:`CorpusSpec` (kind ``"demo"``)."""
         return CorpusSpec(name=self.name, kind="demo", domain=self.domain,
                           description=self.description, source=self.source,
-                          license=self.current_license(), max_documents=self.max_documents)
+                          license=self.current_license(), max_documents=self.max_documents,
+                          derived_from=self.derived_from)
 
     def current_license(self) -> str:
         return self.license

@@ -31,16 +31,16 @@ DEMO_SOURCES: dict[str, DemoSource] = {s.name: s for s in [
         source="ProofNet benchmark/test.jsonl (github.com/zhangir-azerbayev/ProofNet; HF hoskinson-center/proofnet)",
         license="MIT"),
     ProofNetSource(
-        name="proofnet-af", domain="target benchmark", split="test", mode="af",
+        name="proofnet-af", derived_from="proofnet", domain="target benchmark", split="test", mode="af",
         description="ProofNet test split, AF-split variant: informal and formal statements as separate "
                     "documents (ids …:informal / …:formal).",
         source="ProofNet benchmark/test.jsonl", license="MIT"),
     ProofNetSource(
-        name="proofnet-valid", domain="formal maths", split="valid", mode="pair",
+        name="proofnet-valid", derived_from="proofnet", domain="formal maths", split="valid", mode="pair",
         description="ProofNet validation split (185 problems) in pair format: a training source, disjoint from test.",
         source="ProofNet benchmark/valid.jsonl", license="MIT"),
     ProofNetSource(
-        name="proofnet-informal", domain="informal maths", split="valid", mode="informal",
+        name="proofnet-informal", derived_from="proofnet", domain="informal maths", split="valid", mode="informal",
         description="ProofNet validation split, informal statements (LaTeX) only.",
         source="ProofNet benchmark/valid.jsonl", license="MIT"),
     BuiltSource(

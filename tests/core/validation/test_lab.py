@@ -158,3 +158,22 @@ def test_a_fresh_machine_continues_from_the_results_file(tiny_plan, tmp_path, mo
     for r in saved["runs"]:
         assert by_id[r["run_id"]]["ppl_after"] == r["ppl_after"]
     assert len(res["runs"]) == 6 and {r["status"] for r in res["runs"]} == {"done"}
+
+
+def test_corpora_derived_from_the_target_are_marked_in_the_registry(tmp_path, maths_texts, lab_corpora):
+    """The mark lives on the corpus spec (demo pack and `corpora add --derived-from`), never changes a
+    fingerprint, and the lab's results say which sources are derived from the target."""
+    from core.cli import main
+    from core.corpora import get_corpus
+    from core.corpora.demo import DEMO_SOURCES
+    from core.validation.lab import derived_from_target
+
+    assert {n for n, s in DEMO_SOURCES.items() if s.spec().derived_from == "proofnet"} == {
+        "proofnet-af", "proofnet-valid", "proofnet-informal"}
+    path = tmp_path / "copy.jsonl"
+    path.write_text("\n".join(json.dumps({"text": t}) for t in maths_texts[:20]) + "\n")
+    assert main(["corpora", "add", "bench-copy", "--path", str(path), "--field", "text", "--derived-from", "bench"]) == 0
+    assert main(["corpora", "add", "plain-copy", "--path", str(path), "--field", "text"]) == 0
+    assert derived_from_target("bench-copy", "bench") and not derived_from_target("plain-copy", "bench")
+    assert not derived_from_target("maths", "bench") and derived_from_target("bench", "bench")
+    assert get_corpus("bench-copy").fingerprint() == get_corpus("plain-copy").fingerprint()
