@@ -22,6 +22,14 @@ from core.paths import cache_dir
 
 # ----------------------------------------------------------------------------------------------
 # The pack
+def _debian_tree(name: str, package: str, root: str, ext: str, *, description: str, source: str,
+                 license: str) -> BuiltSource:
+    """A formal-maths corpus built from one Debian package: its files under ``root`` ending in ``ext``,
+    one document per file."""
+    return BuiltSource(name=name, domain="formal maths", description=description, source=source, license=license,
+                       fetcher=AptFetcher((package,), (f"{root}/*{ext}", _DOC)), builder=_tree_builder(root, (ext,)))
+
+
 # ----------------------------------------------------------------------------------------------
 DEMO_SOURCES: dict[str, DemoSource] = {s.name: s for s in [
     ProofNetSource(
@@ -52,12 +60,10 @@ DEMO_SOURCES: dict[str, DemoSource] = {s.name: s for s in [
         fetcher=WheelFetcher("champ-dataset==1.0.0", (_CHAMP_FILE, "champ_dataset-*.dist-info/*")),
         builder=_build_champ, live_root=_site_root("champ_dataset"),
         live_inputs=lambda root: [root / _CHAMP_FILE]),
-    BuiltSource(
-        name="coq-stdlib", domain="formal maths",
+    _debian_tree(
+        "coq-stdlib", "libcoq-stdlib", "usr/lib/ocaml/coq/theories", ".v",
         description="Coq 8.16 standard library sources (theories/**/*.v), one document per file, unmodified.",
-        source="Debian package libcoq-stdlib (bookworm)", license="LGPL-2.1",
-        fetcher=AptFetcher(("libcoq-stdlib",), ("usr/lib/ocaml/coq/theories/*.v", _DOC)),
-        builder=_tree_builder("usr/lib/ocaml/coq/theories", (".v",))),
+        source="Debian package libcoq-stdlib (bookworm)", license="LGPL-2.1"),
     BuiltSource(
         name="metamath", domain="formal maths",
         description="Metamath set.mm comment -> statement pairs: '<comment> <label> $p <statement>' "
@@ -65,18 +71,14 @@ DEMO_SOURCES: dict[str, DemoSource] = {s.name: s for s in [
         source="Debian package metamath-databases (set.mm, 2021-01-01 snapshot)", license="CC0-1.0",
         fetcher=AptFetcher(("metamath-databases",), ("usr/share/metamath/databases/set.mm", _DOC)),
         builder=_build_metamath),
-    BuiltSource(
-        name="hol-light", domain="formal maths",
+    _debian_tree(
+        "hol-light", "hol-light", "usr/share/hol-light", ".ml",
         description="HOL Light sources (*.ml: core, Library, Multivariate, 100 theorems, …), one document per file.",
-        source="Debian package hol-light (20230128)", license="BSD-2-Clause",
-        fetcher=AptFetcher(("hol-light",), ("usr/share/hol-light/*.ml", _DOC)),
-        builder=_tree_builder("usr/share/hol-light", (".ml",))),
-    BuiltSource(
-        name="agda-stdlib", domain="formal maths",
+        source="Debian package hol-light (20230128)", license="BSD-2-Clause"),
+    _debian_tree(
+        "agda-stdlib", "agda-stdlib", "usr/share/agda-stdlib", ".agda",
         description="Agda standard library 1.7.1 sources (*.agda), one document per module.",
-        source="Debian package agda-stdlib", license="MIT",
-        fetcher=AptFetcher(("agda-stdlib",), ("usr/share/agda-stdlib/*.agda", _DOC)),
-        builder=_tree_builder("usr/share/agda-stdlib", (".agda",))),
+        source="Debian package agda-stdlib", license="MIT"),
     BuiltSource(
         name="humaneval", domain="code",
         description="OpenAI HumanEval: 164 Python problems, prompt (signature + docstring) + canonical solution.",
