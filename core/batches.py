@@ -55,6 +55,7 @@ class BatchConfig:
             raise ValueError("BatchConfig.seq_len must be at least 2 tokens.")
 
     def to_dict(self) -> dict:
+        """``{batch_size, seq_len, num_batches, seed}``."""
         return asdict(self)
 
 

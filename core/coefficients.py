@@ -52,6 +52,7 @@ class Coefficient:
     method: str = CI_METHOD
 
     def to_dict(self) -> dict:
+        """JSON-able dict; NaN values become None."""
         d = asdict(self)
         d["num_batches"] = list(self.num_batches)
         return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in d.items()}

@@ -91,6 +91,7 @@ class Job:
 
     @property
     def spec(self) -> dict:
+        """The job's ``spec.json`` (kind, target, params, created), or ``{}``."""
         return _read_json(self.folder / "spec.json") or {}
 
     def status(self) -> dict:
@@ -109,6 +110,7 @@ class Job:
         return _read_json(self.folder / "result.json")
 
     def log(self, tail: int = 4000) -> str:
+        """The last ``tail`` characters of the worker's log."""
         try:
             return (self.folder / "log.txt").read_text(errors="replace")[-tail:]
         except OSError:
@@ -127,10 +129,12 @@ class Job:
 
     @property
     def finished(self) -> bool:
+        """Whether the job reached a final state."""
         return self.status().get("state") in FINAL_STATES
 
 
 def jobs_dir() -> Path:
+    """``cache/jobs`` (created on demand)."""
     return cache_dir("jobs")
 
 
@@ -141,6 +145,7 @@ def job_id_for(kind: str, params: dict) -> str:
 
 
 def get_job(job_id: str) -> Job | None:
+    """The job with this id, or None when its folder does not exist."""
     folder = jobs_dir() / job_id
     return Job(job_id, folder) if (folder / "spec.json").is_file() else None
 
@@ -219,13 +224,16 @@ class JobContext:
         self._write()
 
     def should_stop(self) -> bool:
+        """True once a cancel was requested (the target should stop between units of work)."""
         return (self.folder / "cancel").exists()
 
     def log(self, message: str) -> None:
+        """Append a line to the job's log."""
         with open(self.folder / "log.txt", "a") as fh:
             fh.write(message.rstrip() + "\n")
 
     def finish(self, state: str, **extra) -> None:
+        """Record the final state (and extra fields such as ``error``)."""
         self._state.update(state=state, **extra)
         self._write()
 

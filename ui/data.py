@@ -36,10 +36,12 @@ class CorpusStatus:
 
     @property
     def ready(self) -> bool:
+        """Every batch embedding is cached and there is no error."""
         return self.embeddings is not None and not self.error
 
     @property
     def missing(self) -> int:
+        """Batch embeddings still to compute (0 when the corpus has an error)."""
         return 0 if self.error else self.total - self.cached
 
 

@@ -51,14 +51,17 @@ def corpus_catalog() -> list[dict]:
 
 
 def refresh_catalog() -> None:
+    """Forget the memoised corpus catalogue (after registering or removing a corpus)."""
     _catalog.clear()
 
 
 def catalog_names(*, available_only: bool = False) -> list[str]:
+    """Names of the registered corpora (only the installed ones with ``available_only``)."""
     return [c["name"] for c in corpus_catalog() if c["available"] or not available_only]
 
 
 def domains() -> dict[str, str]:
+    """``corpus name -> domain`` of the catalogue."""
     return {c["name"]: c.get("domain", "") for c in corpus_catalog()}
 
 

@@ -157,6 +157,7 @@ def _worker_env(args) -> None:
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
+    """``finetune``: queue one fine-tune and follow it (Ctrl-C cancels); returns the exit code."""
     from core.finetune import results
     from core.finetune.config import FinetuneConfig
     from core.finetune.jobs import submit_finetune
@@ -180,6 +181,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
+    """``experiment``: the preset, one fine-tune per source, then the table and the fit; returns the exit code."""
     from core.finetune import results
     from core.finetune.experiment import default_sources
     from core.finetune.jobs import submit_experiment
@@ -221,6 +223,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
 
 def cmd_perplexity(args: argparse.Namespace) -> int:
+    """``perplexity``: a model's perplexity on a corpus or a target's held-out split; returns the exit code."""
     from core.finetune.data import heldout_split
     from core.finetune.perplexity import model_perplexity_on_corpus
 
@@ -238,6 +241,7 @@ def cmd_perplexity(args: argparse.Namespace) -> int:
 
 
 def cmd_results(args: argparse.Namespace) -> int:
+    """``results``: list, group, show, export, plot or delete fine-tune runs; returns the exit code."""
     from core.finetune import results
 
     rows = results.list_runs(target=args.target, experiment_id=args.experiment)

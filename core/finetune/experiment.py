@@ -90,6 +90,7 @@ def experiment_params(target: str, sources: list[str], base: FinetuneConfig | di
 
 
 def configs_from_params(params: dict) -> list[FinetuneConfig]:
+    """The experiment's :class:`FinetuneConfig` per source, from :func:`experiment_params`' dict."""
     return [FinetuneConfig(**{**params["config"], "source": s, "target": params["target"]}) for s in params["sources"]]
 
 

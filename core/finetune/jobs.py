@@ -81,6 +81,7 @@ class Submission:
 
     @property
     def job(self) -> jobs.Job | None:
+        """The :class:`core.jobs.Job` doing the work (None if its folder is gone)."""
         return jobs.get_job(self.job_id)
 
 

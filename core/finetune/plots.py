@@ -52,6 +52,7 @@ def base_perplexity(rows: list[dict]) -> float | None:
 
 
 def fit_text(fit: LinearFit | None, xname: str = "alignment") -> str:
+    """One line describing ``fit``: slope with its 95% CI, r^2 and n (or why there is no fit)."""
     if fit is None:
         return "no fit yet (needs 2 runs with different x)"
     s = f"r² = {fit.r2:.3f}, slope = {fit.slope:.3g}"

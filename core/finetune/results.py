@@ -37,7 +37,7 @@ _LOCK = threading.Lock()
 
 
 class Base(DeclarativeBase):
-    pass
+    """SQLAlchemy declarative base of the results tables."""
 
 
 class Run(Base):
@@ -95,6 +95,7 @@ class Run(Base):
     updated: Mapped[float] = mapped_column(Float, default=time.time)
 
     def to_dict(self) -> dict:
+        """The row as a dict of its columns (JSON columns decoded)."""
         d = {c.name: getattr(self, c.name) for c in self.__table__.columns}
         for k in ("hparams", "align_settings"):
             if d.get(k):
@@ -106,6 +107,8 @@ class Run(Base):
 
 
 class CachedValue(Base):
+    """A cached deterministic measurement (``perplexity_cache``): key fingerprint -> JSON value."""
+
     __tablename__ = "perplexity_cache"
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -291,6 +294,7 @@ def cache_get(key: dict) -> dict | None:
 
 
 def cache_put(key: dict, value: dict) -> None:
+    """Store a measurement under ``key`` (any JSON-able dict), replacing an older one."""
     with Session(engine()) as s, s.begin():
         k = fingerprint(key)
         row = s.get(CachedValue, k)

@@ -58,6 +58,7 @@ def _load(target, sources, settings, args):
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    """``mix predict``: predicted alignment and diversity of a mix; returns the exit code."""
     from core.mixture.model import Mixture
     from core.mixture.predict import predict_mixture, single_source_alignments
 
@@ -81,6 +82,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_suggest(args: argparse.Namespace) -> int:
+    """``mix suggest``: the weights maximising predicted alignment (optionally saved); returns the exit code."""
     from core.mixture.model import Mixture, save_mixture
     from core.mixture.optimise import suggest_mix
 
@@ -103,6 +105,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
 
 
 def cmd_save(args: argparse.Namespace) -> int:
+    """``mix save``: save a named mixture; returns the exit code."""
     from core.mixture.model import Mixture, parse_weights, save_mixture
 
     m = Mixture(args.name, parse_weights(args.weights), args.budget, seed=args.mix_seed, target=args.target)
@@ -114,6 +117,7 @@ def cmd_save(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    """``mix list``: saved mixtures; returns the exit code."""
     from core.mixture.model import list_mixtures, load_mixture
 
     rows = []
@@ -129,6 +133,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    """``mix show``: one saved mixture with per-source token budgets; returns the exit code."""
     from core.mixture.model import load_mixture
 
     m = load_mixture(args.name)
@@ -140,6 +145,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    """``mix export``: materialise a saved mixture as JSONL with provenance; returns the exit code."""
     from core.mixture.model import load_mixture
     from core.mixture.sampling import materialize_with_report
     from core.probe import load_probe
@@ -160,6 +166,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    """``mix verify``: embed real mixed batches and compare with the prediction; returns the exit code."""
     from core.mixture.verify import verify_mixture
 
     weights, target, _ = _weights_and_target(args)

@@ -104,12 +104,14 @@ class Mixture:
         return apportion(self.weights, self.budget_tokens)
 
     def to_dict(self) -> dict:
+        """JSON-able dict (name, weights, budget_tokens, seed, target)."""
         d = asdict(self)
         d["format_version"] = FORMAT_VERSION
         return d
 
     @classmethod
     def from_dict(cls, data: dict) -> "Mixture":
+        """Inverse of :meth:`to_dict` (validated like the constructor)."""
         if not isinstance(data, dict):
             raise AlignScopeError("A mixture must be a JSON object.", fix="save it with python -m core mix save.")
         keys = {"name", "weights", "budget_tokens", "seed", "target"}
@@ -134,6 +136,7 @@ def apportion(weights: dict[str, float], total: int) -> dict[str, int]:
 
 
 def mixtures_dir() -> Path:
+    """``cache/mixtures`` (created on demand)."""
     return cache_dir("mixtures")
 
 

@@ -42,6 +42,7 @@ class Suggestion:
     message: str
 
     def to_dict(self) -> dict:
+        """JSON-able dict of the suggestion."""
         return {"weights": self.weights, "prediction": self.prediction.to_dict(), "objective": self.objective,
                 "starts": self.starts, "feasible": self.feasible, "message": self.message}
 
@@ -148,4 +149,5 @@ def suggest_mix(ss: SourceSet, *, min_diversity: float | None = None, cap: float
 
 
 def n_batches(ss: SourceSet) -> int:
+    """Batches per source in the loaded set."""
     return int(ss.E.shape[1])

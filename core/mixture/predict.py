@@ -267,6 +267,7 @@ class MixturePrediction:
     bracket: dict | None = None
 
     def to_dict(self) -> dict:
+        """JSON-able dict: weights, alignment, diversity (Coefficient dicts), noise, bracket."""
         return {"weights": self.weights, "alignment": self.alignment.to_dict(), "diversity": self.diversity.to_dict(),
                 "noise": self.noise, "bracket": self.bracket}
 

