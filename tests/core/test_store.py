@@ -69,3 +69,36 @@ def test_estimator_fingerprints_cover_every_hyperparameter():
             assert same == (f.metadata.get("key", True) is False), (name, f.name)
         # a default made explicit does not change the key
         assert get_estimator(name, **{f.name: f.default for f in fields(cls.Config)}).fingerprint() == default
+
+
+def test_a_killed_holder_does_not_leave_the_key_locked(tmp_path):
+    """issue 12, failure 1: a lock held by a process killed with SIGKILL is free at once (flock), not
+    after a 15-minute expiry."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from filelock import FileLock, Timeout
+
+    store = EmbeddingStore(tmp_path / "emb")
+    code = ("import sys, time; from core.store import EmbeddingStore\n"
+            f"s = EmbeddingStore({str(tmp_path / 'emb')!r})\n"
+            "with s.lock('emb:key'):\n    print('locked', flush=True); time.sleep(600)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                            cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    try:
+        assert proc.stdout.readline().strip() == "locked"
+        lock_files = list((tmp_path / "emb" / "locks").glob("*.lock"))
+        assert len(lock_files) == 1
+        with pytest.raises(Timeout):                       # held: another attempt times out
+            FileLock(str(lock_files[0]), timeout=0.2).acquire()
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        t = time.perf_counter()
+        with store.lock("emb:key"):
+            pass
+        assert time.perf_counter() - t < 5
+    finally:
+        proc.kill()
