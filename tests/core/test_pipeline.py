@@ -92,3 +92,24 @@ def test_align_validates_sources(settings):
         align("proofnet", [], settings)
     with pytest.raises(AlignScopeError, match="also listed as a source"):
         align("proofnet", ["proofnet"], settings)
+
+
+def test_cached_embeddings_reads_without_computing_and_keys_carry_the_precision(settings, maths_texts, monkeypatch):
+    from dataclasses import replace
+
+    from core.pipeline import cached_embeddings
+
+    c = MemoryCorpus("maths", maths_texts)
+    fp32 = replace(settings, precision="fp32")
+    look = cached_embeddings(c, fp32, draw=False)
+    assert (look.found, look.missing, look.batches) == ({}, [0, 1, 2], [])   # never drawn: nothing drawn now
+    est_cls = type(get_estimator("closed_form_head"))
+    r = embed_corpus(c, fp32, progress=False)
+    assert r.precision == "fp32"
+    monkeypatch.setattr(est_cls, "embed", lambda *a, **k: pytest.fail("cached_embeddings computed a batch"))
+    found, missing = cached_embeddings(c, fp32)
+    assert missing == [] and sorted(found) == [0, 1, 2]
+    np.testing.assert_array_equal(cached_embeddings(c, fp32).embeddings(), r.embeddings)
+    bf16 = cached_embeddings(c, replace(settings, precision="bf16"))
+    assert bf16.missing == [0, 1, 2] and bf16.precision == "bf16"          # another precision, other keys
+    assert set(bf16.keys).isdisjoint(cached_embeddings(c, fp32).keys)
