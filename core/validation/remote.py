@@ -91,8 +91,10 @@ def _load_model(model: str, device: str):
         m = AutoModelForCausalLM.from_pretrained(str(p.parent), gguf_file=p.name, torch_dtype=torch.float32)
     else:
         m = AutoModelForCausalLM.from_pretrained(str(p), torch_dtype=torch.float32, local_files_only=True)
-    if hasattr(m.config, "quantization_config"):
+    if hasattr(m.config, "quantization_config"):   # dequantised float32 weights: a plain model
         del m.config.quantization_config
+    m.hf_quantizer = None
+    m.is_quantized = False
     return m.to(device).eval()
 
 
