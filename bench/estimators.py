@@ -1,14 +1,19 @@
 """Benchmark of the Task2Vec estimators: speed, memory and fidelity to the reference recipe.
 
-    .venv/bin/python bench/estimators.py                       # defaults below, ~15-25 min on 2 cores
+    .venv/bin/python bench/estimators.py                       # defaults below, ~30-50 min on 2 cores
     .venv/bin/python bench/estimators.py --quick               # 4 corpora x 1 batch, smoke run
+    .venv/bin/python bench/estimators.py --corpora coq-stdlib,wikipedia --batches 1 \
+        --estimators closed_form_head --out bench/precision.json   # the precision column only
 
-For each estimator, on the same real batches (``--batches`` per corpus, 16 x 128 tokens by default,
-SmolLM2-135M, float32), it prints and saves to ``bench/results.json``:
+For each estimator and each precision (``--precisions fp32,bf16``: both side by side in one run,
+:mod:`core.precision`), on the same real batches (``--batches`` per corpus, 16 x 128 tokens by
+default, SmolLM2-135M), it prints and saves to ``bench/results.json``:
 
-- median seconds per batch embedding, and its ratio to the forward-pass floor (a no-grad forward
-  over the same batch, timed right before each embedding in the same process, so the ratio is
-  measured side by side);
+- median seconds per batch embedding, and its ratio to the forward-pass floor *of the same
+  precision* (a no-grad forward over the same batch, under bf16 autocast for bf16, timed right
+  before each embedding in the same process, so the ratio is measured side by side); for bf16 also
+  the bf16/fp32 time ratio per batch, and the Task2Vec distance of each bf16 embedding to the fp32
+  one of the same batch (issue 10: < 1e-3) and the largest change of an alignment coefficient;
 - the ratio to the reference recipe on the same batches, and the reference's cost extrapolated to its
   published settings (E = 10 epochs, 512 x 128 tokens) from the measured per-minibatch costs;
 - peak resident memory of the process that ran the estimator (each estimator runs in its own
@@ -55,29 +60,35 @@ def _worker(job, queue):
     from core.estimators import get_estimator
     from core.probe import load_probe
 
+    from core.precision import autocast
+
     probe = load_probe("smollm2-135m", device="cpu")
     model = probe.model
     est = get_estimator(job["estimator"], **job["params"])
     batches = _batches(job["corpora"], job["batch_size"], job["seq_len"], job["n"])
-    # warm-up (first calls allocate and pick kernels)
+    precisions = job["precisions"]
+    # warm-up (first calls allocate and pick kernels), in every precision
     first = batches[job["corpora"][0]][0]
-    with torch.no_grad():
-        model(*[t for t in first.to_torch()])
-    out = {"times": [], "floor": [], "embeddings": {}}
+    for prec in precisions:
+        with torch.no_grad(), autocast(prec, "cpu"):
+            model(*[t for t in first.to_torch()])
+    out = {prec: {"times": [], "floor": [], "embeddings": {}} for prec in precisions}
     for name, bs in batches.items():
-        rows = []
+        rows = {prec: [] for prec in precisions}
         for b in bs:
             ids, mask = b.to_torch()
-            t = time.perf_counter()
-            with torch.no_grad():
-                model(input_ids=ids, attention_mask=mask)
-            out["floor"].append(time.perf_counter() - t)
-            t = time.perf_counter()
-            rows.append(est.embed(probe, b))
-            out["times"].append(time.perf_counter() - t)
-        out["embeddings"][name] = np.stack(rows).tolist()
+            for prec in precisions:       # side by side: both precisions on this batch, one after the other
+                t = time.perf_counter()
+                with torch.no_grad(), autocast(prec, "cpu"):
+                    model(input_ids=ids, attention_mask=mask)
+                out[prec]["floor"].append(time.perf_counter() - t)
+                t = time.perf_counter()
+                rows[prec].append(est.embed(probe, b, precision=prec))
+                out[prec]["times"].append(time.perf_counter() - t)
+        for prec in precisions:
+            out[prec]["embeddings"][name] = np.stack(rows[prec]).tolist()
     out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    out["dim"] = len(rows[0])
+    out["dim"] = len(rows[precisions[0]][0])
     if job.get("cost_model"):
         out["cost_model"] = _reference_cost_model(job["threads"], job["seq_len"])
     out["loadavg"] = os.getloadavg()
@@ -154,6 +165,9 @@ def main(argv=None):
     ap.add_argument("--seq-len", type=int, default=128)
     ap.add_argument("--ref-epochs", type=int, default=1, help="E for the reference fidelity runs (published: 10)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--precisions", default="fp32,bf16", help="precisions measured side by side (fp32 first)")
+    ap.add_argument("--estimators", default="reference,closed_form_head,closed_form_blocks",
+                    help="which estimators to run (the reference is needed for the fidelity columns)")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
     args = ap.parse_args(argv)
@@ -162,55 +176,68 @@ def main(argv=None):
         corpora, args.batches = corpora[:4], 1
     from scipy import stats
 
+    from core.precision import check_precision, cpu_bf16_speedup
+
+    precisions = [check_precision(p.strip()) for p in args.precisions.split(",") if p.strip()]
+    if not precisions or "auto" in precisions or precisions[0] != "fp32":
+        ap.error("--precisions must start with fp32 and name fp32/bf16 only (e.g. fp32,bf16)")
+    wanted = [e.strip() for e in args.estimators.split(",") if e.strip()]
     base = {"corpora": corpora, "n": args.batches, "batch_size": args.batch_size, "seq_len": args.seq_len,
-            "threads": args.threads}
+            "threads": args.threads, "precisions": precisions}
     runs = {
         "reference": {"estimator": "reference", "params": {"epochs": args.ref_epochs, "seed": 42}},
-        "reference_draw2": {"estimator": "reference", "params": {"epochs": args.ref_epochs, "seed": 43}},
-        "closed_form_head": {"estimator": "closed_form_head", "params": {}, "cost_model": True},
+        "reference_draw2": {"estimator": "reference", "params": {"epochs": args.ref_epochs, "seed": 43},
+                            "precisions": ["fp32"]},
+        "closed_form_head": {"estimator": "closed_form_head", "params": {}, "cost_model": "reference" in wanted},
         "closed_form_blocks": {"estimator": "closed_form_blocks", "params": {"k": 2}},
     }
+    runs = {k: v for k, v in runs.items() if v["estimator"] in wanted}
     results = {}
     t_all = time.perf_counter()
     for name, spec in runs.items():
-        print(f"[bench] {name} on {len(corpora)} corpora x {args.batches} batches ...", flush=True)
+        print(f"[bench] {name} on {len(corpora)} corpora x {args.batches} batches, {spec.get('precisions', precisions)} ...",
+              flush=True)
         results[name] = _run({**base, **spec})
-        print(f"[bench]   median {statistics.median(results[name]['times']):.2f} s/batch, "
-              f"floor {statistics.median(results[name]['floor']):.2f} s", flush=True)
+        for prec in spec.get("precisions", precisions):
+            print(f"[bench]   {prec}: median {statistics.median(results[name][prec]['times']):.2f} s/batch, "
+                  f"floor {statistics.median(results[name][prec]['floor']):.2f} s", flush=True)
+    if "reference" not in results:
+        _precision_only(args, corpora, precisions, results, t_all)
+        return
     cost = results["closed_form_head"]["cost_model"]  # measured in the same process, right after it
     # Reference at its published settings: 512 x 128 = 64 minibatches of 8; E=10.
     mb = 64
     original = mb * (10 + 1) * cost["forward_backward_s"]        # the original code: full fwd+bwd per step
     ours = mb * cost["forward_s"] + mb * 10 * cost["head_step_s"] + mb * cost["forward_backward_s"]
     scale = 512 / args.batch_size
-    ref_align = _alignments(results["reference"]["embeddings"])
-    ref_unit = _alignments(results["reference"]["embeddings"], unit_sum=True)
+    ref_align = _alignments(results["reference"]["fp32"]["embeddings"])
+    ref_unit = _alignments(results["reference"]["fp32"]["embeddings"], unit_sum=True)
     keys = sorted(ref_align)
     import numpy as np
 
     np.savez_compressed(Path(args.out).with_suffix(".embeddings.npz"),
-                        **{f"{run}/{c}": np.array(e) for run, r in results.items() for c, e in r["embeddings"].items()})
+                        **{f"{run}/{prec}/{c}": np.array(e) for run, r in results.items() for prec in precisions
+                           if prec in r for c, e in r[prec]["embeddings"].items()})
     table = []
+    ref_med = statistics.median(results["reference"]["fp32"]["times"])
     for name, r in results.items():
-        al = _alignments(r["embeddings"])
-        med = statistics.median(r["times"])
-        ratios = [t / f for t, f in zip(r["times"], r["floor"])]
-        row = {"estimator": name, "dim": r["dim"], "median_s_per_batch": med,
-               "ratio_to_floor": statistics.median(ratios),
-               "ratio_to_reference_same_batches": med / statistics.median(results["reference"]["times"]),
-               "speedup_vs_reference_published_E10_512x128": original / (med * scale),
-               "peak_rss_mib": r["peak_rss_mib"],
-               "spearman_vs_reference": stats.spearmanr([al[k] for k in keys], [ref_align[k] for k in keys])[0],
-               "pearson_vs_reference": stats.pearsonr([al[k] for k in keys], [ref_align[k] for k in keys])[0],
-               "alignment_range": [min(al.values()), max(al.values())],
-               "spearman_vs_reference_unit_sum": stats.spearmanr(
-                   [_alignments(r["embeddings"], unit_sum=True)[k] for k in keys], [ref_unit[k] for k in keys])[0],
-               "loadavg_1_5_15": r["loadavg"]}
-        table.append(row)
-    noise = max(abs(a - b) for a, b in zip([_alignments(results["reference"]["embeddings"])[k] for k in keys],
-                                           [_alignments(results["reference_draw2"]["embeddings"])[k] for k in keys]))
-    summary = {"settings": {**base, "ref_epochs": args.ref_epochs, "model": "smollm2-135m", "dtype": "float32",
-                            "device": "cpu"},
+        for row in _precision_rows(name, r, precisions):
+            al = _alignments(r[row["precision"]]["embeddings"])
+            med = row["median_s_per_batch"]
+            row.update({
+                "ratio_to_reference_same_batches": med / ref_med,
+                "speedup_vs_reference_published_E10_512x128": original / (med * scale),
+                "spearman_vs_reference": stats.spearmanr([al[k] for k in keys], [ref_align[k] for k in keys])[0],
+                "pearson_vs_reference": stats.pearsonr([al[k] for k in keys], [ref_align[k] for k in keys])[0],
+                "alignment_range": [min(al.values()), max(al.values())],
+                "spearman_vs_reference_unit_sum": stats.spearmanr(
+                    [_alignments(r[row["precision"]]["embeddings"], unit_sum=True)[k] for k in keys],
+                    [ref_unit[k] for k in keys])[0]})
+            table.append(row)
+    noise = max(abs(a - b) for a, b in zip([ref_align[k] for k in keys],
+                                           [_alignments(results["reference_draw2"]["fp32"]["embeddings"])[k] for k in keys]))
+    summary = {"settings": {**base, "ref_epochs": args.ref_epochs, "model": "smollm2-135m", "device": "cpu",
+                            "cpu_bf16_matmul_speedup": cpu_bf16_speedup()},
                "pairs": len(keys), "table": table, "reference_cost_model": cost,
                "reference_published_seconds_per_512x128_batch": {"original_code": original, "this_reference": ours},
                "reference_mc_noise_max_abs_alignment_diff": noise,
@@ -218,18 +245,81 @@ def main(argv=None):
     Path(args.out).write_text(json.dumps(summary, indent=2))
     print(f"\n{len(corpora)} corpora, {len(keys)} pairs, {args.batches} batches of {args.batch_size}x{args.seq_len} "
           f"per corpus, {args.threads} threads, reference E={args.ref_epochs}")
-    hdr = (f"{'estimator':20s} {'dim':>7s} {'s/batch':>8s} {'x floor':>8s} {'x ref':>7s} {'speedup@E10,512':>15s} "
-           f"{'peak MiB':>9s} {'spearman':>9s} {'pearson':>8s} {'spearman(unit-sum)':>19s}")
+    hdr = (f"{'estimator':20s} {'prec':5s} {'dim':>7s} {'s/batch':>8s} {'x floor':>8s} {'x fp32':>7s} {'x ref':>7s} "
+           f"{'speedup@E10,512':>15s} {'peak MiB':>9s} {'spearman':>9s} {'pearson':>8s} {'spearman(unit-sum)':>19s}")
     print(hdr)
     for r in table:
-        print(f"{r['estimator']:20s} {r['dim']:7d} {r['median_s_per_batch']:8.2f} {r['ratio_to_floor']:8.2f} "
+        print(f"{r['estimator']:20s} {r['precision']:5s} {r['dim']:7d} {r['median_s_per_batch']:8.2f} "
+              f"{r['ratio_to_floor']:8.2f} {r['ratio_to_fp32_same_batches']:7.2f} "
               f"{r['ratio_to_reference_same_batches']:7.3f} {r['speedup_vs_reference_published_E10_512x128']:15.1f} "
               f"{r['peak_rss_mib']:9.0f} {r['spearman_vs_reference']:9.3f} {r['pearson_vs_reference']:8.3f} "
               f"{r['spearman_vs_reference_unit_sum']:19.3f}")
+    _print_tolerance(table)
     print(f"reference at E=10, 512x128 (extrapolated): original code {original:.0f} s/batch, ours {ours:.0f} s/batch")
     print(f"reference Monte-Carlo noise (two draws): max |delta alignment| = {noise:.4f}")
     print(f"saved {args.out} ({summary['wall_seconds']:.0f} s)")
 
+
+def _precision_rows(name: str, r: dict, precisions: list[str]) -> list[dict]:
+    """One table row per precision measured for estimator run ``name`` (speed, floor, tolerance vs fp32)."""
+    import numpy as np
+
+    from core.distance import task2vec_distance
+
+    rows = []
+    fp = r["fp32"]
+    for prec in precisions:
+        if prec not in r:
+            continue
+        x = r[prec]
+        row = {"estimator": name, "precision": prec, "dim": r["dim"],
+               "median_s_per_batch": statistics.median(x["times"]),
+               "median_floor_s": statistics.median(x["floor"]),
+               "ratio_to_floor": statistics.median([t / f for t, f in zip(x["times"], x["floor"])]),
+               "ratio_to_fp32_same_batches": statistics.median([t / f for t, f in zip(x["times"], fp["times"])]),
+               "floor_ratio_to_fp32_floor": statistics.median([t / f for t, f in zip(x["floor"], fp["floor"])]),
+               "peak_rss_mib": r["peak_rss_mib"], "loadavg_1_5_15": r["loadavg"]}
+        if prec != "fp32":
+            d = [task2vec_distance(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
+                 for c in fp["embeddings"] for a, b in zip(fp["embeddings"][c], x["embeddings"][c])]
+            row["task2vec_distance_to_fp32_max"] = max(d)
+            row["task2vec_distance_to_fp32_median"] = statistics.median(d)
+            if len(fp["embeddings"]) > 1:
+                a32, a16 = _alignments(fp["embeddings"]), _alignments(x["embeddings"])
+                row["max_abs_alignment_change_vs_fp32"] = max(abs(a32[k] - a16[k]) for k in a32)
+        rows.append(row)
+    return rows
+
+
+def _print_tolerance(table: list[dict]) -> None:
+    for r in table:
+        if "task2vec_distance_to_fp32_max" in r:
+            al = r.get("max_abs_alignment_change_vs_fp32")
+            print(f"{r['estimator']} {r['precision']}: Task2Vec distance to fp32 max {r['task2vec_distance_to_fp32_max']:.2e} "
+                  f"(median {r['task2vec_distance_to_fp32_median']:.2e})"
+                  + (f", max |delta alignment| {al:.5f}" if al is not None else "")
+                  + f"; time {r['ratio_to_fp32_same_batches']:.2f}x fp32, {r['ratio_to_floor']:.2f}x its floor, "
+                    f"floor {r['floor_ratio_to_fp32_floor']:.2f}x the fp32 floor")
+
+
+def _precision_only(args, corpora, precisions, results, t_all) -> None:
+    """Without the reference: speed and fp32 tolerance per precision only (``--estimators`` subset)."""
+    from core.precision import cpu_bf16_speedup
+
+    table = [row for name, r in results.items() for row in _precision_rows(name, r, precisions)]
+    summary = {"settings": {"corpora": corpora, "n": args.batches, "batch_size": args.batch_size,
+                            "seq_len": args.seq_len, "threads": args.threads, "precisions": precisions,
+                            "model": "smollm2-135m", "device": "cpu", "cpu_bf16_matmul_speedup": cpu_bf16_speedup()},
+               "table": table, "wall_seconds": time.perf_counter() - t_all}
+    Path(args.out).write_text(json.dumps(summary, indent=2))
+    print(f"\n{len(corpora)} corpora, {args.batches} batches of {args.batch_size}x{args.seq_len} per corpus, "
+          f"{args.threads} threads; bf16 matmul speed-up measured on this CPU {cpu_bf16_speedup():.2f}x")
+    print(f"{'estimator':20s} {'prec':5s} {'s/batch':>8s} {'floor s':>8s} {'x floor':>8s} {'x fp32':>7s} {'peak MiB':>9s}")
+    for r in table:
+        print(f"{r['estimator']:20s} {r['precision']:5s} {r['median_s_per_batch']:8.2f} {r['median_floor_s']:8.2f} "
+              f"{r['ratio_to_floor']:8.2f} {r['ratio_to_fp32_same_batches']:7.2f} {r['peak_rss_mib']:9.0f}")
+    _print_tolerance(table)
+    print(f"saved {args.out} ({summary['wall_seconds']:.0f} s)")
 
 if __name__ == "__main__":
     main()

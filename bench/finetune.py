@@ -136,6 +136,8 @@ def main(argv=None):
             print(f"[bench] {src} {prec} ...", flush=True)
             r = one_run(src, prec, args, with_base=k == 0)
             runs.append(r)
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)      # partial results survive an interruption
+            Path(args.out).write_text(json.dumps({"partial": True, "runs": runs}, indent=2))
             ph = "  ".join(f"{n} {v['wall_s']:.1f}/{v['cpu_s']:.1f}" for n, v in r["phases"].items())
             print(f"[bench]   wall/cpu s: {ph}; run (no base) {r['run_wall_s']:.1f}/{r['run_cpu_s']:.1f}; "
                   f"ppl after {r['ppl_after']:.3f}; load {r['loadavg_before'][0]:.1f}", flush=True)
