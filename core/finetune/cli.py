@@ -232,7 +232,8 @@ def cmd_perplexity(args: argparse.Namespace) -> int:
                               fix="python -m core perplexity --target proofnet")
     corpus = args.corpus or heldout_split(args.target).corpus
     res = model_perplexity_on_corpus(args.model, corpus, seq_len=args.seq_len, budget_tokens=args.budget,
-                                     seed=args.seed, batch_size=args.batch_size, device=args.device)
+                                     seed=args.seed, batch_size=args.batch_size, device=args.device,
+                                     precision=args.precision)
     res = {"model": args.model, "corpus": corpus, "seq_len": args.seq_len, "budget_tokens": args.budget, **res}
     print(json.dumps(res, indent=2) if args.json else
           f"perplexity of {args.model} on {corpus}: {res['perplexity']:.4f} (nll {res['nll']:.4f} nats/token over "
@@ -324,7 +325,7 @@ def add_commands(sub: Any) -> None:
 
     p = command_parser(sub, "perplexity", epilog=PERPLEXITY_EPILOG,
                        parents=[model_parent(help=f"causal LM: {DEFAULT_MODEL} (embedded, default), a folder or a hub id"),
-                                device_parent(threads=False), json_parent()],
+                                device_parent(threads=False), precision_parent(), json_parent()],
                        help="perplexity of a model on a corpus or a target's held-out split")
     p.add_argument("--corpus", help="registry corpus to measure on")
     p.add_argument("--target", help="target benchmark: measure on its held-out split (instead of --corpus)")

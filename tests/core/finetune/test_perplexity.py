@@ -6,6 +6,7 @@ import torch
 from core.finetune.perplexity import document_windows, perplexity
 from core.finetune.train import load_causal_lm
 from core.probe import load_probe
+from tests.conftest import MemoryCorpus
 
 
 @pytest.fixture(scope="module")
@@ -58,3 +59,32 @@ def test_perplexity_reports_progress_and_stops(probe_and_model):
         perplexity(model, wins, batch_size=2, should_stop=lambda: True)
     with pytest.raises(ValueError):
         perplexity(model, [[1]])
+
+
+def test_model_perplexity_is_cached_per_precision_and_bf16_stays_within_1_percent(corpora, tiny_model_dir):
+    from core.finetune.perplexity import model_perplexity_on_corpus
+
+    p32 = model_perplexity_on_corpus(tiny_model_dir, "bench", seq_len=32, device="cpu", precision="fp32")
+    p16 = model_perplexity_on_corpus(tiny_model_dir, "bench", seq_len=32, device="cpu", precision="bf16")
+    assert (p32["precision"], p16["precision"]) == ("fp32", "bf16")
+    assert not p32["cached"] and not p16["cached"]                  # bf16 never served from the fp32 entry
+    assert p16["perplexity"] != p32["perplexity"] and p16["perplexity"] == pytest.approx(p32["perplexity"], rel=0.01)
+    again = model_perplexity_on_corpus(tiny_model_dir, "bench", seq_len=32, device="cpu", precision="bf16")
+    assert again["cached"] and again["perplexity"] == p16["perplexity"]
+    with pytest.raises(Exception, match="precision"):
+        model_perplexity_on_corpus(tiny_model_dir, "bench", seq_len=32, device="cpu", precision="fp8")
+
+
+def test_corpus_windows_are_memoised_by_corpus_content(tiny_model_dir, maths_texts, prose_texts):
+    from core.finetune import perplexity as P
+    from core.probe import load_probe
+
+    tok = load_probe(tiny_model_dir, device="cpu").tokenizer
+    a = MemoryCorpus("x", maths_texts[:5])
+    w1, fp1 = P.corpus_windows(a, tok, 16)
+    w2, fp2 = P.corpus_windows(MemoryCorpus("x", maths_texts[:5]), tok, 16)
+    assert w2 is w1 and fp2 == fp1 == P.windows_fingerprint(w1)
+    assert w1 == P.document_windows(maths_texts[:5], tok, 16)
+    w3, fp3 = P.corpus_windows(MemoryCorpus("x", prose_texts[:5]), tok, 16)       # same name, new content
+    assert fp3 != fp1 and w3 == P.document_windows(prose_texts[:5], tok, 16)
+    assert P.corpus_windows(a, tok, 24)[1] != fp1
