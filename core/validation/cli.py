@@ -4,6 +4,11 @@
   validate run     [plan options] [--out F]    run what is missing (resumable), measure metrics, write F
   validate report  --results F                 the leaderboard from a results file (no fine-tuning)
   validate metrics                             the registered alignment metrics
+  validate export  [plan options] --out P      the plan's fine-tunes as token ids, to run on a GPU box
+  validate import  [plan options] --outcomes O --out F   a results file from a GPU box's outcomes
+
+On a machine with only torch and transformers (e.g. a GPU box), run an exported payload with
+  python -m core.validation.remote run P --model SmolLM2-135M-Instruct.Q4_1.gguf --out O
 """
 from __future__ import annotations
 
@@ -116,7 +121,7 @@ def add_commands(subparsers) -> None:
     """Add ``validate`` and its subcommands to the ``python -m core`` parser."""
     p = subparsers.add_parser("validate", help="validation lab: which alignment metric predicts fine-tuning?",
                               description=__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="validate_cmd", metavar="plan|run|report|metrics")
+    sub = p.add_subparsers(dest="validate_cmd", metavar="plan|run|report|metrics|export|import")
     sp = sub.add_parser("plan", help="list the lab's fine-tunes and the expected wall time", epilog=EPILOG,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     _plan_args(sp)
@@ -130,13 +135,31 @@ def add_commands(subparsers) -> None:
     sr.add_argument("--resume-from", default=None, metavar="FILE",
                     help="a results file of an earlier run of the same plan (e.g. docs/results/validation.json): "
                          "its finished fine-tunes are imported and not run again")
+    sr.add_argument("--metrics-only", action="store_true",
+                    help="measure the metrics and write the results file, without fine-tuning")
     sr.set_defaults(func=cmd_run)
+    ex = sub.add_parser("export", help="write the plan's fine-tunes as token ids for python -m core.validation.remote",
+                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _plan_args(ex)
+    ex.add_argument("--out", required=True, help="payload file to write (JSON)")
+    ex.set_defaults(func=cmd_export)
+    im = sub.add_parser("import", help="a results file from the outcomes of python -m core.validation.remote run",
+                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _plan_args(im)
+    im.add_argument("--outcomes", required=True, help="the --out file of python -m core.validation.remote run")
+    im.add_argument("--out", required=True, help="results file to write")
+    im.add_argument("--metrics-from", default=None, metavar="FILE",
+                    help="take the metric rows from this results file of the same plan (default: this machine's "
+                         "measured metrics of the plan)")
+    im.set_defaults(func=cmd_import)
     rp = sub.add_parser("report", help="the leaderboard from a results file (no fine-tuning)", epilog=EPILOG,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    rp.add_argument("--regime", default=None, help="only this regime (default all)")
     rp.add_argument("--results", default=None, help="results file (default docs/results/validation.json)")
     rp.add_argument("--json", action="store_true", help="print JSON instead of text")
     rp.set_defaults(func=cmd_report)
-    mp = sub.add_parser("metrics", help="the registered alignment metrics")
+    mp = sub.add_parser("metrics", help="the registered alignment metrics", epilog=EPILOG,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
     mp.add_argument("--json", action="store_true", help="print JSON instead of text")
     mp.set_defaults(func=cmd_metrics)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
@@ -181,10 +204,51 @@ def cmd_run(args) -> int:
     say = (lambda m: print(m, file=sys.stderr, flush=True)) if args.json else (lambda m: print(m, flush=True))
     if args.resume_from and not Path(args.resume_from).is_file():
         raise AlignScopeError(f"--resume-from {args.resume_from!r} does not exist.", fix="give the path of a results file.")
-    res = run_lab(plan, out=out, say=say, limit=args.limit, metrics=not args.no_metrics,
-                  resume_from=Path(args.resume_from) if args.resume_from else None)
+    if args.metrics_only and args.no_metrics:
+        raise AlignScopeError("--metrics-only and --no-metrics exclude each other.", fix="give one of them.")
+    if args.metrics_only:
+        from core.validation.lab import measure_metrics, plan_runs, validate_plan, write_results
+
+        validate_plan(plan)
+        runs = plan_runs(plan)
+        measure_metrics(plan, runs, say=say)
+        res = write_results(plan, runs, out)
+    else:
+        res = run_lab(plan, out=out, say=say, limit=args.limit, metrics=not args.no_metrics,
+                      resume_from=Path(args.resume_from) if args.resume_from else None)
     if args.json:
         print(json.dumps({"out": str(out), "runs": len(res["runs"]), "metrics": len(res["metrics"])}, indent=1))
+    return 0
+
+
+def cmd_export(args) -> int:
+    from core.validation.remote import export_payload
+
+    summary = export_payload(plan_from_args(args), Path(args.out))
+    print(json.dumps({"out": args.out, **summary}) if args.json else
+          f"wrote {summary['runs']} fine-tunes ({summary['bytes']:,} bytes) to {args.out}")
+    return 0
+
+
+def cmd_import(args) -> int:
+    from core.validation.lab import plan_runs, write_results
+    from core.validation.remote import import_outcomes
+
+    plan = plan_from_args(args)
+    if not Path(args.outcomes).is_file():
+        raise AlignScopeError(f"--outcomes {args.outcomes!r} does not exist.", fix="give the outcomes file of the remote run.")
+    if args.metrics_from:
+        if not Path(args.metrics_from).is_file():
+            raise AlignScopeError(f"--metrics-from {args.metrics_from!r} does not exist.", fix="give a results file.")
+        local = json.loads(Path(args.metrics_from).read_text())
+    else:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as d:
+            local = write_results(plan, plan_runs(plan), Path(d) / "local.json")
+    res = import_outcomes(plan, Path(args.outcomes), Path(args.out), local_results=local)
+    print(json.dumps({"out": args.out, "runs": len(res["runs"]), "metrics": len(res["metrics"])}) if args.json else
+          f"wrote {len(res['runs'])} runs and {len(res['metrics'])} metric values to {args.out}")
     return 0
 
 
@@ -192,7 +256,10 @@ def cmd_report(args) -> int:
     from core.validation.report import format_report, load_results, report
 
     path = Path(args.results or "docs/results/validation.json")
-    res = report(load_results(path))
+    if not path.is_file():
+        raise AlignScopeError(f"--results {str(path)!r} does not exist.",
+                              fix="give a results file (python -m core validate run writes one).")
+    res = report(load_results(path), regimes=[args.regime] if args.regime else None)
     if args.json:
         print(json.dumps(res, indent=1, default=str))
     else:

@@ -164,31 +164,42 @@ def run_payload(payload_path: Path, *, model: str, out: Path, device: str = "aut
     return res
 
 
-def import_outcomes(plan, payload_path: Path, outcomes_path: Path, out: Path, *, local_results: dict | None = None) -> dict:
+def import_outcomes(plan, outcomes_path: Path, out: Path, *, local_results: dict | None = None,
+                    settings=None) -> dict:
     """A lab results file from a remote run's outcomes (``device`` and ``weights_sha256`` recorded).
 
-    The metric rows and source marks are taken from ``local_results`` (a results file of the same
-    plan written here, where the metrics were measured), since metrics do not depend on where the
-    fine-tunes ran.
+    The runs are matched to the plan by run id (:func:`core.validation.lab.plan_runs`); outcomes of
+    runs not in the plan are ignored. The metric rows and source marks are taken from
+    ``local_results`` (a results file of the same plan written here, where the metrics were
+    measured), since metrics do not depend on where the fine-tunes ran.
+
+    Raises:
+        AlignScopeError: the outcomes file cannot be read.
     """
     from dataclasses import asdict
 
-    from core.validation.lab import RESULTS_VERSION, derived_from_target, regime_sources
+    from core.errors import AlignScopeError
+    from core.validation.lab import RESULTS_VERSION, derived_from_target, plan_runs, regime_sources
 
-    payload = json.loads(Path(payload_path).read_text())
-    got = json.loads(Path(outcomes_path).read_text())
+    try:
+        got = json.loads(Path(outcomes_path).read_text())
+        got["runs"], got["base"], got["device"], got["weights_sha256"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise AlignScopeError(f"Cannot read remote outcomes from {str(outcomes_path)!r}: {exc}",
+                              fix="give the --out file of python -m core.validation.remote run.") from None
     runs = []
-    for r in payload["runs"]:
-        o = got["runs"].get(r["run_id"])
+    for r in plan_runs(plan, settings):
+        o = got["runs"].get(r.run_id)
         if o is None:
             continue
-        base = got["base"][str(r["config"]["seq_len"])]
-        runs.append({"run_id": r["run_id"], "regime": r["regime"], "point": r["point"],
-                     "source": r["config"].get("source"), "pair": r["pair"], "fraction": r["fraction"],
-                     "seed": r["seed"], "status": "done", "error": None, "ppl_before": base["perplexity"],
-                     "ppl_after": o["ppl_after"], "nll_after": o["nll_after"], "tokens_trained": r["tokens_trained"],
+        cfg = r.config.resolved() if hasattr(r.config, "resolved") else r.config
+        base = got["base"][str(cfg.seq_len)]
+        runs.append({"run_id": r.run_id, "regime": r.regime, "point": r.point, "source": cfg.source,
+                     "pair": list(r.pair) if r.pair else None, "fraction": r.fraction, "seed": r.seed,
+                     "status": "done", "error": None, "ppl_before": base["perplexity"],
+                     "ppl_after": o["ppl_after"], "nll_after": o["nll_after"], "tokens_trained": cfg.budget_tokens,
                      "wall_seconds": o["wall_seconds"], "train_seconds": o["train_seconds"],
-                     "precision": r["config"].get("precision"), "device": got["device"]})
+                     "precision": cfg.precision, "device": got["device"]})
     every = sorted({s for rg in plan.regimes for s in regime_sources(plan, rg)} | {s for p in plan.dose_pairs for s in p})
     local = local_results or {}
     first = plan.regimes[0]

@@ -26,8 +26,8 @@ def test_a_payload_run_elsewhere_reproduces_the_local_launcher(tiny_plan, tmp_pa
     from transformers import AutoModelForCausalLM
 
     assert got["weights_sha256"] == weights_sha256(AutoModelForCausalLM.from_pretrained(plan.model))
-    res = import_outcomes(plan, tmp_path / "payload.json", tmp_path / "out.json", tmp_path / "remote.json",
-                          local_results=local)
+    res = import_outcomes(plan, tmp_path / "out.json", tmp_path / "remote.json", local_results=local,
+                          settings=_settings(plan.model))
     mine = {r["run_id"]: r for r in local["runs"]}
     assert len(res["runs"]) == 4 and res["device"] == "cpu"
     for r in res["runs"]:                      # same data, same code, same machine: same perplexity
