@@ -155,6 +155,8 @@ def add_commands(subparsers) -> None:
     rp = sub.add_parser("report", help="the leaderboard from a results file (no fine-tuning)", epilog=EPILOG,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     rp.add_argument("--regime", default=None, help="only this regime (default all)")
+    rp.add_argument("--figures", default=None, metavar="DIR",
+                    help="also write the figures (scatters per regime, dose-response) as PNG files into DIR")
     rp.add_argument("--results", default=None, help="results file (default docs/results/validation.json)")
     rp.add_argument("--json", action="store_true", help="print JSON instead of text")
     rp.set_defaults(func=cmd_report)
@@ -260,11 +262,50 @@ def cmd_report(args) -> int:
         raise AlignScopeError(f"--results {str(path)!r} does not exist.",
                               fix="give a results file (python -m core validate run writes one).")
     res = report(load_results(path), regimes=[args.regime] if args.regime else None)
+    if args.figures:
+        res["figures"] = write_figures(res, Path(args.figures))
     if args.json:
         print(json.dumps(res, indent=1, default=str))
     else:
         print(format_report(res))
     return 0
+
+
+def write_figures(rep: dict, folder: Path) -> list[str]:
+    """The report's figures as PNG files (kaleido + Chromium) in ``folder``:
+    ``validation_<regime>.png`` (small multiples, target-derived sources included and excluded)
+    and ``dose_response.png`` / ``dose_metrics.png``. Returns the paths written.
+
+    Raises:
+        AlignScopeError: no static image export (Chromium missing); the dashboard page still shows them.
+    """
+    from core.charts import save_figure
+    from core.validation.figures import dose_metric_figure, dose_ppl_figure, scatter_figure
+
+    folder.mkdir(parents=True, exist_ok=True)
+    base = (rep.get("summary") or {}).get("base") or {}
+    base_ppl = base.get("perplexity")
+    figs = {}
+    for regime, points in rep["points"].items():
+        for excl in (False, True):
+            rows = [r for r in rep["leaderboard"] if r["regime"] == regime and bool(r.get("exclude_derived")) == excl]
+            if rows:
+                tag = "_without_derived" if excl else ""
+                what = "without" if excl else "with"
+                figs[f"validation_{regime}{tag}"] = scatter_figure(
+                    rows, points, base_ppl=base_ppl,
+                    title=f"Regime {regime}: perplexity after fine-tuning vs each metric ({what} target-derived sources)")
+    if rep.get("dose") and rep["dose"].get("pairs"):
+        figs["dose_response"] = dose_ppl_figure(rep["dose"], base_ppl=base_ppl,
+                                                title="Dose-response: perplexity vs share of the aligned source")
+        figs["dose_metrics"] = dose_metric_figure(rep["dose"], title="Each metric on the real mixed data vs share")
+    out = []
+    for name, fig in figs.items():
+        for ext in ("png",):
+            path = folder / f"{name}.{ext}"
+            save_figure(fig, path)
+            out.append(str(path))
+    return out
 
 
 def cmd_metrics(args) -> int:
