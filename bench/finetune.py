@@ -115,6 +115,8 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--eval-batch-size", type=int, default=16)
     ap.add_argument("--threads", type=int, default=int(os.environ.get("ALIGNSCOPE_TORCH_THREADS", "2") or 2))
+    ap.add_argument("--no-base", action="store_true",
+                    help="skip the base-model evaluation (a run reuses it from the results store after the first)")
     ap.add_argument("--quick", action="store_true", help="first source only, 1,000 training tokens")
     ap.add_argument("--out", default=str(ROOT / "bench" / "finetune.json"))
     args = ap.parse_args(argv)
@@ -134,7 +136,7 @@ def main(argv=None):
     for k, src in enumerate(sources):
         for prec in precisions:
             print(f"[bench] {src} {prec} ...", flush=True)
-            r = one_run(src, prec, args, with_base=k == 0)
+            r = one_run(src, prec, args, with_base=k == 0 and not args.no_base)
             runs.append(r)
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)      # partial results survive an interruption
             Path(args.out).write_text(json.dumps({"partial": True, "runs": runs}, indent=2))
