@@ -404,7 +404,13 @@ def _fmt_s(s: float) -> str:
 # -- metrics ---------------------------------------------------------------------------------------
 def point_corpora(plan: LabPlan, runs: list[PlannedRun]) -> dict[str, object]:
     """point name -> the data its metrics are measured on: a source's registry name, or for a dose
-    point the materialised mixture (seed 0 or the lowest seed) as an in-memory corpus of its rows."""
+    point the materialised mixture (its lowest seed) cut into ``seq_len``-token pieces, as an
+    in-memory corpus.
+
+    The pieces are what the fine-tune packs (a 4,000-token mixture may hold only a few whole
+    documents, fewer than one Task2Vec batch), the same cut :func:`core.finetune.runner.compute_alignment`
+    makes for a mixture's alignment.
+    """
     from core.corpora.memory import InMemoryCorpus
     from core.mixture import materialize
     from core.probe import load_probe
@@ -416,7 +422,11 @@ def point_corpora(plan: LabPlan, runs: list[PlannedRun]) -> dict[str, object]:
             continue
         tok = tok or load_probe(plan.model, progress=False).tokenizer
         rows = materialize(r.mixture, tokenizer=tok)
-        out[r.point] = InMemoryCorpus(f"dose:{r.point}", [str(x["text"]) for x in rows])
+        L = r.config.seq_len
+        pieces = []
+        for ids in tok([str(x["text"]) for x in rows], add_special_tokens=False)["input_ids"]:
+            pieces += [tok.decode(ids[k:k + L]) for k in range(0, len(ids), L)]
+        out[r.point] = InMemoryCorpus(f"dose:{r.point}", [p for p in pieces if p.strip()])
     return out
 
 
@@ -436,7 +446,7 @@ def _metrics_path(plan: LabPlan) -> Path:
 
 def measure_metrics(plan: LabPlan, runs: list[PlannedRun], *, say: Progress = print,
                     should_stop: Callable[[], bool] | None = None, names: list[str] | None = None,
-                    params: dict[str, dict] | None = None) -> list[dict]:
+                    params: dict[str, dict] | None = None, points: list[str] | None = None) -> list[dict]:
     """Every metric on every point against the target (each value cached by the metrics package).
 
     Metric by metric, cheapest first (the registry's leaderboard order), so an interrupted
@@ -447,6 +457,7 @@ def measure_metrics(plan: LabPlan, runs: list[PlannedRun], *, say: Progress = pr
     Args:
         names: metrics to measure (default :func:`metric_names` of the plan).
         params: optional ``{metric: {parameter: value}}`` (e.g. fewer batches for ``t2v-reference``).
+        points: only these points (default every point of the plan).
 
     Returns rows ``{"metric", "point", "value", "ci_low", "ci_high", "seconds", "cached"}`` of the
     metrics measured by this call.
@@ -454,23 +465,28 @@ def measure_metrics(plan: LabPlan, runs: list[PlannedRun], *, say: Progress = pr
     from core.metrics import score_all
 
     names = list(names or metric_names(plan))
-    points = point_corpora(plan, runs)
+    corpora = point_corpora(plan, runs)
+    if points is not None:
+        unknown = sorted(set(points) - set(corpora))
+        if unknown:
+            raise AlignScopeError(f"Unknown lab point(s) {', '.join(unknown)}.", fix=f"use some of: {', '.join(corpora)}.")
+        corpora = {p: c for p, c in corpora.items() if p in points}
     rows: list[dict] = []
     for name in names:
         got_rows, error = [], None
-        for k, (point, corpus) in enumerate(points.items()):
+        for k, (point, corpus) in enumerate(corpora.items()):
             if should_stop and should_stop():
                 raise InterruptedError("stopped while measuring metrics")
             p = {name: params[name]} if params and name in params else None
             v = score_all([name], corpus, plan.target, params=p)[_canonical(name)]
-            if isinstance(v, Exception):
-                error = str(v)
-                say(f"  metric {name} unavailable: {v}")
-                break
+            if isinstance(v, Exception):   # this point only; the metric goes on with the others
+                error = f"{point}: {v}"
+                say(f"  metric {name} unavailable on {point}: {v}")
+                continue
             d = v.to_dict()
             got_rows.append({"metric": _canonical(name), "point": point,
                              **{k2: d[k2] for k2 in ("value", "ci_low", "ci_high", "seconds", "cached")}})
-            say(f"metric {name} [{k + 1}/{len(points)}] {point}: {d['value']:.4f} ({d['seconds']:.1f} s)")
+            say(f"metric {name} [{k + 1}/{len(corpora)}] {point}: {d['value']:.4f} ({d['seconds']:.1f} s)")
         rows += got_rows
         _merge_metric_rows(plan, got_rows, {name: error} if error else {})
     return rows
