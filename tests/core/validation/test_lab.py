@@ -177,3 +177,36 @@ def test_corpora_derived_from_the_target_are_marked_in_the_registry(tmp_path, ma
     assert derived_from_target("bench-copy", "bench") and not derived_from_target("plain-copy", "bench")
     assert not derived_from_target("maths", "bench") and derived_from_target("bench", "bench")
     assert get_corpus("bench-copy").fingerprint() == get_corpus("plain-copy").fingerprint()
+
+
+def test_metrics_are_measured_on_every_point_including_the_real_mixed_data(tiny_plan, monkeypatch):
+    """Every metric on every point; a dose point is its materialised mixture cut into seq_len pieces;
+    a metric failing on one point keeps its values on the others; rows merge across calls."""
+    import core.validation.lab as lab
+    from core.validation.lab import measure_metrics, plan_runs, point_corpora
+
+    runs = plan_runs(tiny_plan, _settings(tiny_plan.model))
+    corpora = point_corpora(tiny_plan, runs)
+    mixed = corpora["maths+prose@0.5"]
+    assert set(corpora) == {"maths", "prose", "wiki-ish", "maths+prose@0.5"}
+    assert len(mixed.documents()) >= 4 and all(d.text.strip() for d in mixed.documents())
+    rows = measure_metrics(tiny_plan, runs, names=["unigram-cos"], say=lambda m: None)
+    assert {r["point"] for r in rows} == set(corpora) and all(0 <= r["value"] <= 1 for r in rows)
+
+    from core.metrics import score_all as real
+
+    def flaky(names, source, target, **kw):
+        if getattr(source, "name", source) == "prose":
+            from core.errors import AlignScopeError
+
+            return {"gzip": AlignScopeError("boom")}
+        return real(names, source, target, **kw)
+
+    monkeypatch.setattr("core.metrics.score_all", flaky)
+    lines: list[str] = []
+    got = measure_metrics(tiny_plan, runs, names=["gzip"], say=lines.append, points=["maths", "prose", "wiki-ish"])
+    assert {r["point"] for r in got} == {"maths", "wiki-ish"} and any("unavailable on prose" in ln for ln in lines)
+    saved = json.loads(lab._metrics_path(tiny_plan).read_text())
+    assert {(r["metric"], r["point"]) for r in saved["rows"]} >= {("unigram-cos", "prose"), ("gzip", "maths")}
+    with pytest.raises(AlignScopeError, match="Unknown lab point"):
+        measure_metrics(tiny_plan, runs, names=["gzip"], points=["nope"])
