@@ -13,6 +13,7 @@ from ui.embed import embedding_gate  # noqa: E402
 from ui.export import figure_downloads, show_figure, table_download  # noqa: E402
 from ui.sidebar import settings_sidebar  # noqa: E402
 from ui.state import bind, corpus_picker  # noqa: E402
+from ui.validation import verdict_caption  # noqa: E402
 
 settings = settings_sidebar()
 st.title("Alignment between corpora")
@@ -40,6 +41,7 @@ caption = settings_caption(settings)
 fig = charts.heatmap_figure(matrix, order=order or "clustered", target=view.target, subtitle=caption)
 show_figure(fig, key="heatmap", stretch=False)
 figure_downloads(fig, f"alignment-{view.target}", key="heatmap")
+verdict_caption()
 
 ordered = charts.order_names(matrix.names, matrix.values(), order or "clustered", target=view.target)
 tab1, tab2 = st.tabs(["Matrix", "Pairs with 95% CI"])

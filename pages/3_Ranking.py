@@ -16,6 +16,7 @@ from ui.embed import embedding_gate  # noqa: E402
 from ui.export import figure_downloads, show_figure, table_download  # noqa: E402
 from ui.sidebar import settings_sidebar  # noqa: E402
 from ui.state import corpus_picker, domains  # noqa: E402
+from ui.validation import verdict_caption  # noqa: E402
 
 settings = settings_sidebar()
 st.title("Ranking of candidate sources")
@@ -39,6 +40,7 @@ caption = settings_caption(settings)
 fig = charts.ranking_figure(rows, target=view.target, subtitle=caption)
 show_figure(fig, key="ranking")
 figure_downloads(fig, f"ranking-{view.target}", key="ranking")
+verdict_caption()
 
 tdiv = matrix.diversity[view.target]
 st.caption(f"Target {md_escape(view.target)}: diversity coefficient {tdiv.value:.3f}"

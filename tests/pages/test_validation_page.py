@@ -99,3 +99,26 @@ def test_missing_env_file(app, monkeypatch, tmp_path):
     at = app(PAGE).run()
     assert any("typo.json" in e and report.RESULTS_ENV in e for e in texts_of(at.error))
 
+
+def test_ranking_and_alignment_pages_show_the_verdict(app, view_params, settings, small_file):
+    from core.pipeline import embed_corpora
+
+    embed_corpora(["tgt", "cand-maths", "cand-prose"], settings, progress=False)
+    want = report.verdict_for_file(SMALL)
+    for page in ("pages/3_Ranking.py", "pages/2_Alignment.py"):
+        at = app(page, view_params).run()
+        assert not at.exception, texts_of(at.exception)
+        assert at.get("plotly_chart"), page
+        captions = texts_of(at.caption)
+        assert f"Which metric predicts fine-tuning? {want}" in captions, (page, captions)
+
+
+def test_no_verdict_line_without_results(app, view_params, settings, monkeypatch, tmp_path):
+    from core.pipeline import embed_corpora
+
+    monkeypatch.delenv(report.RESULTS_ENV, raising=False)
+    monkeypatch.setattr(report, "RESULTS_FILE", tmp_path / "absent.json")
+    embed_corpora(["tgt", "cand-maths", "cand-prose"], settings, progress=False)
+    at = app("pages/3_Ranking.py", view_params).run()
+    assert not at.exception, texts_of(at.exception)
+    assert not any("Which metric predicts" in t for t in texts_of(at.caption))
