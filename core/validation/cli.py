@@ -159,6 +159,7 @@ def add_commands(subparsers) -> None:
                     help="also write the figures (scatters per regime, dose-response) as PNG files into DIR")
     rp.add_argument("--results", default=None, help="results file (default docs/results/validation.json)")
     rp.add_argument("--json", action="store_true", help="print JSON instead of text")
+    rp.add_argument("--markdown", action="store_true", help="print the leaderboards as Markdown tables")
     rp.set_defaults(func=cmd_report)
     mp = sub.add_parser("metrics", help="the registered alignment metrics", epilog=EPILOG,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -266,9 +267,44 @@ def cmd_report(args) -> int:
         res["figures"] = write_figures(res, Path(args.figures))
     if args.json:
         print(json.dumps(res, indent=1, default=str))
+    elif args.markdown:
+        print(format_markdown(res))
     else:
         print(format_report(res))
     return 0
+
+
+def _ci(v, ci, digits: int = 2) -> str:
+    if v is None:
+        return "–"
+    return f"{v:.{digits}f}" + (f" [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]" if ci else "")
+
+
+def format_markdown(rep: dict) -> str:
+    """The report's leaderboards as Markdown tables (one per regime and source set), best r² first:
+    metric | cost per source (s) | r² [95% CI] | Spearman [95% CI] | Kendall | LOO error | p | Δr² vs default."""
+    out = [rep["verdict"], ""]
+    keys = list(dict.fromkeys((r["regime"], r["exclude_derived"]) for r in rep["leaderboard"]))
+    for regime, excl in keys:
+        rows = [r for r in rep["leaderboard"] if r["regime"] == regime and r["exclude_derived"] == excl]
+        rows.sort(key=lambda r: -(r.get("r2") if r.get("r2") is not None else -1))
+        n = max((r.get("n_sources") or 0) for r in rows)
+        seeds = max((r.get("n_seeds_max") or 0) for r in rows)
+        out += [f"**{regime}**, {'without' if excl else 'with'} target-derived sources ({n} points x {seeds} seeds)", "",
+                "| metric | cost/source (s) | r² [95% CI] | Spearman [95% CI] | Kendall [95% CI] | LOO error (ppl) | p (perm.) | Δr² vs t2v-head [95% CI] |",
+                "|---|---|---|---|---|---|---|---|"]
+        for r in rows:
+            name = r["metric"] + (" (default)" if r.get("is_default") else "")
+            note = f" ({r['n_sources']} pts)" if r.get("n_sources") and r["n_sources"] != n else ""
+            cost = "–" if r.get("cost_s") is None else f"{r['cost_s']:.1f}"
+            p = "–" if r.get("p_perm") is None else f"{r['p_perm']:.2g}"
+            loo = "–" if r.get("loo_error") is None else f"{r['loo_error']:.2f}"
+            diff = "–" if r.get("is_default") else _ci(r.get("r2_diff_vs_default"), r.get("r2_diff_ci"))
+            out.append(f"| {name}{note} | {cost} | {_ci(r.get('r2'), r.get('r2_ci'))} | "
+                       f"{_ci(r.get('spearman'), r.get('spearman_ci'))} | {_ci(r.get('kendall'), r.get('kendall_ci'))} | "
+                       f"{loo} | {p} | {diff} |")
+        out.append("")
+    return "\n".join(out)
 
 
 def write_figures(rep: dict, folder: Path) -> list[str]:

@@ -210,3 +210,19 @@ def test_metrics_are_measured_on_every_point_including_the_real_mixed_data(tiny_
     assert {(r["metric"], r["point"]) for r in saved["rows"]} >= {("unigram-cos", "prose"), ("gzip", "maths")}
     with pytest.raises(AlignScopeError, match="Unknown lab point"):
         measure_metrics(tiny_plan, runs, names=["gzip"], points=["nope"])
+
+
+def test_report_cli_renders_markdown_tables_from_a_results_file(capsys):
+    """`validate report --markdown` rebuilds the leaderboard from a results file, no fine-tuning."""
+    from pathlib import Path
+
+    from core.cli import main
+
+    small = Path(__file__).resolve().parents[2] / "data" / "validation_small.json"
+    assert main(["validate", "report", "--results", str(small), "--markdown"]) == 0
+    out = capsys.readouterr().out
+    assert "| metric | cost/source (s) | r² [95% CI] |" in out and "(default)" in out
+    assert main(["validate", "report", "--results", str(small), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["leaderboard"]
+    assert {"metric", "regime", "n_sources", "n_seeds", "r2", "r2_ci", "spearman", "spearman_ci", "loo_error"} <= set(rows[0])
+    assert main(["validate", "report", "--results", str(small.with_name("missing.json"))]) == 2
