@@ -25,8 +25,10 @@ if rep is None:
     st.stop()
 v.header(rep, path)
 if not rep["leaderboard"]:
-    st.info("The results file has no finished runs with metric values yet; rerun `python -m core validate run` "
-            "to continue the lab.")
+    st.info("The results file has no metric values yet (the lab measures the metrics after the fine-tunes); rerun "
+            "`python -m core validate run` to continue the lab. Finished fine-tunes so far:")
+    for regime in rep["points"]:
+        v.points(rep, regime)
     st.stop()
 
 regime, exclude = v.controls(rep)

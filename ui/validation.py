@@ -218,7 +218,7 @@ def points(rep: dict, regime: str) -> None:
     recs = rep["points"].get(regime, [])
     frame = figures.points_frame(recs)
     st.dataframe(frame, hide_index=True, width="stretch")
-    table_download(frame, f"validation-points-{regime}", key="wv_points")
+    table_download(frame, f"validation-points-{regime}", key=f"wv_points_{regime}")
     failed = [(p["point"], e) for p in recs for e in p.get("errors", [])]
     if failed:
         st.caption(md_escape("Failed or killed seeds (excluded): "

@@ -122,3 +122,17 @@ def test_no_verdict_line_without_results(app, view_params, settings, monkeypatch
     at = app("pages/3_Ranking.py", view_params).run()
     assert not at.exception, texts_of(at.exception)
     assert not any("Which metric predicts" in t for t in texts_of(at.caption))
+
+
+def test_results_without_metric_values_show_the_finished_runs(app, monkeypatch, tmp_path):
+    data = json.loads(SMALL.read_text())
+    data["metrics"] = []                                        # the lab measures metrics at the end
+    partial = tmp_path / "partial.json"
+    partial.write_text(json.dumps(data))
+    monkeypatch.setenv(report.RESULTS_ENV, str(partial))
+    at = app(PAGE).run()
+    assert not at.exception, texts_of(at.exception)
+    assert any("no metric values yet" in t for t in texts_of(at.info))
+    assert len(at.dataframe) == 3                               # points of 4k, long, dose
+    assert list(at.dataframe[0].value["point"]) == sorted(data["sources"])
+    assert not at.get("plotly_chart")
