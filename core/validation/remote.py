@@ -134,12 +134,15 @@ def run_payload(payload_path: Path, *, model: str, out: Path, device: str = "aut
         tmp.write_text(json.dumps(res, indent=1))
         os.replace(tmp, out)
 
+    precisions = sorted({r["config"].get("precision") or "fp32" for r in payload["runs"]})
     for L, windows in payload["eval_windows"].items():
-        if L not in res["base"]:
-            t = time.perf_counter()
-            p = perplexity(base_model, windows, batch_size=eval_batch_size, pad_id=pad).to_dict()
-            res["base"][L] = {**p, "seconds": time.perf_counter() - t}
-            print(f"base perplexity (seq_len {L}): {p['perplexity']:.4f}", flush=True)
+        for prec in precisions:
+            key = L if prec == "fp32" else f"{L}:{prec}"      # fp32 keys as before
+            if key not in res["base"]:
+                t = time.perf_counter()
+                p = perplexity(base_model, windows, batch_size=eval_batch_size, pad_id=pad, precision=prec).to_dict()
+                res["base"][key] = {**p, "seconds": time.perf_counter() - t}
+                print(f"base perplexity (seq_len {L}, {prec}): {p['perplexity']:.4f}", flush=True)
     save()
     todo = [r for r in payload["runs"] if r["run_id"] not in res["runs"] and (only is None or r["regime"] in only)]
     for k, r in enumerate(todo):
@@ -149,16 +152,18 @@ def run_payload(payload_path: Path, *, model: str, out: Path, device: str = "aut
         torch.manual_seed(cfg.seed)
         tr = train(model_k, r["sequences"], cfg, pad_id=pad)
         t_train = time.perf_counter() - t0
-        after = perplexity(model_k, payload["eval_windows"][str(cfg.seq_len)], batch_size=eval_batch_size, pad_id=pad)
+        prec = cfg.resolved_precision() if hasattr(cfg, "resolved_precision") else "fp32"
+        after = perplexity(model_k, payload["eval_windows"][str(cfg.seq_len)], batch_size=eval_batch_size, pad_id=pad,
+                           precision=prec)
         res["runs"][r["run_id"]] = {"ppl_after": after.perplexity, "nll_after": after.nll, "eval_tokens": after.tokens,
                                     "train_steps": tr.steps, "train_loss_first": tr.first_loss,
-                                    "train_loss_last": tr.last_loss, "train_seconds": t_train,
+                                    "train_loss_last": tr.last_loss, "train_seconds": t_train, "precision": prec,
                                     "wall_seconds": time.perf_counter() - t0}
         del model_k
         if dev.startswith("cuda"):
             torch.cuda.empty_cache()
         save()
-        print(f"[{k + 1}/{len(todo)}] {r['regime']} {r['point']} seed {r['seed']}: "
+        print(f"[{k + 1}/{len(todo)}] {r['regime']} {r['point']} seed {r['seed']} ({prec}): "
               f"{res['base'][str(cfg.seq_len)]['perplexity']:.3f} -> {after.perplexity:.3f} "
               f"({time.perf_counter() - t0:.1f} s)", flush=True)
     return res
