@@ -280,14 +280,27 @@ def _ci(v, ci, digits: int = 2) -> str:
     return f"{v:.{digits}f}" + (f" [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]" if ci else "")
 
 
+def _wrong_sign(row: dict) -> bool:
+    """A metric whose values rise with perplexity (higher alignment, worse outcome)."""
+    return row.get("pearson") is not None and row["pearson"] > 0
+
+
+def _rank_key(row: dict) -> tuple:
+    """Right-sign metrics by r² (best first), then wrong-sign ones, then rows without a fit."""
+    r2 = row.get("r2")
+    return (r2 is None, _wrong_sign(row), -(r2 or 0.0))
+
+
 def format_markdown(rep: dict) -> str:
-    """The report's leaderboards as Markdown tables (one per regime and source set), best r² first:
+    """The report's leaderboards as Markdown tables (one per regime and source set), best r² first
+    among metrics that correlate the right way (higher alignment, lower perplexity), then the
+    wrong-sign ones, marked:
     metric | cost per source (s) | r² [95% CI] | Spearman [95% CI] | Kendall | LOO error | p | Δr² vs default."""
     out = [rep["verdict"], ""]
     keys = list(dict.fromkeys((r["regime"], r["exclude_derived"]) for r in rep["leaderboard"]))
     for regime, excl in keys:
         rows = [r for r in rep["leaderboard"] if r["regime"] == regime and r["exclude_derived"] == excl]
-        rows.sort(key=lambda r: -(r.get("r2") if r.get("r2") is not None else -1))
+        rows.sort(key=_rank_key)
         n = max((r.get("n_sources") or 0) for r in rows)
         seeds = max((r.get("n_seeds_max") or 0) for r in rows)
         out += [f"**{regime}**, {'without' if excl else 'with'} target-derived sources ({n} points x {seeds} seeds)", "",
@@ -295,6 +308,8 @@ def format_markdown(rep: dict) -> str:
                 "|---|---|---|---|---|---|---|---|"]
         for r in rows:
             name = r["metric"] + (" (default)" if r.get("is_default") else "")
+            if _wrong_sign(r):
+                name += " (wrong sign)"
             note = f" ({r['n_sources']} pts)" if r.get("n_sources") and r["n_sources"] != n else ""
             cost = "–" if r.get("cost_s") is None else f"{r['cost_s']:.1f}"
             p = "–" if r.get("p_perm") is None else f"{r['p_perm']:.2g}"
