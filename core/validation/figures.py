@@ -199,8 +199,14 @@ def scatter_figure(rows: Sequence[Mapping], points: Sequence[Mapping], *, title:
         fig.update_yaxes(title=dict(text="perplexity after fine-tune" if i == nrows // 2 else "",
                                     font=dict(size=SMALL_FONT)), row=i + 1, col=1)
     fig.update_yaxes(tickfont=dict(size=SMALL_FONT - 1), gridcolor="#e5e5e5")
+    return _finish_grid(fig, title, nrows, panel_height=330)
+
+
+def _finish_grid(fig: "go.Figure", title: str, nrows: int, *, panel_height: int) -> "go.Figure":
+    """Common layout of a small-multiples grid: annotation font, height per row of panels, the legend
+    above the grid on the right, tight margins."""
     fig.update_annotations(font=dict(size=SMALL_FONT))
-    fig.update_layout(**base_layout(title, height=120 + 330 * nrows))
+    fig.update_layout(**base_layout(title, height=120 + panel_height * nrows))
     fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.0 + 0.12 / nrows, x=1.0, xanchor="right",
                                   font=dict(size=SMALL_FONT)),
                       margin=dict(l=10, r=10, t=130 if title else 90, b=10))
@@ -301,9 +307,4 @@ def dose_metric_figure(dose: Mapping, *, metrics: Sequence[str] | None = None, t
         fig.update_yaxes(tickfont=dict(size=SMALL_FONT - 1), gridcolor="#e5e5e5", row=row, col=col)
         fig.update_xaxes(tickfont=dict(size=SMALL_FONT - 1), gridcolor="#e5e5e5", range=[-0.04, 1.04], row=row, col=col,
                          title=dict(text="share of A" if row == nrows else "", font=dict(size=SMALL_FONT)))
-    fig.update_annotations(font=dict(size=SMALL_FONT))
-    fig.update_layout(**base_layout(title, height=120 + 300 * nrows))
-    fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.0 + 0.12 / nrows, x=1.0, xanchor="right",
-                                  font=dict(size=SMALL_FONT)),
-                      margin=dict(l=10, r=10, t=130 if title else 90, b=10))
-    return fig
+    return _finish_grid(fig, title, nrows, panel_height=300)
