@@ -187,6 +187,31 @@ class TargetView(MutableMapping):
         return len(self._reg)
 
 
+def build_config(config_cls: type, params: dict, *, kind: str, name: str, error: type[AlignScopeError] = AlignScopeError,
+                 fix: str = "check the parameters.") -> Any:
+    """The frozen hyperparameter dataclass ``config_cls(**params)`` of a registered component, validated.
+
+    Args:
+        config_cls: a dataclass whose ``__post_init__`` may raise ``ValueError``/``TypeError``.
+        params: keyword parameters given by the user. kind, name: the component, for messages
+            (``"Estimator"``, ``"closed_form_head"``). error: the error class to raise. fix: the
+            fix of a bad value, in the words of the surface (e.g. ``--estimator-param``).
+
+    Raises:
+        ``error``: an unknown parameter (the message lists the known ones) or a bad value.
+    """
+    import dataclasses
+
+    names = {f.name for f in dataclasses.fields(config_cls)}
+    unknown = set(params) - names
+    if unknown:
+        raise error(f"{kind} {name!r} has no parameter(s) {sorted(unknown)}.", fix=f"use some of: {sorted(names)}.")
+    try:
+        return config_cls(**params)
+    except (TypeError, ValueError) as exc:
+        raise error(f"Bad parameters for {kind.lower()} {name!r}: {exc}", fix=fix) from exc
+
+
 def _same_object(a: Any, b: Any) -> bool:
     """Same target given once as a string and once as the imported object (or vice versa)."""
     if isinstance(a, str) == isinstance(b, str):

@@ -44,16 +44,10 @@ class Task2VecEstimator(ABC):
     Config: ClassVar[type]
 
     def __init__(self, **params) -> None:
-        names = {f.name for f in fields(self.Config)}
-        unknown = set(params) - names
-        if unknown:
-            raise EstimatorError(f"Estimator {self.name!r} has no parameter(s) {sorted(unknown)}.",
-                                 fix=f"use some of: {sorted(names)}.")
-        try:
-            self.config = self.Config(**params)
-        except (TypeError, ValueError) as exc:
-            raise EstimatorError(f"Bad parameters for estimator {self.name!r}: {exc}",
-                                 fix="check the --estimator-param values.") from exc
+        from core.registry import build_config
+
+        self.config = build_config(self.Config, params, kind="Estimator", name=self.name, error=EstimatorError,
+                                   fix="check the --estimator-param values.")
 
     def fingerprint(self) -> dict:
         """JSON-able identity: ``{"estimator": name, "version": v, **hyperparameters}``.

@@ -198,16 +198,10 @@ class AlignmentMetric(ABC):
     Config: ClassVar[type]
 
     def __init__(self, **params: Any) -> None:
-        names = {f.name for f in fields(self.Config)}
-        unknown = set(params) - names
-        if unknown:
-            raise MetricError(f"Metric {self.name!r} has no parameter(s) {sorted(unknown)}.",
-                              fix=f"use some of: {sorted(names)}.")
-        try:
-            self.config = self.Config(**params)
-        except (TypeError, ValueError) as exc:
-            raise MetricError(f"Bad parameters for metric {self.name!r}: {exc}",
-                              fix="check the metric's parameters (python -m core validate metrics).") from exc
+        from core.registry import build_config
+
+        self.config = build_config(self.Config, params, kind="Metric", name=self.name, error=MetricError,
+                                   fix="check the metric's parameters (python -m core validate metrics).")
 
     # -- identity -----------------------------------------------------------------------------------
     def fingerprint(self) -> dict:
