@@ -281,9 +281,10 @@ def plan_runs(plan: LabPlan, settings=None) -> list[PlannedRun]:
 
 
 # -- cost model ------------------------------------------------------------------------------------
-#: Fallback cost model when no run has been timed on this machine yet (seconds = a + b * tokens seen),
-#: measured on 2 EPYC cores with SmolLM2-135M (bf16 training, cached base evaluation).
-FALLBACK_COST = (45.0, 0.012)
+#: Fallback cost model when no run has been timed on this machine yet (seconds = a + b * tokens seen):
+#: SmolLM2-135M fp32 on 2 CPU cores, from the runs timed on this project's machine (4,000 tokens x 2
+#: epochs: 130-360 s under load; evaluation ~60 s and training ~8 s per 1,000 tokens seen, CPU time).
+FALLBACK_COST = (60.0, 0.012)
 
 
 def cost_model(model: str) -> tuple[float, float, int]:
@@ -369,7 +370,6 @@ def run_lab(plan: LabPlan, *, out: Path, settings=None, say: Progress = print, l
             todo = todo[:limit]
         say(f"validation lab: {len(runs)} fine-tunes planned, {len(runs) - len(todo)} already done, "
             f"{len(todo)} to run; expected {_fmt_s(estimate_seconds(todo, plan.model))}")
-        done_s: list[float] = []
         for k, r in enumerate(todo):
             if stop():
                 raise InterruptedError("stopped by request")
@@ -386,11 +386,10 @@ def run_lab(plan: LabPlan, *, out: Path, settings=None, say: Progress = print, l
                 raise
             except Exception as exc:   # recorded as failed in its row; the lab goes on
                 say(f"  FAILED: {exc}")
-            done_s.append(time.time() - t1)
-            write_results(plan, runs, out, settings=settings, wall=time.time() - t0, measure=False)
+            write_results(plan, runs, out, wall=time.time() - t0)
         if metrics:
             measure_metrics(plan, runs, say=say, should_stop=stop)
-        res = write_results(plan, runs, out, settings=settings, wall=time.time() - t0, measure=metrics)
+        res = write_results(plan, runs, out, wall=time.time() - t0)
         say(f"validation lab: results written to {out}")
         return res
     finally:
@@ -532,10 +531,15 @@ def derived_from_target(name: str, target: str) -> bool:
 
 
 # -- the results file ------------------------------------------------------------------------------
-def write_results(plan: LabPlan, runs: list[PlannedRun], out: Path, *, settings=None, wall: float = 0.0,
-                  measure: bool = False) -> dict:
-    """Assemble the results file (format: docs/results/README or the report's loader) and write it
-    atomically. Metric rows come from the last :func:`measure_metrics` of this plan, if any."""
+def write_results(plan: LabPlan, runs: list[PlannedRun], out: Path, *, wall: float = 0.0) -> dict:
+    """Assemble the lab's results file and write it atomically; returns it as a dict.
+
+    Format (read by :func:`core.validation.report.load_results`): ``version, target, model,
+    precision, created, wall_seconds (s), plan, regimes, base, sources ({name: {derived_from_target}}),
+    runs`` (one per planned run that has a row: regime, point, seed, status, perplexities, seconds and
+    the row itself under ``record``, see :func:`import_runs`), ``metrics`` (rows merged by
+    :func:`measure_metrics`) and ``metric_info``.
+    """
     from core.finetune import results as db
 
     rows = []
