@@ -174,7 +174,8 @@ def import_outcomes(plan, outcomes_path: Path, out: Path, *, local_results: dict
     """A lab results file from a remote run's outcomes (``device`` and ``weights_sha256`` recorded).
 
     The runs are matched to the plan by run id (:func:`core.validation.lab.plan_runs`); outcomes of
-    runs not in the plan are ignored. The metric rows and source marks are taken from
+    runs not in the plan are ignored. Each run carries its results-database row (``record``), so
+    ``validate run --resume-from`` treats the remote runs as done. The metric rows and source marks are taken from
     ``local_results`` (a results file of the same plan written here, where the metrics were
     measured), since metrics do not depend on where the fine-tunes ran.
 
@@ -192,6 +193,9 @@ def import_outcomes(plan, outcomes_path: Path, out: Path, *, local_results: dict
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise AlignScopeError(f"Cannot read remote outcomes from {str(outcomes_path)!r}: {exc}",
                               fix="give the --out file of python -m core.validation.remote run.") from None
+    from core.finetune.data import heldout_split
+
+    payload_eval = heldout_split(plan.target).corpus
     runs = []
     for r in plan_runs(plan, settings):
         o = got["runs"].get(r.run_id)
@@ -199,12 +203,22 @@ def import_outcomes(plan, outcomes_path: Path, out: Path, *, local_results: dict
             continue
         cfg = r.config.resolved() if hasattr(r.config, "resolved") else r.config
         base = got["base"][str(cfg.seq_len)]
+        record = {"group_key": cfg.group_key(), "label": cfg.label, "source": cfg.source, "mixture": cfg.mixture,
+                  "target": cfg.target, "eval_corpus": payload_eval, "model": cfg.model, "method": cfg.method,
+                  "budget_tokens": cfg.budget_tokens, "tokens_trained": cfg.budget_tokens,
+                  "tokens_seen": int(round(cfg.budget_tokens * cfg.epochs)), "hparams": cfg.to_dict(),
+                  "ppl_before": base["perplexity"], "nll_before": base["nll"], "eval_tokens": o.get("eval_tokens"),
+                  "ppl_after": o["ppl_after"], "nll_after": o["nll_after"], "train_steps": o.get("train_steps"),
+                  "train_loss_first": o.get("train_loss_first"), "train_loss_last": o.get("train_loss_last"),
+                  "train_seconds": o["train_seconds"], "wall_seconds": o["wall_seconds"], "device": got["device"],
+                  "precision": o.get("precision") or cfg.precision, "status": "done", "error": None,
+                  "notes": f"fine-tuned on {got['device']} (remote runner)"}
         runs.append({"run_id": r.run_id, "regime": r.regime, "point": r.point, "source": cfg.source,
                      "pair": list(r.pair) if r.pair else None, "fraction": r.fraction, "seed": r.seed,
                      "status": "done", "error": None, "ppl_before": base["perplexity"],
                      "ppl_after": o["ppl_after"], "nll_after": o["nll_after"], "tokens_trained": cfg.budget_tokens,
                      "wall_seconds": o["wall_seconds"], "train_seconds": o["train_seconds"],
-                     "precision": cfg.precision, "device": got["device"]})
+                     "precision": record["precision"], "device": got["device"], "record": record})
     every = sorted({s for rg in plan.regimes for s in regime_sources(plan, rg)} | {s for p in plan.dose_pairs for s in p})
     local = local_results or {}
     first = plan.regimes[0]

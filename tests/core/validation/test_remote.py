@@ -12,7 +12,7 @@ from core.validation.remote import export_payload, import_outcomes, main, weight
 from tests.core.validation.test_lab import _settings, lab_corpora, one_torch_thread, tiny_plan  # noqa: F401
 
 
-def test_a_payload_run_elsewhere_reproduces_the_local_launcher(tiny_plan, tmp_path):  # noqa: F811
+def test_a_payload_run_elsewhere_reproduces_the_local_launcher(tiny_plan, tmp_path, monkeypatch):  # noqa: F811
     from dataclasses import replace
 
     plan = replace(tiny_plan, regimes=(replace(tiny_plan.regimes[0], seeds=(0,)),))
@@ -33,6 +33,17 @@ def test_a_payload_run_elsewhere_reproduces_the_local_launcher(tiny_plan, tmp_pa
     for r in res["runs"]:                      # same data, same code, same machine: same perplexity
         assert r["ppl_after"] == pytest.approx(mine[r["run_id"]]["ppl_after"], rel=1e-4)
         assert r["ppl_before"] == pytest.approx(mine[r["run_id"]]["ppl_before"], rel=1e-5)
+    # the imported file carries the rows: a lab resumed from it on an empty database runs nothing
+    from core.finetune import results
+    from core.paths import cache_dir
+
+    with monkeypatch.context() as m:
+        m.setattr(results, "db_path", lambda: cache_dir("results-elsewhere") / "finetune.sqlite")
+        lines: list[str] = []
+        again = run_lab(plan, out=tmp_path / "resumed.json", settings=_settings(plan.model), say=lines.append,
+                        metrics=False, resume_from=tmp_path / "remote.json")
+        assert lines[0].startswith("imported 4 finished runs") and "0 to run" in lines[1]
+        assert {r["run_id"] for r in again["runs"]} == set(mine) and results.list_runs(reconcile_first=False)
     # resumable: a second call finds every run done and changes nothing
     before = (tmp_path / "out.json").read_text()
     assert main(["run", str(tmp_path / "payload.json"), "--model", plan.model, "--out", str(tmp_path / "out.json"),
