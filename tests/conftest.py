@@ -2,6 +2,7 @@
 small in-memory corpora and an isolated cache folder."""
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -79,3 +80,23 @@ def prose_texts():
     words = ("the village market opened early and farmers brought apples bread cheese and flowers while "
              "children played near the river under a warm summer sky and old friends shared stories").split()
     return [" ".join(rng.choice(words) for _ in range(80)).capitalize() + "." for _ in range(80)]
+
+
+def register_texts(tmp_path, name, texts, domain):
+    """Register ``texts`` as a JSONL corpus ``name`` (field ``text``) in the isolated registry."""
+    from core.corpora import CorpusSpec, register_corpus
+
+    path = tmp_path / f"{name}.jsonl"
+    path.write_text("\n".join(json.dumps({"text": t}) for t in texts) + "\n")
+    return register_corpus(CorpusSpec(name=name, kind="files", path=str(path), field="text", domain=domain))
+
+
+@pytest.fixture
+def corpora(tmp_path, maths_texts, prose_texts, isolated_cache):
+    """``bench`` (target benchmark), ``maths``, ``prose`` and ``wiki-ish`` (sources) in the isolated
+    registry; returns ``["bench", "maths", "prose"]``."""
+    register_texts(tmp_path, "bench", maths_texts[:24], "target benchmark")
+    register_texts(tmp_path, "maths", maths_texts[40:100], "formal maths")
+    register_texts(tmp_path, "prose", prose_texts[:40], "general prose")
+    register_texts(tmp_path, "wiki-ish", prose_texts[40:70], "general prose")
+    return ["bench", "maths", "prose"]

@@ -1,32 +1,12 @@
-"""Fixtures of the fine-tune tests: tiny registered corpora (a benchmark target and two sources),
-the tiny model, and small settings so a run takes seconds."""
+"""Fixtures of the fine-tune tests: the tiny model and small settings so a run takes seconds (the tiny
+registered corpora, ``corpora``, are in tests/conftest.py)."""
 from __future__ import annotations
-
-import json
 
 import pytest
 
 from core.batches import BatchConfig
 from core.finetune.config import FinetuneConfig
 from core.pipeline import EmbedSettings
-
-
-def _register(tmp_path, name, texts, domain):
-    from core.corpora import CorpusSpec, register_corpus
-
-    path = tmp_path / f"{name}.jsonl"
-    path.write_text("\n".join(json.dumps({"text": t}) for t in texts) + "\n")
-    return register_corpus(CorpusSpec(name=name, kind="files", path=str(path), field="text", domain=domain))
-
-
-@pytest.fixture
-def corpora(tmp_path, maths_texts, prose_texts, isolated_cache):
-    """``bench`` (target benchmark), ``maths`` and ``prose`` (sources) in the isolated registry."""
-    _register(tmp_path, "bench", maths_texts[:24], "target benchmark")
-    _register(tmp_path, "maths", maths_texts[40:100], "formal maths")
-    _register(tmp_path, "prose", prose_texts[:40], "general prose")
-    _register(tmp_path, "wiki-ish", prose_texts[40:70], "general prose")
-    return ["bench", "maths", "prose"]
 
 
 @pytest.fixture

@@ -18,20 +18,9 @@ from core.validation.lab import LabPlan, Regime, plan_runs, run_lab, validate_pl
 TINY = dict(seq_len=32, batch_size=4, learning_rate=3e-3)
 
 
-def _register(tmp_path, name, texts, domain):
-    from core.corpora import CorpusSpec, register_corpus
-
-    path = tmp_path / f"{name}.jsonl"
-    path.write_text("\n".join(json.dumps({"text": t}) for t in texts) + "\n")
-    return register_corpus(CorpusSpec(name=name, kind="files", path=str(path), field="text", domain=domain))
-
-
 @pytest.fixture
-def lab_corpora(tmp_path, maths_texts, prose_texts, isolated_cache):
-    _register(tmp_path, "bench", maths_texts[:24], "target benchmark")
-    _register(tmp_path, "maths", maths_texts[40:100], "formal maths")
-    _register(tmp_path, "prose", prose_texts[:40], "general prose")
-    _register(tmp_path, "wiki-ish", prose_texts[40:70], "general prose")
+def lab_corpora(corpora):
+    """The tiny registered corpora of tests/conftest.py: target ``bench``, three sources."""
     return ["maths", "prose", "wiki-ish"]
 
 
