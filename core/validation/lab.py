@@ -380,7 +380,8 @@ def run_lab(plan: LabPlan, *, out: Path, settings=None, say: Progress = print, l
                 save_mixture(r.mixture)
             t1 = time.time()
             try:
-                row = run_finetune(r.config, settings, run_id=r.run_id, should_stop=stop)
+                row = run_finetune(r.config, settings, run_id=r.run_id, should_stop=stop,
+                                   progress=_throttled(say, eta - estimate_seconds(todo[k + 1:], plan.model), t1))
                 say(f"  perplexity {row['ppl_before']:.3f} -> {row['ppl_after']:.3f} in {time.time() - t1:.0f} s")
             except InterruptedError:
                 raise
@@ -394,6 +395,25 @@ def run_lab(plan: LabPlan, *, out: Path, settings=None, say: Progress = print, l
         return res
     finally:
         lock.release()
+
+
+def _throttled(say: Progress, expected: float, t_start: float, every: float = 20.0) -> Callable[[int, int, str], None]:
+    """A run's progress callback ``(percent, 100, message)`` that passes one line at most every
+    ``every`` seconds to ``say``, with the time left in this run (``expected`` s from the cost model,
+    corrected by the progress made so far)."""
+    last = [0.0]
+
+    def report(done: int, total: int, message: str) -> None:
+        now = time.time()
+        if now - last[0] < every:
+            return
+        last[0] = now
+        frac = done / max(total, 1)
+        spent = now - t_start
+        left = spent * (1 - frac) / frac if frac > 0.05 else max(expected - spent, 0.0)
+        say(f"    {100 * frac:3.0f}% {message} (about {_fmt_s(left)} left in this run)")
+
+    return report
 
 
 def _fmt_s(s: float) -> str:

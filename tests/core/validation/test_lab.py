@@ -89,6 +89,7 @@ def test_lab_runs_writes_results_and_skips_what_is_done(tiny_plan, tmp_path):
     assert len(res["runs"]) == 7 and {r["status"] for r in res["runs"]} == {"done"}, [r["error"] for r in res["runs"]]
     assert res["base"]["perplexity"] > 0 and res["regimes"]["dose"]["fractions"] == [0.5]
     assert any("expected" in ln for ln in lines) and any("ETA" in ln for ln in lines)
+    assert any("left in this run" in ln for ln in lines)          # progress inside a run too
     first = {r["run_id"]: results.get_run(r["run_id"])["finished"] for r in res["runs"]}
     again: list[str] = []
     run_lab(tiny_plan, out=out, settings=_settings(tiny_plan.model), say=again.append, metrics=False)
