@@ -26,6 +26,7 @@ import numpy as np
 
 from core.metrics.base import AlignmentMetric, MetricValue, Progress, check_stop
 from core.metrics.sampling import bootstrap_ci, index_weights
+from core.probe import DEFAULT_MODEL
 
 
 class Familiarity(AlignmentMetric):
@@ -52,7 +53,7 @@ class Familiarity(AlignmentMetric):
             n_resamples: bootstrap resamples.  device: ``auto``, ``cpu``, ``cuda`` (execution only).
         """
 
-        model: str = "smollm2-135m"
+        model: str = DEFAULT_MODEL
         budget_tokens: int = 4000
         seq_len: int = 128
         seed: int = 0

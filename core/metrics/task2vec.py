@@ -39,6 +39,7 @@ from typing import Callable, ClassVar
 import numpy as np
 
 from core.metrics.base import AlignmentMetric, MetricValue, Progress, check_stop
+from core.probe import DEFAULT_MODEL
 
 
 def cosine_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -74,7 +75,7 @@ class _Task2VecMetric(AlignmentMetric):
             device: ``auto``, ``cpu``, ``cuda`` (execution only).
         """
 
-        model: str = "smollm2-135m"
+        model: str = DEFAULT_MODEL
         batch_size: int = 16
         seq_len: int = 128
         num_batches: int = 5

@@ -27,6 +27,7 @@ import numpy as np
 from core.errors import CorpusError
 from core.metrics.base import AlignmentMetric, MetricValue, Progress, check_stop
 from core.metrics.sampling import bootstrap_ci, iter_chunks, sum_statistic
+from core.probe import DEFAULT_MODEL
 
 
 @dataclass
@@ -136,7 +137,7 @@ class _Unigram(AlignmentMetric):
             n_resamples: bootstrap resamples for the CI.
         """
 
-        model: str = "smollm2-135m"
+        model: str = DEFAULT_MODEL
         budget_tokens: int = 20000
         chunk_chars: int = 1024
         seed: int = 0

@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from core.errors import AlignScopeError
+from core.probe import DEFAULT_MODEL
 
 #: Sources of the committed 9-source experiment (formal maths, informal maths, code, prose), plus
 #: champ (informal maths, 73k tokens), which stands in for proofnet-informal (8.6k tokens) in the
@@ -108,7 +108,7 @@ class LabPlan:
     dose_fractions: tuple[float, ...] = DEFAULT_DOSE_FRACTIONS
     dose_seeds: tuple[int, ...] = (0, 1, 2)
     metrics: tuple[str, ...] = ()
-    model: str = "smollm2-135m"
+    model: str = DEFAULT_MODEL
     precision: str = "auto"
 
     def to_dict(self) -> dict:
@@ -520,17 +520,15 @@ def _canonical(name: str) -> str:
 def _merge_metric_rows(plan: LabPlan, rows: list[dict], broken: dict[str, str]) -> None:
     """Merge ``rows`` into the plan's metrics file (a later value of a (metric, point) replaces the
     earlier one), under a file lock, written atomically."""
-    from filelock import FileLock
+    from core.paths import atomic_write, file_lock
 
     path = _metrics_path(plan)
-    with FileLock(str(path) + ".lock"):
+    with file_lock(str(path) + ".lock"):
         old = json.loads(path.read_text()) if path.is_file() else {"rows": [], "broken": {}}
         merged = {(r["metric"], r["point"]): r for r in old["rows"]}
         merged.update({(r["metric"], r["point"]): r for r in rows})
         data = {"rows": list(merged.values()), "broken": {**old.get("broken", {}), **broken}}
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, indent=1))
-        os.replace(tmp, path)
+        atomic_write(path, json.dumps(data, indent=1))
 
 
 def derived_from_target(name: str, target: str) -> bool:
@@ -598,11 +596,9 @@ def write_results(plan: LabPlan, runs: list[PlannedRun], out: Path, *, wall: flo
            "runs": rows, "metrics": metric_rows, "metric_info": info}
     res["regimes"]["dose"] = {**res["regimes"][plan.regimes[0].name], "seeds": list(plan.dose_seeds),
                               "pairs": [list(p) for p in plan.dose_pairs], "fractions": list(plan.dose_fractions)}
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(res, indent=1, default=_json_default))
-    os.replace(tmp, out)
+    from core.paths import atomic_write
+
+    atomic_write(out, json.dumps(res, indent=1, default=_json_default))
     return res
 
 

@@ -19,10 +19,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import sys
 import time
 from pathlib import Path
+
+from core.paths import atomic_write
 
 PAYLOAD_VERSION = 1
 
@@ -74,11 +75,7 @@ def export_payload(plan, path: Path, *, settings=None) -> dict:
                "eval_corpus": held.corpus, "pad_id": tok.pad_token_id if tok.pad_token_id is not None else 0,
                "tokenizer": probe.tokenizer_fingerprint, "model_fingerprint": probe.fingerprint,
                "eval_windows": evals, "runs": out_runs}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(payload, separators=(",", ":")))
-    os.replace(tmp, path)
+    path = atomic_write(path, json.dumps(payload, separators=(",", ":")))
     return {"runs": len(out_runs), "bytes": path.stat().st_size, "eval_windows": {k: len(v) for k, v in evals.items()}}
 
 
@@ -130,9 +127,7 @@ def run_payload(payload_path: Path, *, model: str, out: Path, device: str = "aut
     pad = int(payload["pad_id"])
 
     def save():
-        tmp = out.with_name(f".{out.name}.tmp")
-        tmp.write_text(json.dumps(res, indent=1))
-        os.replace(tmp, out)
+        atomic_write(out, json.dumps(res, indent=1))
 
     precisions = sorted({r["config"].get("precision") or "fp32" for r in payload["runs"]})
     for L, windows in payload["eval_windows"].items():
@@ -233,10 +228,7 @@ def import_outcomes(plan, outcomes_path: Path, out: Path, *, local_results: dict
            "runs": runs, "metrics": local.get("metrics", []), "metric_info": local.get("metric_info", {})}
     res["regimes"]["dose"] = {**res["regimes"][first.name], "seeds": list(plan.dose_seeds),
                               "pairs": [list(p) for p in plan.dose_pairs], "fractions": list(plan.dose_fractions)}
-    out = Path(out)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(res, indent=1))
-    os.replace(tmp, out)
+    atomic_write(out, json.dumps(res, indent=1))
     return res
 
 
