@@ -13,6 +13,8 @@ Keys (prefix, then the fingerprint of the fields listed):
 - ``batches:``  a corpus's drawn batches: corpus content, tokenizer, batch config  (:func:`batches_key`)
 - ``stats:``    a corpus's size statistics: corpus content, tokenizer  (:func:`stats_key`)
 - ``dist:v1:``  a distance block between two embedding matrices, by content  (:func:`distance_block_key`)
+- ``contam-``   a source's contamination report: corpus content, held-out splits, parameters
+                (:func:`contamination_key`)
 - job ids       ``<kind>-<16 hex>`` of kind + params  (:func:`job_id`)
 - corpus fingerprints  (:func:`corpus_fingerprint`, ``legacy_spacing``: see below)
 
@@ -99,6 +101,12 @@ def stats_key(*, corpus_fingerprint: str, tokenizer_fingerprint: str) -> str:
 def distance_block_key(digest_a: str, digest_b: str) -> str:
     """Store key of the Task2Vec distance block between two embedding matrices (:func:`array_digest`)."""
     return f"dist:v1:{digest_a}:{digest_b}"
+
+
+def contamination_key(*, corpus_fingerprint: str, heldout: Mapping[str, Any], params: Mapping[str, Any]) -> str:
+    """Cache key of a source's contamination report (:mod:`core.corpora.contamination`): the source's
+    content, the held-out splits' fingerprints per benchmark, and the measure's parameters."""
+    return "contam-" + fingerprint({"corpus": corpus_fingerprint, "heldout": heldout, "params": params})[:40]
 
 
 def job_id(kind: str, params: Mapping[str, Any]) -> str:

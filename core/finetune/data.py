@@ -78,7 +78,8 @@ def check_training_sources(sources: list[str], target: str) -> HeldOut:
 
     Raises:
         AlignScopeError: a source holds the evaluation split (e.g. ``proofnet`` or ``proofnet-af``
-            when evaluating on ProofNet's test split).
+            when evaluating on ProofNet's test split); CorpusError: a source reproduces any
+            benchmark's held-out split by content (:func:`core.corpora.contamination.check_sources`).
     """
     held = heldout_split(target)
     bad = [s for s in sources if s in held.forbidden]
@@ -88,6 +89,9 @@ def check_training_sources(sources: list[str], target: str) -> HeldOut:
             f"Training source {', '.join(map(repr, bad))} holds the evaluation split of target {target!r} "
             f"(corpus {held.corpus!r}): training on the test data would make its perplexity meaningless.{alt}",
             fix="choose a source that is disjoint from the target's held-out split.")
+    from core.corpora.contamination import check_sources
+
+    check_sources(sources)          # by content, whatever the corpus is called (core.corpora.contamination)
     return held
 
 

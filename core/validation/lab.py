@@ -535,17 +535,19 @@ def derived_from_target(name: str, target: str) -> bool:
     """Whether corpus ``name`` is derived from the target benchmark (another split or view of it).
 
     Read from the corpus registry: a corpus spec's ``derived_from`` names the benchmark it comes
-    from (the demo pack marks ``proofnet-valid``, ``proofnet-informal`` and ``proofnet-af``).
+    from (the demo pack marks ``proofnet-valid``, ``proofnet-informal`` and ``proofnet-af``), merged
+    with the content check of :func:`core.corpora.contamination.derived_from` (13-gram overlap).
     """
     from core.corpora import get_corpus
+    from core.corpora.contamination import derived_from
     from core.finetune.data import BENCHMARKS
 
     family = {target, *(BENCHMARKS.get(target, (target, ()))[1])}
     try:
-        spec = get_corpus(name).spec
+        get_corpus(name)
     except AlignScopeError:
         return False
-    return getattr(spec, "derived_from", None) in family or name in family
+    return bool(derived_from(name) & family) or name in family     # declared or by content
 
 
 # -- the results file ------------------------------------------------------------------------------
