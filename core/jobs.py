@@ -262,7 +262,8 @@ def _stop_on_sigterm(*_):
 def embed_job(params: dict, ctx: JobContext) -> dict:
     """Job target: embed corpora ``params["corpora"]`` with ``params["settings"]`` (EmbedSettings dict).
 
-    Progress counts batches over all corpora. Returns ``{corpus: {"computed", "cached", "seconds"}}``.
+    Progress counts batches over all corpora. Returns ``{corpus: {"computed", "cached",
+    "computed_by_other", "seconds"}}``.
     """
     from core.pipeline import embed_corpus
 
@@ -276,8 +277,10 @@ def embed_job(params: dict, ctx: JobContext) -> dict:
             ctx.progress(k * per + done, total, msg)
 
         r = embed_corpus(name, settings, progress=report, should_stop=ctx.should_stop)
-        out[name] = {"computed": r.computed, "cached": r.cached, "seconds": round(r.seconds, 3)}
-        ctx.log(f"{name}: computed {r.computed}, cached {r.cached}, {r.seconds:.1f} s")
+        out[name] = {"computed": r.computed, "cached": r.cached, "computed_by_other": r.computed_by_other,
+                     "seconds": round(r.seconds, 3)}
+        ctx.log(f"{name}: computed {r.computed}, cached {r.cached}, computed by another process "
+                f"{r.computed_by_other}, {r.seconds:.1f} s")
     return out
 
 

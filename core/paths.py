@@ -8,25 +8,48 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def _make_folder(path: Path) -> Path:
+    """``mkdir -p path``; a file (or other non-folder) in the way is an :class:`AlignScopeError` naming it."""
+    from core.errors import AlignScopeError
+
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), path)
+        raise AlignScopeError(f"The cache folder {path} cannot be created: {blocker} is a file, not a folder.",
+                              fix=f"move it aside (mv {blocker} {blocker}.bak) or set ALIGNSCOPE_CACHE to "
+                                  "another folder.") from None
+    except PermissionError:
+        raise AlignScopeError(f"The cache folder {path} cannot be created (permission denied).",
+                              fix="make it writable or set ALIGNSCOPE_CACHE to a folder you can write.") from None
+    return path
+
+
 def cache_root() -> Path:
-    """Return the cache root folder, creating it if needed."""
+    """Return the cache root folder, creating it if needed.
+
+    Raises:
+        AlignScopeError: a file stands where the folder should be, or it cannot be created.
+    """
     root = Path(os.environ.get("ALIGNSCOPE_CACHE", REPO_ROOT / "cache")).expanduser().resolve()
-    root.mkdir(parents=True, exist_ok=True)
-    return root
+    return _make_folder(root)
 
 
 def cache_dir(*parts: str) -> Path:
-    """Return ``cache_root()/parts...``, creating the folder if needed."""
-    path = cache_root().joinpath(*parts)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    """Return ``cache_root()/parts...``, creating the folder if needed.
+
+    Raises:
+        AlignScopeError: a file stands where the folder (or a parent) should be, naming it and the fix.
+    """
+    return _make_folder(cache_root().joinpath(*parts))
 
 
 def shared_data_dir() -> Path:
@@ -58,21 +81,59 @@ def atomic_write(path: str | Path, data: str | bytes, *, encoding: str = "utf-8"
     return path
 
 
+def _print_wait(message: str) -> None:
+    print(f"AlignScope: {message}", file=sys.stderr, flush=True)
+
+
+def lock_holder(path: str | Path) -> int | None:
+    """PID of the live process holding the lock file ``path`` (from its ``.owner`` note), else None."""
+    note = Path(str(path) + ".owner")
+    try:
+        pid = int(note.read_text().split(maxsplit=1)[0])
+        os.kill(pid, 0)
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid
+
+
 @contextlib.contextmanager
-def file_lock(path: str | Path, *, timeout: float = -1) -> Iterator[None]:
+def file_lock(path: str | Path, *, timeout: float = -1, what: str = "",
+              on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
     """Cross-process exclusive lock on the file ``path`` (``filelock.FileLock``: an OS ``flock``,
     released by the kernel when its holder exits or dies, so a crashed worker never leaves a stale lock).
+
+    The holder writes ``<pid> <what>`` to ``<path>.owner``; a caller that has to wait reports once what
+    it waits for and which process holds it (``on_wait(message)``, default: a line on stderr).
 
     Args:
         path: the lock file (created with its parent folders).
         timeout: seconds to wait (``-1``: forever).
+        what: what the lock protects, in words ("batch 3 of 'sympy'"), for the waiting message.
+        on_wait: called once with the message when the lock is busy (default: print to stderr).
 
     Raises:
         filelock.Timeout: the lock was not acquired within ``timeout`` seconds.
     """
-    from filelock import FileLock
+    from filelock import FileLock, Timeout
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path), timeout=timeout):
+    lock = FileLock(str(path), timeout=timeout)
+    note = Path(str(path) + ".owner")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        if timeout == 0:
+            raise
+        pid = lock_holder(path)
+        (on_wait or _print_wait)(f"waiting for {what or path.name} (lock {path}, held by "
+                                 f"{f'pid {pid}' if pid else 'another process'})")
+        lock.acquire(timeout=timeout)
+    try:
+        with contextlib.suppress(OSError):
+            note.write_text(f"{os.getpid()} {what}")
         yield
+    finally:
+        with contextlib.suppress(OSError):
+            note.unlink()
+        lock.release()

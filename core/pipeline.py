@@ -46,6 +46,8 @@ class CorpusEmbeddings:
         embeddings: float32 [num_batches, D].
         batch_indices: batch numbers, in row order.
         computed, cached: how many rows were computed now / read from the cache.
+        computed_by_other: rows missing at look-up that another process computed while this one
+            waited for their lock (``computed + cached + computed_by_other == num_batches``).
         seconds: wall time of the call (s).  tokens: real tokens over all batches.
         estimator: the estimator's fingerprint dict (name + hyperparameters).
         precision: the resolved forward-pass precision (``fp32`` or ``bf16``).
@@ -60,6 +62,7 @@ class CorpusEmbeddings:
     tokens: int
     estimator: dict
     precision: str = "fp32"
+    computed_by_other: int = 0
 
 
 def resolve_corpus(corpus: str | Corpus) -> Corpus:
@@ -246,7 +249,7 @@ def embed_batches(batches: Sequence[TokenBatch], probe: ProbeNetwork, estimator:
             continue
         if should_stop and should_stop():
             raise InterruptedError(f"stopped after {computed} new batches of {b.corpus!r}")
-        with store.lock(keys[k]):
+        with store.lock(keys[k], what=f"batch {b.index} of {b.corpus!r}"):
             hit = store.get(keys[k])               # another job may have computed it meanwhile
             fresh = hit is None
             if fresh:
@@ -299,10 +302,11 @@ def embed_corpus(corpus: str | Corpus, settings: EmbedSettings = EmbedSettings()
     report = progress if callable(progress) else None
     if report:
         report(cached, len(batches), f"{corpus.name}: {cached} cached")
-    done = [cached]
+    done, by_other = [cached], [0]
 
-    def on_batch(k: int, _computed: bool) -> None:
+    def on_batch(k: int, fresh: bool) -> None:
         done[0] += 1
+        by_other[0] += not fresh
         if bar:
             bar.update(1)
         if report:
@@ -319,7 +323,8 @@ def embed_corpus(corpus: str | Corpus, settings: EmbedSettings = EmbedSettings()
     return CorpusEmbeddings(corpus=corpus.name, embeddings=look.embeddings(),
                             batch_indices=[b.index for b in batches], computed=computed, cached=cached,
                             seconds=time.perf_counter() - t0, tokens=int(sum(b.num_tokens for b in batches)),
-                            estimator=look.estimator.fingerprint(), precision=look.precision)
+                            estimator=look.estimator.fingerprint(), precision=look.precision,
+                            computed_by_other=by_other[0])
 
 
 def embed_corpora(names: list[str], settings: EmbedSettings = EmbedSettings(), **kwargs) -> dict[str,

@@ -27,8 +27,15 @@ def settings_sidebar() -> EmbedSettings:
     Widget keys are ``sb_*``.
     """
     view = get_view()
+    if view.present:                     # presenter mode (ui.present): no sidebar, no controls
+        from ui.present import style
+
+        style()
+        return view.settings()
     st.html(STYLE)
     sb = st.sidebar
+    sb.toggle("Presenter mode", help="For a projector: one chart per screen, high contrast, no controls; ← → or a "
+              "clicker change page, Esc leaves (kept in the URL as present=1)", **bind("sb_present", "present"))
     sb.header("Probe network")
     names = sorted(REGISTRY)
     devices = list(DEVICES) if view.device in DEVICES else [*DEVICES, view.device]
@@ -55,10 +62,34 @@ def settings_sidebar() -> EmbedSettings:
         store = EmbeddingStore()
         stats = store.stats()
         st.caption(f"{stats['entries']} entries, {stats['bytes'] / 2 ** 20:.1f} MiB in `{stats['directory']}`")
-        if st.button("Clear embedding cache", key="sb_clear", help="Deletes every cached batch embedding"):
-            st.toast(f"Cleared {store.clear()} entries")
-            st.cache_data.clear()
+        _clear_cache_button(store, stats)
 
     view = get_view()
     sync_url(view)
     return view.settings()
+
+
+def _clear_cache_button(store, stats: dict) -> None:
+    """"Clear embedding cache" in two steps: the button asks, "Yes, delete" clears, "Cancel" backs out.
+
+    Clearing removes every entry and orphaned value file of the embedding store only (never
+    registered corpora, mixtures or results)."""
+    if "sb_cleared" in st.session_state:
+        st.toast(f"Cleared {st.session_state.pop('sb_cleared')} entries")
+    if not st.session_state.get("sb_clear_confirm"):
+        if st.button("Clear embedding cache", key="sb_clear", help="Deletes every cached batch embedding "
+                     "(asks first)"):
+            st.session_state["sb_clear_confirm"] = True
+            st.rerun()
+        return
+    st.warning(f"Delete all {stats['entries']} cached entries ({stats['bytes'] / 2 ** 20:.1f} MiB)? Every "
+               "embedding will be recomputed when next needed. Corpora, mixtures and results are kept.")
+    yes, no = st.columns(2)
+    if yes.button("Yes, delete", key="sb_clear_yes", type="primary"):
+        st.session_state["sb_clear_confirm"] = False
+        st.session_state["sb_cleared"] = store.clear()
+        st.cache_data.clear()
+        st.rerun()
+    if no.button("Cancel", key="sb_clear_no"):
+        st.session_state["sb_clear_confirm"] = False
+        st.rerun()

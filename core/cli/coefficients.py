@@ -29,11 +29,13 @@ def cmd_embed(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     res = embed_corpora(split(args.corpus), settings, progress=not args.json)
     payload = {n: {"batches": len(e.batch_indices), "dim": int(e.embeddings.shape[1]), "computed": e.computed,
-                   "cached": e.cached, "seconds": round(e.seconds, 3), "tokens": e.tokens, "precision": e.precision}
+                   "cached": e.cached, "computed_by_other": e.computed_by_other, "seconds": round(e.seconds, 3),
+                   "tokens": e.tokens, "precision": e.precision}
                for n, e in res.items()}
     emit(args, {"settings": settings.to_dict(), "corpora": payload},
          "\n".join(f"{n}: {p['batches']} batches x {p['dim']} (computed {p['computed']}, cached {p['cached']}, "
-                   f"{p['seconds']} s)" for n, p in payload.items()))
+                   f"computed by another process {p['computed_by_other']}, {p['seconds']} s)"
+                   for n, p in payload.items()))
     return 0
 
 
@@ -69,7 +71,8 @@ def cmd_align(args: argparse.Namespace) -> int:
                "seconds": round(seconds, 3), "ranking": res["ranking"],
                "diversity": {n: res["matrix"].diversity[n].to_dict() for n in res["matrix"].names},
                "computed_batches": sum(e.computed for e in emb.values()),
-               "cached_batches": sum(e.cached for e in emb.values())}
+               "cached_batches": sum(e.cached for e in emb.values()),
+               "computed_by_other_batches": sum(e.computed_by_other for e in emb.values())}
     lines = [f"alignment with target {res['target']} ({settings.estimator}, {settings.model}, "
              f"{settings.batch.num_batches} x {settings.batch.batch_size} x {settings.batch.seq_len} tokens):"]
     for r in res["ranking"]:
@@ -77,7 +80,7 @@ def cmd_align(args: argparse.Namespace) -> int:
                      f"{fmt_coefficient({'value': r['alignment'], 'ci_low': r['ci_low'], 'ci_high': r['ci_high']})}"
                      f"  diversity {r['diversity'] if r['diversity'] is None else round(r['diversity'], 4)}")
     lines.append(f"({payload['computed_batches']} batch embeddings computed, {payload['cached_batches']} from cache, "
-                 f"{seconds:.1f} s)")
+                 f"{payload['computed_by_other_batches']} computed by another process meanwhile, {seconds:.1f} s)")
     emit(args, payload, "\n".join(lines))
     return 0
 

@@ -24,8 +24,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, Float, Integer, String, Text, create_engine, event, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from core.errors import AlignScopeError
 from core.fingerprint import fingerprint
 from core.paths import cache_dir
 
@@ -136,8 +138,15 @@ def engine() -> Engine:
                 cur.execute("PRAGMA busy_timeout=30000")
                 cur.close()
 
-            Base.metadata.create_all(eng)
-            _add_missing_columns(eng)
+            try:
+                Base.metadata.create_all(eng)
+                _add_missing_columns(eng)
+            except DBAPIError as exc:          # not a database (garbage file), unreadable, locked...
+                eng.dispose()
+                raise AlignScopeError(f"The results database {path} cannot be opened "
+                                      f"({getattr(exc, 'orig', None) or exc}).",
+                                      fix=f"move it aside (mv {path} {path}.broken); a new, empty one is made on "
+                                          "the next run (finished runs in the old file are not read).") from None
             _ENGINES[path] = eng
     return eng
 

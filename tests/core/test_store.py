@@ -102,3 +102,183 @@ def test_a_killed_holder_does_not_leave_the_key_locked(tmp_path):
         assert time.perf_counter() - t < 5
     finally:
         proc.kill()
+
+
+# -- issue 12, failure 2: a store that can never unpickle --------------------------------------------------
+class _Payload:
+    """Unpickling this creates ``marker`` (``open(marker, "w")``): the code-execution probe."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def _tamper_to_pickle(directory, key, marker, *, as_file=False):
+    """Rewrite ``key``'s row as a diskcache pickle-mode row (mode 4) whose payload creates ``marker``."""
+    import pickle
+
+    payload = pickle.dumps(_Payload(marker))
+    con = sqlite3.connect(directory / "cache.db")
+    if as_file:
+        (directory / "ev").mkdir(exist_ok=True)
+        (directory / "ev" / "il.val").write_bytes(payload)
+        con.execute("UPDATE Cache SET mode = 4, value = NULL, filename = 'ev/il.val' WHERE key = ?", (key,))
+    else:
+        con.execute("UPDATE Cache SET mode = 4, value = ?, filename = NULL WHERE key = ?", (payload, key))
+    con.commit()
+    con.close()
+
+
+@pytest.mark.parametrize("as_file", [False, True], ids=["row", "value-file"])
+def test_a_pickle_mode_row_is_refused_unread_and_named(tmp_path, as_file, caplog):
+    marker = tmp_path / "PWNED"
+    s = EmbeddingStore(tmp_path / "c")
+    s.put("emb:k", {"embedding": np.ones(4, dtype=np.float32)})
+    _tamper_to_pickle(tmp_path / "c", "emb:k", marker, as_file=as_file)
+    assert pickle_would_run(tmp_path / "c", "emb:k", marker)     # the probe works: diskcache's own Disk runs it
+    marker.unlink()
+    with caplog.at_level("WARNING", logger="alignscope.store"):
+        assert s.get("emb:k") is None                            # refused, reported missing -> recomputed
+    assert not marker.exists()
+    named = str(tmp_path / "c" / ("ev/il.val" if as_file else "cache.db"))
+    assert any(named in r.getMessage() and "pickle" in r.getMessage() for r in caplog.records)
+    assert s.refused and s.refused[0]["file"] == named
+    assert "emb:k" not in s.cache                               # the row is gone
+    s.put("emb:k", {"embedding": np.ones(4, dtype=np.float32)})
+    assert s.get("emb:k") is not None and not marker.exists()
+
+
+def pickle_would_run(directory, key, marker) -> bool:
+    """Read the row with diskcache's stock Disk (what the store used before): does the payload run?"""
+    import diskcache
+
+    plain = diskcache.Cache(str(directory))
+    try:
+        plain.get(key)
+    finally:
+        plain.close()
+    return marker.exists()
+
+
+def test_safe_disk_refuses_to_pickle_on_write_and_pickled_keys(tmp_path):
+    from core.store import CacheTamperError
+
+    s = EmbeddingStore(tmp_path / "c")
+    for value in ({"a": 1}, [1, 2], 3, "text", np.ones(3)):
+        with pytest.raises(TypeError):
+            s.cache.set("k", value)
+    with pytest.raises(TypeError):
+        s.cache.set(("tuple", "key"), b"x")
+    assert len(s.cache) == 0
+    # a row whose key is pickled (raw = 0) is refused when iterated, and verify reports it
+    con = sqlite3.connect(tmp_path / "c" / "cache.db")
+    import pickle
+    con.execute("INSERT INTO Cache (key, raw, store_time, expire_time, access_time, access_count, tag, size, mode,"
+                " filename, value) VALUES (?, 0, 0, NULL, 0, 0, NULL, 0, 1, NULL, ?)",
+                (pickle.dumps(_Payload(tmp_path / "PWNED")), b"x"))
+    con.commit(); con.close()
+    with pytest.raises(CacheTamperError):
+        list(s.cache)
+    rep = s.verify()
+    assert rep.checked == 1 and len(rep.bad) == 1 and "pickled key" in rep.bad[0]["reason"]
+    assert not (tmp_path / "PWNED").exists() and len(s.cache) == 0
+
+
+def test_decode_refuses_object_dtypes():
+    import hashlib
+    import json
+    import struct
+
+    raw = b"\0" * 8
+    header = json.dumps({"meta": {}, "arrays": [{"name": "a", "dtype": "|O", "shape": [1], "nbytes": 8,
+                                                 "sha256": hashlib.sha256(raw).hexdigest()}]}).encode()
+    with pytest.raises(ValueError, match="object dtype"):
+        decode_arrays(b"A2V1" + struct.pack("<I", len(header)) + header + raw)
+
+
+def test_verify_checks_shape_dtype_and_finiteness(tmp_path):
+    s = EmbeddingStore(tmp_path / "c")
+    s.put("emb:good", {"embedding": np.ones(4, dtype=np.float32)})
+    s.put("emb:nan", {"embedding": np.array([1, np.nan], dtype=np.float32)})
+    s.put("emb:dtype", {"embedding": np.ones(4, dtype=np.float64)})
+    s.put("emb:shape", {"embedding": np.ones((2, 2), dtype=np.float32)})
+    s.put("batches:bad", {"input_ids": np.ones((2, 4, 8), dtype=np.int64),
+                          "attention_mask": np.ones((2, 4, 7), dtype=np.int64)}, {"indices": [0, 1]})
+    s.put("batches:good", {"input_ids": np.ones((2, 4, 8), dtype=np.int64),
+                           "attention_mask": np.ones((2, 4, 8), dtype=np.int64)}, {"indices": [0, 1]})
+    s.put("dist:x", {"d": np.array([[0.0, np.inf]])})
+    s.put("big", {"embedding": np.ones(50_000, dtype=np.float32)})          # a .val file
+    val = next((tmp_path / "c").rglob("*.val"))
+    val.write_bytes(val.read_bytes()[:1000])                                 # truncated
+    kept = s.verify(remove=False)
+    assert kept.checked == 8 and len(s.cache) == 8
+    assert {b["key"] for b in kept.bad} == {"emb:nan", "emb:dtype", "emb:shape", "batches:bad", "dist:x", "big"}
+    assert next(b for b in kept.bad if b["key"] == "big")["file"] == str(val)
+    rep = s.verify()
+    assert len(rep.bad) == 6 and set(s.cache) == {"emb:good", "batches:good"}
+    assert not val.exists() and s.verify().bad == []
+
+
+def test_clear_removes_orphaned_value_files(tmp_path):
+    s = EmbeddingStore(tmp_path / "c")
+    s.put("big", {"embedding": np.ones(50_000, dtype=np.float32)})
+    s.put("small", {"embedding": np.ones(4, dtype=np.float32)})
+    s.close()
+    (tmp_path / "c" / "cache.db").unlink()                     # the index is lost; the value file stays
+    s = EmbeddingStore(tmp_path / "c")
+    assert s.stats(orphans=True)["orphans"] == 1 and s.stats()["entries"] == 0
+    s.put("again", {"embedding": np.ones(50_000, dtype=np.float32)})   # a live file is not an orphan
+    assert len(s.orphans()) == 1
+    assert s.clear() == 1
+    assert not list((tmp_path / "c").rglob("*.val")) and s.stats(orphans=True)["orphans"] == 0
+
+
+def test_a_file_where_the_cache_folder_should_be_is_named(tmp_path, monkeypatch):
+    from core.errors import AlignScopeError
+    from core.paths import cache_dir
+
+    monkeypatch.setenv("ALIGNSCOPE_CACHE", str(tmp_path / "root"))
+    (tmp_path / "root").mkdir()
+    (tmp_path / "root" / "embeddings").write_text("not a folder")
+    with pytest.raises(AlignScopeError, match=r"embeddings is a file.*mv .*embeddings .*embeddings\.bak"):
+        EmbeddingStore()
+    with pytest.raises(AlignScopeError, match="is a file"):
+        cache_dir("embeddings", "locks")
+    with pytest.raises(AlignScopeError, match="is a file"):
+        EmbeddingStore(tmp_path / "root" / "embeddings")
+
+
+def test_a_garbage_cache_index_is_named_with_the_fix(tmp_path):
+    from core.errors import AlignScopeError
+
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "cache.db").write_bytes(b"garbage " * 512)
+    with pytest.raises(AlignScopeError, match=r"cache\.db cannot be opened.*mv "):
+        EmbeddingStore(tmp_path / "c")
+
+
+def test_a_waiting_caller_is_told_what_it_waits_for_and_who_holds_it(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    code = ("import time; from core.store import EmbeddingStore\n"
+            f"s = EmbeddingStore({str(tmp_path / 'emb')!r})\n"
+            "with s.lock('emb:key', what=\"batch 3 of 'sympy'\"):\n    print('locked', flush=True); time.sleep(3)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                            cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    try:
+        assert proc.stdout.readline().strip() == "locked"
+        messages = []
+        store = EmbeddingStore(tmp_path / "emb")
+        with store.lock("emb:key", what="batch 3 of 'sympy'", on_wait=messages.append):
+            pass
+        assert len(messages) == 1
+        assert "batch 3 of 'sympy'" in messages[0] and f"pid {proc.pid}" in messages[0], messages
+        with store.lock("emb:key", on_wait=messages.append):      # free now: no message
+            pass
+        assert len(messages) == 1
+    finally:
+        proc.kill()
