@@ -40,8 +40,9 @@ def _confirm(args: argparse.Namespace, prompt: str) -> bool:
     if not sys.stdin or not sys.stdin.isatty():
         raise AlignScopeError("python -m core cache clear asks for confirmation, but no terminal is attached.",
                               fix="pass --yes to clear without asking.")
+    print(f"{prompt} [y/N]", end=" ", file=sys.stderr, flush=True)      # stderr: --json output stays clean
     try:
-        answer = input(f"{prompt} [y/N] ")
+        answer = input()
     except EOFError:
         answer = ""
     return answer.strip().lower() in ("y", "yes")
