@@ -78,9 +78,10 @@ class ProbeNetwork:
             kwargs["revision"] = self.revision
         try:
             model = AutoModelForCausalLM.from_pretrained(self.source_path, dtype="float32", **kwargs)
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"Could not load the weights of probe network {self.name!r}: {exc}",
-                             fix="check the model id/folder, or use the embedded default smollm2-135m.") from exc
+        except Exception as exc:     # OSError, ValueError, safetensors' SafetensorError (a bare Exception)...
+            if not isinstance(exc, (OSError, ValueError)) and type(exc).__name__ != "SafetensorError":
+                raise
+            raise _weights_error(self, exc) from exc
         model.to(device or self.device)
         model.eval()
         return model
@@ -110,6 +111,109 @@ class ProbeNetwork:
     def tied_embeddings(self) -> bool:
         """True when the LM head shares its weight tensor with the input token embedding."""
         return self.model.get_output_embeddings().weight is self.model.get_input_embeddings().weight
+
+
+def _weights_error(probe: "ProbeNetwork", exc: Exception) -> ModelError:
+    """A :class:`ModelError` naming the weight file that failed to load and the fix."""
+    folder = Path(probe.source_path)
+    files = sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")) if folder.is_dir() else []
+    where = ", ".join(str(f) for f in files[:3]) or probe.source_path
+    if probe.name == DEFAULT_MODEL:
+        fix = f"delete {folder} and run: python -m core model prepare (it is converted again)."
+    elif folder.is_dir():
+        fix = f"restore {where} from the original checkpoint (save_pretrained), or use the embedded default {DEFAULT_MODEL}."
+    else:
+        fix = f"check the model id, or delete its copy in the Hugging Face cache so it is downloaded again."
+    return ModelError(f"Could not load the weights of probe network {probe.name!r} from {where} "
+                      f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no detail'}).", fix=fix)
+
+
+@dataclass(frozen=True)
+class ModelLimits:
+    """What a probe network's ``config.json`` says about the inputs it accepts.
+
+    Attributes:
+        max_positions: ``max_position_embeddings`` (or ``n_positions``): the longest sequence, in
+            tokens; None when the config does not say.
+        num_layers: transformer blocks (``num_hidden_layers`` / ``n_layer``); None when unknown.
+        vocab_size: tokens in the vocabulary; None when unknown.
+    """
+
+    max_positions: int | None = None
+    num_layers: int | None = None
+    vocab_size: int | None = None
+
+
+def model_limits(name: str = DEFAULT_MODEL, *, revision: str | None = None) -> ModelLimits | None:
+    """The :class:`ModelLimits` of a probe network, read cheaply (``config.json`` only: no weights,
+    no tokenizer, no network, nothing converted). None when the config cannot be found this way
+    (a hub id not in the local cache, the embedded default not converted yet); loading reports
+    those problems itself.
+    """
+    name = (name or "").strip()
+    if _ALIASES.get(name.lower()) == DEFAULT_MODEL:
+        path = cache_dir("models") / DEFAULT_MODEL / "config.json"
+    elif name and Path(name).expanduser().is_dir():
+        path = Path(name).expanduser() / "config.json"
+    else:
+        try:
+            from transformers import AutoConfig
+
+            cfg = AutoConfig.from_pretrained(name, local_files_only=True, revision=revision).to_dict()
+        except Exception:           # not cached, unknown, offline: loading will say why
+            return None
+        return _limits_of(cfg)
+    try:
+        return _limits_of(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return None
+
+
+def _limits_of(cfg: dict) -> ModelLimits:
+    def first(*keys):
+        for k in keys:
+            v = cfg.get(k)
+            if isinstance(v, int) and not isinstance(v, bool) and v > 0:
+                return v
+        return None
+
+    return ModelLimits(max_positions=first("max_position_embeddings", "n_positions", "n_ctx", "max_seq_len"),
+                       num_layers=first("num_hidden_layers", "n_layer", "num_layers"),
+                       vocab_size=first("vocab_size"))
+
+
+def check_limits(name: str, *, seq_len: int | None = None, estimator=None, seq_len_option: str = "seq_len",
+                 revision: str | None = None) -> ModelLimits | None:
+    """Check inputs against a probe network's limits before any weights load.
+
+    Args:
+        name: the probe network (as for :func:`load_probe`).
+        seq_len: tokens per sequence: must be 2 to ``max_position_embeddings``.
+        estimator: a Task2Vec estimator whose ``check_model(num_layers=...)`` is called.
+        seq_len_option: the :func:`core.errors.opt` name of the sequence-length option (``seq_len``,
+            ``align_seq_len``).
+
+    Returns:
+        The limits (None when unknown, then only ``seq_len >= 2`` is checked).
+
+    Raises:
+        ModelError: ``seq_len`` out of range, naming it, the model's limit and the fix;
+        EstimatorError: from the estimator's check.
+    """
+    from core.errors import opt
+
+    limits = model_limits(name, revision=revision)
+    if seq_len is not None and seq_len < 2:
+        raise ModelError(f"Sequence length {opt(seq_len_option, seq_len)} is too short: a window needs at least 2 "
+                         "tokens (one to predict from, one to predict).", fix=f"give {opt(seq_len_option, 128)}.")
+    top = limits.max_positions if limits else None
+    if seq_len is not None and top is not None and seq_len > top:
+        raise ModelError(f"Sequence length {opt(seq_len_option, seq_len)} exceeds the {top} positions of probe "
+                         f"network {name!r} (max_position_embeddings).",
+                         fix=f"give {opt(seq_len_option, min(top, 128))} (at most {top}).")
+    if estimator is not None:
+        estimator.check_model(num_layers=limits.num_layers if limits else None)
+    return limits
 
 
 def resolve_device(device: str = "auto"):

@@ -18,7 +18,7 @@ import threading
 from collections.abc import MutableMapping
 from typing import Any, Callable, Iterator
 
-from core.errors import AlignScopeError
+from core.errors import AlignScopeError, opt
 
 
 class RegistryError(AlignScopeError):
@@ -187,29 +187,46 @@ class TargetView(MutableMapping):
         return len(self._reg)
 
 
+_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
+_TYPE_WORDS = {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false"}
+
+
 def build_config(config_cls: type, params: dict, *, kind: str, name: str, error: type[AlignScopeError] = AlignScopeError,
-                 fix: str = "check the parameters.") -> Any:
+                 fix: str = "check the parameters.", option: str | None = None) -> Any:
     """The frozen hyperparameter dataclass ``config_cls(**params)`` of a registered component, validated.
+
+    Every value is first checked against its field's annotated type (``int``, ``float``, ``str``,
+    ``bool``; a bool is not an int), then ``__post_init__`` checks the ranges.
 
     Args:
         config_cls: a dataclass whose ``__post_init__`` may raise ``ValueError``/``TypeError``.
         params: keyword parameters given by the user. kind, name: the component, for messages
             (``"Estimator"``, ``"closed_form_head"``). error: the error class to raise. fix: the
-            fix of a bad value, in the words of the surface (e.g. ``--estimator-param``).
+            fix of a bad value, with :func:`core.errors.opt` placeholders for the surface's words.
+            option: the :func:`core.errors.opt` name of the surface option taking ``K=V``
+                (``"estimator_param"``), for the example in the fix of a badly typed value.
 
     Raises:
-        ``error``: an unknown parameter (the message lists the known ones) or a bad value.
+        ``error``: an unknown parameter (the message lists the known ones), a value of the wrong
+            type (naming the parameter and the expected type) or out of range.
     """
     import dataclasses
 
-    names = {f.name for f in dataclasses.fields(config_cls)}
-    unknown = set(params) - names
+    fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    unknown = set(params) - set(fields)
     if unknown:
-        raise error(f"{kind} {name!r} has no parameter(s) {sorted(unknown)}.", fix=f"use some of: {sorted(names)}.")
+        raise error(f"{kind} {name!r} has no parameter(s) {sorted(unknown)}.", fix=f"use some of: {sorted(fields)}.")
+    for key, value in params.items():
+        want = str(fields[key].type).replace("typing.", "")
+        types = _TYPES.get(want)
+        if types and (not isinstance(value, types) or (isinstance(value, bool) and want != "bool")):
+            example = f"{key}={fields[key].default}"
+            raise error(f"{kind} {name!r}: parameter {key}={value!r} is not {_TYPE_WORDS[want]}.",
+                        fix=f"give {key} {_TYPE_WORDS[want]}, e.g. {opt(option, example) if option else example}.")
     try:
         return config_cls(**params)
     except (TypeError, ValueError) as exc:
-        raise error(f"Bad parameters for {kind.lower()} {name!r}: {exc}", fix=fix) from exc
+        raise error(f"Bad parameter for {kind.lower()} {name!r}: {exc}", fix=fix) from exc
 
 
 def _same_object(a: Any, b: Any) -> bool:

@@ -45,8 +45,10 @@ def register_command_group(name: str, target: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m core`` parser with every registered command group."""
-    parser = argparse.ArgumentParser(prog="python -m core",
-                                     description="AlignScope: Task2Vec diversity and alignment of corpora.")
+    from core.cli.common import OneLineParser
+
+    parser = OneLineParser(prog="python -m core",
+                           description="AlignScope: Task2Vec diversity and alignment of corpora.")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in sorted(COMMANDS.names(), key=lambda n: COMMANDS.meta(n)["order"]):
         module_name = COMMANDS.target(name).partition(":")[0]
@@ -71,7 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except AlignScopeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        from core.cli.common import render_error
+
+        print(f"error: {render_error(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; finished batch embeddings are kept in the cache", file=sys.stderr)

@@ -24,6 +24,39 @@ from core.precision import PRECISIONS
 from core.probe import DEFAULT_MODEL
 
 
+#: The CLI's words for the options and actions that errors name (:func:`core.errors.opt`); an
+#: option missing here is rendered as ``--name-with-dashes``.
+CLI_WORDS = {
+    "hf_id": "--hf", "hf_config": "--config", "add_corpus": "python -m core corpora add NAME --path 'data/**/*.txt' "
+    "(or --hf DATASET)", "list_corpora": "python -m core corpora list", "estimator_param": "--estimator-param",
+    "max_documents": "a document cap (max_documents in the registry file)", "kind": "--path (files) or --hf (hf)",
+    "budget_tokens": "--budget", "learning_rate": "--lr", "yes": "--yes",
+}
+
+
+def render_error(exc: AlignScopeError) -> str:
+    """One line for stderr: the error in the CLI's words (flags instead of Python keywords)."""
+    return " ".join(exc.render("cli", CLI_WORDS).split("\n"))
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors are one line on stderr and exit code 2 (no usage dump)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def positive_int(text: str) -> int:
+    """argparse ``type`` of options that count something (threads...): an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
+    return value
+
+
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """Keeps the line breaks of descriptions and example epilogs."""
 
@@ -92,7 +125,7 @@ def device_parent(*, threads: bool = True) -> argparse.ArgumentParser:
     g = p.add_argument_group("device")
     g.add_argument("--device", default="auto", help="auto (CUDA if present, default), cpu, cuda, cuda:N")
     if threads:
-        g.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
+        g.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads, >= 1 (default: all cores)")
     return p
 
 
@@ -120,12 +153,19 @@ def settings_from_args(args: argparse.Namespace, *, prefix: str = "", model_flag
             mean the default).
         model_flag: attribute holding the probe network (``"probe"`` in the fine-tune commands).
 
+    Everything is validated here, before any weights load: the batch sizes, the estimator's
+    hyperparameters (:func:`core.estimators.get_estimator`) and, from the probe network's
+    ``config.json`` (:func:`core.probe.check_limits`), the sequence length (2 to
+    ``max_position_embeddings``) and the estimator's limits (``k`` within the layer count).
+
     Raises:
-        AlignScopeError: non-positive batch sizes, naming the flags.
+        AlignScopeError: non-positive batch sizes, naming the flags; EstimatorError: a bad
+            estimator or parameter; ModelError: a sequence length the probe network cannot take.
     """
     from core.batches import BatchConfig
-    from core.estimators import DEFAULT_ESTIMATOR, parse_params
+    from core.estimators import DEFAULT_ESTIMATOR, get_estimator, parse_params
     from core.fingerprint import EmbedSettings
+    from core.probe import check_limits
 
     d = BatchConfig()
     values = {k: getattr(args, prefix + k, None) for k in ("batch_size", "seq_len", "num_batches", "seed")}
@@ -134,9 +174,12 @@ def settings_from_args(args: argparse.Namespace, *, prefix: str = "", model_flag
         batch = BatchConfig(**{k: getattr(d, k) if v is None else v for k, v in values.items()})
     except ValueError as exc:
         raise AlignScopeError(str(exc), fix=f"pass positive {flags} (--{prefix.replace('_', '-')}seq-len >= 2).") from exc
-    return EmbedSettings(model=getattr(args, model_flag), estimator=args.estimator or DEFAULT_ESTIMATOR,
-                         estimator_params=tuple(sorted(parse_params(args.estimator_param).items())), batch=batch,
-                         device=args.device, precision=getattr(args, "precision", "auto"))
+    settings = EmbedSettings(model=getattr(args, model_flag), estimator=args.estimator or DEFAULT_ESTIMATOR,
+                             estimator_params=tuple(sorted(parse_params(args.estimator_param).items())), batch=batch,
+                             device=args.device, precision=getattr(args, "precision", "auto"))
+    estimator = get_estimator(settings.estimator, **dict(settings.estimator_params))
+    check_limits(settings.model, seq_len=batch.seq_len, estimator=estimator, seq_len_option=prefix + "seq_len")
+    return settings
 
 
 def split(value: str | None) -> list[str]:

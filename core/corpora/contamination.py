@@ -294,9 +294,15 @@ def _hub_names(bench: str, members: list) -> set[tuple[str, str]]:
     return out
 
 
+def _hub_split(spec) -> tuple[str, str] | None:
+    """``(hf_id, split)`` in lower case of a kind-``hf`` spec, else None."""
+    if spec is None or spec.kind != "hf" or not spec.hf_id:
+        return None
+    return spec.hf_id.lower(), (spec.split or "train").lower()
+
+
 def _overlap(idx: HeldOutIndex, corpus) -> Overlap:
-    spec = corpus.spec
-    if spec.kind == "hf" and spec.hf_id and (spec.hf_id.lower(), (spec.split or "train").lower()) in idx.hub:
+    if _hub_split(getattr(corpus, "spec", None)) in idx.hub:
         return Overlap(benchmark=idx.benchmark, documents=0, units=idx.units, hub_split=True)
     docs = corpus.documents()
     ov = Overlap(benchmark=idx.benchmark, documents=len(docs), units=idx.units)
@@ -355,14 +361,11 @@ def contamination_report(corpus, *, use_cache: bool = True, compute: bool = True
     from core.paths import atomic_write, cache_dir
 
     c = get_corpus(corpus) if isinstance(corpus, str) else corpus
+    hub = _hub_split(getattr(c, "spec", None))
     splits = [s for s in heldout_splits() if c.name not in s.corpora]
-    if c.spec.kind == "hf" and not c.available():
-        fp = "hf-unavailable"
-    else:
-        fp = c.fingerprint()
+    fp = "hf-unavailable" if hub is not None and not c.available() else c.fingerprint()
     key = contamination_key(corpus_fingerprint=fp, heldout={s.benchmark: s.fingerprints for s in splits},
-                            params={"v": VERSION, "n": NGRAM, "coverage": NEAR_DUPLICATE_COVERAGE,
-                                    "hf": [c.spec.hf_id, c.spec.split] if c.spec.kind == "hf" else None})
+                            params={"v": VERSION, "n": NGRAM, "coverage": NEAR_DUPLICATE_COVERAGE, "hf": hub})
     path = cache_dir("contamination") / f"{key}.json"
     if use_cache and path.is_file():
         try:
@@ -376,10 +379,8 @@ def contamination_report(corpus, *, use_cache: bool = True, compute: bool = True
         return None
     overlaps = []
     for s in splits:
-        if c.spec.kind == "hf" and fp == "hf-unavailable":
-            spec = c.spec
-            hub = spec.hf_id and (spec.hf_id.lower(), (spec.split or "train").lower()) in s.hub
-            overlaps.append(Overlap(benchmark=s.benchmark, documents=0, units=s.units, hub_split=bool(hub)))
+        if fp == "hf-unavailable":             # an unreachable hub dataset: judged by its id and split only
+            overlaps.append(Overlap(benchmark=s.benchmark, documents=0, units=s.units, hub_split=hub in s.hub))
             continue
         overlaps.append(_overlap(s, c))
     report = ContaminationReport(c.name, fp, overlaps)
@@ -433,7 +434,8 @@ def derived_from(corpus, *, compute: bool = True) -> set[str]:
         c = get_corpus(corpus) if isinstance(corpus, str) else corpus
     except AlignScopeError:
         return set()
-    out = {c.spec.derived_from} if c.spec.derived_from else set()
+    declared = getattr(getattr(c, "spec", None), "derived_from", None)
+    out = {declared} if declared else set()
     try:
         r = contamination_report(c, compute=compute)
     except AlignScopeError:

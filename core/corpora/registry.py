@@ -13,15 +13,14 @@ from pathlib import Path
 
 from core.corpora import readers
 from core.corpora.spec import CorpusSpec, Document, validate_spec
-from core.errors import CorpusError
+from core.errors import CorpusError, opt
 from core.fingerprint import corpus_fingerprint as _sha
 from core.paths import atomic_write, cache_dir, file_lock
 
 FINGERPRINT_VERSION = 1
 _REGISTRY_VERSION = 1
-_HOW_TO_ADD = ("register it with register_corpus(CorpusSpec(name=..., kind='files', path='data/**/*.txt')) "
-               "or kind='hf' with hf_id=...; demo corpora are installed with "
-               "'python -m core.corpora.demo install'.")
+_HOW_TO_ADD = (f"register it with {opt('add_corpus')}; demo corpora are installed with "
+               "'python -m core corpora install'.")
 
 # Per-process document cache: key -> (documents, warnings)
 _DOC_CACHE: dict[str, tuple[list[Document], list[str]]] = {}
@@ -293,14 +292,14 @@ def register_corpus(spec: CorpusSpec, *, overwrite: bool = False) -> Corpus:
         if spec.name in existing and not overwrite:
             raise CorpusError(f"A corpus named {spec.name!r} is already registered "
                               f"({existing[spec.name].kind}: {existing[spec.name].path or existing[spec.name].hf_id}).",
-                              fix="pass overwrite=True to replace it, or choose another name.")
+                              fix=f"choose another name, or replace it with {opt('overwrite', True)}.")
     corpus = Corpus(spec)
     corpus.documents()  # raises CorpusError when unreadable or empty
     with _locked():
         existing = _read_registry()
         if spec.name in existing and not overwrite:
             raise CorpusError(f"A corpus named {spec.name!r} was registered meanwhile.",
-                              fix="pass overwrite=True to replace it, or choose another name.")
+                              fix=f"choose another name, or replace it with {opt('overwrite', True)}.")
         existing[spec.name] = corpus.spec
         _write_registry(existing)
     return corpus
@@ -321,6 +320,6 @@ def unregister_corpus(name: str) -> None:
         if name not in existing:
             names = ", ".join(sorted(existing)) or "(none)"
             raise CorpusError(f"No registered corpus is named {name!r}. Registered corpora: {names}.",
-                              fix="check the name with list_corpora().")
+                              fix=f"check the name with {opt('list_corpora')}.")
         del existing[name]
         _write_registry(existing)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from core.corpora.readers.template import template_fields
-from core.errors import CorpusError
+from core.errors import CorpusError, opt
 
 KINDS = ("files", "hf", "demo")
 DOMAINS = (
@@ -157,8 +157,8 @@ def validate_spec(spec: CorpusSpec, *, allow_demo: bool = False) -> CorpusSpec:
         raise CorpusError(f"Corpus {spec.name!r} has domain {spec.domain!r}.",
                           fix=f"use one of: {', '.join(repr(d) for d in DOMAINS)}.")
     if spec.field is not None and spec.template is not None:
-        raise CorpusError(f"Corpus {spec.name!r} sets both field={spec.field!r} and a template.",
-                          fix="give either field (one column) or template (several columns), not both.")
+        raise CorpusError(f"Corpus {spec.name!r} sets both {opt('field', spec.field)} and {opt('template', spec.template)}.",
+                          fix=f"give either {opt('field')} (one column) or {opt('template')} (several columns), not both.")
     if spec.template is not None:
 
         template_fields(spec.template, where=f"corpus {spec.name!r}")
@@ -169,19 +169,19 @@ def validate_spec(spec: CorpusSpec, *, allow_demo: bool = False) -> CorpusSpec:
                           fix="use a positive integer, or None for no cap.")
     if spec.kind == "files":
         if not spec.path:
-            raise CorpusError(f"Corpus {spec.name!r} has kind 'files' but no path.",
-                              fix="set path to a file, a folder or a glob such as 'data/**/*.v'.")
+            raise CorpusError(f"Corpus {spec.name!r} reads local files but has no {opt('path')}.",
+                              fix=f"give a file, a folder or a glob such as {opt('path', 'data/**/*.v')}.")
         if spec.hf_id or spec.hf_config or spec.split:
-            raise CorpusError(f"Corpus {spec.name!r} has kind 'files' but sets hf_id/hf_config/split.",
-                              fix="drop them, or use kind 'hf'.")
+            raise CorpusError(f"Corpus {spec.name!r} reads local files but sets {opt('hf_id')}/{opt('hf_config')}/"
+                              f"{opt('split')}.", fix=f"drop them, or read a dataset with {opt('hf_id')} instead of {opt('path')}.")
         absolute = str(Path(spec.path).expanduser().absolute())
         if absolute != spec.path:
             spec = dataclasses.replace(spec, path=absolute)
     elif spec.kind == "hf":
         if not spec.hf_id:
-            raise CorpusError(f"Corpus {spec.name!r} has kind 'hf' but no hf_id.",
-                              fix="set hf_id to a dataset id such as 'hoskinson-center/proofnet'.")
+            raise CorpusError(f"Corpus {spec.name!r} reads a Hugging Face dataset but has no {opt('hf_id')}.",
+                              fix=f"give a dataset id such as {opt('hf_id', 'hoskinson-center/proofnet')}.")
         if spec.path:
-            raise CorpusError(f"Corpus {spec.name!r} has kind 'hf' but sets path.",
-                              fix="drop path, or use kind 'files' for local files.")
+            raise CorpusError(f"Corpus {spec.name!r} reads a Hugging Face dataset but also sets {opt('path')}.",
+                              fix=f"give either {opt('path')} (local files) or {opt('hf_id')} (a dataset), not both.")
     return spec

@@ -19,7 +19,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from core.errors import EstimatorError
+from core.errors import EstimatorError, opt
 from core.registry import Registry, RegistryError
 
 
@@ -47,7 +47,7 @@ class Task2VecEstimator(ABC):
         from core.registry import build_config
 
         self.config = build_config(self.Config, params, kind="Estimator", name=self.name, error=EstimatorError,
-                                   fix="check the --estimator-param values.")
+                                   fix=f"check the values of {opt('estimator_param')}.", option="estimator_param")
 
     def fingerprint(self) -> dict:
         """JSON-able identity: ``{"estimator": name, "version": v, **hyperparameters}``.
@@ -78,9 +78,30 @@ class Task2VecEstimator(ABC):
             EstimatorError: the FIM is NaN/inf or all zeros.
         """
 
+    def check_model(self, *, num_layers: int | None = None) -> None:
+        """Check the hyperparameters against the probe network's limits before weights load
+        (``num_layers``: its transformer blocks, None when unknown). Nothing to check by default.
+
+        Raises:
+            EstimatorError: a hyperparameter the probe network cannot satisfy.
+        """
+
     @abstractmethod
     def layout(self, probe) -> list[Segment]:
         """The embedding's segments, in order (depends on the probe network's architecture only)."""
+
+
+def at_least(config, low: int, *names: str) -> None:
+    """Range check of a hyperparameter dataclass: every field in ``names`` must be >= ``low``.
+
+    Raises:
+        ValueError: naming the first field below ``low`` and its value (``build_config`` turns it
+            into the component's error).
+    """
+    for name in names:
+        value = getattr(config, name)
+        if value < low:
+            raise ValueError(f"{name} must be >= {low} (got {value!r})")
 
 
 def check_embedding(vec: np.ndarray, *, where: str) -> np.ndarray:
@@ -121,7 +142,7 @@ def get_estimator(name: str, **params) -> Task2VecEstimator:
     try:
         cls = ESTIMATORS.get(name)
     except RegistryError as exc:
-        raise EstimatorError(exc.what, fix=exc.fix) from None
+        raise EstimatorError(exc.raw_what, fix=exc.raw_fix) from None
     return cls(**params)
 
 
@@ -131,7 +152,7 @@ def parse_params(pairs: list[str] | None) -> dict:
     for pair in pairs or []:
         if "=" not in pair:
             raise EstimatorError(f"Estimator parameter {pair!r} is not of the form key=value.",
-                                 fix="write e.g. --estimator-param epochs=3")
+                                 fix=f"write e.g. {opt('estimator_param', 'epochs=3')}")
         key, raw = pair.split("=", 1)
         value: object = raw
         for cast in (int, float):

@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.estimators.base import Segment, Task2VecEstimator, check_embedding, register_estimator
+from core.errors import EstimatorError, opt
+from core.estimators.base import Segment, Task2VecEstimator, at_least, check_embedding, register_estimator
 from core.estimators.reference import batch_generator, final_hidden_states
 from core.precision import resolve_precision
 
@@ -145,6 +146,7 @@ class ClosedFormHeadEstimator(Task2VecEstimator):
         autocast: str = "none"
 
         def __post_init__(self):
+            at_least(self, 1, "minibatch", "vocab_chunk")
             if self.autocast not in AUTOCAST:
                 raise ValueError(f"autocast must be one of {sorted(AUTOCAST)}")
 
@@ -195,7 +197,8 @@ class ClosedFormBlocksEstimator(Task2VecEstimator):
 
     @dataclass(frozen=True)
     class Config:
-        """Attributes: k (last blocks covered), mc_draws, minibatch, vocab_chunk, seed."""
+        """Attributes: k (last blocks covered, 1 to the probe's layer count), mc_draws, minibatch,
+        vocab_chunk, seed."""
 
         k: int = 2
         mc_draws: int = 1
@@ -203,11 +206,26 @@ class ClosedFormBlocksEstimator(Task2VecEstimator):
         vocab_chunk: int = field(default=8192, metadata={"key": False})  # exact chunking: no effect
         seed: int = 42
 
+        def __post_init__(self):
+            at_least(self, 1, "k", "mc_draws", "minibatch", "vocab_chunk")
+
+    def check_model(self, *, num_layers: int | None = None) -> None:
+        """``k`` may not exceed the probe's layer count (``num_layers``; None: unknown).
+
+        Raises:
+            EstimatorError: naming k, the layer count and the fix.
+        """
+        n = num_layers
+        if n is not None and self.config.k > n:
+            raise EstimatorError(f"Estimator {self.name!r}: k={self.config.k} exceeds the {n} transformer blocks of "
+                                 "the probe network.", fix=f"give {opt('estimator_param', f'k={n}')} or less.")
+
     def _block_params(self, probe):
         import torch
 
         attr, blocks = transformer_blocks(probe)
-        k = min(self.config.k, len(blocks))
+        self.check_model(num_layers=len(blocks))
+        k = self.config.k
         out = []
         start = len(blocks) - k
         for name, module in probe.model.base_model.named_modules():

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.estimators.base import Segment, Task2VecEstimator, check_embedding, register_estimator
+from core.estimators.base import Segment, Task2VecEstimator, at_least, check_embedding, register_estimator
 
 
 def weight_modules(probe) -> list[tuple[str, object]]:
@@ -77,8 +77,7 @@ def final_hidden_states(probe, input_ids, attention_mask):
 class ReferenceEstimator(Task2VecEstimator):
     """Head fine-tuning + Monte-Carlo FIM over the whole network (the reference recipe, fixed)."""
 
-    name = "reference"
-    version = 1
+    name, version = "reference", 1
 
     @dataclass(frozen=True)
     class Config:
@@ -101,8 +100,12 @@ class ReferenceEstimator(Task2VecEstimator):
         seed: int = 42
 
         def __post_init__(self):
-            if self.epochs < 0 or self.mc_draws < 1 or self.minibatch < 1:
-                raise ValueError("need epochs >= 0, mc_draws >= 1, minibatch >= 1")
+            at_least(self, 0, "epochs")
+            at_least(self, 1, "mc_draws", "minibatch")
+            for name in ("lr", "weight_decay", "adam_eps"):
+                value = getattr(self, name)
+                if not (value >= 0 and value < float("inf")):
+                    raise ValueError(f"{name} must be a finite number >= 0 (got {value!r})")
 
     def layout(self, probe) -> list[Segment]:
         segs, start = [], 0

@@ -141,8 +141,17 @@ def mixtures_dir() -> Path:
 
 
 def save_mixture(m: Mixture) -> Path:
-    """Write ``m`` to ``cache/mixtures/<name>.json`` atomically (:func:`core.paths.atomic_write`); overwrites."""
+    """Write ``m`` to ``cache/mixtures/<name>.json`` atomically (:func:`core.paths.atomic_write`); overwrites.
+
+    Raises:
+        CorpusError: a source with a positive weight reproduces a benchmark's held-out split by content
+            (:func:`core.corpora.contamination.check_sources`); nothing is written then.
+    """
     import time
+
+    from core.corpora.contamination import check_sources
+
+    check_sources([s for s, w in m.weights.items() if w > 0], what="mixture source")
 
     return atomic_write(mixtures_dir() / f"{m.name}.json",
                         json.dumps({**m.to_dict(), "saved": time.time()}, indent=1, sort_keys=True))

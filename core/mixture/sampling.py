@@ -116,6 +116,9 @@ def materialize_with_report(mixture: Mixture, *, tokenizer: PreTrainedTokenizerB
     if on_short not in ("error", "use_all"):
         raise AlignScopeError(f"on_short must be 'error' or 'use_all', got {on_short!r}.", fix="use one of them.")
     budgets = mixture.token_budgets()
+    from core.corpora.contamination import check_sources
+
+    check_sources([resolve_corpus(s, corpora) for s in sorted(budgets) if budgets[s] > 0], what="mixture source")
     rows, tokens, warnings, short = [], {}, [], []
     for src in sorted(budgets):
         want = budgets[src]
@@ -170,7 +173,8 @@ def materialize(mixture: Mixture, *, tokenizer: PreTrainedTokenizerBase, corpora
     Raises:
         AlignScopeError: a source has fewer tokens than its share (``on_short="error"``, the default;
             ``"use_all"`` uses all of it and :func:`materialize_with_report` records a warning);
-            CorpusError: a source is not installed.
+            CorpusError: a source is not installed, or reproduces a benchmark's held-out split
+            (:mod:`core.corpora.contamination`).
     """
     return materialize_with_report(mixture, tokenizer=tokenizer, corpora=corpora, on_short=on_short).rows
 

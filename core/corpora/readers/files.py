@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from glob import glob, has_magic
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from core.corpora.readers.parquet import ParquetReader
 from core.corpora.readers.plain import HtmlReader, TextReader
 from core.corpora.readers.text import SUPPORTED_EXTENSIONS, _NARROW_FIX, _BadFile, file_type, is_supported
 from core.corpora.spec import CorpusSpec, Document
-from core.errors import CorpusError
+from core.errors import CorpusError, opt
 
 
 #: Extension (lower case, without ``.gz``) -> the reader of that format.
@@ -38,7 +39,10 @@ def resolve_files(path: str) -> tuple[Path, list[Path], list[str]]:
                 break
             fixed.append(part)
         base = Path(*fixed) if fixed else Path(".")
-        matches = [Path(m) for m in glob(str(p), recursive=True)]
+        if "**" in path:           # our own walk: symlink loops are entered once, never recursed
+            matches = _walk_glob(base.expanduser(), Path(path).parts[len(fixed):])
+        else:
+            matches = [Path(m) for m in glob(str(p), recursive=True)]
         matches = [m for m in matches if m.is_file()]
         if not matches:
             raise CorpusError(f"Glob {path} matches no file.",
@@ -78,7 +82,82 @@ def resolve_files(path: str) -> tuple[Path, list[Path], list[str]]:
         raise CorpusError(f"Path {path} does not exist.",
                           fix="check the spelling, or give an absolute path, a folder or a glob.")
     files.sort(key=lambda f: _rel(f, base))
+    files, dups = _unique_real(files)
+    if dups:
+        warnings.append(f"skipped {dups} duplicate path(s) of the same file(s) (symlinks) under {path}")
     return base, files, warnings
+
+
+def _unique_real(files: list[Path]) -> tuple[list[Path], int]:
+    """``files`` without the later paths of a file already listed (same real path); and how many went."""
+    seen: set[str] = set()
+    out = []
+    for f in files:
+        try:
+            real = os.path.realpath(f)
+        except OSError:
+            real = str(f)
+        if real not in seen:
+            seen.add(real)
+            out.append(f)
+    return out, len(files) - len(out)
+
+
+def _part_regex(part: str) -> str:
+    """Regex of one glob path component (``*``, ``?``, ``[...]``; ``*`` and ``?`` never match ``/``,
+    and a leading wildcard never matches a hidden name, as in :mod:`glob`)."""
+    out, i, n = ["(?!\\.)" if part[:1] in ("*", "?", "[") else ""], 0, len(part)
+    while i < n:
+        ch = part[i]
+        if ch == "*":
+            out.append("[^/]*")
+        elif ch == "?":
+            out.append("[^/]")
+        elif ch == "[":
+            j = i + 1 + (part[i + 1:i + 2] == "!")
+            j = part.find("]", j + (part[j:j + 1] == "]"))
+            if j < 0:
+                out.append("\\[")
+            else:
+                body = part[i + 1:j]
+                body = ("^" + body[1:] if body.startswith("!") else body).replace("\\", "\\\\")
+                out.append("[" + body + "]")
+                i = j
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return "".join(out)
+
+
+def _walk_glob(base: Path, parts: tuple[str, ...]) -> list[Path]:
+    """Files under ``base`` whose relative path matches the glob ``parts`` (``**`` = any number of
+    folders). Folder symlinks are followed, but a folder already visited (same device and inode,
+    e.g. a symlink loop) is not entered again, so the walk always ends. Hidden folders are skipped."""
+    regex = []
+    for k, part in enumerate(parts):
+        last = k == len(parts) - 1
+        if part == "**":
+            regex.append("(?:(?!\\.)[^/]+/)*" + ("(?!\\.)[^/]+" if last else ""))
+        else:
+            regex.append(_part_regex(part) + ("" if last else "/"))
+    rx = re.compile("".join(regex) + r"\Z", re.S)
+    seen: set[tuple[int, int]] = set()
+    out: list[Path] = []
+    for root, dirs, names in os.walk(base, followlinks=True):
+        try:
+            st = os.stat(root)
+        except OSError:
+            dirs[:] = []
+            continue
+        if (st.st_dev, st.st_ino) in seen:
+            dirs[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        rel_root = Path(root).relative_to(base).as_posix()
+        prefix = "" if rel_root == "." else rel_root + "/"
+        out += [Path(root) / n for n in sorted(names) if rx.match(prefix + n)]
+    return out
 
 
 def _rel(f: Path, base: Path) -> str:
@@ -125,7 +204,7 @@ def read_files(spec: CorpusSpec) -> tuple[list[Document], list[str]]:
             new = list(READERS[ext].read(spec, f, rel, gz=gz, warnings=warnings))
             if not new:
                 raise _BadFile(f"{f} yields no non-empty document.",
-                               fix="check that the text field is filled in, or remove the file.", empty=True)
+                               fix=f"check that the text column ({opt('field')}) is filled in, or remove the file.", empty=True)
         except _BadFile as exc:
             if single:
                 raise
@@ -150,5 +229,5 @@ def read_files(spec: CorpusSpec) -> tuple[list[Document], list[str]]:
                 fix=_NARROW_FIX)
         raise CorpusError(f"Corpus {spec.name!r} ({spec.path}) has no non-empty document"
                           f"{' (empty: ' + ', '.join(empty[:5]) + ')' if empty else ''}.",
-                          fix="point path at files that contain text.")
+                          fix=f"point {opt('path')} at files that contain text.")
     return docs, warnings

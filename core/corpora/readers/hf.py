@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 from core.corpora.readers.base import datasets_quiet, needed_columns
 from core.corpora.readers.template import check_columns, render
 from core.corpora.spec import CorpusSpec, Document
-from core.errors import CorpusError
+from core.errors import CorpusError, opt
 from core.paths import cache_dir
 
 if TYPE_CHECKING:
@@ -154,7 +154,7 @@ def load_hf_dataset(spec: CorpusSpec) -> datasets.Dataset:
         msg = f"{type(exc).__name__}: {exc}"
         if "Unknown split" in str(exc) or "split" in str(exc).lower() and "should be one of" in str(exc):
             raise CorpusError(f"Hugging Face dataset {hf_id!r} has no split {split!r} ({exc}).",
-                              fix="set split to one of the dataset's splits (see the message).") from exc
+                              fix=f"set {opt('split')} to one of the dataset's splits (see the message).") from exc
         if isinstance(exc, ConnectionError) or "OfflineModeIsEnabled" in msg or "Couldn't reach" in msg:
             raise _unreachable(hf_id, str(exc)[:200], offline=offline or force_offline) from exc
         if isinstance(exc, FileNotFoundError) or "DatasetNotFound" in msg:
@@ -163,9 +163,9 @@ def load_hf_dataset(spec: CorpusSpec) -> datasets.Dataset:
                                   "local copy with kind files.") from exc
         if "Config name is missing" in str(exc) or "BuilderConfig" in str(exc):
             raise CorpusError(f"Hugging Face dataset {hf_id!r} needs a valid hf_config ({str(exc)[:300]}).",
-                              fix="set hf_config to one of the configs listed in the message.") from exc
+                              fix=f"set {opt('hf_config')} to one of the configs listed in the message.") from exc
         raise CorpusError(f"Hugging Face dataset {hf_id!r} could not be loaded: {msg[:400]}",
-                          fix="check hf_id, hf_config and split, or register a local copy with kind files.") from exc
+                          fix=f"check {opt('hf_id')}, {opt('hf_config')} and {opt('split')}, or register a local copy with {opt('path')}.") from exc
 
 
 def read_hf(spec: CorpusSpec) -> tuple[list[Document], list[str], str]:
@@ -195,7 +195,7 @@ def read_hf(spec: CorpusSpec) -> tuple[list[Document], list[str], str]:
                 break
     if not docs:
         raise CorpusError(f"{where} has no non-empty document in column(s) {', '.join(cols)}.",
-                          fix="pick another field or template.")
+                          fix=f"pick another {opt('field')} or {opt('template')}.")
     identity = json.dumps({"fingerprint": getattr(ds, "_fingerprint", None), "rows": len(ds),
                            "columns": ds.column_names})
     return docs, [], identity

@@ -10,7 +10,7 @@ from typing import Any, Iterable
 
 from typing import TYPE_CHECKING
 
-from core.errors import CorpusError
+from core.errors import CorpusError, opt
 
 if TYPE_CHECKING:                    # spec.py imports this module to validate templates
     from core.corpora.spec import CorpusSpec
@@ -68,10 +68,10 @@ def check_columns(spec: CorpusSpec, columns: Iterable[str], where: str) -> None:
     available = ", ".join(columns) or "(none)"
     if spec.field is None and spec.template is None:
         raise CorpusError(
-            f"{where} has one document per row but corpus {spec.name!r} sets neither field nor "
-            f"template. Available fields: {available}.",
-            fix="set field to the text column (e.g. field='text') or a template "
-                "such as '{title} {body}'.")
+            f"{where} has one document per row but corpus {spec.name!r} sets neither {opt('field')} nor "
+            f"{opt('template')}. Available fields: {available}.",
+            fix=f"name the text column with {opt('field', 'text')}, or combine columns with "
+                f"{opt('template', '{title} {body}')}.")
     wanted = [spec.field] if spec.field is not None else template_fields(spec.template, where=f"corpus {spec.name!r}")
     missing = [w for w in wanted if w not in columns]
     if missing:
