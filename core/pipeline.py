@@ -9,7 +9,7 @@ embeddings.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import numpy as np
@@ -292,6 +292,10 @@ def embed_corpus(corpus: str | Corpus, settings: EmbedSettings = EmbedSettings()
     t0 = time.perf_counter()
     store = store or EmbeddingStore()
     corpus = resolve_corpus(corpus)
+    engine = _engine()                       # local (default) or ray: where, never what (no key changes)
+    pinned = engine.pin_precision(settings.precision, settings.device)
+    if pinned != settings.precision:         # ``auto`` as the engine's workers resolve it (e.g. GPU workers)
+        settings = replace(settings, precision=pinned)
     look = cached_embeddings(corpus, settings, store=store)
     batches, cached, missing = look.batches, len(look.found), look.missing
     bar = None
@@ -313,8 +317,7 @@ def embed_corpus(corpus: str | Corpus, settings: EmbedSettings = EmbedSettings()
             report(done[0], len(batches), f"{corpus.name}: batch {batches[k].index}")
 
     try:
-        rows, computed = embed_batches(batches, look.probe, look.estimator, precision=look.precision, store=store,
-                                       keys=look.keys, found=look.found, should_stop=should_stop, on_batch=on_batch)
+        rows, computed = engine.embed_missing(look, settings, store=store, should_stop=should_stop, on_batch=on_batch)
     finally:
         if bar:
             bar.close()
@@ -325,6 +328,14 @@ def embed_corpus(corpus: str | Corpus, settings: EmbedSettings = EmbedSettings()
                             seconds=time.perf_counter() - t0, tokens=int(sum(b.num_tokens for b in batches)),
                             estimator=look.estimator.fingerprint(), precision=look.precision,
                             computed_by_other=by_other[0])
+
+
+def _engine():
+    """This process's execution engine (:func:`core.engine.current_engine`: ``local`` unless the CLI's
+    ``--engine``, the dashboard's sidebar or ``$ALIGNSCOPE_ENGINE`` chose ``ray``)."""
+    from core.engine import current_engine
+
+    return current_engine()
 
 
 def embed_corpora(names: list[str], settings: EmbedSettings = EmbedSettings(), **kwargs) -> dict[str,

@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
     try:
+        from core.cli.common import apply_engine
+
+        apply_engine(args)           # --engine/--ray-address: connect now, before any work
         return args.func(args)
     except AlignScopeError as exc:
         from core.cli.common import render_error

@@ -8,7 +8,10 @@ Parent parsers (``argparse`` ``parents=[...]``) give each option one definition 
 - :func:`batch_parent`       ``--batch-size``, ``--seq-len``, ``--num-batches``, ``--seed``
 - :func:`device_parent`      ``--device``, ``--threads``
 - :func:`precision_parent`   ``--precision auto|fp32|bf16``
-- :func:`embedding_parents`  the five above that define an :class:`~core.fingerprint.EmbedSettings`
+- :func:`embedding_parents`  the five above that define an :class:`~core.fingerprint.EmbedSettings`,
+                             plus :func:`engine_parent`
+- :func:`engine_parent`      ``--engine local|ray``, ``--ray-address``, ``--ray-actors`` (where the work
+                             runs; never part of a cache key); :func:`apply_engine` connects it
 
 :func:`settings_from_args` turns them into an ``EmbedSettings`` (validated once), :func:`emit`
 prints text or JSON, :func:`fmt_coefficient` formats a coefficient with its 95% CI.
@@ -139,10 +142,55 @@ def precision_parent() -> argparse.ArgumentParser:
     return p
 
 
+def engine_parent() -> argparse.ArgumentParser:
+    """``--engine local|ray``, ``--ray-address``, ``--ray-actors`` (:mod:`core.engine`): where a computing
+    command runs its embeddings and fine-tunes. An execution knob: results and cache keys are the same."""
+    from core.engine import DEFAULT_ENGINE, ENGINES
+
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("execution engine")
+    g.add_argument("--engine", default=None, choices=ENGINES.names(),
+                   help=f"where the work runs: local (this machine, default) or ray (Ray Data actors for "
+                        f"embeddings, Ray tasks for fine-tunes); default ${{ALIGNSCOPE_ENGINE}} or {DEFAULT_ENGINE}")
+    g.add_argument("--ray-address", default=None, metavar="ADDRESS",
+                   help="with --engine ray: local (an in-process Ray on this machine, default), auto (the cluster "
+                        "started here with 'ray start --head'), HEAD:6379 or ray://HEAD:10001")
+    g.add_argument("--ray-actors", type=int, default=None, metavar="N",
+                   help="with --engine ray: embedding actors, each holding one probe network (default one per "
+                        "GPU, else one per 4 CPUs)")
+    return p
+
+
+def apply_engine(args: argparse.Namespace) -> None:
+    """Make the parsed :func:`engine_parent` flags this process's engine and connect it now, so a bad
+    or unreachable ``--ray-address`` fails before any work (no-op for commands without the flags,
+    and for the default local engine when nothing was given).
+
+    Raises:
+        EngineError: unknown engine, malformed or unreachable address (naming it and the fix),
+            ``--ray-address``/``--ray-actors`` without ``--engine ray``.
+    """
+    if not hasattr(args, "engine"):
+        return
+    from core.engine import EngineConfig, EngineError, use_engine
+
+    env = EngineConfig.from_env()
+    name = args.engine or env.name
+    if name != "ray" and (args.ray_address is not None or args.ray_actors is not None):
+        raise EngineError("--ray-address and --ray-actors apply to the Ray engine only.",
+                          fix="add --engine ray, or leave them out.")
+    if args.engine is None and name == env.name == "local":
+        return
+    config = EngineConfig(name=name, address=args.ray_address or (env.address if name == env.name else "local"),
+                          actors=args.ray_actors if args.ray_actors is not None else env.actors)
+    use_engine(config)
+
+
 def embedding_parents() -> list[argparse.ArgumentParser]:
-    """Every option of an :class:`~core.fingerprint.EmbedSettings`: model, estimator, batches, device, precision."""
+    """Every option of an :class:`~core.fingerprint.EmbedSettings` (model, estimator, batches, device,
+    precision) and the execution engine that computes them (:func:`engine_parent`)."""
     return [model_parent(title="probe network"), estimator_parent(), batch_parent(), device_parent(),
-            precision_parent()]
+            precision_parent(), engine_parent()]
 
 
 def settings_from_args(args: argparse.Namespace, *, prefix: str = "", model_flag: str = "model") -> EmbedSettings:

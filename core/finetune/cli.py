@@ -17,8 +17,8 @@ import sys
 import time
 from typing import Any
 
-from core.cli.common import (batch_parent, command_parser, device_parent, estimator_parent, json_parent, model_parent,
-                             precision_parent, settings_from_args, split)
+from core.cli.common import (batch_parent, command_parser, device_parent, engine_parent, estimator_parent, json_parent,
+                             model_parent, precision_parent, settings_from_args, split)
 from core.errors import AlignScopeError
 from core.probe import DEFAULT_MODEL
 
@@ -74,7 +74,7 @@ def _finetune_parents() -> list[argparse.ArgumentParser]:
             device_parent(), precision_parent(),
             model_parent(flag="--probe", title=title, help="probe network for the alignment coefficient (default "
                                                            f"{DEFAULT_MODEL})"),
-            estimator_parent(title=title), batch_parent(prefix="align-", title=title), json_parent()]
+            estimator_parent(title=title), batch_parent(prefix="align-", title=title), engine_parent(), json_parent()]
 
 
 def _config_dict(args) -> dict:

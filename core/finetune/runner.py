@@ -93,7 +93,8 @@ def training_slot(*, should_stop=None, on_wait: Callable[[], None] | None = None
     """Hold the machine-wide fine-tuning lock (one training at a time); waits, polling ``should_stop``."""
     import fcntl
 
-    path = cache_dir("finetune") / "train.lock"
+    slot = os.environ.get("ALIGNSCOPE_TRAINING_SLOT", "")    # set per GPU by the ray engine's tasks
+    path = cache_dir("finetune") / (f"train-{slot}.lock" if slot.replace("-", "").isalnum() else "train.lock")
     fh = open(path, "a+")
     try:
         waited = False

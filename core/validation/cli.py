@@ -126,8 +126,10 @@ def add_commands(subparsers) -> None:
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     _plan_args(sp)
     sp.set_defaults(func=cmd_plan)
+    from core.cli.common import engine_parent
+
     sr = sub.add_parser("run", help="run the missing fine-tunes (resumable), measure metrics, write the results",
-                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter, parents=[engine_parent()])
     _plan_args(sr)
     sr.add_argument("--out", default=None, help="results file (default cache/validation/results.json)")
     sr.add_argument("--limit", type=int, default=None, help="run at most N new fine-tunes, then stop (resume later)")

@@ -370,6 +370,11 @@ def run_lab(plan: LabPlan, *, out: Path, settings=None, say: Progress = print, l
             todo = todo[:limit]
         say(f"validation lab: {len(runs)} fine-tunes planned, {len(runs) - len(todo)} already done, "
             f"{len(todo)} to run; expected {_fmt_s(estimate_seconds(todo, plan.model))}")
+        from core.engine import current_engine
+
+        if current_engine().distributed:      # --engine ray: one Ray task per run, rows recorded here
+            _run_on_engine(plan, runs, todo, settings, out=out, t0=t0, say=say, stop=stop)
+            todo = []
         for k, r in enumerate(todo):
             if stop():
                 raise InterruptedError("stopped by request")
@@ -395,6 +400,25 @@ def run_lab(plan: LabPlan, *, out: Path, settings=None, say: Progress = print, l
         return res
     finally:
         lock.release()
+
+
+def _run_on_engine(plan: LabPlan, runs: list[PlannedRun], todo: list[PlannedRun], settings, *, out: Path, t0: float,
+                   say: Progress, stop: Callable[[], bool]) -> None:
+    """The lab's missing runs on a distributed engine (:meth:`core.engine.Engine.run_finetunes`): the
+    dose points' mixtures are saved first, every run is sent at once (one task per run), and the
+    results file is rewritten as each run's row arrives."""
+    from core.engine import RunRequest, current_engine
+    from core.mixture import save_mixture
+
+    for r in todo:
+        if r.mixture is not None:
+            save_mixture(r.mixture)
+    requests = [RunRequest(r.config, settings, r.run_id, label=f"{r.regime} {r.point} seed {r.seed}") for r in todo]
+    for o in current_engine().run_finetunes(requests, should_stop=stop, log=say):
+        row = o.row or {}
+        if o.ok and row.get("ppl_before") is not None and row.get("ppl_after") is not None:
+            say(f"  {requests[o.index].label}: perplexity {row['ppl_before']:.3f} -> {row['ppl_after']:.3f}")
+        write_results(plan, runs, out, wall=time.time() - t0)
 
 
 def _throttled(say: Progress, expected: float, t_start: float, every: float = 20.0) -> Callable[[int, int, str], None]:

@@ -1,0 +1,49 @@
+"""The ``local`` execution engine (default): today's behaviour, nothing to start.
+
+Embeddings are computed in this process by :func:`core.pipeline.embed_batches` (one batch at a time,
+each under its cross-process key lock); fine-tunes run one after another through
+:func:`core.finetune.runner.run_finetune` (which holds the machine-wide training slot). The
+dashboard's background jobs put this work in worker processes (:mod:`core.jobs`).
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterator, Sequence
+
+from core.engine.base import Engine, Progress, RunOutcome, RunRequest
+
+
+class LocalEngine(Engine):
+    """This machine (see the module docstring)."""
+
+    name = "local"
+
+    def describe(self) -> str:
+        return "local engine (this machine)"
+
+    def embed_missing(self, look, settings, *, store, should_stop=None, on_batch=None):
+        """:func:`core.pipeline.embed_batches` over the looked-up batches (see :meth:`Engine.embed_missing`)."""
+        from core.pipeline import embed_batches
+
+        return embed_batches(look.batches, look.probe, look.estimator, precision=look.precision, store=store,
+                             keys=look.keys, found=look.found, should_stop=should_stop, on_batch=on_batch)
+
+    def run_finetunes(self, requests: Sequence[RunRequest], *, progress: Progress | None = None,
+                      should_stop: Callable[[], bool] | None = None,
+                      log: Callable[[str], None] | None = None) -> Iterator[RunOutcome]:
+        """The runs one after another in this process (progress is each run's percent, offset by
+        its place: ``(k * 100 + percent, n * 100, message)``)."""
+        from core.finetune.runner import run_finetune
+
+        n = len(requests)
+        for k, req in enumerate(requests):
+            if should_stop and should_stop():
+                raise InterruptedError(f"stopped before {req.label or req.run_id}")
+            report = (lambda d, t, m, k=k: progress(k * 100 + int(100 * d / max(t, 1)), n * 100, m)) if progress else None
+            try:
+                row = run_finetune(req.config, req.settings, run_id=req.run_id, job_id=req.job_id,
+                                   experiment_id=req.experiment_id, progress=report, should_stop=should_stop, log=log)
+                yield RunOutcome(k, req.run_id, row)
+            except InterruptedError:
+                raise
+            except Exception as exc:   # recorded as failed in its row by run_finetune; the sweep goes on
+                yield RunOutcome(k, req.run_id, None, str(exc) or type(exc).__name__)
