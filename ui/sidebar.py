@@ -1,4 +1,4 @@
-"""The shared sidebar: probe network, estimator, batch settings, device, precision, cache status."""
+"""The shared sidebar: probe network, estimator, batch settings, device, precision, execution engine, cache status."""
 from __future__ import annotations
 
 import streamlit as st
@@ -56,6 +56,7 @@ def settings_sidebar() -> EmbedSettings:
     sb.selectbox("Precision", PRECISIONS, **bind("sb_precision", "precision"),
                  help="Forward-pass precision: auto uses bf16 where the device runs it natively, else fp32; "
                       "results record the precision actually used")
+    _engine_settings(sb)
     with sb.expander("Cache"):
         from core.store import EmbeddingStore
 
@@ -67,6 +68,45 @@ def settings_sidebar() -> EmbedSettings:
     view = get_view()
     sync_url(view)
     return view.settings()
+
+
+#: The dashboard's words for the engine options in error messages (core.errors.opt placeholders).
+ENGINE_WIDGETS = {"engine": "Execution engine", "ray_address": "Ray address", "ray_actors": "Ray actors"}
+
+
+def _engine_settings(sb) -> None:
+    """"Execution engine" (local | ray) and "Ray address": where the dashboard's jobs compute
+    (:mod:`core.engine`). Not part of the view or the URL: an execution knob that never changes a
+    result or a cache key. The choice is exported to the environment, so job workers started from
+    now on use it; a Ray address is checked at once (seconds, nothing started)."""
+    from core.engine import ENGINES, EngineConfig, EngineError, current_engine, use_engine
+
+    try:
+        now = current_engine().config
+    except EngineError:
+        now = EngineConfig()
+    st.session_state.setdefault("sb_engine", now.name)
+    st.session_state.setdefault("sb_ray_address", now.address)
+    with sb.expander("Execution engine", expanded=now.name != "local"):
+        name = st.selectbox("Execution engine", ENGINES.names(), key="sb_engine",
+                            help="local: this machine's job workers (default). ray: Ray Data actors for embeddings "
+                                 "and Ray tasks for fine-tunes, on the cluster named below. Results and the cache "
+                                 "are the same either way.")
+        address = "local"
+        if name == "ray":
+            address = st.text_input("Ray address", key="sb_ray_address",
+                                    help="local: an in-process Ray on this machine; auto: the cluster started here "
+                                         "with 'ray start --head'; HEAD:6379 or ray://HEAD:10001 for a remote head")
+        try:
+            config = EngineConfig(name, (address or "").strip() or "local")
+            ENGINES.get(config.name)(config).check()
+        except EngineError as exc:
+            st.error(exc.render("ui", ENGINE_WIDGETS))
+            return
+        if config != now:
+            use_engine(config, connect=False)      # job workers started from now on inherit it
+        if name == "ray":
+            st.caption(f"Jobs compute on Ray at `{config.address}`; the cache stays on this machine.")
 
 
 def _clear_cache_button(store, stats: dict) -> None:

@@ -33,7 +33,7 @@ CLI_WORDS = {
     "hf_id": "--hf", "hf_config": "--config", "add_corpus": "python -m core corpora add NAME --path 'data/**/*.txt' "
     "(or --hf DATASET)", "list_corpora": "python -m core corpora list", "estimator_param": "--estimator-param",
     "max_documents": "a document cap (max_documents in the registry file)", "kind": "--path (files) or --hf (hf)",
-    "budget_tokens": "--budget", "learning_rate": "--lr", "yes": "--yes",
+    "budget_tokens": "--budget", "learning_rate": "--lr", "yes": "--yes", "weights": "mix save --weights",
 }
 
 
@@ -173,12 +173,13 @@ def apply_engine(args: argparse.Namespace) -> None:
     if not hasattr(args, "engine"):
         return
     from core.engine import EngineConfig, EngineError, use_engine
+    from core.errors import opt
 
     env = EngineConfig.from_env()
     name = args.engine or env.name
     if name != "ray" and (args.ray_address is not None or args.ray_actors is not None):
-        raise EngineError("--ray-address and --ray-actors apply to the Ray engine only.",
-                          fix="add --engine ray, or leave them out.")
+        raise EngineError(f"{opt('ray_address')} and {opt('ray_actors')} apply to the Ray engine only.",
+                          fix=f"add {opt('engine', 'ray')}, or leave them out.")
     if args.engine is None and name == env.name == "local":
         return
     config = EngineConfig(name=name, address=args.ray_address or (env.address if name == env.name else "local"),

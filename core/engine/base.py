@@ -28,7 +28,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
-from core.errors import AlignScopeError
+from core.errors import AlignScopeError, opt
 from core.registry import Registry
 
 if TYPE_CHECKING:
@@ -80,11 +80,12 @@ class EngineConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", ENGINES.canonical(self.name) if self.name in ENGINES else self.name)
         if self.name not in ENGINES:
-            raise EngineError(f"Unknown execution engine {self.name!r}.", fix="use --engine local or --engine ray.")
+            raise EngineError(f"Unknown execution engine {self.name!r}.",
+                              fix=f"use {opt('engine', 'local')} or {opt('engine', 'ray')}.")
         check_address(self.address)
         if self.actors is not None and (not isinstance(self.actors, int) or self.actors < 1):
-            raise EngineError(f"--ray-actors {self.actors!r} is not a positive number of actors.",
-                              fix="give --ray-actors 1 or more, or leave it out (one per GPU).")
+            raise EngineError(f"{opt('ray_actors', self.actors)} is not a positive number of actors.",
+                              fix=f"give {opt('ray_actors', 1)} or more, or leave it out (one per GPU).")
 
     def to_env(self) -> dict[str, str]:
         """The ``$ALIGNSCOPE_ENGINE``... variables that make child processes use this engine."""
@@ -116,9 +117,10 @@ def check_address(address: str) -> str:
     m = _ADDRESS.match(address or "")
     if address in SPECIAL_ADDRESSES or (m and 0 < int(m.group("port")) < 65536):
         return address
-    raise EngineError(f"--ray-address {address!r} is not a Ray address.",
-                      fix="give auto (a cluster started with 'ray start --head' on this machine), local "
-                          "(an in-process Ray), ray://HEAD:10001 (Ray Client) or HEAD:6379 (the head's GCS).")
+    raise EngineError(f"{opt('ray_address', address)} is not a Ray address.",
+                      fix=f"give {opt('ray_address', 'auto')} (a cluster started with 'ray start --head' on this "
+                          f"machine), {opt('ray_address', 'local')} (an in-process Ray), ray://HEAD:10001 (Ray Client) "
+                          "or HEAD:6379 (the head's GCS).")
 
 
 @dataclass
@@ -175,6 +177,14 @@ class Engine:
             EngineError: the cluster cannot be reached (the message names the address and the fix).
         """
         return self
+
+    def check(self) -> None:
+        """Quick reachability check without starting anything (seconds at most; the dashboard's
+        sidebar calls it on every change).
+
+        Raises:
+            EngineError: the engine cannot be used as set (a missing package, a head that does not answer).
+        """
 
     def describe(self) -> str:
         """One line for logs: the engine and where it runs."""

@@ -37,6 +37,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from core.engine.base import Engine, EngineConfig, EngineError, Progress, RunOutcome, RunRequest
+from core.errors import opt
 
 #: Restarts of a dead embedding actor, and retries of its batch (a crash that repeats is reported).
 MAX_RESTARTS = 3
@@ -47,7 +48,8 @@ CONNECT_TIMEOUT_S = 5.0
 #: Environment passed from the driver to every actor and task (besides ``ALIGNSCOPE_*``).
 FORWARDED_ENV = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "TOKENIZERS_PARALLELISM", "HF_HOME")
 
-INSTALL_FIX = 'install Ray: .venv/bin/pip install "ray[data]==2.60.0" (scripts/setup.sh does it), or use --engine local.'
+INSTALL_FIX = ('install Ray: .venv/bin/pip install "ray[data]==2.60.0" (scripts/setup.sh does it), or use '
+               f"{opt('engine', 'local')}.")
 
 
 def _import_ray():
@@ -55,7 +57,7 @@ def _import_ray():
         import ray
         import ray.data  # noqa: F401
     except ImportError as exc:
-        raise EngineError(f"--engine ray needs the ray package ({exc}).", fix=INSTALL_FIX) from None
+        raise EngineError(f"{opt('engine', 'ray')} needs the ray package ({exc}).", fix=INSTALL_FIX) from None
     return ray
 
 
@@ -212,6 +214,21 @@ class RayEngine(Engine):
         self._quiet(ray)
         return self
 
+    def check(self) -> None:
+        """Ray installed; a named head answers on its port; ``auto`` finds a cluster started on this
+        machine (``$RAY_ADDRESS`` or Ray's ``/tmp/ray/ray_current_cluster``). Starts nothing.
+
+        Raises:
+            EngineError: naming the address and the fix.
+        """
+        _import_ray()
+        address = self.config.address
+        if address == "auto":
+            if not (os.environ.get("RAY_ADDRESS") or os.path.exists("/tmp/ray/ray_current_cluster")):
+                raise self._unreachable("no running Ray cluster was found on this machine")
+        elif address != "local":
+            self._probe_tcp(address)
+
     def _probe_tcp(self, address: str) -> None:
         """Fail fast (seconds, not Ray's minute of retries) when the named head does not answer."""
         url = urlparse(address if "://" in address else f"ray://{address}")
@@ -224,13 +241,16 @@ class RayEngine(Engine):
     def _unreachable(self, why: str) -> EngineError:
         a = self.config.address
         if a == "auto":
-            fix = ("start a cluster on this machine first (ray start --head), or name it with --ray-address "
-                   "HEAD:6379 or ray://HEAD:10001, or use --ray-address local for an in-process Ray.")
+            fix = (f"start a cluster on this machine first (ray start --head), or name it with "
+                   f"{opt('ray_address', 'HEAD:6379')} or {opt('ray_address', 'ray://HEAD:10001')}, or use "
+                   f"{opt('ray_address', 'local')} for an in-process Ray.")
         else:
-            fix = (f"start the head node there (ray start --head --port {urlparse('ray://' + a.split('://')[-1]).port}"
-                   f"{' --ray-client-server-port ...' if a.startswith('ray://') else ''}), check the host and port "
-                   "and the firewall, or use --ray-address local for an in-process Ray, or --engine local.")
-        return EngineError(f"The Ray cluster at --ray-address {a!r} cannot be reached: {why}.", fix=fix)
+            port = urlparse("ray://" + a.split("://")[-1]).port
+            fix = (f"start the head node there (ray start --head "
+                   + (f"--ray-client-server-port {port}" if a.startswith("ray://") else f"--port {port}")
+                   + f"), check the host, the port and the firewall; or use {opt('ray_address', 'local')} for an "
+                   f"in-process Ray, or {opt('engine', 'local')}.")
+        return EngineError(f"The Ray cluster at {opt('ray_address', a)} cannot be reached: {why}.", fix=fix)
 
     @staticmethod
     def _quiet(ray) -> None:

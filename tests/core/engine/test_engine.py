@@ -25,9 +25,11 @@ def test_good_addresses(address):
 
 @pytest.mark.parametrize("address", ["", "head", "ray://head", "http://head:80", "head:0", "head:70000", "a b:1"])
 def test_bad_addresses_name_the_flag_and_the_fix(address):
-    with pytest.raises(EngineError, match="--ray-address") as e:
+    with pytest.raises(EngineError, match="ray_address=") as e:
         check_address(address)
     assert "ray start --head" in str(e.value)
+    assert e.value.render("cli").startswith("--ray-address ")
+    assert e.value.render("ui", {"ray_address": "Ray address"}).startswith("Ray address = ")
 
 
 def test_engine_settings_travel_to_child_processes_through_the_environment(monkeypatch):
@@ -57,14 +59,14 @@ def test_cli_bad_address_is_a_clear_error_before_any_work(capsys, monkeypatch):
     monkeypatch.setattr(core.pipeline, "resolve_corpus", lambda *a: pytest.fail("work started"))
     code = main(["embed", "--corpus", "proofnet", "--engine", "ray", "--ray-address", "127.0.0.1:9"])
     err = capsys.readouterr().err
-    assert code == 2 and "'127.0.0.1:9' cannot be reached" in err and "ray start --head" in err
+    assert code == 2 and "--ray-address 127.0.0.1:9 cannot be reached" in err and "ray start --head" in err
     assert "Traceback" not in err
     assert main(["align", "--target", "a", "--sources", "b", "--engine", "ray", "--ray-address", "nowhere"]) == 2
-    assert "--ray-address 'nowhere' is not a Ray address" in capsys.readouterr().err
+    assert "--ray-address nowhere is not a Ray address" in capsys.readouterr().err
     assert main(["diversity", "--corpus", "a", "--ray-actors", "2"]) == 2
     assert "add --engine ray" in capsys.readouterr().err
     assert main(["embed", "--corpus", "a", "--engine", "ray", "--ray-actors", "0"]) == 2
-    assert "--ray-actors 0" in capsys.readouterr().err
+    assert "--ray-actors 0 is not a positive" in capsys.readouterr().err
 
 
 def test_every_computing_command_takes_the_engine_flags():
