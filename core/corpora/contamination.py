@@ -54,7 +54,7 @@ import unicodedata
 from dataclasses import asdict, dataclass, field
 from typing import Iterable
 
-from core.errors import AlignScopeError, CorpusError
+from core.errors import AlignScopeError, CorpusError, opt
 
 #: Words per n-gram (Brown et al. 2020, App. C).
 NGRAM = 13
@@ -389,36 +389,55 @@ def contamination_report(corpus, *, use_cache: bool = True, compute: bool = True
     return report
 
 
-def check_sources(sources: Iterable, *, what: str = "training source", surface: str = "cli") -> list[ContaminationReport]:
+def check_sources(sources: Iterable, *, what: str = "training source") -> list[ContaminationReport]:
     """Refuse sources that reproduce a benchmark's held-out split (see the module docstring).
 
     Args:
         sources: registry names or corpus objects.
         what: how the sources are called in the message (``"training source"``, ``"mixture source"``).
-        surface: ``"cli"`` or ``"ui"``: the words of the fix.
 
     Returns:
         The reports of every source (all clean).
 
     Raises:
-        CorpusError: a contaminated source; the message names it, the benchmark, the overlap and the fix.
+        CorpusError: a contaminated source; the message names it, the benchmark, the overlap and the
+            fix (with :func:`core.errors.opt` placeholders: each surface names its own option).
     """
     reports = []
     for s in sources:
         r = contamination_report(s)
         bad = r.contaminated
         if bad:
-            where = ("remove it from the mixture (mix save --weights ...) or pick another --source"
-                     if surface == "cli" else "pick another source in the source picker")
+            where = (f"remove it from the mixture ({opt('weights')})" if what.startswith("mixture")
+                     else f"pick another {opt('source')}")
             raise CorpusError(
                 f"{what.capitalize()} {r.corpus!r} overlaps the held-out split of target benchmark "
                 + " and ".join(repr(o.benchmark) for o in bad) + " by content ("
                 + "; ".join(o.summary() for o in bad)
                 + f"; the limit is {MAX_FRACTION:.0%}): training on test data would make its perplexity meaningless.",
-                fix=f"{where}; train on a split that is disjoint from the test split "
-                    "(e.g. proofnet-valid), or remove the test documents from the corpus.")
+                fix=f"{where} that is disjoint from the test split (e.g. proofnet-valid), or remove the test "
+                    "documents from the corpus.")
         reports.append(r)
     return reports
+
+
+def check_registration(spec) -> None:
+    """Refuse registering a benchmark's held-out split from the hub (``--hf hoskinson-center/proofnet
+    --split test``) as anything but a target benchmark, before anything is downloaded.
+
+    Raises:
+        CorpusError: naming the dataset, split and benchmark, and the fix.
+    """
+    hub = _hub_split(spec)
+    if hub is None or spec.domain == BENCHMARK_DOMAIN:
+        return
+    for idx in heldout_splits():
+        if hub in idx.hub:
+            raise CorpusError(
+                f"Dataset {spec.hf_id!r} split {hub[1]!r} is the held-out split of target benchmark "
+                f"{idx.benchmark!r}: as a {spec.domain!r} corpus it could be trained on.",
+                fix=f"register it with {opt('domain', BENCHMARK_DOMAIN)} (an evaluation set, never a training "
+                    f"source), or use another {opt('split')} (e.g. validation).")
 
 
 def derived_from(corpus, *, compute: bool = True) -> set[str]:

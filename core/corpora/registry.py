@@ -281,12 +281,17 @@ def register_corpus(spec: CorpusSpec, *, overwrite: bool = False) -> Corpus:
 
     Raises:
         CorpusError: invalid spec, name of a demo corpus, name already registered without
-            ``overwrite``, or the corpus cannot be read / yields no non-empty document.
+            ``overwrite``, a benchmark's held-out split from the hub outside the ``target benchmark``
+            domain (:func:`core.corpora.contamination.check_registration`), or the corpus cannot be
+            read / yields no non-empty document.
     """
     spec = validate_spec(spec)
     if spec.name in _demo_module().DEMO_SOURCES:
         raise CorpusError(f"Corpus name {spec.name!r} is reserved by the demo pack.",
                           fix="choose another name.")
+    from core.corpora.contamination import check_registration
+
+    check_registration(spec)          # a benchmark's test split from the hub: only as a target benchmark
     with _locked():
         existing = _read_registry()
         if spec.name in existing and not overwrite:

@@ -64,6 +64,8 @@ def _hparam_parent() -> argparse.ArgumentParser:
     j = p.add_argument_group("job")
     j.add_argument("--detach", action="store_true", help="queue the job and return (follow it in the dashboard)")
     j.add_argument("--restart", action="store_true", help="run again even if an identical run finished")
+    j.add_argument("--yes", action="store_true", help="start even if the budget exceeds the source or the estimated "
+                                                      "time exceeds the limit (the estimate is printed first)")
     return p
 
 
@@ -165,6 +167,11 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     if bool(args.source) == bool(args.mixture):
         raise AlignScopeError("finetune needs exactly one of --source or --mixture.", fix="python -m core finetune --source proofnet-valid")
     config = FinetuneConfig(source=args.source, mixture=args.mixture, **_config_dict(args))
+    from core.finetune.estimate import check_finetune
+
+    estimate = check_finetune(config, yes=args.yes)      # bounds on the work, before anything is queued
+    if not args.json:
+        print(f"estimate: {estimate.text()}", file=sys.stderr, flush=True)
     _worker_env(args)
     sub = submit_finetune(config, _settings(args), restart=args.restart)
     if args.detach:
