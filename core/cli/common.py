@@ -33,7 +33,7 @@ CLI_WORDS = {
     "hf_id": "--hf", "hf_config": "--config", "add_corpus": "python -m core corpora add NAME --path 'data/**/*.txt' "
     "(or --hf DATASET)", "list_corpora": "python -m core corpora list", "estimator_param": "--estimator-param",
     "max_documents": "a document cap (max_documents in the registry file)", "kind": "--path (files) or --hf (hf)",
-    "budget_tokens": "--budget", "learning_rate": "--lr", "yes": "--yes", "weights": "mix save --weights", "weights": "mix save --weights",
+    "budget_tokens": "--budget", "learning_rate": "--lr", "yes": "--yes", "weights": "mix save --weights",
 }
 
 
