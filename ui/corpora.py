@@ -13,6 +13,15 @@ from ui.jobs import job_panel
 from ui.state import corpus_catalog, get_view, refresh_catalog, set_view
 
 
+#: The add-a-corpus forms' words for the options errors name (:func:`core.errors.opt`).
+UI_WORDS = {"field": "'Text field'", "template": "'or template over fields'", "path": "'Path, folder or glob'",
+            "hf_id": "'Dataset id or local dataset folder'", "hf_config": "'Config'", "split": "'Split'",
+            "domain": "'Domain'", "max_documents": "'Max documents'", "overwrite": "(the dashboard never replaces "
+            "a corpus: remove it with python -m core corpora remove NAME first)",
+            "add_corpus": "the 'Add a corpus' form below", "list_corpora": "the Registry table",
+            "kind": "the 'Local file or folder' or 'Hugging Face dataset' tab"}
+
+
 def registry_table() -> None:
     """The registry as a table, with a button that counts missing token counts in the background."""
     from core.probe import DEFAULT_MODEL
@@ -24,6 +33,7 @@ def registry_table() -> None:
     tokens = cached_token_counts(installed)
     df = pd.DataFrame(corpus_rows(catalog, tokens=tokens, target=view.target, candidates=view.candidates))
     df = df[["corpus", "role", "domain", "kind", "installed", "documents", "tokens", "license", "source", "install"]]
+    df.insert(3, "test-split overlap", _contamination_column(installed, list(df["corpus"])))
     st.dataframe(df, width="stretch", hide_index=True, placeholder="", height=min(36 * len(df) + 40, 760),
                  column_config={
         "corpus": st.column_config.TextColumn("corpus", width="medium"),
@@ -35,6 +45,11 @@ def registry_table() -> None:
                                                 help="All documents, default probe tokenizer; empty: not counted yet"),
         "source": st.column_config.TextColumn("source", width="large"),
         "install": st.column_config.TextColumn("install command", help="Run it in the repository to install"),
+        "test-split overlap": st.column_config.TextColumn(
+            "test-split overlap", width="medium",
+            help="Content check against every benchmark's held-out split (exact normalised matches and 13-gram "
+                 "near-duplicates; fine-tunes and mixtures refuse a CONTAMINATED source). Empty: clean; "
+                 "'not checked': press the button below"),
     })
     c1, c2, c3 = st.columns([1, 3, 3], vertical_alignment="center")
     with c1:
@@ -64,6 +79,19 @@ def registry_table() -> None:
         job_panel(job_id, key="stats", title="Token counts")
 
 
+def _contamination_column(installed: list[str], names: list[str]) -> list[str]:
+    """The registry table's overlap note per corpus (cached reports only; a button checks the rest)."""
+    from core.corpora.contamination import contamination_notes
+
+    notes = contamination_notes([n for n in names if n in installed])
+    missing = [n for n, v in notes.items() if v is None]
+    if missing and st.button(f"Check {len(missing)} corpora against the benchmarks' test splits",
+                             key="check_contamination", help="13-gram overlap; a few seconds per large corpus"):
+        with st.spinner("Comparing documents with the held-out splits..."):
+            notes.update(contamination_notes(missing, compute=True))
+    return [("not checked" if notes.get(n) is None else notes[n]) if n in installed else "" for n in names]
+
+
 def _register(spec_kwargs: dict) -> None:
     from core.corpora import CorpusSpec, register_corpus
 
@@ -74,7 +102,7 @@ def _register(spec_kwargs: dict) -> None:
         with st.spinner(f"Reading {spec_kwargs.get('path') or spec_kwargs.get('hf_id')}..."):
             corpus = register_corpus(CorpusSpec(**spec_kwargs))
     except AlignScopeError as exc:
-        st.error(md_escape(f"Could not add corpus {spec_kwargs.get('name')!r}: {exc}"), icon="⚠️")
+        st.error(md_escape(f"Could not add corpus {spec_kwargs.get('name')!r}: {exc.render('ui', UI_WORDS)}"), icon="⚠️")
         return
     except TypeError as exc:  # unexpected field combination
         st.error(md_escape(f"Could not add corpus: {exc}"), icon="⚠️")

@@ -86,12 +86,20 @@ def launch_tabs(target: str, sources: list[str], base: dict, settings: EmbedSett
             if not names:
                 st.info("No saved mixture yet: build one on the Mix page.")
             mixture = st.selectbox("Mixture", names, key="ft_mixture") if names else None
+        confirm = st.checkbox("Start even if the budget exceeds the source or the run takes long", key="ft_confirm",
+                              help="A fine-tune above its source's size or the time limit (core.finetune.estimate) "
+                                   "needs this confirmation; the estimate is shown first")
         if st.button("Launch fine-tune", type="primary", key="ft_go", disabled=not (source or mixture)):
+            from core.finetune.estimate import ConfirmationNeeded, check_finetune
+
             try:
                 cfg = C.FinetuneConfig(source=source, mixture=mixture, **base)
+                st.caption(f"Estimate: {check_finetune(cfg, yes=confirm).text()}")
                 _launched(ftjobs.submit_finetune(cfg, settings), f"Fine-tune on {cfg.label}")
+            except ConfirmationNeeded as exc:
+                st.warning(exc.render("ui", {"yes": "the 'Start even if...' box", "budget_tokens": "'Token budget per source'"}))
             except AlignScopeError as exc:
-                st.error(str(exc))
+                st.error(exc.render("ui", {"source": "'Source'", "seq_len": "'Sequence length'"}))
 
 
 def jobs_section() -> None:

@@ -60,9 +60,22 @@ def _show(args: argparse.Namespace) -> int:
 
     if not args.names:
         raise AlignScopeError("corpora show needs a NAME.", fix="python -m core corpora show proofnet")
-    docs = get_corpus(args.names[0]).documents()[: args.samples]
-    emit(args, [{"doc_id": d.doc_id, "text": d.text[:1000]} for d in docs],
-         "\n\n".join(f"--- {d.doc_id}\n{d.text[:600]}" for d in docs))
+    from core.corpora.contamination import MAX_FRACTION, NGRAM, contamination_report
+
+    corpus = get_corpus(args.names[0])
+    docs = corpus.documents()[: args.samples]
+    report = contamination_report(corpus)
+    lines = [f"contamination check ({NGRAM}-gram overlap and exact normalised matches with every benchmark's "
+             f"held-out split; refused above {MAX_FRACTION:.0%}):"]
+    tag = {(True, True): "CONTAMINATED ", (False, True): "derived from the benchmark by content: "}
+    lines += [f"  {tag.get((o.contaminated, o.derived), '')}{o.summary()}"
+              + (f" (e.g. {', '.join(o.examples)})" if o.examples else "") for o in report.overlaps]
+    if not report.overlaps:
+        lines.append("  no other benchmark to compare with (it is a held-out split itself)"
+                     if corpus.spec.domain == "target benchmark" else "  no benchmark held-out split installed")
+    emit(args, {"documents": [{"doc_id": d.doc_id, "text": d.text[:1000]} for d in docs],
+                "contamination": report.to_dict()},
+         "\n".join(lines) + "\n\n" + "\n\n".join(f"--- {d.doc_id}\n{d.text[:600]}" for d in docs))
     return 0
 
 

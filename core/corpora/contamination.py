@@ -440,6 +440,26 @@ def check_registration(spec) -> None:
                     f"source), or use another {opt('split')} (e.g. validation).")
 
 
+def contamination_notes(names: Iterable[str], *, compute: bool = False) -> dict[str, str | None]:
+    """``{corpus: note}`` for listings (:meth:`ContaminationReport.note`: ``""`` when clean, None when
+    not checked yet). ``compute=False`` (pages) reads only cached reports and never loads a hub dataset.
+    A corpus that cannot be read gets None."""
+    from core.corpora import get_corpus
+
+    out: dict[str, str | None] = {}
+    for name in names:
+        try:
+            c = get_corpus(name)
+            if not compute and c.spec.kind == "hf":
+                out[name] = None
+                continue
+            r = contamination_report(c, compute=compute)
+        except AlignScopeError:
+            r = None
+        out[name] = None if r is None else r.note()
+    return out
+
+
 def derived_from(corpus, *, compute: bool = True) -> set[str]:
     """Benchmarks corpus ``corpus`` is derived from: the declared ``spec.derived_from`` merged with
     the content check (:attr:`Overlap.derived`). Never changes a fingerprint.
