@@ -6,14 +6,13 @@ import streamlit as st
 t0 = time.perf_counter()
 st.set_page_config(page_title="Ranking · AlignScope", page_icon="🔭", layout="wide")
 
-import pandas as pd  # noqa: E402
-
 from core import charts  # noqa: E402
 from core.coefficients import rank_sources  # noqa: E402
 from core.views import md_escape, ranking_rows, settings_caption  # noqa: E402
 from ui.data import alignment_matrix, cached_token_counts  # noqa: E402
 from ui.embed import embedding_gate  # noqa: E402
-from ui.export import figure_downloads, show_figure, table_download  # noqa: E402
+from ui.export import figure_downloads, show_figure  # noqa: E402
+from ui.ranking import ranking_table  # noqa: E402
 from ui.sidebar import settings_sidebar  # noqa: E402
 from ui.state import corpus_picker, domains  # noqa: E402
 from ui.validation import verdict_caption  # noqa: E402
@@ -46,17 +45,6 @@ tdiv = matrix.diversity[view.target]
 st.caption(f"Target {md_escape(view.target)}: diversity coefficient {tdiv.value:.3f}"
            + (f" (95% CI {tdiv.ci_low:.3f}-{tdiv.ci_high:.3f})" if tdiv.ci_low == tdiv.ci_low else "")
            + f", {len(rows)} candidates.")
-df = pd.DataFrame(rows)
-st.dataframe(df, width="stretch", hide_index=True, placeholder="", column_config={
-    "rank": st.column_config.NumberColumn("rank", width="small"),
-    "alignment": st.column_config.ProgressColumn("alignment", format="%.3f", min_value=0.0, max_value=1.0),
-    "ci_low": st.column_config.NumberColumn("95% CI low", format="%.3f"),
-    "ci_high": st.column_config.NumberColumn("95% CI high", format="%.3f"),
-    "diversity": st.column_config.NumberColumn("diversity", format="%.3f"),
-    "tokens": st.column_config.NumberColumn("tokens", format="localized",
-                                            help="Whole corpus, default probe tokenizer (count on the Corpora page)"),
-    "batches": st.column_config.TextColumn("batches", help="batches of candidate x target"),
-})
-table_download(df, f"ranking-{view.target}", key="ranking")
+ranking_table(rows, target=view.target)
 st.caption(f"{md_escape(caption)}. Alignment = 1 - mean Task2Vec distance over all batch pairs; 95% CI by delete-one-batch "
            f"jackknife. Page {time.perf_counter() - t0:.2f} s (server).")

@@ -131,8 +131,7 @@ def real_hidden(probe, batch, minibatch: int, autocast: str = "none"):
 class ClosedFormHeadEstimator(Task2VecEstimator):
     """Exact expected FIM of the LM head (eq. 1-2) from one forward pass; D = V."""
 
-    name = "closed_form_head"
-    version = 1
+    name, version = "closed_form_head", 1
 
     @dataclass(frozen=True)
     class Config:
@@ -192,8 +191,7 @@ class ClosedFormBlocksEstimator(Task2VecEstimator):
     final norm, each of length ``weight.shape[0]``.
     """
 
-    name = "closed_form_blocks"
-    version = 1
+    name, version = "closed_form_blocks", 1
 
     @dataclass(frozen=True)
     class Config:

@@ -31,7 +31,7 @@ from typing import Callable
 
 import numpy as np
 
-from core.metrics.base import AlignmentMetric, MetricValue, Progress, check_stop
+from core.metrics.base import AlignmentMetric, BoundedConfig, MetricValue, Progress, bounded, check_stop
 from core.metrics.sampling import jackknife_ci, sample_chunks, sum_statistic
 
 #: DSIR's smoothing constant inside the logarithms (data_selection.hashed_ngram_dsir).
@@ -63,6 +63,23 @@ def hashed_ngram_features(texts: list[str], *, num_buckets: int, ngrams: int,
     return out
 
 
+@dataclass(frozen=True)
+class DsirConfig(BoundedConfig):
+    """Hyperparameters of ``dsir`` (DSIR's hashed n-gram features and the text sample).
+
+    Attributes:
+        num_buckets: hash buckets (DSIR: 10,000).  ngrams: n-gram order (DSIR: 2, uni+bigrams).
+        max_chars: characters sampled per corpus.  chunk_chars: maximum characters per chunk.
+        seed: sampling seed (same for source and target).
+    """
+
+    num_buckets: int = bounded(10000, low=2)
+    ngrams: int = bounded(2, low=1)
+    max_chars: int = bounded(262144, low=16)
+    chunk_chars: int = bounded(2048, low=16)
+    seed: int = 0
+
+
 class DsirKL(AlignmentMetric):
     """``dsir``: -KL(target || source) of DSIR hashed n-gram distributions (module docstring)."""
 
@@ -77,25 +94,7 @@ class DsirKL(AlignmentMetric):
     version = 1
     units = "-KL in nats (<= 0)"
 
-    @dataclass(frozen=True)
-    class Config:
-        """Parameters.
-
-        Attributes:
-            num_buckets: hash buckets (DSIR: 10,000).  ngrams: n-gram order (DSIR: 2, uni+bigrams).
-            max_chars: characters sampled per corpus.  chunk_chars: maximum characters per chunk.
-            seed: sampling seed (same for source and target).
-        """
-
-        num_buckets: int = 10000
-        ngrams: int = 2
-        max_chars: int = 262144
-        chunk_chars: int = 2048
-        seed: int = 0
-
-        def __post_init__(self):
-            if self.num_buckets < 2 or self.ngrams < 1 or self.max_chars < 16 or self.chunk_chars < 16:
-                raise ValueError("need num_buckets >= 2, ngrams >= 1, max_chars >= 16, chunk_chars >= 16")
+    Config = DsirConfig
 
     def key_extras(self) -> dict:
         from importlib.metadata import version

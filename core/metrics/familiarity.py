@@ -24,13 +24,32 @@ from typing import Callable
 
 import numpy as np
 
-from core.metrics.base import AlignmentMetric, MetricValue, Progress, check_stop
+from core.metrics.base import AlignmentMetric, BoundedConfig, MetricValue, Progress, bounded, check_stop
 from core.metrics.sampling import bootstrap_ci, index_weights
 from core.probe import DEFAULT_MODEL
 
 
+@dataclass(frozen=True)
+class FamiliarityConfig(BoundedConfig):
+    """Hyperparameters of ``familiarity`` (the probe network and a sample packed as fine-tuning data).
+
+    Attributes:
+        model: probe network (its base weights).  budget_tokens: tokens sampled (the fine-tune's budget).
+        seq_len: window length.  seed: sampling seed (the fine-tune's data seed).
+        n_resamples: bootstrap resamples.  device: ``auto``, ``cpu``, ``cuda`` (execution only).
+    """
+
+    model: str = DEFAULT_MODEL
+    budget_tokens: int = bounded(4000, low=2)
+    seq_len: int = bounded(128, low=2)
+    seed: int = 0
+    n_resamples: int = bounded(999, low=10)
+    device: str = field(default="auto", metadata={"key": False})
+
+
 class Familiarity(AlignmentMetric):
-    """``familiarity``: -NLL of the base probe network on the source's fine-tuning sample (module docstring)."""
+    """``familiarity``: -NLL of the base probe network on the source's fine-tuning sample; formula and CI in the
+    module docstring."""
 
     name = "familiarity"
     description = ("Familiarity (Ren et al., arXiv 2402.11192): -NLL in nats/token (= -log perplexity, eq. 2 of "
@@ -43,26 +62,7 @@ class Familiarity(AlignmentMetric):
     version = 1
     units = "-NLL in nats/token"
 
-    @dataclass(frozen=True)
-    class Config:
-        """Parameters.
-
-        Attributes:
-            model: probe network (its base weights).  budget_tokens: tokens sampled (the fine-tune's budget).
-            seq_len: window length.  seed: sampling seed (the fine-tune's data seed).
-            n_resamples: bootstrap resamples.  device: ``auto``, ``cpu``, ``cuda`` (execution only).
-        """
-
-        model: str = DEFAULT_MODEL
-        budget_tokens: int = 4000
-        seq_len: int = 128
-        seed: int = 0
-        n_resamples: int = 999
-        device: str = field(default="auto", metadata={"key": False})
-
-        def __post_init__(self):
-            if self.budget_tokens < 2 or self.seq_len < 2 or self.n_resamples < 10:
-                raise ValueError("need budget_tokens >= 2, seq_len >= 2, n_resamples >= 10")
+    Config = FamiliarityConfig
 
     def _probe(self):
         from core.probe import load_probe

@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from core.metrics.base import AlignmentMetric, MetricValue, Progress, check_stop
+from core.metrics.base import AlignmentMetric, BoundedConfig, MetricValue, Progress, bounded, check_stop
 from core.metrics.sampling import bootstrap_ci, index_weights, sample_chunks
 
 
@@ -43,6 +43,25 @@ def ncd(x: bytes, y: bytes, *, level: int = 9, cx: int | None = None, cy: int | 
     return (cxy - min(cx, cy)) / max(cx, cy)
 
 
+@dataclass(frozen=True)
+class GzipConfig(BoundedConfig):
+    """Hyperparameters of ``gzip`` (chunks compressed, compression level, bootstrap).
+
+    Attributes:
+        chunks: chunks sampled per corpus (``chunks**2`` pairs are compressed twice each).
+        chunk_chars: maximum characters per chunk (long documents are cut, see sampling).
+        level: gzip compression level 1-9.
+        seed: sampling seed (same seed for source and target).
+        n_resamples: bootstrap resamples for the CI.
+    """
+
+    chunks: int = bounded(48, low=1)
+    chunk_chars: int = bounded(2048, low=16)
+    level: int = bounded(9, low=1, high=9)
+    seed: int = 0
+    n_resamples: int = bounded(999, low=10)
+
+
 class GzipAlign(AlignmentMetric):
     """GZIP-Align, ``gzip``: formula, sampling and CI in the module docstring."""
 
@@ -56,27 +75,7 @@ class GzipAlign(AlignmentMetric):
     version = 1
     units = "1 - NCD (dimensionless, about 0..1)"
 
-    @dataclass(frozen=True)
-    class Config:
-        """Parameters.
-
-        Attributes:
-            chunks: chunks sampled per corpus (``chunks**2`` pairs are compressed twice each).
-            chunk_chars: maximum characters per chunk (long documents are cut, see sampling).
-            level: gzip compression level 1-9.
-            seed: sampling seed (same seed for source and target).
-            n_resamples: bootstrap resamples for the CI.
-        """
-
-        chunks: int = 48
-        chunk_chars: int = 2048
-        level: int = 9
-        seed: int = 0
-        n_resamples: int = 999
-
-        def __post_init__(self):
-            if self.chunks < 1 or self.chunk_chars < 16 or not 1 <= self.level <= 9 or self.n_resamples < 10:
-                raise ValueError("need chunks >= 1, chunk_chars >= 16, 1 <= level <= 9, n_resamples >= 10")
+    Config = GzipConfig
 
     def _compute(self, source, target, *, progress: Progress | None,
                  should_stop: Callable[[], bool] | None) -> MetricValue:

