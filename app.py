@@ -1,43 +1,21 @@
-"""AlignScope dashboard home page: ``streamlit run app.py`` (or ./run.sh)."""
+"""AlignScope dashboard: ``streamlit run app.py`` (or ./run.sh). The router: a "Home" page and every
+script in ``pages/`` (:mod:`ui.navigation`); deep links such as ``/Alignment?target=...`` keep working.
+In presenter mode (``?present=1``) the navigation is hidden and arrow keys move between pages."""
 import streamlit as st
 
 st.set_page_config(page_title="AlignScope", page_icon="🔭", layout="wide")
 
-from core.views import md_escape, settings_caption, view_to_params  # noqa: E402
-from ui.sidebar import settings_sidebar  # noqa: E402
+from ui.home import home  # noqa: E402
+from ui.navigation import page_infos  # noqa: E402
 from ui.state import get_view  # noqa: E402
 
-settings = settings_sidebar()
-view = get_view()
-st.title("AlignScope")
-st.markdown(
-    "Which candidate corpus is most **aligned** with your target benchmark? AlignScope embeds batches of "
-    "text with a probe network's Fisher Information (Task2Vec) and reports the **diversity** and **alignment** "
-    "coefficients with 95% confidence intervals (Lee, Miranda et al. 2023; Chawla, Miranda et al.).")
-
-st.subheader("Current view")
-c1, c2 = st.columns([1, 3])
-c1.metric("Target benchmark", view.target or "(none)")
-c2.metric("Candidates", len(view.candidates), help=", ".join(view.candidates))
-st.caption(("Candidates: " + md_escape(", ".join(view.candidates))) if view.candidates else "No candidate chosen yet.")
-st.caption(md_escape(settings_caption(settings)))
-
-st.subheader("Steps")
-qp = view_to_params(view)
-c1, c2, c3 = st.columns(3)
-with c1.container(border=True):
-    st.page_link("pages/1_Corpora.py", label="**1. Corpora**", icon=":material/library_books:", query_params=qp)
-    st.caption("Pick the target and candidates, add your own files or a Hugging Face dataset, preview documents.")
-with c2.container(border=True):
-    st.page_link("pages/2_Alignment.py", label="**2. Alignment**", icon=":material/grid_on:", query_params=qp)
-    st.caption("Compute missing embeddings in the background, then read the alignment heatmap "
-               "(diversity on the diagonal).")
-with c3.container(border=True):
-    st.page_link("pages/3_Ranking.py", label="**3. Ranking**", icon=":material/bar_chart:", query_params=qp)
-    st.caption("Candidates ranked by alignment with the target, with confidence intervals, diversity and size.")
-st.caption("Every view is in the URL: copy the address bar to share exactly what you see. "
-           "Charts export as PNG, SVG and interactive HTML; tables as CSV.")
-
-from ui.data import warm_up  # noqa: E402
-
-warm_up(settings)     # after drawing: makes the first Alignment/Ranking page of this server fast
+pages, by_url = [], {}
+for info in page_infos():
+    page = (st.Page(home, title="Home", icon=info.icon, url_path="home", default=True) if info.path is None
+            else st.Page(str(info.path), title=info.title, icon=info.icon, url_path=info.url_path))
+    pages.append(page)
+    by_url[info.url_path] = page
+st.session_state["_pages"] = {"Home": by_url[""], **{k: v for k, v in by_url.items() if k}}
+current = st.navigation(pages, position="hidden" if get_view().present else "sidebar")
+st.session_state["_page_url"] = "" if current.url_path in ("", "home") else current.url_path
+current.run()

@@ -282,7 +282,27 @@ def ranking_figure(rows: Sequence[Mapping], *, target: str, title: str | None = 
                      title=None, ticklabelstandoff=8)
     fig.update_xaxes(range=[0.0, min(1.0, hi_x * 1.04 + 0.01)], title=dict(text="alignment coefficient (95% CI)"),
                      tickformat=".2f", tickfont=dict(size=BASE_FONT - 2), gridcolor="#ddd")
+    _mark_tie_groups(fig, rows, names)
     return fig
+
+
+def _mark_tie_groups(fig: "go.Figure", rows: Sequence[Mapping], names: Sequence[str]) -> None:
+    """Outline each group of tied sources (``row["group"]``, :func:`core.coefficients.tie_groups`)
+    with a dashed box and the label "not significantly different" (paired jackknife, 5%)."""
+    members: dict[int, list[int]] = {}
+    for k, r in enumerate(rows):
+        if r.get("group") is not None:
+            members.setdefault(int(r["group"]), []).append(k)
+    n = len(names)
+    for g, ks in members.items():
+        if len(ks) < 2:
+            continue
+        top, bottom = n - 1 - min(ks), n - 1 - max(ks)        # category positions (the best is at the top)
+        fig.add_shape(type="rect", xref="paper", yref="y", x0=0.0, x1=1.0, y0=bottom - 0.46, y1=top + 0.46,
+                      line=dict(color="#888", width=1.5, dash="dash"), fillcolor="rgba(0,0,0,0)", layer="below")
+        fig.add_annotation(xref="paper", yref="y", x=1.0, y=top + 0.46, xanchor="right", yanchor="bottom",
+                           text=f"ranks {min(ks) + 1}–{max(ks) + 1}: not significantly different",
+                           showarrow=False, font=dict(size=BASE_FONT - 4, color="#555"))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -374,3 +394,226 @@ def rows_csv(rows: Iterable[Mapping]) -> bytes:
     import pandas as pd
 
     return frame_csv(pd.DataFrame(list(rows)))
+
+
+# ----------------------------------------------------------------------------------------------
+# Presenter mode (high contrast, viewport-sized) and the dashboard style for other figures
+# ----------------------------------------------------------------------------------------------
+#: Smallest font (px) of any text in a presenter-mode figure.
+PRESENT_MIN_FONT = 20
+PRESENT_BG = "#000000"
+PRESENT_FG = "#ffffff"
+#: Colours of the normal figures -> their high-contrast counterparts on a black background.
+PRESENT_COLOURS = {
+    "#1f4e79": "#5aa9ff", "#4f8cc9": "#a9d1ff", "#2e8b57": "#3ddc84", "#c77c1e": "#ffb347", "#b5483b": "#ff6b6b",
+    "#7a5195": "#c39bff", "#7f7f7f": "#d0d0d0", "#555": "#dddddd", "#555555": "#dddddd", "#222": "#ffffff",
+    "#1a1a1a": "#ffffff", "#1f77b4": "#5aa9ff", "#d62728": "#ff5c5c", "#888": "#bbbbbb", "#ddd": "#444444",
+    "#5a4a2a": "#000000", "white": "#000000",
+}
+_FONT_KEYS = ("font", "textfont", "tickfont", "titlefont", "insidetextfont", "outsidetextfont")
+
+
+def _present_walk(obj, min_font: int):
+    import re
+
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in obj.items():
+            v = _present_walk(v, min_font)
+            if k in _FONT_KEYS and isinstance(v, dict):
+                v = {**v, "size": max(min_font, v.get("size") or 0)}
+                if v.get("color") in (None, "#222", "#555", "#5a4a2a") and k != "textfont":
+                    v["color"] = PRESENT_FG
+            out[k] = v
+        return out
+    if isinstance(obj, list):
+        return [_present_walk(v, min_font) for v in obj]
+    if isinstance(obj, str):
+        if obj.lower() in PRESENT_COLOURS:
+            return PRESENT_COLOURS[obj.lower()]
+        if "font-size" in obj or "<sup>" in obj or "color:" in obj:
+            obj = re.sub(r"font-size:\s*(\d+)px", lambda m: f"font-size:{max(min_font, int(m.group(1)))}px", obj)
+            obj = re.sub(r"color:\s*#[0-9a-fA-F]{3,6}", "color:#dddddd", obj)
+            obj = obj.replace("<sup>", f"<span style='font-size:{min_font}px'>").replace("</sup>", "</span>")
+        return obj
+    return obj
+
+
+def presenter_figure(fig: "go.Figure", *, min_font: int = PRESENT_MIN_FONT) -> "go.Figure":
+    """A high-contrast copy of ``fig`` for presenter mode: black background, white text, bright
+    colours, every font at least ``min_font`` px (titles, ticks, cell values, legends, annotations,
+    inline ``font-size`` spans), no fixed width/height (the page sizes it to the viewport) and no
+    clipped markers or labels. The input figure is not modified.
+    """
+    import plotly.graph_objects as go
+
+    d = _present_walk(fig.to_plotly_json(), min_font)
+    layout = d.setdefault("layout", {})
+    layout.pop("width", None)
+    layout.pop("height", None)
+    layout["autosize"] = True
+    layout["template"] = "plotly_dark"
+    layout["paper_bgcolor"] = PRESENT_BG
+    layout["plot_bgcolor"] = PRESENT_BG
+    layout["font"] = {**layout.get("font", {}), "color": PRESENT_FG, "size": max(min_font + 2, BASE_FONT)}
+    title = layout.get("title") or {}
+    text = (title.get("text") or "").strip() if isinstance(title, dict) else ""
+    if text:
+        title["font"] = {**title.get("font", {}), "size": max(min_font + 4, (title.get("font") or {}).get("size") or 0),
+                         "color": PRESENT_FG}
+    lines = text.count("<br>") + 1 if text else 0
+    margin = layout.get("margin") or {}
+    layout["margin"] = {**margin, "t": 16 + lines * (min_font + 14), "b": max(10, margin.get("b") or 0),
+                        "l": max(10, margin.get("l") or 0), "r": max(20, margin.get("r") or 0)}
+    for k, v in layout.items():
+        if (k.startswith("xaxis") or k.startswith("yaxis")) and isinstance(v, dict):
+            v.setdefault("gridcolor", "#444444")
+            v["linecolor"] = "#bbbbbb"
+            v["zerolinecolor"] = "#666666"
+    for tr in d.get("data", []):
+        if tr.get("type") == "table":
+            for part, fill in (("header", "#333333"), ("cells", "#111111")):
+                tr.setdefault(part, {})
+                tr[part]["fill"] = {"color": fill}
+                tr[part]["line"] = {"color": "#666666"}
+                tr[part]["font"] = {**tr[part].get("font", {}), "color": PRESENT_FG}
+                tr[part]["height"] = min_font * 2
+        if tr.get("type") == "heatmap" and tr.get("name") == "alignment":
+            tr["colorscale"] = "Viridis"
+        if tr.get("type") in ("scatter", "bar"):
+            tr["cliponaxis"] = False
+        err = tr.get("error_x")
+        if isinstance(err, dict) and err.get("color") in (None, "#ffffff"):
+            err["color"] = PRESENT_FG
+    return go.Figure(d)
+
+
+def dashboard_style(fig: "go.Figure", *, subtitle: str = "", pad: float = 0.08) -> "go.Figure":
+    """Give a figure built elsewhere (e.g. :func:`core.finetune.plots.alignment_figure`) the look of
+    the dashboard's own charts: :func:`base_layout` fonts (>= 16 px) and margins, a grey second title
+    line (``subtitle``, e.g. the estimator and probe that produced the alignments), tick fonts of
+    ``BASE_FONT - 2``, and axis ranges padded by ``pad`` of the data range (error bars and text
+    labels included) so no point or label is clipped. Returns the same figure, restyled."""
+    title = fig.layout.title.text or ""
+    title = title.replace("<sup>", f"<span style='font-size:{BASE_FONT - 3}px;color:#555'>").replace("</sup>", "</span>")
+    if subtitle:
+        title += f"<br><span style='font-size:{BASE_FONT - 3}px;color:#555'>{_esc(subtitle)}</span>"
+    height = fig.layout.height
+    fig.update_layout(**base_layout(title, height=height))
+    fig.update_layout(margin=dict(l=10, r=30, t=50 + 32 * (title.count("<br>") + 1), b=10),
+                      legend=dict(font=dict(size=BASE_FONT - 2), orientation="h", y=-0.2))
+    fig.update_xaxes(tickfont=dict(size=BASE_FONT - 2), title_font=dict(size=BASE_FONT), gridcolor="#ddd")
+    fig.update_yaxes(tickfont=dict(size=BASE_FONT - 2), title_font=dict(size=BASE_FONT), gridcolor="#ddd")
+    for axis in ("x", "y"):
+        vals: list[float] = []
+        for tr in fig.data:
+            if getattr(tr, "fill", None) == "toself":
+                continue
+            raw = getattr(tr, axis, None)
+            if raw is None:
+                continue
+            arr = [float(v) for v in raw if v is not None and isinstance(v, (int, float)) and math.isfinite(v)]
+            err = getattr(tr, f"error_{axis}", None)
+            if arr and err is not None and err.array is not None:
+                hi = list(err.array)
+                lo = list(err.arrayminus) if err.arrayminus is not None else hi
+                arr = arr + [v + (h or 0) for v, h in zip(arr, hi)] + [v - (m or 0) for v, m in zip(arr, lo)]
+            vals += arr
+        for shape in fig.layout.shapes or ():            # e.g. the base model's dashed line (add_hline)
+            if getattr(shape, f"{axis}ref", None) == axis:
+                vals += [float(v) for v in (getattr(shape, f"{axis}0"), getattr(shape, f"{axis}1"))
+                         if isinstance(v, (int, float)) and math.isfinite(v)]
+        if len(vals) >= 1:
+            lo_v, hi_v = min(vals), max(vals)
+            span = (hi_v - lo_v) or max(abs(hi_v), 1e-3) * 0.1
+            (fig.update_xaxes if axis == "x" else fig.update_yaxes)(
+                range=[lo_v - pad * span * (1.6 if axis == "x" else 1.0), hi_v + pad * span * (1.6 if axis == "x" else 1.4)])
+    for tr in fig.data:
+        if tr.type == "scatter":
+            tr.cliponaxis = False
+            if tr.mode and "text" in tr.mode:
+                tr.textfont = dict(size=BASE_FONT - 3)
+            if tr.marker is not None and tr.mode and "markers" in tr.mode:
+                tr.marker.size = max(tr.marker.size or 0, 12)
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------
+# Corpora, fine-tune runs and the validation leaderboard as figures (presenter mode, report)
+# ----------------------------------------------------------------------------------------------
+def corpora_figure(rows: Sequence[Mapping], *, title: str = "Target and candidate corpora") -> "go.Figure":
+    """A table figure of corpora: ``rows`` of :func:`core.views.corpus_rows` (role, corpus, domain,
+    documents, tokens, license); tokens shown as ``1.23 M``."""
+    import plotly.graph_objects as go
+
+    from core.views import human_count
+
+    cols = ["role", "corpus", "domain", "documents", "tokens", "license"]
+    cells = [[("" if r.get(c) is None else human_count(r[c]) if c in ("documents", "tokens") else _esc(r[c]))
+              for r in rows] for c in cols]
+    fig = go.Figure(go.Table(
+        header=dict(values=[f"<b>{c}</b>" for c in cols], font=dict(size=BASE_FONT), align="left",
+                    fill_color="#e9eef5", height=36),
+        cells=dict(values=cells, font=dict(size=BASE_FONT), align="left", height=34,
+                   fill_color=[["#f7f9fc" if k % 2 else "#ffffff" for k in range(len(rows))]])))
+    fig.update_layout(**base_layout(title, height=120 + 36 * (len(rows) + 1)))
+    return fig
+
+
+def before_after_figure(runs: Sequence[Mapping], *, target: str = "") -> "go.Figure":
+    """Perplexity on the target's held-out split before -> after fine-tuning, one row per finished
+    run (``label, ppl_before, ppl_after, alignment``), best (lowest after) on top; arrows from the
+    base model's perplexity to the fine-tuned one."""
+    import plotly.graph_objects as go
+
+    runs = [r for r in runs if r.get("ppl_after") is not None and r.get("ppl_before") is not None]
+    runs = sorted(runs, key=lambda r: r["ppl_after"])
+    labels = [_esc(r["label"]) for r in runs]
+    fig = go.Figure()
+    for r, y in zip(runs, labels):
+        fig.add_annotation(x=r["ppl_after"], y=y, ax=r["ppl_before"], ay=y, xref="x", yref="y", axref="x", ayref="y",
+                           showarrow=True, arrowhead=3, arrowsize=1.2, arrowwidth=2, arrowcolor=ACCENT, text="")
+    fig.add_trace(go.Scatter(x=[r["ppl_before"] for r in runs], y=labels, mode="markers", name="before (base model)",
+                             marker=dict(size=12, color="#7f7f7f", symbol="line-ns-open", line=dict(width=3)),
+                             hovertemplate="%{y}: before %{x:.3f}<extra></extra>"))
+    fig.add_trace(go.Scatter(
+        x=[r["ppl_after"] for r in runs], y=labels, mode="markers+text", name="after fine-tuning",
+        marker=dict(size=14, color=ACCENT), textposition="middle left",
+        text=[f"{r['ppl_after']:.2f}" + (f" · align {r['alignment']:.3f}" if r.get("alignment") is not None else "")
+              for r in runs], textfont=dict(size=BASE_FONT - 2),
+        hovertemplate="%{y}: after %{x:.3f}<extra></extra>", cliponaxis=False))
+    head = f"Perplexity on {_esc(target)} before → after fine-tuning" if target else "Perplexity before → after"
+    fig.update_layout(**base_layout(head, height=max(360, 160 + 52 * len(runs))))
+    xs = [v for r in runs for v in (r["ppl_before"], r["ppl_after"])]
+    if xs:
+        span = (max(xs) - min(xs)) or 1.0
+        fig.update_xaxes(range=[min(xs) - 0.45 * span, max(xs) + 0.08 * span])
+    fig.update_xaxes(title=dict(text="perplexity on the held-out split (lower is better)"),
+                     tickfont=dict(size=BASE_FONT - 2), gridcolor="#ddd")
+    fig.update_yaxes(autorange="reversed", tickfont=dict(size=BASE_FONT), title=None)
+    fig.update_layout(legend=dict(orientation="h", y=-0.18, font=dict(size=BASE_FONT - 2)))
+    return fig
+
+
+def leaderboard_figure(rows: Sequence[Mapping], *, title: str = "Which metric predicts fine-tuning?") -> "go.Figure":
+    """Validation-lab leaderboard as bars: r² of each metric with post-fine-tune perplexity, 95% CI
+    (``rows`` of :func:`core.validation.stats.build_leaderboard`: ``metric, r2, r2_ci, is_default``),
+    best on top; the default metric in the accent colour."""
+    import plotly.graph_objects as go
+
+    rows = [r for r in rows if r.get("r2") is not None]
+    rows = sorted(rows, key=lambda r: -r["r2"])
+    names = [_esc(r["metric"]) + (" (default)" if r.get("is_default") else "") for r in rows]
+    r2 = [r["r2"] for r in rows]
+    ci = [r.get("r2_ci") or [v, v] for r, v in zip(rows, r2)]
+    fig = go.Figure(go.Bar(
+        x=r2, y=names, orientation="h", marker=dict(color=[ACCENT if r.get("is_default") else "#7f7f7f" for r in rows]),
+        error_x=dict(type="data", symmetric=False, array=[max(0.0, c[1] - v) for c, v in zip(ci, r2)],
+                     arrayminus=[max(0.0, v - c[0]) for c, v in zip(ci, r2)], color="#222", thickness=2),
+        text=[f"{v:.2f}" for v in r2], textposition="inside", insidetextanchor="start",
+        textfont=dict(size=BASE_FONT - 1, color="white"), hovertemplate="%{y}: r² %{x:.3f}<extra></extra>"))
+    fig.update_layout(**base_layout(title, height=max(360, 150 + 48 * len(rows))))
+    fig.update_xaxes(range=[0, 1], title=dict(text="r² with perplexity after fine-tuning (95% CI)"),
+                     tickfont=dict(size=BASE_FONT - 2), gridcolor="#ddd")
+    fig.update_yaxes(autorange="reversed", tickfont=dict(size=BASE_FONT), title=None)
+    return fig

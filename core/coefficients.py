@@ -228,3 +228,80 @@ def rank_sources(matrix: AlignmentMatrix, target: str) -> list[dict]:
     for k, r in enumerate(rows, 1):
         r["rank"] = k
     return rows
+
+
+def paired_alignment_difference(matrix: AlignmentMatrix, a: str, b: str, target: str) -> dict:
+    """Difference of two sources' alignment with the same target, with a paired jackknife test.
+
+    ``delta = align(a, target) - align(b, target)`` (eq. 1 of Chawla, Miranda et al. for each term).
+    Both terms share the target's batches, so the difference is a paired statistic: its variance is
+    the delete-one-batch jackknife (Efron & Stein 1981) over the batches of ``a``, of ``b`` and of
+    the target, the target's leave-one-out values being computed for both terms at once
+    (``var = var_a + var_b + var_target``). The test is two-sided,
+    ``t = delta / se`` with ``df = min(n_a, n_b, n_target) - 1``.
+
+    Args:
+        matrix: :class:`AlignmentMatrix` holding ``a``, ``b`` and ``target`` (its batch distances
+            are reused; nothing is recomputed).
+        a, b: two sources (distinct from each other and from ``target``).
+
+    Returns:
+        ``{"delta", "se", "ci_low", "ci_high", "t", "df", "p_value", "significant"}`` (floats; NaN
+        and ``significant=False`` when a corpus has fewer than 2 batches).
+
+    Raises:
+        ValueError: a name not in the matrix, or ``a``, ``b``, ``target`` not distinct.
+    """
+    for n in (a, b, target):
+        if n not in matrix.names:
+            raise ValueError(f"{n!r} is not among {matrix.names}")
+    if len({a, b, target}) != 3:
+        raise ValueError(f"paired difference needs three distinct corpora, got {a!r}, {b!r}, {target!r}")
+
+    def rows(name: str) -> slice:
+        i = matrix.names.index(name)
+        return slice(matrix.offsets[i], matrix.offsets[i + 1])
+
+    da = np.asarray(matrix.distances[rows(a), rows(target)], dtype=np.float64)   # [n_a, n_t]
+    db = np.asarray(matrix.distances[rows(b), rows(target)], dtype=np.float64)   # [n_b, n_t]
+    na, nb, nt = da.shape[0], db.shape[0], da.shape[1]
+    delta = float(db.mean() - da.mean())                    # (1 - mean da) - (1 - mean db)
+    nan = float("nan")
+    if min(na, nb, nt) < 2:
+        return {"delta": delta, "se": nan, "ci_low": nan, "ci_high": nan, "t": nan, "df": 0, "p_value": nan,
+                "significant": False}
+    loo_a = (da.sum() - da.sum(1)) / ((na - 1) * nt)        # mean distance of a without batch i
+    loo_b = (db.sum() - db.sum(1)) / ((nb - 1) * nt)
+    loo_t = (db.sum() - db.sum(0)) / (nb * (nt - 1)) - (da.sum() - da.sum(0)) / (na * (nt - 1))
+    var = _jackknife_var(loo_a) + _jackknife_var(loo_b) + _jackknife_var(loo_t)
+    df = min(na, nb, nt) - 1
+    se = float(np.sqrt(max(var, 0.0)))
+    half = float(stats.t.ppf(0.975, df)) * se
+    t = delta / se if se > 0 else (float("inf") if delta else 0.0)
+    p = float(2 * stats.t.sf(abs(t), df)) if np.isfinite(t) else 0.0
+    return {"delta": delta, "se": se, "ci_low": delta - half, "ci_high": delta + half, "t": float(t), "df": df,
+            "p_value": p, "significant": bool(p < 0.05)}
+
+
+def tie_groups(matrix: AlignmentMatrix, target: str, ranking: list[dict]) -> list[int]:
+    """Group numbers (1, 2, ...) of ranked sources whose alignments are not significantly different.
+
+    Walks the ranking best first: a source joins the current group while its alignment is not
+    significantly below the group's first (best) member by :func:`paired_alignment_difference`
+    (two-sided, 5%); otherwise it opens the next group. Members of one group share a rank range.
+
+    Args:
+        ranking: :func:`rank_sources` rows (best first).
+
+    Returns:
+        one group number per row, non-decreasing.
+    """
+    groups: list[int] = []
+    leader = None
+    for r in ranking:
+        if leader is None:
+            leader, g = r["source"], 1
+        elif paired_alignment_difference(matrix, leader, r["source"], target)["significant"]:
+            leader, g = r["source"], g + 1
+        groups.append(g)
+    return groups

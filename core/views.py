@@ -31,7 +31,7 @@ DEVICES = ("auto", "cpu", "cuda")
 #: (query parameter, minimum, maximum) of the integer settings; defaults come from BatchConfig.
 INT_PARAMS = (("batch_size", 1, 512), ("seq_len", 2, 2048), ("num_batches", 1, 64), ("seed", 0, 10 ** 6))
 VIEW_PARAMS = ("target", "candidates", "model", "estimator", *(p for p, _, _ in INT_PARAMS), "device", "precision",
-               "order", "job")
+               "order", "job", "present")
 _JOB_RE = re.compile(r"^[a-z_]+-[0-9a-f]{16}$")
 
 
@@ -45,6 +45,7 @@ class ViewState:
         model, estimator, batch_size, seq_len, num_batches, seed, device, precision: embedding settings.
         order: heatmap order, one of :data:`ORDERS`.
         job: id of the embedding job being watched, or ``""``.
+        present: presenter mode (``?present=1``): no controls, one chart per screen, never computes.
     """
 
     target: str = DEFAULT_TARGET
@@ -59,6 +60,7 @@ class ViewState:
     precision: str = "auto"
     order: str = "clustered"
     job: str = ""
+    present: bool = False
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     def settings(self) -> EmbedSettings:
@@ -145,9 +147,10 @@ def view_from_params(params: Mapping, *, known: Iterable[str] | None = None, ava
     order = order if order in ORDERS else d.order
     job = (_first(params.get("job")) or "").strip()
     job = job if _JOB_RE.match(job) else ""
+    present = (_first(params.get("present")) or "").strip().lower() in ("1", "true", "yes", "on")
     extra = {k: params[k] for k in params if k not in VIEW_PARAMS}
     return ViewState(target=target, candidates=tuple(cands), model=model, estimator=estimator, device=device,
-                     precision=precision, order=order, job=job, extra=extra, **ints)
+                     precision=precision, order=order, job=job, present=present, extra=extra, **ints)
 
 
 def view_to_params(view: ViewState, *, include_defaults: bool = False) -> dict[str, str]:
@@ -162,6 +165,8 @@ def view_to_params(view: ViewState, *, include_defaults: bool = False) -> dict[s
             out[name] = str(value)
     if view.job:
         out["job"] = view.job
+    if view.present:
+        out["present"] = "1"
     return out
 
 
@@ -233,18 +238,34 @@ def corpus_rows(corpora: Iterable[Mapping], *, tokens: Mapping[str, int | None] 
 
 
 def ranking_rows(ranking: list[dict], *, tokens: Mapping[str, int | None] | None = None,
-                 domains: Mapping[str, str] | None = None) -> list[dict]:
+                 domains: Mapping[str, str] | None = None, groups: Sequence[int] | None = None) -> list[dict]:
     """Rows of the ranking table from :func:`core.coefficients.rank_sources` output.
 
+    Args:
+        groups: one tie-group number per row (:func:`core.coefficients.tie_groups`): sources whose
+            alignments are not significantly different share a group and a rank range.
+
     Returns:
-        dicts ``rank, source, domain, alignment, ci_low, ci_high, diversity, tokens, batches``.
+        dicts ``rank, ranks, group, source, domain, alignment, ci_low, ci_high, diversity, tokens,
+        batches`` (``ranks``: ``"2"`` or ``"2-4"`` for a group of tied sources; ``group``: its number,
+        or None without ``groups``).
     """
     tokens = tokens or {}
     domains = domains or {}
-    return [{"rank": r["rank"], "source": r["source"], "domain": domains.get(r["source"], ""),
-             "alignment": r["alignment"], "ci_low": r.get("ci_low"), "ci_high": r.get("ci_high"),
-             "diversity": r.get("diversity"), "tokens": tokens.get(r["source"]),
-             "batches": "x".join(str(n) for n in r.get("num_batches") or [])} for r in ranking]
+    spans: dict[int, list[int]] = {}
+    if groups is not None:
+        for r, g in zip(ranking, groups):
+            spans.setdefault(g, []).append(r["rank"])
+    rows = []
+    for k, r in enumerate(ranking):
+        g = groups[k] if groups is not None else None
+        span = spans.get(g, [r["rank"]])
+        rows.append({"rank": r["rank"], "ranks": f"{min(span)}–{max(span)}" if len(span) > 1 else str(r["rank"]),
+                     "group": g, "source": r["source"], "domain": domains.get(r["source"], ""),
+                     "alignment": r["alignment"], "ci_low": r.get("ci_low"), "ci_high": r.get("ci_high"),
+                     "diversity": r.get("diversity"), "tokens": tokens.get(r["source"]),
+                     "batches": "x".join(str(n) for n in r.get("num_batches") or [])})
+    return rows
 
 
 def settings_caption(settings: EmbedSettings | Mapping) -> str:

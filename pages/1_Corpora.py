@@ -6,9 +6,11 @@ st.set_page_config(page_title="Corpora · AlignScope", page_icon="🔭", layout=
 from core.views import view_to_params  # noqa: E402
 from ui.corpora import add_corpus_forms, preview, registry_table  # noqa: E402
 from ui.sidebar import settings_sidebar  # noqa: E402
+from ui import slides  # noqa: E402
 from ui.state import corpus_picker  # noqa: E402
 
-settings_sidebar()
+settings = settings_sidebar()
+slides.presenting("corpora", settings)
 st.title("Corpora")
 st.subheader("Target and candidates")
 view = corpus_picker()

@@ -12,10 +12,12 @@ from ui.data import alignment_matrix  # noqa: E402
 from ui.embed import embedding_gate  # noqa: E402
 from ui.export import figure_downloads, show_figure, table_download  # noqa: E402
 from ui.sidebar import settings_sidebar  # noqa: E402
+from ui import slides  # noqa: E402
 from ui.state import bind, corpus_picker  # noqa: E402
 from ui.validation import verdict_caption  # noqa: E402
 
 settings = settings_sidebar()
+slides.presenting("alignment", settings)
 st.title("Alignment between corpora")
 view = corpus_picker(compact=True)
 names = view.corpora()

@@ -7,17 +7,19 @@ t0 = time.perf_counter()
 st.set_page_config(page_title="Ranking · AlignScope", page_icon="🔭", layout="wide")
 
 from core import charts  # noqa: E402
-from core.coefficients import rank_sources  # noqa: E402
+from core.coefficients import rank_sources, tie_groups  # noqa: E402
 from core.views import md_escape, ranking_rows, settings_caption  # noqa: E402
 from ui.data import alignment_matrix, cached_token_counts  # noqa: E402
 from ui.embed import embedding_gate  # noqa: E402
 from ui.export import figure_downloads, show_figure  # noqa: E402
 from ui.ranking import ranking_table  # noqa: E402
 from ui.sidebar import settings_sidebar  # noqa: E402
+from ui import slides  # noqa: E402
 from ui.state import corpus_picker, domains  # noqa: E402
 from ui.validation import verdict_caption  # noqa: E402
 
 settings = settings_sidebar()
+slides.presenting("ranking", settings)
 st.title("Ranking of candidate sources")
 view = corpus_picker(compact=True)
 names = view.corpora()
@@ -34,7 +36,9 @@ matrix, _ = alignment_matrix(ready)
 if len(ready) < len(names):
     st.caption(f"Showing {len(ready) - 1} of {len(names) - 1} candidates; the others appear when their embeddings are ready.")
 
-rows = ranking_rows(rank_sources(matrix, view.target), tokens=cached_token_counts(list(ready)), domains=domains())
+ranking = rank_sources(matrix, view.target)
+rows = ranking_rows(ranking, tokens=cached_token_counts(list(ready)), domains=domains(),
+                    groups=tie_groups(matrix, view.target, ranking))
 caption = settings_caption(settings)
 fig = charts.ranking_figure(rows, target=view.target, subtitle=caption)
 show_figure(fig, key="ranking")

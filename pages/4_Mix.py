@@ -5,9 +5,11 @@ st.set_page_config(page_title="Mix · AlignScope", page_icon="🔭", layout="wid
 
 from ui import mix  # noqa: E402
 from ui.sidebar import settings_sidebar  # noqa: E402
+from ui import slides  # noqa: E402
 from ui.state import corpus_picker  # noqa: E402
 
 settings = settings_sidebar()
+slides.presenting("mix", settings)
 st.title("Fine-tuning mix")
 st.caption(mix.CAPTION)
 view = corpus_picker(compact=True)

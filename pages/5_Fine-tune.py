@@ -7,8 +7,10 @@ from core.errors import AlignScopeError  # noqa: E402
 from core.finetune.experiment import benchmark_targets, candidate_sources  # noqa: E402
 from ui import finetune  # noqa: E402
 from ui.sidebar import settings_sidebar  # noqa: E402
+from ui import slides  # noqa: E402
 
 settings = settings_sidebar()
+slides.presenting("finetune", settings)
 st.title("Fine-tune on candidate sources")
 st.markdown(finetune.INTRO)
 targets = benchmark_targets()

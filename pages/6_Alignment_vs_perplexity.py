@@ -6,8 +6,10 @@ st.set_page_config(page_title="Alignment vs perplexity · AlignScope", page_icon
 from core.finetune import plots, results  # noqa: E402
 from ui.export import figure_downloads  # noqa: E402
 from ui.sidebar import settings_sidebar  # noqa: E402
+from ui import slides  # noqa: E402
 
-settings_sidebar()
+settings = settings_sidebar()
+slides.presenting("alignment_vs_perplexity", settings)
 st.title("Alignment vs perplexity")
 st.markdown(
     "Each point is a model fine-tuned on one source (same budget and hyperparameters), placed at the source's "

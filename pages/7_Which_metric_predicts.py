@@ -7,8 +7,10 @@ st.set_page_config(page_title="Which metric predicts? · AlignScope", page_icon=
 from core.views import md_escape  # noqa: E402
 from ui import validation as v  # noqa: E402
 from ui.sidebar import settings_sidebar  # noqa: E402
+from ui import slides  # noqa: E402
 
-settings_sidebar()
+settings = settings_sidebar()
+slides.presenting("validation", settings)
 st.title("Which metric predicts fine-tuning?")
 st.markdown(
     "AlignScope ranks sources by an alignment metric; this page shows how well each metric **predicts the outcome**: "

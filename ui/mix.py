@@ -53,6 +53,14 @@ def cached_sources(target: str, sources: list[str], settings: EmbedSettings) -> 
         st.stop()
 
 
+def default_budget() -> int:
+    """The token budget both the Mix and the Fine-tune page start from (tokens, probe tokenizer):
+    :data:`core.finetune.config.DEFAULT_BUDGET`, so a mix is fine-tuned at the budget it was built for."""
+    from core.finetune.config import DEFAULT_BUDGET
+
+    return int(DEFAULT_BUDGET)
+
+
 def current_weights(ss: SourceSet) -> dict[str, float]:
     """The sliders' weights (not normalised), by source."""
     return {s: float(st.session_state.get(f"mix_w_{s}", 0.0)) for s in ss.sources}
@@ -68,7 +76,7 @@ def sliders(ss: SourceSet, singles: list[dict], settings: EmbedSettings, target:
             st.session_state["mix_budget"] = int(pending["budget"])
     for s in ss.sources:
         st.session_state.setdefault(f"mix_w_{s}", round(1.0 / len(ss.sources), 3))
-    st.session_state.setdefault("mix_budget", 1_000_000)
+    st.session_state.setdefault("mix_budget", default_budget())
     _live(ss, singles, settings, target)
     return current_weights(ss)
 

@@ -1,0 +1,142 @@
+"""Presenter mode (``?present=1``): for a projector in a group meeting.
+
+- The sidebar, header, toolbar and every control are hidden (CSS), and each page shows one chart
+  that fills the viewport (:func:`slide`: a keyed container of ``100vh`` minus a title and a footer
+  line, the chart at ``height="stretch"``), so 1280x720 and 1920x1080 both show it whole.
+- High contrast: black background, white text, bright colours, chart fonts >= 20 px
+  (:func:`core.charts.presenter_figure`).
+- Next / previous page with the arrow keys, PageDown/PageUp (what presentation clickers send) or
+  space; Esc leaves presenter mode (:func:`footer`: hidden page links clicked by a small key
+  listener in a ``components.html`` frame).
+- Never computes: slides read the cache only (:mod:`ui.slides`) and say what is missing.
+"""
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from core.views import md_escape, settings_caption, view_to_params
+
+#: Pixels of the viewport's height left to the title line and the footer line.
+CHROME_PX = 118
+
+STYLE = """<style>
+[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stHeader"],
+[data-testid="stToolbar"], [data-testid="stDecoration"], [data-testid="stStatusWidget"],
+[data-testid="stSidebarNav"] { display: none !important; }
+[data-testid="stApp"], [data-testid="stAppViewContainer"], [data-testid="stMain"] { background: #000 !important; }
+[data-testid="stApp"] * { color: #fff; }
+[data-testid="stMainBlockContainer"] { padding: 0.5rem 1.2rem 0 1.2rem !important; max-width: 100% !important; }
+[data-testid="stMainBlockContainer"] > div > [data-testid="stVerticalBlock"] { gap: 0.35rem !important; }
+.st-key-present_slide { height: calc(100vh - CHROME_PXpx) !important; flex: 0 0 auto !important; }
+.st-key-present_title h1 { font-size: 34px !important; padding: 0 !important; line-height: 1.2 !important; }
+.st-key-present_footer p, .st-key-present_footer a, .st-key-present_footer span { font-size: 20px !important; }
+.st-key-present_footer [data-testid="stCaptionContainer"] p { white-space: nowrap; overflow: hidden;
+  text-overflow: ellipsis; font-size: 18px !important; color: #ccc !important; }
+.st-key-present_footer [data-testid="stPageLink"] p { white-space: nowrap; }
+.st-key-present_footer [data-testid="stHorizontalBlock"] { align-items: center; }
+.st-key-present_message p, .st-key-present_message li { font-size: 30px !important; line-height: 1.45 !important; }
+.st-key-present_message h1 { font-size: 48px !important; }
+.st-key-present_exit button { background: #222 !important; border-color: #888 !important; }
+iframe[title="st.iframe"], .st-key-present_keys { height: 0 !important; min-height: 0 !important; }
+</style>""".replace("CHROME_PX", str(CHROME_PX))
+
+#: Key listener: clicks the footer's hidden links (next / previous) and the exit button.
+KEYS_JS = """<script>
+(function () {
+  const P = window.parent, doc = P.document;
+  if (P.__alignscopeKeys) { doc.removeEventListener('keydown', P.__alignscopeKeys); }
+  P.__alignscopeKeys = function (e) {
+    if (e.target && /INPUT|TEXTAREA|SELECT/.test(e.target.tagName)) return;
+    const keys = KEYS;
+    let sel = null;
+    if (keys.next.includes(e.key)) sel = '.st-key-present_next a';
+    else if (keys.prev.includes(e.key)) sel = '.st-key-present_prev a';
+    else if (e.key === 'Escape') sel = '.st-key-present_exit button';
+    if (!sel) return;
+    const el = doc.querySelector(sel);
+    if (el) { e.preventDefault(); el.click(); }
+  };
+  doc.addEventListener('keydown', P.__alignscopeKeys);
+  document.addEventListener('keydown', P.__alignscopeKeys);
+})();
+</script>"""
+NEXT_KEYS = ["ArrowRight", "ArrowDown", "PageDown", " ", "Enter"]
+PREV_KEYS = ["ArrowLeft", "ArrowUp", "PageUp", "Backspace"]
+
+
+def style() -> None:
+    """Inject the presenter stylesheet (hidden chrome, black background, a viewport-sized slide)."""
+    st.html(STYLE)
+
+
+def _exit() -> None:
+    from ui.state import set_view
+
+    set_view(present=False)
+
+
+def title(text: str) -> None:
+    """The slide's one title line (escaped)."""
+    with st.container(key="present_title"):
+        st.title(md_escape(text), anchor=False)
+
+
+def slide(fig, *, key: str) -> None:
+    """Draw ``fig`` restyled for the projector (:func:`core.charts.presenter_figure`), filling the
+    viewport below the title and above the footer."""
+    from core.charts import presenter_figure
+
+    with st.container(key="present_slide"):
+        st.plotly_chart(presenter_figure(fig), theme=None, width="stretch", height="stretch", key=f"present_{key}",
+                        config={"displayModeBar": False, "responsive": True})
+
+
+def message(text: str, *, heading: str = "") -> None:
+    """A large message instead of a chart (what is missing and how to get it; nothing is computed)."""
+    with st.container(key="present_slide"):
+        with st.container(key="present_message"):
+            if heading:
+                st.title(md_escape(heading), anchor=False)
+            st.markdown(text)
+
+
+def footer(note: str = "") -> None:
+    """The footer line: previous / next page links (also behind the arrow keys), the page number,
+    an optional note (e.g. the settings that produced the chart), and the Esc button."""
+    import streamlit.components.v1 as components
+
+    from ui.navigation import neighbours, page_infos
+    from ui.state import get_view
+
+    infos = page_infos()
+    current = st.session_state.get("_page_url", "")
+    prev, nxt = neighbours(current, infos)
+    pages = st.session_state.get("_pages", {})
+    qp = view_to_params(get_view())
+    number = next((k for k, p in enumerate(infos, 1) if p.url_path == current), 0)
+    with st.container(key="present_footer"):
+        c = st.columns([2.4, 3, 6.2, 1.4], vertical_alignment="center")
+        with c[0].container(key="present_prev"):
+            if prev is not None and (prev.url_path or "Home") in pages:
+                st.page_link(pages[prev.url_path or "Home"], label=f"← {prev.title}", query_params=qp)
+        with c[1].container(key="present_next"):
+            if nxt is not None and nxt.url_path in pages:
+                st.page_link(pages[nxt.url_path], label=f"{nxt.title} →", query_params=qp)
+        c[2].caption(f"{number}/{len(infos)} · " + md_escape(note))
+        with c[3].container(key="present_exit"):
+            st.button("Esc: exit", key="present_exit_btn", on_click=_exit, help="Leave presenter mode")
+    with st.container(key="present_keys"):
+        components.html(KEYS_JS.replace("KEYS", json.dumps({"next": NEXT_KEYS, "prev": PREV_KEYS})), height=0)
+
+
+def title_slide(view, settings) -> None:
+    """The Home page in presenter mode: what is being compared, with which settings."""
+    cands = ", ".join(view.candidates) or "(none chosen)"
+    message(f"**Target benchmark:** {md_escape(view.target or '(none)')}\n\n"
+            f"**Candidates ({len(view.candidates)}):** {md_escape(cands)}\n\n"
+            f"**Question:** which candidate is most aligned with the target (Task2Vec alignment coefficient, "
+            f"95% CIs), and does alignment predict the perplexity after fine-tuning?",
+            heading="AlignScope")
+    footer(settings_caption(settings))

@@ -1,0 +1,208 @@
+"""One slide per page in presenter mode (:mod:`ui.present`). Every slide reads caches only (embedding
+store, results database, lab results file): nothing here submits a job, computes an embedding or
+loads model weights; what is missing is said in words, with where to get it.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from core import charts
+from core.views import ViewState, md_escape, settings_caption
+from ui import present
+
+
+def _missing(view: ViewState, status: dict, need: str) -> None:
+    lacking = [n for n, s in status.items() if not s.ready]
+    errors = [f"- {md_escape(n)}: {md_escape(s.error)}" for n, s in status.items() if s.error]
+    present.message(
+        f"{need}\n\nNot cached yet with these settings: **{md_escape(', '.join(lacking))}**.\n\n"
+        + ("\n".join(errors) + "\n\n" if errors else "")
+        + "Presenter mode never computes: press Esc and use **Compute missing embeddings** on the Alignment page.",
+        heading="Embeddings missing")
+
+
+def alignment(view: ViewState, settings) -> None:
+    """The cross-alignment heatmap of the view's corpora (cached embeddings only)."""
+    from ui.data import alignment_matrix, statuses
+
+    status = statuses(view.corpora(), settings)
+    ready = {n: s for n, s in status.items() if s.ready}
+    present.title("Alignment between corpora")
+    if len(ready) < 2 or len(ready) < len(status):
+        _missing(view, status, "The heatmap needs every chosen corpus' embeddings.")
+    else:
+        matrix, _ = alignment_matrix(ready)
+        present.slide(charts.heatmap_figure(matrix, order=view.order, target=view.target, title=" "), key="heatmap")
+    present.footer(settings_caption(settings) + " · diagonal: diversity · 95% CIs: delete-one-batch jackknife")
+
+
+def ranking_data(view: ViewState, settings, status: dict | None = None):
+    """``(rows, matrix)`` of the ranking from cached embeddings, or ``(None, status)`` when some are
+    missing. Rows carry tie groups (:func:`core.coefficients.tie_groups`)."""
+    from core.coefficients import rank_sources, tie_groups
+    from core.views import ranking_rows
+    from ui.data import alignment_matrix, cached_token_counts, statuses
+    from ui.state import domains
+
+    status = status or statuses(view.corpora(), settings)
+    ready = {n: s for n, s in status.items() if s.ready}
+    if view.target not in ready or len(ready) < 2:
+        return None, status
+    matrix, _ = alignment_matrix(ready)
+    ranking = rank_sources(matrix, view.target)
+    rows = ranking_rows(ranking, tokens=cached_token_counts(list(ready)), domains=domains(),
+                        groups=tie_groups(matrix, view.target, ranking))
+    return rows, matrix
+
+
+def ranking(view: ViewState, settings) -> None:
+    """The ranking bars with CIs and tie groups."""
+    present.title(f"Which candidate is most aligned with {view.target}?")
+    rows, extra = ranking_data(view, settings)
+    if rows is None:
+        _missing(view, extra, f"The ranking needs {md_escape(view.target)} and at least one candidate.")
+    else:
+        present.slide(charts.ranking_figure(rows, target=view.target, title=" "), key="ranking")
+    present.footer(settings_caption(settings) + " · dashed boxes: not significantly different (paired jackknife)")
+
+
+def corpora(view: ViewState, settings) -> None:
+    """The target and candidates as a table (documents, tokens, licence)."""
+    from core.views import corpus_rows
+    from ui.data import cached_token_counts
+    from ui.state import corpus_catalog
+
+    names = view.corpora()
+    cat = {c["name"]: c for c in corpus_catalog()}
+    rows = corpus_rows([cat[n] for n in names if n in cat], tokens=cached_token_counts(names), target=view.target,
+                       candidates=view.candidates)
+    present.title("Corpora compared")
+    present.slide(charts.corpora_figure(rows, title=" "), key="corpora")
+    present.footer(f"{len(view.candidates)} candidates · tokens: default probe tokenizer (blank: not counted yet)")
+
+
+def mix(view: ViewState, settings) -> None:
+    """The current mix (the Mix page's sliders, else equal weights) with its predicted alignment."""
+    from core.errors import AlignScopeError
+    from core.mixture import MissingEmbeddingsError, predict_mixture
+    from core.mixture.charts import contribution_figure
+    from ui.mix import _source_set, default_budget
+
+    present.title("The fine-tuning mix")
+    try:
+        import json
+
+        from core.paths import cache_root
+
+        ss, singles = _source_set(view.target, tuple(view.candidates), json.dumps(settings.to_dict(), sort_keys=True),
+                                  str(cache_root()))
+    except MissingEmbeddingsError as exc:
+        present.message(md_escape(exc.what) + "\n\nPresenter mode never computes: press Esc and compute them on the "
+                        "Alignment page.", heading="Embeddings missing")
+        present.footer(settings_caption(settings))
+        return
+    except AlignScopeError as exc:
+        present.message(md_escape(exc), heading="No mix to show")
+        present.footer(settings_caption(settings))
+        return
+    weights = {s: float(st.session_state.get(f"mix_w_{s}", 1.0 / len(ss.sources))) for s in ss.sources}
+    budget = int(st.session_state.get("mix_budget", default_budget()))
+    pred = predict_mixture(ss, weights)
+    a = pred.alignment
+    title = (f"Predicted alignment {a.value:.3f} (95% CI {a.ci_low:.3f}–{a.ci_high:.3f}) · best single "
+             f"{singles[0]['source']} {singles[0]['alignment']:.3f}")
+    fig = contribution_figure(pred.weights, budget, alignment={r["source"]: r["alignment"] for r in singles},
+                              title=title)
+    present.slide(fig, key="mix")
+    present.footer(f"budget {budget:,} tokens · " + settings_caption(settings))
+
+
+def finetune(view: ViewState, settings) -> None:
+    """Finished fine-tunes on the target: perplexity before -> after."""
+    from core.finetune import results
+
+    groups = results.groups(results.list_runs(target=view.target))
+    rows = ([r for r in results.list_runs(group_key=groups[0]["group_key"]) if r.get("status") == "done"]
+            if groups else [])
+    present.title(f"Fine-tuning on candidate sources, evaluated on {view.target}")
+    if not rows:
+        present.message("No finished fine-tune on this target yet. Press Esc to launch them on this page.",
+                        heading="No fine-tune results")
+    else:
+        present.slide(charts.before_after_figure(rows, target=view.target), key="before_after")
+    present.footer("perplexity on the target's held-out split · same budget and hyperparameters per group")
+
+
+def alignment_vs_perplexity(view: ViewState, settings) -> None:
+    """The fit of perplexity after fine-tuning on alignment (the most recent group of runs)."""
+    from core.finetune import plots, results
+
+    present.title("Does alignment predict perplexity after fine-tuning?")
+    rows = results.list_runs()
+    groups = results.groups(rows)
+    if not groups:
+        present.message("No fine-tune runs yet.", heading="No results")
+        present.footer("")
+        return
+    g = groups[0]
+    runs = results.list_runs(group_key=g["group_key"])
+    fig = avp_figure(runs, g["target"])
+    present.slide(fig, key="avp")
+    present.footer(g["title"])
+
+
+def avp_figure(runs: list[dict], target: str):
+    """:func:`core.finetune.plots.alignment_figure` in the dashboard style, naming the estimator and
+    probe network that produced the alignments."""
+    from core.finetune import plots
+
+    fig, _ = plots.alignment_figure(runs, target=target, base=plots.base_perplexity(runs))
+    est = sorted({f"estimator {(r.get('align_settings') or {}).get('estimator')} · probe "
+                  f"{(r.get('align_settings') or {}).get('model')}" for r in runs if r.get("align_settings")})
+    fig.update_yaxes(title_text="test perplexity (lower is better)")
+    return charts.dashboard_style(fig, subtitle="alignment: " + "; ".join(est) if est else "")
+
+
+def validation(view: ViewState, settings) -> None:
+    """The validation lab's leaderboard (r² of each metric with post-fine-tune perplexity)."""
+    from core.validation import report
+    from ui.validation import load_report
+
+    present.title("Which metric predicts fine-tuning?")
+    rep, path, error = load_report()
+    if rep is None or not rep.get("leaderboard"):
+        present.message(md_escape(error or "No validation results yet (python -m core validate run)."),
+                        heading="No lab results")
+        present.footer("")
+        return
+    regime = report.pick_regime(rep["leaderboard"]) or rep["leaderboard"][0]["regime"]
+    rows = [r for r in rep["leaderboard"] if r["regime"] == regime and not r["exclude_derived"]]
+    present.slide(charts.leaderboard_figure(rows, title=f"r² with perplexity after fine-tuning · regime {regime}"),
+                  key="leaderboard")
+    present.footer(f"lab results {path.name} · nested-bootstrap 95% CIs")
+
+
+def other(title: str) -> None:
+    """A page without a presenter view: its title and how to see it."""
+    present.title(title)
+    present.message("This page has no presenter view: press Esc to use it.", heading=title)
+    present.footer("")
+
+
+SLIDES = {"corpora": corpora, "alignment": alignment, "ranking": ranking, "mix": mix, "finetune": finetune,
+          "alignment_vs_perplexity": alignment_vs_perplexity, "validation": validation}
+
+
+def presenting(slide: str, settings) -> None:
+    """In presenter mode, draw this page's slide (one of :data:`SLIDES`, else a title-only slide
+    named ``slide``) and stop the page; otherwise do nothing. Call it right after the sidebar."""
+    from ui.state import get_view
+
+    view = get_view()
+    if not view.present:
+        return
+    if slide in SLIDES:
+        SLIDES[slide](view, settings)
+    else:
+        other(slide)
+    st.stop()
