@@ -135,7 +135,7 @@ def finetune(view: ViewState, settings) -> None:
 
 def alignment_vs_perplexity(view: ViewState, settings) -> None:
     """The fit of perplexity after fine-tuning on alignment (the most recent group of runs)."""
-    from core.finetune import plots, results
+    from core.finetune import results
 
     present.title("Does alignment predict perplexity after fine-tuning?")
     rows = results.list_runs()
@@ -146,21 +146,9 @@ def alignment_vs_perplexity(view: ViewState, settings) -> None:
         return
     g = groups[0]
     runs = results.list_runs(group_key=g["group_key"])
-    fig = avp_figure(runs, g["target"])
+    fig = charts.alignment_vs_perplexity_figure(runs, target=g["target"])
     present.slide(fig, key="avp")
     present.footer(g["title"])
-
-
-def avp_figure(runs: list[dict], target: str):
-    """:func:`core.finetune.plots.alignment_figure` in the dashboard style, naming the estimator and
-    probe network that produced the alignments."""
-    from core.finetune import plots
-
-    fig, _ = plots.alignment_figure(runs, target=target, base=plots.base_perplexity(runs))
-    est = sorted({f"estimator {(r.get('align_settings') or {}).get('estimator')} · probe "
-                  f"{(r.get('align_settings') or {}).get('model')}" for r in runs if r.get("align_settings")})
-    fig.update_yaxes(title_text="test perplexity (lower is better)")
-    return charts.dashboard_style(fig, subtitle="alignment: " + "; ".join(est) if est else "")
 
 
 def validation(view: ViewState, settings) -> None:
