@@ -1,0 +1,261 @@
+"""A meeting's worth of viewers (issue 12): 10 fresh browser sessions open the shared Alignment URL of a
+warm-cache dashboard at the same time.
+
+Usage:
+    nice -n 5 .venv/bin/python bench/viewers.py [--viewers 10] [--out docs/results/viewers.json]
+
+Setup: a fresh cache folder with three registered corpora (ProofNet validation statements as the
+target benchmark, more of them and English prose as sources), the tiny probe network of the tests
+(2-layer Llama, d=32) and every batch embedding already computed (warm cache), then ``streamlit run
+app.py`` on a free port (as ``tests/e2e/conftest.py`` starts it). One headless Chromium
+(``/usr/bin/chromium``) opens ``--viewers`` fresh contexts (no shared cookies or session) that all
+load ``/Alignment?target=...&candidates=...`` at once (Playwright's async API).
+
+Per viewer: seconds from ``goto`` to a usable page (the heatmap's SVG drawn, the script run finished,
+measured in the browser process); whether an exception box or an error appeared. For the server:
+``/_stcore/health`` round trips polled every 0.25 s during the storm (max and p95 latency), the jobs
+submitted (the warm cache needs none; a job id submitted twice would be one folder reused, so the
+count of job folders created is reported) and a late viewer's load time after the storm. Writes
+the JSON summary (p50/p95/max time to a usable page and the checks).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+NAMES = ["viewers-target", "viewers-maths", "viewers-prose"]
+BATCH = {"batch_size": 4, "seq_len": 32, "num_batches": 3}
+
+
+def prepare(work: Path) -> tuple[Path, str]:
+    """Cache folder with the corpora registered and every embedding computed; returns (cache, query)."""
+    import random
+
+    cache = work / "cache"
+    cache.mkdir(parents=True)
+    models = ROOT / "cache" / "models"
+    if models.is_dir():
+        (cache / "models").symlink_to(models, target_is_directory=True)
+    os.environ["ALIGNSCOPE_CACHE"] = str(cache)
+    from core.batches import BatchConfig
+    from core.corpora import CorpusSpec, register_corpus
+    from core.paths import shared_data_dir
+    from core.pipeline import EmbedSettings, embed_corpus
+    from tests.conftest import _make_tiny
+
+    model = _make_tiny(work / "tiny", tied=True)
+    rows = [json.loads(line) for line in (shared_data_dir() / "proofnet" / "valid.jsonl").read_text().splitlines()
+            if line.strip()]
+    maths = [f"informal statement {r['nl_statement']} formal statement {r['formal_statement']}" for r in rows]
+    rng = random.Random(0)
+    words = ("the village market opened early and farmers brought apples bread cheese and flowers while "
+             "children played near the river under a warm summer sky and old friends shared stories").split()
+    prose = [" ".join(rng.choice(words) for _ in range(80)).capitalize() + "." for _ in range(40)]
+    texts = {NAMES[0]: maths[:40], NAMES[1]: maths[40:80], NAMES[2]: prose}
+    settings = EmbedSettings(model=model, device="cpu", batch=BatchConfig(**BATCH))
+    for name, t in texts.items():
+        path = work / f"{name}.jsonl"
+        path.write_text("\n".join(json.dumps({"text": x}) for x in t) + "\n")
+        register_corpus(CorpusSpec(name=name, kind="files", path=str(path), field="text", domain="custom"))
+        embed_corpus(name, settings, progress=False)
+    query = urlencode({"target": NAMES[0], "candidates": ",".join(NAMES[1:]), "model": model, **BATCH}, safe=",/")
+    return cache, query
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(cache: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    env = {**os.environ, "ALIGNSCOPE_CACHE": str(cache), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+           "PYTHONPATH": str(ROOT)}
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                                 "--server.headless", "true", "--server.address", "localhost",
+                                 "--browser.gatherUsageStats", "false"], cwd=str(ROOT), env=env, stdout=log,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://localhost:{port}"
+    deadline = time.time() + 120
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return proc, url
+        except OSError:
+            pass
+        if time.time() > deadline:
+            raise RuntimeError(f"streamlit did not answer in 120 s:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.3)
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=15)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+class HealthProbe(threading.Thread):
+    """Polls ``/_stcore/health`` every ``every`` seconds; keeps each round trip's latency (s)."""
+
+    def __init__(self, url: str, every: float = 0.25) -> None:
+        super().__init__(daemon=True)
+        self.url, self.every, self.latencies, self.failures = url, every, [], 0
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            t = time.perf_counter()
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=10) as r:
+                    r.read()
+                self.latencies.append(time.perf_counter() - t)
+            except OSError:
+                self.failures += 1
+            self._stop.wait(self.every)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.join(15)
+
+
+async def _viewer(browser, url: str, index: int, timeout_s: float) -> dict:
+    context = await browser.new_context(viewport={"width": 1600, "height": 1000})
+    page = await context.new_page()
+    page.set_default_timeout(timeout_s * 1000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    t0 = time.perf_counter()
+    out = {"viewer": index}
+    try:
+        await page.goto(url)
+        await page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for(state="visible")
+        while await page.get_attribute('[data-testid="stApp"]', "data-test-script-state") in (
+                "running", "initial", "rerunRequested"):
+            await asyncio.sleep(0.05)
+        out["usable_s"] = round(time.perf_counter() - t0, 3)
+        out["exceptions"] = await page.locator('[data-testid="stException"]').count()
+        out["errors"] = await page.locator('[data-testid="stAlert"]:has-text("Error")').count()
+        text = await page.locator('[data-testid="stPlotlyChart"]').first.inner_text()
+        out["heatmap_names"] = all(n in text for n in NAMES)
+    except Exception as exc:                       # a viewer that never got a usable page
+        out["failed"] = f"{type(exc).__name__}: {str(exc)[:300]}"
+    out["browser_errors"] = errors
+    await context.close()
+    return out
+
+
+async def storm(url: str, viewers: int, timeout_s: float) -> tuple[list[dict], dict]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        results = await asyncio.gather(*(_viewer(browser, url, i, timeout_s) for i in range(viewers)))
+        late = await _viewer(browser, url, viewers, timeout_s)          # one more viewer after the storm
+        await browser.close()
+    return list(results), late
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    values = sorted(values)
+    k = (len(values) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
+    return round(values[lo] + (values[hi] - values[lo]) * (k - lo), 3)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--viewers", type=int, default=10, help="concurrent browser sessions (default 10)")
+    ap.add_argument("--timeout", type=float, default=300, help="seconds a viewer may take (default 300)")
+    ap.add_argument("--out", default=str(ROOT / "docs" / "results" / "viewers.json"), help="JSON summary")
+    args = ap.parse_args()
+    if not os.path.exists(CHROMIUM):
+        raise SystemExit(f"{CHROMIUM} is absent (apt-get install -y chromium)")
+    work = Path(tempfile.mkdtemp(prefix="alignscope-viewers-"))
+    proc = None
+    try:
+        t = time.perf_counter()
+        cache, query = prepare(work)
+        warm_s = time.perf_counter() - t
+        jobs_before = sorted(p.name for p in (cache / "jobs").iterdir()) if (cache / "jobs").is_dir() else []
+        proc, base = start_server(cache, work / "streamlit.log")
+        url = f"{base}/Alignment?{query}"
+        probe = HealthProbe(base)
+        probe.start()
+        t = time.perf_counter()
+        results, late = asyncio.run(storm(url, args.viewers, args.timeout))
+        storm_s = time.perf_counter() - t
+        probe.stop()
+        jobs_after = sorted(p.name for p in (cache / "jobs").iterdir()) if (cache / "jobs").is_dir() else []
+        alive = proc.poll() is None
+    finally:
+        if proc is not None:
+            stop_server(proc)
+    times = [r["usable_s"] for r in results if "usable_s" in r]
+    new_jobs = [j for j in jobs_after if j not in jobs_before]
+    summary = {
+        "viewers": args.viewers, "url_path": "/Alignment?" + query.split("&model=")[0] + "&model=<tiny>&...",
+        "usable": len(times), "p50_s": _pct(times, 0.5), "p95_s": _pct(times, 0.95),
+        "max_s": round(max(times), 3) if times else None, "min_s": round(min(times), 3) if times else None,
+        "exceptions": sum(r.get("exceptions", 0) for r in results),
+        "error_boxes": sum(r.get("errors", 0) for r in results),
+        "browser_errors": sum(len(r["browser_errors"]) for r in results),
+        "heatmaps_complete": sum(bool(r.get("heatmap_names")) for r in results),
+        "failed": [r for r in results if "failed" in r],
+        "jobs_submitted": len(new_jobs), "job_ids": new_jobs,
+        "health_polls": len(probe.latencies), "health_failures": probe.failures,
+        "health_latency_p95_s": _pct(probe.latencies, 0.95),
+        "health_latency_max_s": round(max(probe.latencies), 3) if probe.latencies else None,
+        "late_viewer_usable_s": late.get("usable_s"), "server_alive_after": alive,
+        "storm_wall_s": round(storm_s, 2), "warm_cache_setup_s": round(warm_s, 1),
+        "cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2),
+        "per_viewer": results,
+        "command": f"bench/viewers.py --viewers {args.viewers}",
+    }
+    summary["ok"] = (len(times) == args.viewers and summary["exceptions"] == 0 and summary["error_boxes"] == 0
+                     and summary["heatmaps_complete"] == args.viewers and summary["jobs_submitted"] == 0
+                     and summary["health_failures"] == 0 and alive and late.get("usable_s") is not None)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(summary, indent=2) + "\n")
+    shutil.rmtree(work, ignore_errors=True)
+    print(f"{summary['usable']}/{args.viewers} viewers usable: p50 {summary['p50_s']} s, p95 {summary['p95_s']} s, "
+          f"max {summary['max_s']} s; exceptions {summary['exceptions']}, jobs submitted {summary['jobs_submitted']}, "
+          f"health p95 {summary['health_latency_p95_s']} s (max {summary['health_latency_max_s']} s, failures "
+          f"{summary['health_failures']}), late viewer {summary['late_viewer_usable_s']} s -> "
+          f"{'ok' if summary['ok'] else 'NOT OK'}; wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
