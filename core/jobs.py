@@ -5,7 +5,10 @@ Each job lives in a folder ``cache/jobs/<job_id>/``:
 - ``spec.json``   what to run: ``{"kind", "target": "module:function", "params", "created"}``
 - ``status.json`` written atomically (:func:`core.paths.atomic_write`) by the worker:
   ``{"state", "done", "total", "message", "started", "updated", "eta_s", "pid", "error"}``;
-  states: ``queued``, ``running``, ``done``, ``failed``, ``cancelled``, ``killed``.
+  states: ``queued``, ``running``, ``done``, ``failed``, ``cancelled``, ``killed``. A kind whose
+  state lives elsewhere (registered with ``status="module:function"``, e.g. fine-tunes, whose state
+  is their row in the results database) has only a pointer there, ``{"points_to": {...}}``, and
+  :meth:`Job.status` asks that function (same dict shape).
 - ``result.json`` the target's return value (JSON) once done.  ``log.txt`` the worker's output.
 - ``cancel``      created to ask the worker to stop (checked between units of work).
 
@@ -29,6 +32,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from core.paths import REPO_ROOT, atomic_write, cache_dir
 from core.registry import Registry
@@ -41,13 +45,19 @@ FINAL_STATES = ("done", "failed", "cancelled", "killed")
 JOBS = Registry("job kind")
 JOBS.register("embed", "core.jobs:embed_job", description="Task2Vec embeddings of corpora")
 JOBS.register("mix_verify", "core.mixture.jobs:verify_job", description="measure a mixture's alignment")
-JOBS.register("finetune", "core.finetune.jobs:finetune_job", description="one fine-tune run")
-JOBS.register("experiment", "core.finetune.jobs:experiment_job", description="a fine-tune experiment")
+JOBS.register("finetune", "core.finetune.jobs:finetune_job", description="one fine-tune run",
+              status="core.finetune.jobs:job_status")
+JOBS.register("experiment", "core.finetune.jobs:experiment_job", description="a fine-tune experiment",
+              status="core.finetune.jobs:job_status")
 JOB_KINDS = JOBS.targets  # the ``{kind: target}`` dict it used to be, as a live view
 
 
-def register_job_kind(kind: str, target: str, **meta) -> None:
+def register_job_kind(kind: str, target: str, **meta: object) -> None:
     """Register ``kind`` -> ``"module:function"`` (run by the worker process); idempotent.
+
+    ``status="module:function"`` in ``meta`` declares that the kind's state lives elsewhere: the
+    function ``f(job: Job) -> dict`` returns :meth:`Job.status`'s dict, and its target records
+    its own state and progress there (the :class:`JobContext` then writes no state).
 
     Raises:
         RegistryError: ``kind`` is already registered with another target.
@@ -66,7 +76,8 @@ def _read_json(path: Path) -> dict | None:
         return None
 
 
-def _alive(pid: int | None) -> bool:
+def pid_alive(pid: int | None) -> bool:
+    """Whether process ``pid`` exists and is not a zombie (False for None/0)."""
     if not pid:
         return False
     try:
@@ -94,10 +105,20 @@ class Job:
         """The job's ``spec.json`` (kind, target, params, created), or ``{}``."""
         return _read_json(self.folder / "spec.json") or {}
 
+    @property
+    def points_to(self) -> dict | None:
+        """Where the state of a kind registered with ``status=`` lives (e.g. ``{"run_id": ...}``), else None."""
+        return (_read_json(self.folder / "status.json") or {}).get("points_to")
+
     def status(self) -> dict:
-        """Current status; a running job whose worker process is gone is marked ``killed`` (persisted)."""
+        """Current status ``{"state", "done", "total", "message", "started", "updated", "eta_s", "pid",
+        "error"}``; a running job whose worker process is gone is marked ``killed`` (persisted). For a
+        kind registered with ``status=``, that function's answer (the state lives elsewhere)."""
+        reader = _status_reader(self.spec.get("kind"))
+        if reader is not None:
+            return reader(self)
         st = _read_json(self.folder / "status.json") or {"state": "queued", "done": 0, "total": 0, "message": ""}
-        if st.get("state") in ("running", "queued") and st.get("pid") and not _alive(st["pid"]):
+        if st.get("state") in ("running", "queued") and st.get("pid") and not pid_alive(st["pid"]):
             st = _read_json(self.folder / "status.json") or st       # it may have just finished
             if st.get("state") in ("running", "queued"):
                 st.update(state="killed", error="the worker process ended without reporting (killed or crashed)",
@@ -124,13 +145,23 @@ class Job:
             while time.time() < deadline and self.status().get("state") not in FINAL_STATES:
                 time.sleep(0.2)
             pid = self.status().get("pid")
-            if self.status().get("state") not in FINAL_STATES and _alive(pid):
+            if self.status().get("state") not in FINAL_STATES and pid_alive(pid):
                 os.killpg(pid, signal.SIGTERM)
 
     @property
     def finished(self) -> bool:
         """Whether the job reached a final state."""
         return self.status().get("state") in FINAL_STATES
+
+
+def _status_reader(kind: str | None) -> Callable[[Job], dict] | None:
+    """The ``status=`` function of ``kind`` (imported on first use), or None for a kind whose state is its
+    ``status.json``."""
+    target = JOBS.meta(kind).get("status") if kind in JOBS else None
+    if not target:
+        return None
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 def jobs_dir() -> Path:
@@ -160,23 +191,33 @@ def list_jobs(kind: str | None = None) -> list[Job]:
     return [j for _, j in sorted(out, key=lambda t: -t[0])]
 
 
-def submit(kind: str, params: dict, *, restart: bool = False, wait: bool = False) -> Job:
+def submit(kind: str, params: dict, *, restart: bool = False, wait: bool = False,
+           points_to: dict | None = None) -> Job:
     """Start a job (or return the identical one already queued, running or done).
 
     Args:
         kind: a name in :data:`JOBS`.
         params: JSON-able parameters (they define the job's identity).
-        restart: start again even if an identical job finished (done/failed/cancelled/killed).
+        restart: start again even if an identical job finished (done/failed/cancelled/killed). For a
+            kind registered with ``status=``, start it in any case: its submission helper decided
+            from the state it owns (it may already have queued the work there).
         wait: run in this process instead of a worker (for tests and the CLI).
+        points_to: for a kind registered with ``status=``: where its state lives (kept in
+            ``status.json``, handed to that function through :attr:`Job.points_to`).
 
     Raises:
         RegistryError: unknown kind (an :class:`~core.errors.AlignScopeError`, so a ``ValueError``).
+        ValueError: ``points_to`` missing for a kind registered with ``status=`` (or given for another).
     """
-    JOBS.canonical(kind)
+    kind = JOBS.canonical(kind)
+    elsewhere = bool(JOBS.meta(kind).get("status"))
+    if elsewhere != (points_to is not None):
+        raise ValueError(f"job kind {kind!r} " + ("needs points_to (its state lives elsewhere)" if elsewhere
+                                                  else "keeps its state in status.json: no points_to"))
     job_id = job_id_for(kind, params)
     folder = jobs_dir() / job_id
     existing = get_job(job_id)
-    if existing is not None:
+    if existing is not None and not (elsewhere and restart):
         state = existing.status().get("state")
         if state in ("queued", "running") or (state == "done" and not restart):
             return existing
@@ -185,8 +226,8 @@ def submit(kind: str, params: dict, *, restart: bool = False, wait: bool = False
         (folder / name).unlink(missing_ok=True)
     _write_json(folder / "spec.json", {"kind": kind, "target": JOBS.target(kind), "params": params,
                                        "created": time.time()})
-    _write_json(folder / "status.json", {"state": "queued", "done": 0, "total": 0, "message": "queued",
-                                         "updated": time.time()})
+    _write_json(folder / "status.json", {"points_to": points_to} if elsewhere else
+                {"state": "queued", "done": 0, "total": 0, "message": "queued", "updated": time.time()})
     if wait:
         run_job(folder)
     else:
@@ -196,23 +237,30 @@ def submit(kind: str, params: dict, *, restart: bool = False, wait: bool = False
                                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     start_new_session=True)
         st = _read_json(folder / "status.json") or {}
-        if st.get("state") == "queued":
+        if st.get("state") == "queued" and not elsewhere:
             st["pid"] = proc.pid
             _write_json(folder / "status.json", st)
     return Job(job_id, folder)
 
 
 class JobContext:
-    """What a target gets: progress reporting, stop requests, logging."""
+    """What a target gets: progress reporting, stop requests, logging.
 
-    def __init__(self, folder: Path):
+    With ``records_state=False`` (a kind registered with ``status=``: its target records its state
+    elsewhere) nothing is written to ``status.json``, which keeps its pointer.
+    """
+
+    def __init__(self, folder: Path, *, records_state: bool = True) -> None:
         self.folder = folder
         self.started = time.time()
+        self.records_state = records_state
         self._state = {"state": "running", "done": 0, "total": 0, "message": "", "started": self.started,
                        "pid": os.getpid()}
         self._write()
 
     def _write(self) -> None:
+        if not self.records_state:
+            return
         self._state["updated"] = time.time()
         _write_json(self.folder / "status.json", self._state)
 
@@ -232,7 +280,7 @@ class JobContext:
         with open(self.folder / "log.txt", "a") as fh:
             fh.write(message.rstrip() + "\n")
 
-    def finish(self, state: str, **extra) -> None:
+    def finish(self, state: str, **extra: object) -> None:
         """Record the final state (and extra fields such as ``error``)."""
         self._state.update(state=state, **extra)
         self._write()
@@ -242,7 +290,7 @@ def run_job(folder: Path) -> None:
     """Worker entry point: run the job in ``folder`` and record its final state."""
     folder = Path(folder)
     spec = _read_json(folder / "spec.json")
-    ctx = JobContext(folder)
+    ctx = JobContext(folder, records_state=_status_reader(spec.get("kind")) is None)
     try:
         module, func = spec["target"].split(":")
         result = getattr(importlib.import_module(module), func)(spec["params"], ctx)
@@ -255,7 +303,7 @@ def run_job(folder: Path) -> None:
         ctx.finish("failed", error=str(exc), message="failed")
 
 
-def _stop_on_sigterm(*_):
+def _stop_on_sigterm(*_: object) -> None:
     raise InterruptedError("terminated")
 
 

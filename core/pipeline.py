@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -338,7 +338,7 @@ def _engine():
     return current_engine()
 
 
-def embed_corpora(names: list[str], settings: EmbedSettings = EmbedSettings(), **kwargs) -> dict[str,
+def embed_corpora(names: list[str], settings: EmbedSettings = EmbedSettings(), **kwargs: Any) -> dict[str,
                   CorpusEmbeddings]:
     """:func:`embed_corpus` for each name (duplicates removed, order kept)."""
     corpora = [resolve_corpus(n) for n in dict.fromkeys(names)]   # fail on a bad name before any work
@@ -347,7 +347,7 @@ def embed_corpora(names: list[str], settings: EmbedSettings = EmbedSettings(), *
     return {c.name: embed_corpus(c, settings, **kwargs) for c in corpora}
 
 
-def align(target: str, sources: list[str], settings: EmbedSettings = EmbedSettings(), **kwargs) -> dict:
+def align(target: str, sources: list[str], settings: EmbedSettings = EmbedSettings(), **kwargs: Any) -> dict:
     """Alignment of each source with the target benchmark, ranked, plus the full cross-alignment matrix.
 
     Returns:
@@ -369,7 +369,7 @@ def align(target: str, sources: list[str], settings: EmbedSettings = EmbedSettin
             "settings": settings.to_dict(), "precision": embedded[target].precision, "embedded": embedded}
 
 
-def alignment_matrix(names: list[str], settings: EmbedSettings = EmbedSettings(), **kwargs) -> AlignmentMatrix:
+def alignment_matrix(names: list[str], settings: EmbedSettings = EmbedSettings(), **kwargs: Any) -> AlignmentMatrix:
     """Cross-alignment matrix of the named corpora (diversity on the diagonal)."""
     embedded = embed_corpora(names, settings, **kwargs)
     return cross_alignment({n: e.embeddings for n, e in embedded.items()})

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from core.errors import AlignScopeError
+
+if TYPE_CHECKING:
+    import torch
 
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -134,7 +137,7 @@ def cpu_bf16_speedup() -> float:
     return speedup
 
 
-def resolve_precision(requested: str, device) -> str:
+def resolve_precision(requested: str, device: torch.device | str) -> str:
     """The precision actually used on ``device`` (a ``torch.device`` or its type string).
 
     ``auto`` -> ``bf16`` if :func:`fast_bf16`, else ``fp32``; ``fp32``/``bf16`` are kept as asked.
@@ -150,7 +153,7 @@ def resolve_precision(requested: str, device) -> str:
 
 
 @contextlib.contextmanager
-def autocast(precision: str, device) -> Iterator[None]:
+def autocast(precision: str, device: torch.device | str) -> Iterator[None]:
     """``torch.autocast`` to bfloat16 when ``precision == "bf16"``; a no-op for ``fp32``."""
     import torch
 

@@ -24,10 +24,16 @@ import socket
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from core.errors import ModelError
 from core.paths import cache_dir
+
+if TYPE_CHECKING:
+    import torch
+
+    from core.estimators.base import Task2VecEstimator
 
 DEFAULT_MODEL = "smollm2-135m"
 _ALIASES = {"default": DEFAULT_MODEL, "smollm2": DEFAULT_MODEL, "smollm2-135m": DEFAULT_MODEL}
@@ -61,7 +67,7 @@ class ProbeNetwork:
     info: dict = field(default_factory=dict)
     _model: object = field(default=None, repr=False)
 
-    def fresh_model(self, device=None):
+    def fresh_model(self, device: torch.device | str | None = None) -> torch.nn.Module:
         """A newly loaded float32 copy of the causal LM in eval mode on ``device`` (default ``self.device``).
 
         Used for training, which must never change the shared probe network.
@@ -87,7 +93,7 @@ class ProbeNetwork:
         return model
 
     @property
-    def model(self):
+    def model(self) -> torch.nn.Module:
         """The causal LM (float32, eval mode, on ``device``), loaded on first use and shared.
 
         Identity (fingerprints) and tokenizer are available without loading weights, so a fully
@@ -103,7 +109,7 @@ class ProbeNetwork:
         return self._model is not None
 
     @property
-    def lm_head(self):
+    def lm_head(self) -> torch.nn.Linear:
         """The output layer (``nn.Linear`` of shape V x d) that maps final hidden states to logits."""
         return self.model.get_output_embeddings()
 
@@ -182,7 +188,8 @@ def _limits_of(cfg: dict) -> ModelLimits:
                        vocab_size=first("vocab_size"))
 
 
-def check_limits(name: str, *, seq_len: int | None = None, estimator=None, seq_len_option: str = "seq_len",
+def check_limits(name: str, *, seq_len: int | None = None, estimator: Task2VecEstimator | None = None,
+                 seq_len_option: str = "seq_len",
                  revision: str | None = None) -> ModelLimits | None:
     """Check inputs against a probe network's limits before any weights load.
 
@@ -216,7 +223,7 @@ def check_limits(name: str, *, seq_len: int | None = None, estimator=None, seq_l
     return limits
 
 
-def resolve_device(device: str = "auto"):
+def resolve_device(device: str = "auto") -> torch.device:
     """Map ``"auto"`` to CUDA when available, else CPU; pass other names to ``torch.device``.
 
     Raises:

@@ -55,24 +55,24 @@ class SafeDisk(diskcache.Disk):
     planted in ``cache.db`` or a ``.val`` file is never executed.
     """
 
-    def put(self, key):
+    def put(self, key: str | bytes) -> tuple[str | bytes, bool]:
         if type(key) not in (str, bytes):
             raise TypeError(f"AlignScope cache keys are str or bytes, not {type(key).__name__}")
         return super().put(key)
 
-    def get(self, key, raw):
+    def get(self, key: str | bytes, raw: bool) -> str | bytes:
         if not raw:
             raise CacheTamperError(f"A cache row in {Path(self._directory) / 'cache.db'} has a pickled key, "
                                    "which AlignScope never writes (tampered cache).",
                                    fix="it is refused unread; run: python -m core cache verify")
         return super().get(key, raw)
 
-    def store(self, value, read, key=UNKNOWN):
+    def store(self, value: bytes, read: bool, key: object = UNKNOWN) -> tuple[int, int, str | None, bytes | None]:
         if type(value) is not bytes:
             raise TypeError(f"AlignScope cache values are bytes, not {type(value).__name__} (no pickles)")
         return super().store(value, read, key)
 
-    def fetch(self, mode, filename, value, read):
+    def fetch(self, mode: int, filename: str | None, value: bytes | None, read: bool) -> bytes:
         where = Path(self._directory) / (filename or "cache.db")
         if mode not in (MODE_RAW, MODE_BINARY) or (mode == MODE_RAW and not isinstance(value, (bytes, sqlite3.Binary))):
             raise CacheTamperError(f"A cache row in {where} is in {_MODE_NAMES.get(mode, str(mode))} mode, which "

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import Any, NoReturn
 
 from core.errors import AlignScopeError
 from core.precision import PRECISIONS
@@ -45,7 +45,8 @@ def render_error(exc: AlignScopeError) -> str:
 class OneLineParser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose usage errors are one line on stderr and exit code 2 (no usage dump)."""
 
-    def error(self, message: str):
+    def error(self, message: str) -> NoReturn:
+        """Exit 2 with ``message`` on one line of stderr."""
         self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
 
 

@@ -52,9 +52,13 @@ import json
 import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from core.errors import AlignScopeError, CorpusError, opt
+
+if TYPE_CHECKING:
+    from core.corpora.registry import Corpus
+    from core.corpora.spec import CorpusSpec
 
 #: Words per n-gram (Brown et al. 2020, App. C).
 NGRAM = 13
@@ -339,7 +343,7 @@ def _overlap(idx: HeldOutIndex, corpus) -> Overlap:
 # ----------------------------------------------------------------------------------------------
 # Public API
 # ----------------------------------------------------------------------------------------------
-def contamination_report(corpus, *, use_cache: bool = True, compute: bool = True) -> ContaminationReport | None:
+def contamination_report(corpus: str | Corpus, *, use_cache: bool = True, compute: bool = True) -> ContaminationReport | None:
     """Overlap of a corpus (name or :class:`~core.corpora.registry.Corpus`) with every held-out split.
 
     Held-out corpora of a benchmark are not compared with their own benchmark (they *are* it).
@@ -421,7 +425,7 @@ def check_sources(sources: Iterable, *, what: str = "training source") -> list[C
     return reports
 
 
-def check_registration(spec) -> None:
+def check_registration(spec: CorpusSpec) -> None:
     """Refuse registering a benchmark's held-out split from the hub (``--hf hoskinson-center/proofnet
     --split test``) as anything but a target benchmark, before anything is downloaded.
 
@@ -460,7 +464,7 @@ def contamination_notes(names: Iterable[str], *, compute: bool = False) -> dict[
     return out
 
 
-def derived_from(corpus, *, compute: bool = True) -> set[str]:
+def derived_from(corpus: str | Corpus, *, compute: bool = True) -> set[str]:
     """Benchmarks corpus ``corpus`` is derived from: the declared ``spec.derived_from`` merged with
     the content check (:attr:`Overlap.derived`). Never changes a fingerprint.
 

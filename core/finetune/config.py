@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, fields, replace
+from typing import TYPE_CHECKING
 
 from core.errors import AlignScopeError
 from core.precision import check_precision
 from core.probe import DEFAULT_MODEL
+
+if TYPE_CHECKING:
+    from core.fingerprint import EmbedSettings
 
 #: Defaults of the controlled experiment, sized for 2 CPU cores (about 1-2 min of training per source).
 DEFAULT_BUDGET = 4000        # tokens per source, as in the alignment paper's controlled experiment
@@ -169,7 +173,7 @@ class FinetuneConfig:
         return json.dumps({"target": self.target, **self.hparams()}, sort_keys=True)
 
 
-def settings_from_dict(d: dict | None):
+def settings_from_dict(d: dict | None) -> EmbedSettings:
     """An :class:`core.pipeline.EmbedSettings` from its ``to_dict()`` (None -> defaults)."""
     from core.batches import BatchConfig
     from core.pipeline import EmbedSettings

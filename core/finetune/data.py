@@ -27,10 +27,17 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from core.errors import AlignScopeError, CorpusError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from core.finetune.config import FinetuneConfig
 
 #: Known benchmarks: target name -> (evaluation corpus, corpora that hold the evaluation split).
 BENCHMARKS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -123,7 +130,7 @@ class TrainingData:
         return h.hexdigest()
 
 
-def pack_documents(docs: list[tuple[str, str]], tokenizer, *, budget: int, seq_len: int, seed: int,
+def pack_documents(docs: list[tuple[str, str]], tokenizer: PreTrainedTokenizerBase, *, budget: int, seq_len: int, seed: int,
                    name: str) -> TrainingData:
     """Pack documents ``[(source, text)]`` (already in sampling order) into training sequences.
 
@@ -197,7 +204,7 @@ def source_documents(source: str, seed: int) -> list[tuple[str, str]]:
     return [(c.name, docs[int(i)].text) for i in perm]
 
 
-def load_mixture_module():
+def load_mixture_module() -> ModuleType:
     """``core.mixture``, or a clear error when the mixture feature is not installed."""
     import importlib
 
@@ -211,7 +218,7 @@ def load_mixture_module():
     return mixture
 
 
-def mixture_documents(name: str, tokenizer) -> tuple[list[dict], object]:
+def mixture_documents(name: str, tokenizer: PreTrainedTokenizerBase) -> tuple[list[dict], object]:
     """``core.mixture.materialize(load_mixture(name), tokenizer=...)`` -> (rows, mixture)."""
     mixture = load_mixture_module()
     mix = mixture.load_mixture(name)
@@ -221,7 +228,7 @@ def mixture_documents(name: str, tokenizer) -> tuple[list[dict], object]:
     return rows, mix
 
 
-def build_training_data(config, tokenizer) -> TrainingData:
+def build_training_data(config: FinetuneConfig, tokenizer: PreTrainedTokenizerBase) -> TrainingData:
     """Training sequences of a run (:class:`~core.finetune.config.FinetuneConfig`): a source's
     documents in seeded order, or a mixture's materialised documents, packed within the budget."""
     if config.mixture:

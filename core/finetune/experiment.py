@@ -11,6 +11,7 @@ not repeated, so re-running an experiment after a crash only does what is missin
 """
 from __future__ import annotations
 
+import os
 import time
 from typing import Callable
 
@@ -110,54 +111,119 @@ def run_experiment(params: dict, *, job_id: str, progress: Callable[[int, int, s
                    should_stop: Callable[[], bool] | None = None, log: Callable[[str], None] | None = None) -> dict:
     """Run the experiment's fine-tunes one after another (reusing finished ones).
 
+    The experiment's state lives in its ``experiments`` row (``experiment_id`` = ``job_id``): this
+    process is its worker (``worker_pid``, also of the runs it queued), its progress (percent over all
+    runs, ``[k/n]`` messages, ETA) is recorded there as well as passed to ``progress``, and it ends
+    ``done``, ``cancelled`` or ``failed``.
+
     One failing source (bad input, NaN loss, out of memory) is recorded as ``failed`` and the next
     source goes on; a cancel request stops the experiment and marks the runs not started as
-    ``cancelled``.
+    ``cancelled`` (another error: ``failed``).
 
     Returns:
         ``{"runs": {source: {"run_id", "status", "error"}}, "done": n, "failed": n}``.
     """
-    from core.finetune.runner import run_finetune, run_id_for
+    from core.finetune.runner import combine_progress, run_id_for
 
     stop = should_stop or (lambda: False)
     say = log or (lambda m: None)
-    settings = EmbedSettings.from_dict(params.get("settings"))
-    configs = configs_from_params(params)
-    n = len(configs)
-    out: dict[str, dict] = {}
-    run_ids = [run_id_for(c, settings) for c in configs]
-
-    def report(k, pct, msg):
-        if progress:
-            progress(k * 100 + int(pct), n * 100, f"[{k + 1}/{n}] {msg}")
-
+    run_ids: list[str] = []
+    results.save_experiment(job_id, status="running", worker_pid=os.getpid(), started=time.time(), finished=None,
+                              error=None, message="starting")
+    record = results.progress_recorder(experiment_id=job_id)
     try:
-        for k, (cfg, run_id) in enumerate(zip(configs, run_ids)):
-            if stop():
-                raise InterruptedError(f"stopped before {cfg.label}")
-            row = _wait_for_other_job(run_id, job_id, stop, lambda m: report(k, 0, f"{cfg.label}: {m}"))
-            if row and row["status"] == "done":
-                say(f"[{k + 1}/{n}] {cfg.label}: already done (run {run_id}), reused")
-                out[cfg.label] = {"run_id": run_id, "status": "done", "error": None, "reused": True}
-                report(k, 100, f"{cfg.label}: reused")
-                continue
-            say(f"[{k + 1}/{n}] {cfg.label}: fine-tuning")
-            try:
-                run_finetune(cfg, settings, run_id=run_id, job_id=job_id, experiment_id=job_id,
-                             progress=lambda d, t, m, k=k: report(k, 100 * d / max(t, 1), m),
-                             should_stop=stop, log=say)
-                out[cfg.label] = {"run_id": run_id, "status": "done", "error": None}
-            except InterruptedError:
-                raise
-            except Exception as exc:   # recorded in the row by run_finetune; the next source goes on
-                out[cfg.label] = {"run_id": run_id, "status": "failed", "error": str(exc)}
-            report(k, 100, f"{cfg.label}: {out[cfg.label]['status']}")
+        settings = EmbedSettings.from_dict(params.get("settings"))
+        configs = configs_from_params(params)
+        run_ids = [run_id_for(c, settings) for c in configs]
+        results.save_experiment(job_id, target=params.get("target"), run_ids=run_ids)
+        _adopt_queued(run_ids, job_id)
+        out = _run_in_turn(configs, run_ids, settings, job_id=job_id, stop=stop, say=say,
+                           report=combine_progress(progress, record), n=len(configs))
     except InterruptedError as exc:
-        for cfg, run_id in zip(configs, run_ids):
-            row = results.get_run(run_id, reconcile_first=False)
-            if row and row["status"] == "queued" and row.get("job_id") == job_id:
-                results.update_run(run_id, status="cancelled", error=f"experiment cancelled ({exc})",
-                                   finished=time.time())
+        _end_unstarted(run_ids, job_id, "cancelled", f"experiment cancelled ({exc})")
         raise
-    return {"runs": out, "done": sum(v["status"] == "done" for v in out.values()),
-            "failed": sum(v["status"] != "done" for v in out.values())}
+    except Exception as exc:
+        _end_unstarted(run_ids, job_id, "failed", f"experiment failed: {exc}")
+        raise
+    done = sum(v["status"] == "done" for v in out.values())
+    results.save_experiment(job_id, status="done", message=f"done: {done} of {len(out)} runs", progress=100.0,
+                              eta_s=0.0, finished=time.time())
+    return {"runs": out, "done": done, "failed": len(out) - done}
+
+
+def _adopt_queued(run_ids: list[str], job_id: str) -> None:
+    """This process is the worker of the runs this experiment queued (a dead worker is then detected)."""
+    for run_id in run_ids:
+        row = results.get_run(run_id, reconcile_first=False)
+        if row and row["status"] == "queued" and row.get("job_id") == job_id:
+            results.update_run(run_id, worker_pid=os.getpid())
+
+
+def _end_unstarted(run_ids: list[str], job_id: str, status: str, error: str) -> None:
+    """The experiment ends early: its row, and its runs still queued, become ``status``."""
+    now = time.time()
+    for run_id in run_ids:
+        row = results.get_run(run_id, reconcile_first=False)
+        if row and row["status"] == "queued" and row.get("job_id") == job_id:
+            results.update_run(run_id, status=status, error=error, finished=now)
+    results.save_experiment(job_id, status=status, error=error, finished=now)
+
+
+def _run_in_turn(configs: list[FinetuneConfig], run_ids: list[str], settings: EmbedSettings, *, job_id: str,
+                 stop: Callable[[], bool], say: Callable[[str], None], report: Callable[[int, int, str], None],
+                 n: int) -> dict[str, dict]:
+    """The experiment's loop: each run reused when done, else fine-tuned; returns ``{label: outcome}``."""
+    from core.engine import current_engine
+    from core.finetune.runner import run_finetune
+
+    if current_engine().distributed:         # --engine ray: one Ray task per run, rows recorded here
+        return _run_on_engine(configs, run_ids, settings, job_id=job_id, stop=stop, say=say, report=report, n=n)
+    out: dict[str, dict] = {}
+
+    def at(k: int, pct: float, msg: str) -> None:
+        report(k * 100 + int(pct), n * 100, f"[{k + 1}/{n}] {msg}")
+
+    for k, (cfg, run_id) in enumerate(zip(configs, run_ids)):
+        if stop():
+            raise InterruptedError(f"stopped before {cfg.label}")
+        row = _wait_for_other_job(run_id, job_id, stop, lambda m: at(k, 0, f"{cfg.label}: {m}"))
+        if row and row["status"] == "done":
+            say(f"[{k + 1}/{n}] {cfg.label}: already done (run {run_id}), reused")
+            out[cfg.label] = {"run_id": run_id, "status": "done", "error": None, "reused": True}
+            at(k, 100, f"{cfg.label}: reused")
+            continue
+        say(f"[{k + 1}/{n}] {cfg.label}: fine-tuning")
+        try:
+            run_finetune(cfg, settings, run_id=run_id, job_id=job_id, experiment_id=job_id,
+                         progress=lambda d, t, m, k=k: at(k, 100 * d / max(t, 1), m), should_stop=stop, log=say)
+            out[cfg.label] = {"run_id": run_id, "status": "done", "error": None}
+        except InterruptedError:
+            raise
+        except Exception as exc:   # recorded in the row by run_finetune; the next source goes on
+            out[cfg.label] = {"run_id": run_id, "status": "failed", "error": str(exc)}
+        at(k, 100, f"{cfg.label}: {out[cfg.label]['status']}")
+    return out
+
+
+def _run_on_engine(configs: list[FinetuneConfig], run_ids: list[str], settings: EmbedSettings, *, job_id: str,
+                   stop: Callable[[], bool], say: Callable[[str], None], report: Callable[[int, int, str], None],
+                   n: int) -> dict[str, dict]:
+    """The experiment's runs on a distributed engine (:meth:`core.engine.Engine.run_finetunes`): done
+    runs reused, the others sent at once (one task per run); returns ``{label: outcome}``."""
+    from core.engine import RunRequest, current_engine
+
+    out: dict[str, dict] = {}
+    todo: list[RunRequest] = []
+    for k, (cfg, run_id) in enumerate(zip(configs, run_ids)):
+        row = _wait_for_other_job(run_id, job_id, stop, lambda m: report(0, n * 100, f"{cfg.label}: {m}"))
+        if row and row["status"] == "done":
+            say(f"[{k + 1}/{n}] {cfg.label}: already done (run {run_id}), reused")
+            out[cfg.label] = {"run_id": run_id, "status": "done", "error": None, "reused": True}
+        else:
+            todo.append(RunRequest(cfg, settings, run_id, job_id=job_id, experiment_id=job_id, label=cfg.label))
+    reused = len(out)
+    for o in current_engine().run_finetunes(todo, should_stop=stop, log=say,
+                                            progress=lambda d, t, m: report((reused + d) * 100, n * 100, m)):
+        req = todo[o.index]
+        out[req.label] = {"run_id": o.run_id, "status": "done" if o.ok else "failed", "error": o.error}
+    return {c.label: out[c.label] for c in configs if c.label in out}

@@ -1,8 +1,10 @@
 """Background jobs of the fine-tune feature (``core.jobs`` kinds ``finetune`` and ``experiment``).
 
-Both kinds are declared in :data:`core.jobs.JOBS`; the dashboard pages and the CLI import this module. Submission
-helpers validate the request first (bad input fails at once with a clear message, nothing queued),
-write the run rows as ``queued`` in the results store, then start the worker.
+Both kinds are declared in :data:`core.jobs.JOBS` with ``status="core.finetune.jobs:job_status"``: their
+state lives in the results database (the run's row, or the experiment's), and the job folder only
+points at it (``{"points_to": {"run_id"}}`` / ``{"experiment_id"}``). Submission helpers validate the
+request first (bad input fails at once with a clear message, nothing queued), decide from the rows
+whether the work is done or under way, write the rows as ``queued``, then start the worker.
 
 Job targets (run in worker processes, which lower their own CPU priority so the dashboard stays
 responsive):
@@ -14,7 +16,9 @@ responsive):
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core import jobs
@@ -22,6 +26,7 @@ from core.errors import AlignScopeError
 from core.finetune import results
 from core.finetune.config import FinetuneConfig
 from core.fingerprint import EmbedSettings
+from core.paths import cache_dir, file_lock
 
 if TYPE_CHECKING:
     from core.jobs import JobContext
@@ -44,28 +49,60 @@ def _lower_priority() -> None:
         pass
 
 
+def job_status(job: jobs.Job) -> dict:
+    """:meth:`core.jobs.Job.status` of a ``finetune`` or ``experiment`` job, read from its row in the
+    results database (after :func:`core.finetune.results.mark_dead_workers`).
+
+    Returns ``{"state", "done", "total", "message", "started", "updated", "eta_s", "pid", "error"}``:
+    ``done``/``total`` in percent (a run) or percent summed over the runs (an experiment), ``eta_s``
+    in seconds, ``pid`` the worker's. A missing row gives state ``killed``.
+    """
+    ref = job.points_to or {}
+    if "experiment_id" in ref:
+        row = results.get_experiment(ref["experiment_id"])
+        total = 100 * len((row or {}).get("run_ids") or []) or 100
+    else:
+        row = results.get_run(ref.get("run_id", job.job_id))
+        total = 100
+    if row is None:
+        return {"state": "killed", "done": 0, "total": 0, "message": "", "pid": None,
+                "error": f"its row {ref} is not in the results database (cache cleared?)"}
+    state = row["status"]
+    done = total if state == "done" else int(round((row.get("progress") or 0.0) * total / 100))
+    return {"state": state, "done": done, "total": total, "message": row.get("message") or row.get("phase") or state,
+            "started": row.get("started"), "updated": row.get("updated"), "eta_s": row.get("eta_s"),
+            "pid": row.get("worker_pid"), "error": row.get("error")}
+
+
 def finetune_job(params: dict, ctx: JobContext) -> dict:
     """Job target: one fine-tune run (see :func:`core.finetune.runner.run_finetune`).
 
-    Returns only ``{"run_id"}``: the run's state and measurements live in the results database
-    (:mod:`core.finetune.results`), the job's files just point at the run.
+    Returns only ``{"run_id"}``: the run's state, progress and measurements live in the results
+    database (:mod:`core.finetune.results`), the job's files just point at the run. A failure before
+    the run starts (a bad parameter) is recorded in its row as ``failed``.
     """
     from core.finetune.runner import run_finetune
 
     _lower_priority()
-    config = FinetuneConfig.from_dict(params["config"])
-    row = run_finetune(config, EmbedSettings.from_dict(params.get("settings")), run_id=ctx.folder.name,
-                       job_id=ctx.folder.name, progress=ctx.progress, should_stop=ctx.should_stop, log=ctx.log)
+    run_id = ctx.folder.name
+    results.update_run(run_id, worker_pid=os.getpid())
+    try:
+        config = FinetuneConfig.from_dict(params["config"])
+        settings = EmbedSettings.from_dict(params.get("settings"))
+    except Exception as exc:
+        results.update_run(run_id, status="failed", error=f"bad job parameters: {exc}", finished=time.time())
+        raise
+    row = run_finetune(config, settings, run_id=run_id, job_id=run_id, should_stop=ctx.should_stop, log=ctx.log)
     return {"run_id": row["run_id"]}
 
 
 def experiment_job(params: dict, ctx: JobContext) -> dict:
-    """Job target: the experiment preset (one fine-tune per source, one after another)."""
+    """Job target: the experiment preset (one fine-tune per source, one after another; its state and
+    progress are recorded in its ``experiments`` row by :func:`core.finetune.experiment.run_experiment`)."""
     from core.finetune.experiment import run_experiment
 
     _lower_priority()
-    return run_experiment(params, job_id=ctx.folder.name, progress=ctx.progress, should_stop=ctx.should_stop,
-                          log=ctx.log)
+    return run_experiment(params, job_id=ctx.folder.name, should_stop=ctx.should_stop, log=ctx.log)
 
 
 @dataclass
@@ -99,19 +136,31 @@ def submit_finetune(config: FinetuneConfig, settings: EmbedSettings = None, *, r
     validate(config)
     params = run_params(config, settings)
     run_id = jobs.job_id_for("finetune", params)
-    row = results.get_run(run_id)
-    if row and not restart:
-        if row["status"] == "done":
-            return Submission(row.get("job_id") or run_id, [run_id], True)
-        if row["status"] in ("queued", "running"):
+    with file_lock(_submit_lock(run_id), what=f"submission of run {run_id}"):
+        row = results.get_run(run_id)
+        if row and row["status"] in results.UNFINISHED:     # under way: never two workers on one run
             return Submission(row["job_id"], [run_id], True)
-    results.upsert_run(run_id, job_id=run_id, experiment_id=None, group_key=config.group_key(), label=config.label,
-                       source=config.source, mixture=config.mixture, target=config.target, model=config.model,
-                       method=config.method, budget_tokens=config.budget_tokens, hparams=config.to_dict(),
-                       align_settings=settings.to_dict(), status="queued", phase="queued", error=None,
-                       started=None, finished=None)
-    job = jobs.submit("finetune", params, restart=True, wait=wait)
+        if row and row["status"] == "done" and not restart:
+            return Submission(row.get("job_id") or run_id, [run_id], True)
+        _queue(run_id, config, settings, job_id=run_id, experiment_id=None)
+        job = jobs.submit("finetune", params, restart=True, wait=wait, points_to={"run_id": run_id})
     return Submission(job.job_id, [run_id], False)
+
+
+def _submit_lock(job_id: str) -> Path:
+    """The lock held while deciding whether to start ``job_id`` (two clicks never start two workers)."""
+    return cache_dir("finetune", "submit") / f"{job_id}.lock"
+
+
+def _queue(run_id: str, config: FinetuneConfig, settings: EmbedSettings, *, job_id: str,
+           experiment_id: str | None) -> None:
+    """Write (or reset) the run's row as ``queued`` by ``job_id``, before its worker starts."""
+    results.upsert_run(run_id, job_id=job_id, experiment_id=experiment_id, group_key=config.group_key(),
+                       label=config.label, source=config.source, mixture=config.mixture, target=config.target,
+                       model=config.model, method=config.method, budget_tokens=config.budget_tokens,
+                       hparams=config.to_dict(), align_settings=settings.to_dict(), status="queued", phase="queued",
+                       error=None, started=None, finished=None, worker_pid=None, progress=0.0, message="queued",
+                       eta_s=None)
 
 
 def submit_experiment(target: str, sources: list[str], base: FinetuneConfig | dict | None = None,
@@ -142,22 +191,22 @@ def submit_experiment(target: str, sources: list[str], base: FinetuneConfig | di
     params = experiment_params(target, [c.source for c in configs], base, settings)
     job_id = jobs.job_id_for("experiment", params)
     run_ids = [run_id_for(c, settings) for c in configs]
-    existing = jobs.get_job(job_id)
-    if existing is not None and existing.status().get("state") in ("queued", "running"):
-        return Submission(job_id, run_ids, True)
-    rows = {r: results.get_run(r) for r in run_ids}
-    pending = [r for r, row in rows.items() if not row or row["status"] != "done"]
-    if not pending and existing is not None and not restart:
-        return Submission(job_id, run_ids, True)
-    for c, r in zip(configs, run_ids):
-        row = rows[r]
-        if row and (row["status"] == "done" or row["status"] in ("queued", "running")):
-            continue          # done: reused; under way in another job: the experiment waits for it
-        results.upsert_run(r, job_id=job_id, experiment_id=job_id, group_key=c.group_key(), label=c.label,
-                           source=c.source, mixture=None, target=c.target, model=c.model, method=c.method,
-                           budget_tokens=c.budget_tokens, hparams=c.to_dict(), align_settings=settings.to_dict(),
-                           status="queued", phase="queued", error=None, started=None, finished=None)
-    job = jobs.submit("experiment", params, restart=True, wait=wait)
+    with file_lock(_submit_lock(job_id), what=f"submission of experiment {job_id}"):
+        exp = results.get_experiment(job_id)
+        if exp is not None and exp["status"] in results.UNFINISHED:
+            return Submission(job_id, run_ids, True)
+        rows = {r: results.get_run(r) for r in run_ids}
+        pending = [r for r, row in rows.items() if not row or row["status"] != "done"]
+        if not pending and exp is not None and not restart:
+            return Submission(job_id, run_ids, True)
+        results.save_experiment(job_id, target=target, run_ids=run_ids, status="queued", message="queued",
+                                  progress=0.0, eta_s=None, worker_pid=None, error=None, started=None, finished=None)
+        for c, r in zip(configs, run_ids):
+            row = rows[r]
+            if row and (row["status"] == "done" or row["status"] in results.UNFINISHED):
+                continue          # done: reused; under way in another job: the experiment waits for it
+            _queue(r, c, settings, job_id=job_id, experiment_id=job_id)
+        job = jobs.submit("experiment", params, restart=True, wait=wait, points_to={"experiment_id": job_id})
     return Submission(job.job_id, run_ids, False)
 
 

@@ -14,9 +14,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedTokenizerBase
 
 
 @dataclass
@@ -37,7 +41,7 @@ class Perplexity:
         return {"perplexity": self.perplexity, "nll": self.nll, "tokens": self.tokens, "windows": self.windows}
 
 
-def document_windows(texts: list[str], tokenizer, seq_len: int) -> list[list[int]]:
+def document_windows(texts: list[str], tokenizer: PreTrainedTokenizerBase, seq_len: int) -> list[list[int]]:
     """Consecutive non-overlapping ``seq_len``-token windows of every text (no special tokens)."""
     out = []
     for i in range(0, len(texts), 256):
@@ -49,7 +53,7 @@ def document_windows(texts: list[str], tokenizer, seq_len: int) -> list[list[int
 _WINDOWS: dict[tuple[str, str, int], tuple[list[list[int]], str]] = {}
 
 
-def corpus_windows(corpus, tokenizer, seq_len: int, *, tokenizer_fingerprint: str | None = None
+def corpus_windows(corpus: str, tokenizer: PreTrainedTokenizerBase, seq_len: int, *, tokenizer_fingerprint: str | None = None
                    ) -> tuple[list[list[int]], str]:
     """:func:`document_windows` of a registry corpus, tokenised once per process.
 
@@ -93,7 +97,7 @@ def windows_fingerprint(windows: list[list[int]]) -> str:
     return h.hexdigest()
 
 
-def perplexity(model, windows: list[list[int]], *, batch_size: int = 16, pad_id: int = 0,
+def perplexity(model: torch.nn.Module, windows: list[list[int]], *, batch_size: int = 16, pad_id: int = 0,
                precision: str = "fp32", progress: Callable[[int, int], None] | None = None,
                should_stop: Callable[[], bool] | None = None) -> Perplexity:
     """Token-weighted perplexity of ``model`` over ``windows`` (lists of token ids, each evaluated alone).

@@ -1,4 +1,5 @@
-"""The results store: every fine-tune run is a row of a SQLite database (SQLAlchemy).
+"""The results store: every fine-tune run is a row of a SQLite database (SQLAlchemy), and the one
+place that holds its state.
 
 Database: ``cache_dir("results")/finetune.sqlite`` (WAL journal, 30 s busy timeout, so the
 dashboard, the CLI and worker processes can read and write it at the same time).
@@ -7,13 +8,19 @@ Tables:
 
 - ``runs``: one row per run (see :class:`Run`). A row is written when the run is queued, updated
   when it starts, as each phase completes (alignment, base perplexity, familiarity, training,
-  evaluation) and when it ends, so a killed worker loses nothing that was finished.
+  evaluation), with its progress (percent, message, ETA) and when it ends, so a killed worker
+  loses nothing that was finished.
+- ``experiments``: one row per experiment preset (see :class:`Experiment`): its runs, state and
+  progress.
 - ``perplexity_cache``: deterministic measurements (base-model perplexities, familiarity), keyed
   by a fingerprint of model weights, tokenizer and the exact token windows.
 
-A row whose job died without reporting (SIGKILL, out-of-memory killer, machine reboot) stays
-``running`` in the table; :func:`reconcile` (called by :func:`list_runs`) asks ``core.jobs`` for the
-job's state and marks the row ``killed`` (or cancelled / failed) with the reason.
+Run state lives here only: the ``core.jobs`` folder of a ``finetune`` or ``experiment`` job holds a
+pointer to its row (``{"run_id"}`` / ``{"experiment_id"}``), and ``Job.status()`` of those kinds
+reads the row (:func:`core.finetune.jobs.job_status`). Each unfinished row records the process
+working on it (``worker_pid``). A row whose worker died without reporting (SIGKILL, out-of-memory
+killer, machine reboot) is marked ``killed`` by :func:`mark_dead_workers` (called by
+:func:`get_run`, :func:`list_runs` and :func:`get_experiment`), from the table alone.
 """
 from __future__ import annotations
 
@@ -21,7 +28,7 @@ import json
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from sqlalchemy import Engine, Float, Integer, String, Text, create_engine, event, select
 from sqlalchemy.exc import DBAPIError
@@ -34,7 +41,7 @@ from core.paths import cache_dir
 if TYPE_CHECKING:
     import pandas as pd
 
-_ENGINES: dict[str, object] = {}
+_ENGINES: dict[str, Engine] = {}
 _LOCK = threading.Lock()
 
 
@@ -42,7 +49,44 @@ class Base(DeclarativeBase):
     """SQLAlchemy declarative base of the results tables."""
 
 
-class Run(Base):
+#: The states of a run or experiment (``core.jobs`` uses the same words for a job).
+UNFINISHED = ("queued", "running")
+
+
+class _State:
+    """Columns of the state of a run or experiment (a mixin: each table gets its own copies).
+
+    ``status``: ``queued``, ``running``, ``done``, ``failed``, ``cancelled`` or ``killed``;
+    ``progress``: percent done (0-100) with ``message`` and ``eta_s`` (seconds left, extrapolated);
+    ``worker_pid``: the process working on it (or that will), to detect a dead worker.
+    """
+
+    status: Mapped[str] = mapped_column(String(16), index=True, default="queued")
+    message: Mapped[str | None] = mapped_column(Text)
+    progress: Mapped[float | None] = mapped_column(Float)
+    eta_s: Mapped[float | None] = mapped_column(Float)
+    worker_pid: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    started: Mapped[float | None] = mapped_column(Float)
+    finished: Mapped[float | None] = mapped_column(Float)
+    updated: Mapped[float] = mapped_column(Float, default=time.time)
+
+    def to_dict(self) -> dict:
+        """The row as a dict of its columns (JSON columns decoded)."""
+        d = {c.name: getattr(self, c.name) for c in self.__table__.columns}
+        for k in _JSON_COLUMNS:
+            if d.get(k):
+                try:
+                    d[k] = json.loads(d[k])
+                except json.JSONDecodeError:
+                    pass
+        return d
+
+
+_JSON_COLUMNS = ("hparams", "align_settings", "run_ids")
+
+
+class Run(_State, Base):
     """One fine-tune run.
 
     Identity: ``run_id`` is the fingerprint of the run's configuration and alignment settings (the
@@ -87,25 +131,21 @@ class Run(Base):
     device: Mapped[str | None] = mapped_column(String(32))
     precision: Mapped[str | None] = mapped_column(String(8))     # resolved: fp32 | bf16 (None: before it existed)
     adapter_path: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), index=True, default="queued")
     phase: Mapped[str | None] = mapped_column(String(200))
-    error: Mapped[str | None] = mapped_column(Text)
     notes: Mapped[str | None] = mapped_column(Text)
     created: Mapped[float] = mapped_column(Float, default=time.time)
-    started: Mapped[float | None] = mapped_column(Float)
-    finished: Mapped[float | None] = mapped_column(Float)
-    updated: Mapped[float] = mapped_column(Float, default=time.time)
 
-    def to_dict(self) -> dict:
-        """The row as a dict of its columns (JSON columns decoded)."""
-        d = {c.name: getattr(self, c.name) for c in self.__table__.columns}
-        for k in ("hparams", "align_settings"):
-            if d.get(k):
-                try:
-                    d[k] = json.loads(d[k])
-                except json.JSONDecodeError:
-                    pass
-        return d
+
+class Experiment(_State, Base):
+    """One experiment preset (``experiment_id`` = the id of its ``experiment`` job): its runs in order
+    (``run_ids``, JSON) and its own state; ``progress`` counts over all its runs."""
+
+    __tablename__ = "experiments"
+
+    experiment_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    target: Mapped[str | None] = mapped_column(String(200))
+    run_ids: Mapped[str | None] = mapped_column(Text)
+    created: Mapped[float] = mapped_column(Float, default=time.time)
 
 
 class CachedValue(Base):
@@ -151,8 +191,12 @@ def engine() -> Engine:
     return eng
 
 
-def _add_missing_columns(eng) -> None:
-    """Add columns introduced after a database was created (``ALTER TABLE ADD COLUMN``, NULL in old rows)."""
+def _add_missing_columns(eng: Engine) -> None:
+    """Add columns introduced after a database was created (``ALTER TABLE ADD COLUMN``, NULL in old rows).
+
+    When ``runs`` gains ``worker_pid`` (run state moved into this database), its unfinished rows
+    were tracked by job folders that no longer say anything about runs: they are marked ``killed``.
+    """
     from sqlalchemy import inspect, text
     from sqlalchemy.exc import OperationalError
 
@@ -164,59 +208,68 @@ def _add_missing_columns(eng) -> None:
                     with eng.begin() as conn:
                         conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{col.name}" '
                                           f'{col.type.compile(eng.dialect)}'))
+                        if table.name == "runs" and col.name == "worker_pid":
+                            conn.execute(text("UPDATE runs SET status = 'killed', finished = :now, error = :why "
+                                              "WHERE status IN ('queued', 'running')"),
+                                         {"now": time.time(), "why": "its worker predates run tracking in the "
+                                                                     "results database; submit it again"})
                 except OperationalError as exc:     # another process added it meanwhile
                     if "duplicate column" not in str(exc):
                         raise
 
 
-def _json(v):
+def _json(v: object) -> str | None:
     return v if v is None or isinstance(v, str) else json.dumps(v, sort_keys=True, default=str)
 
 
-def _write_run(run_id: str, fields: dict, *, create: bool) -> dict | None:
-    for k in ("hparams", "align_settings"):
+def _write(table: type[_State], key: str, fields: dict, *, create: bool) -> dict | None:
+    for k in _JSON_COLUMNS:
         if k in fields:
             fields[k] = _json(fields[k])
     with Session(engine()) as s, s.begin():
-        row = s.get(Run, run_id)
+        row = s.get(table, key)
         if row is None:
             if not create:
                 return None
-            row = Run(run_id=run_id, created=time.time())
+            row = table(**{table.__mapper__.primary_key[0].name: key}, created=time.time())
             s.add(row)
         for k, v in fields.items():
-            if not hasattr(Run, k):
-                raise KeyError(f"runs has no column {k!r}")
+            if not hasattr(table, k):
+                raise KeyError(f"{table.__tablename__} has no column {k!r}")
             setattr(row, k, v)
         row.updated = time.time()
         s.flush()
         return row.to_dict()
 
 
-def upsert_run(run_id: str, **fields) -> dict:
+def upsert_run(run_id: str, **fields: object) -> dict:
     """Create the row or update the given fields; returns the row as a dict.
 
     Raises:
         KeyError: a field that is not a column of ``runs``.
     """
-    return _write_run(run_id, fields, create=True)
+    return _write(Run, run_id, fields, create=True)
 
 
-def update_run(run_id: str, **fields) -> None:
+def update_run(run_id: str, **fields: object) -> None:
     """Update fields of an existing row (no-op when it does not exist).
 
     Raises:
         KeyError: a field that is not a column of ``runs``.
     """
-    _write_run(run_id, fields, create=False)
+    _write(Run, run_id, fields, create=False)
 
 
 def get_run(run_id: str, *, reconcile_first: bool = True) -> dict | None:
-    """The run's row as a dict (after :func:`reconcile` of it), or None."""
+    """The run's row as a dict, or None (``reconcile_first``: :func:`mark_dead_workers` of it first)."""
     if reconcile_first:
-        reconcile([run_id])
+        mark_dead_workers([run_id])
+    return _read(Run, run_id)
+
+
+def _read(table: type[_State], key: str) -> dict | None:
     with Session(engine()) as s:
-        row = s.get(Run, run_id)
+        row = s.get(table, key)
         return row.to_dict() if row else None
 
 
@@ -230,58 +283,92 @@ def delete_run(run_id: str) -> bool:
         return True
 
 
-def reconcile(run_ids: list[str] | None = None) -> int:
-    """Bring unfinished rows in line with their job's state; returns how many rows changed.
+def save_experiment(experiment_id: str, **fields: object) -> dict:
+    """Create the experiment's row, or update the given fields of it (``run_ids``: a list of run ids);
+    returns the row. Raises KeyError for a field that is not a column of ``experiments``."""
+    return _write(Experiment, experiment_id, fields, create=True)
 
-    A ``queued``/``running`` row whose job is ``killed`` becomes ``killed`` (error: the worker
-    ended without reporting); ``cancelled``/``failed`` jobs give ``cancelled``/``failed`` rows;
-    a missing job folder (cache cleared) gives ``killed``; a job that finished ``done`` while the row
-    is unfinished (an experiment that ended before reaching it) gives ``cancelled``.
+
+def get_experiment(experiment_id: str) -> dict | None:
+    """The experiment's row (``run_ids`` decoded to a list) after :func:`mark_dead_workers`, or None."""
+    mark_dead_workers(experiment_ids=[experiment_id])
+    return _read(Experiment, experiment_id)
+
+
+#: A queued row that no process took after this many seconds (its submitter ended before starting
+#: a worker) is marked killed.
+ORPHAN_AFTER_S = 120.0
+
+
+def mark_dead_workers(run_ids: list[str] | None = None, *, experiment_ids: list[str] | None = None) -> int:
+    """Mark ``killed`` the unfinished rows whose worker process is gone; returns how many changed.
+
+    A ``queued``/``running`` row (of ``runs``, and of ``experiments``) whose ``worker_pid`` is no
+    longer alive (:func:`core.jobs.pid_alive`) becomes ``killed`` with the reason (``while running
+    this fine-tune`` when it had started, else ``before this run started``); a ``queued`` row with
+    no worker for :data:`ORPHAN_AFTER_S` seconds too. ``run_ids``/``experiment_ids`` limit the check
+    (None: every unfinished row of that table; with only ``experiment_ids`` given, no runs).
     """
-    from core.jobs import get_job
+    from core.jobs import pid_alive
 
-    changed = 0
+    if run_ids is None and experiment_ids is None:
+        checks = ((Run, None), (Experiment, None))
+    else:
+        checks = tuple((t, ids) for t, ids in ((Run, run_ids), (Experiment, experiment_ids)) if ids is not None)
+    changed, now = 0, time.time()
     with Session(engine()) as s, s.begin():
-        q = select(Run).where(Run.status.in_(("queued", "running")))
-        if run_ids is not None:
-            q = q.where(Run.run_id.in_(run_ids))
-        for row in s.scalars(q):
-            if not row.job_id:
-                continue
-            job = get_job(row.job_id)
-            if job is None:
-                row.status, row.error = "killed", f"its job {row.job_id} no longer exists (cache cleared?)"
-            else:
-                st = job.status()
-                state = st.get("state")
-                if state not in ("done", "failed", "cancelled", "killed"):
+        for table, ids in checks:
+            q = select(table).where(table.status.in_(UNFINISHED))
+            if ids is not None:
+                q = q.where(table.__mapper__.primary_key[0].in_(ids))
+            for row in s.scalars(q):
+                if row.worker_pid is None:
+                    if row.status != "queued" or now - row.updated <= ORPHAN_AFTER_S:
+                        continue
+                    row.error = "no worker took it (its submitter ended before starting one)"
+                elif pid_alive(row.worker_pid):
                     continue
-                # the job may have updated the row a moment ago: read it again
-                s.refresh(row)
-                if row.status not in ("queued", "running"):
-                    continue
-                if state == "killed":
-                    row.status = "killed"
-                    row.error = ("the worker process was killed (or crashed) "
-                                 + ("while running this fine-tune" if row.phase and row.started else
-                                    "before this run started") + f"; job {row.job_id}")
-                elif state == "cancelled":
-                    row.status, row.error = "cancelled", row.error or "cancelled before it finished"
-                elif state == "failed":
-                    row.status, row.error = "failed", st.get("error") or "the job failed"
                 else:
-                    row.status, row.error = "cancelled", "its job ended before this run started"
-            row.finished = row.finished or time.time()
-            row.updated = time.time()
-            changed += 1
+                    s.refresh(row)                # it may have finished a moment ago
+                    if row.status not in UNFINISHED:
+                        continue
+                    what = "this fine-tune" if table is Run else "this experiment"
+                    row.error = ("the worker process was killed (or crashed) "
+                                 + (f"while running {what}" if row.started and row.status == "running"
+                                    else "before this run started") + f"; pid {row.worker_pid}")
+                row.status, row.finished, row.updated = "killed", row.finished or now, now
+                changed += 1
     return changed
+
+
+def progress_recorder(run_id: str | None = None, *, experiment_id: str | None = None, every: float = 0.5,
+                      started: float | None = None) -> Callable[[int, int, str], None]:
+    """A ``progress(done, total, message)`` callback that records the progress of a run (or experiment)
+    in its row: ``progress`` (percent), ``message`` and ``eta_s`` (seconds, extrapolated linearly
+    from ``started``, default now). Writes at most every ``every`` seconds, and always at the end.
+    """
+    table, key = (Run, run_id) if run_id is not None else (Experiment, experiment_id)
+    t0 = started or time.time()
+    last = [0.0]
+
+    def record(done: int, total: int, message: str = "") -> None:
+        now = time.time()
+        if now - last[0] < every and done < total:
+            return
+        last[0] = now
+        eta = (now - t0) / done * (total - done) if done and total else None
+        _write(table, key, {"progress": 100.0 * done / total if total else 0.0, "message": message, "eta_s": eta},
+               create=False)
+
+    return record
 
 
 def list_runs(*, target: str | None = None, status: str | tuple | None = None, experiment_id: str | None = None,
               group_key: str | None = None, reconcile_first: bool = True) -> list[dict]:
-    """Rows (newest first) filtered by target / status / experiment / group, after :func:`reconcile`."""
+    """Rows (newest first) filtered by target / status / experiment / group (``reconcile_first``:
+    :func:`mark_dead_workers` first)."""
     if reconcile_first:
-        reconcile()
+        mark_dead_workers()
     with Session(engine()) as s:
         q = select(Run)
         if target:

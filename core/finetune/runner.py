@@ -35,7 +35,7 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from core.corpora.memory import InMemoryCorpus
 from core.errors import AlignScopeError
@@ -43,10 +43,18 @@ from core.finetune import results
 from core.finetune.config import FinetuneConfig, settings_from_dict
 from core.paths import cache_dir
 
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedTokenizerBase
+
+    from core.finetune.data import HeldOut
+    from core.fingerprint import EmbedSettings
+    from core.probe import ProbeNetwork
+
 Progress = Callable[[int, int, str], None]
 
 
-def run_params(config: FinetuneConfig, settings) -> dict:
+def run_params(config: FinetuneConfig, settings: EmbedSettings) -> dict:
     """Job parameters (and identity) of a run: its configuration (:meth:`FinetuneConfig.identity_dict`:
     the precision resolved, and left out when ``fp32``, so fp32 runs keep the ids they had before
     precision existed) and the alignment's embedding settings.
@@ -57,14 +65,14 @@ def run_params(config: FinetuneConfig, settings) -> dict:
     return {"config": config.identity_dict(), "settings": settings.to_dict()}
 
 
-def run_id_for(config: FinetuneConfig, settings) -> str:
+def run_id_for(config: FinetuneConfig, settings: EmbedSettings) -> str:
     """The run id: the id of the ``finetune`` job with :func:`run_params` (same work -> same id)."""
     from core.jobs import job_id_for
 
     return job_id_for("finetune", run_params(config, settings))
 
 
-def validate(config: FinetuneConfig):
+def validate(config: FinetuneConfig) -> HeldOut:
     """Fast checks before anything is queued (clear errors for bad input).
 
     Returns the target's :class:`~core.finetune.data.HeldOut`.
@@ -89,7 +97,8 @@ def validate(config: FinetuneConfig):
 
 
 @contextlib.contextmanager
-def training_slot(*, should_stop=None, on_wait: Callable[[], None] | None = None, poll: float = 1.0):
+def training_slot(*, should_stop: Callable[[], bool] | None = None, on_wait: Callable[[], None] | None = None,
+                  poll: float = 1.0) -> Iterator[None]:
     """Hold the machine-wide fine-tuning lock (one training at a time); waits, polling ``should_stop``."""
     import fcntl
 
@@ -120,7 +129,7 @@ def training_slot(*, should_stop=None, on_wait: Callable[[], None] | None = None
         fh.close()
 
 
-def choose_threads(device, log: Callable[[str], None] | None = None) -> int | None:
+def choose_threads(device: torch.device | str, log: Callable[[str], None] | None = None) -> int | None:
     """Set torch's CPU threads for a run and return the number (None on CUDA: nothing to do).
 
     ``$ALIGNSCOPE_TORCH_THREADS`` (the CLI's ``--threads``) wins. Otherwise the idle cores are used:
@@ -149,7 +158,8 @@ def choose_threads(device, log: Callable[[str], None] | None = None) -> int | No
     return n
 
 
-def compute_alignment(config: FinetuneConfig, settings, tokenizer=None, *, should_stop=None) -> dict:
+def compute_alignment(config: FinetuneConfig, settings: EmbedSettings, tokenizer: PreTrainedTokenizerBase | None = None,
+                      *, should_stop: Callable[[], bool] | None = None) -> dict:
     """Alignment of the run's source (or mixture) with the target: ``{"alignment", "ci_low", "ci_high"}``."""
     from core.pipeline import align, embed_corpus
 
@@ -186,7 +196,7 @@ class _Phases:
             self.report(int(100 * sum(self.done.values()) / self.total), 100, message)
 
 
-def base_key(probe, config: FinetuneConfig, split: str, windows_fp: str, precision: str) -> dict:
+def base_key(probe: ProbeNetwork, config: FinetuneConfig, split: str, windows_fp: str, precision: str) -> dict:
     """Cache key of the base model's perplexity on a target's held-out split.
 
     Model weights, target, split (evaluation corpus), tokenizer, ``seq_len``, the exact windows'
@@ -199,7 +209,7 @@ def base_key(probe, config: FinetuneConfig, split: str, windows_fp: str, precisi
     return key
 
 
-def familiarity_key(probe, config: FinetuneConfig, windows_fp: str, precision: str) -> dict:
+def familiarity_key(probe: ProbeNetwork, config: FinetuneConfig, windows_fp: str, precision: str) -> dict:
     """Cache key of the base model's perplexity on a run's training sequences (familiarity)."""
     key = {"what": "familiarity", "model": probe.fingerprint, "source": config.label,
            "tok": probe.tokenizer_fingerprint, "seq_len": config.seq_len, "windows": windows_fp}
@@ -208,10 +218,15 @@ def familiarity_key(probe, config: FinetuneConfig, windows_fp: str, precision: s
     return key
 
 
-def run_finetune(config: FinetuneConfig, settings=None, *, run_id: str | None = None, job_id: str | None = None,
+def run_finetune(config: FinetuneConfig, settings: EmbedSettings | dict | None = None, *, run_id: str | None = None,
+                 job_id: str | None = None,
                  experiment_id: str | None = None, progress: Progress | None = None,
                  should_stop: Callable[[], bool] | None = None, log: Callable[[str], None] | None = None) -> dict:
     """Run one fine-tune (all :data:`STEPS`) and return its row.
+
+    The run's state lives in its row of the results database: this process is its worker
+    (``worker_pid``), and its progress (percent, message, ETA) is recorded there as well as passed
+    to ``progress``.
 
     Args:
         config: the run.  settings: :class:`core.pipeline.EmbedSettings` for the alignment (default settings).
@@ -239,10 +254,12 @@ def run_finetune(config: FinetuneConfig, settings=None, *, run_id: str | None = 
                        label=config.label, source=config.source, mixture=config.mixture, target=config.target,
                        model=config.model, method=config.method, budget_tokens=config.budget_tokens,
                        hparams=config.to_dict(), align_settings=settings.to_dict(), status="running",
-                       phase="validating", started=t0, finished=None, error=None)
+                       phase="validating", started=t0, finished=None, error=None, worker_pid=os.getpid(),
+                       progress=0.0, message="validating", eta_s=None)
+    record = results.progress_recorder(run_id, started=t0)
     try:
         return _run(_RunState(config=config, settings=settings, run_id=run_id, t0=t0, say=say, stop=stop,
-                              progress=progress))
+                              progress=combine_progress(progress, record)))
     except InterruptedError as exc:
         results.update_run(run_id, status="cancelled", error=str(exc) or "cancelled", finished=time.time(),
                            wall_seconds=time.time() - t0)
@@ -487,5 +504,14 @@ def _run(r: _RunState) -> dict:
     return {**row, "timings": r.timings}
 
 
-def _raise_stop(where: str):
+def combine_progress(*callbacks: Progress | None) -> Progress:
+    """One ``progress(done, total, message)`` callback that calls each given one (None are skipped)."""
+    def call(done: int, total: int, message: str) -> None:
+        for cb in callbacks:
+            if cb is not None:
+                cb(done, total, message)
+    return call
+
+
+def _raise_stop(where: str) -> None:
     raise InterruptedError(f"stopped {where}")

@@ -16,9 +16,15 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from core.errors import AlignScopeError
+
+if TYPE_CHECKING:
+    import torch
+
+    from core.finetune.config import FinetuneConfig
+    from core.probe import ProbeNetwork
 
 
 class TrainingError(AlignScopeError):
@@ -40,7 +46,7 @@ class TrainResult:
         return self.losses[-1] if self.losses else None
 
 
-def load_causal_lm(probe, *, device=None):
+def load_causal_lm(probe: ProbeNetwork, *, device: str | torch.device | None = None) -> torch.nn.Module:
     """A fresh, trainable float32 copy of the probe network's causal LM on ``device`` (default the probe's)."""
     return probe.fresh_model(device)
 
@@ -68,7 +74,7 @@ class _Dataset:
         return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
-def lora_wrap(model, config):
+def lora_wrap(model: torch.nn.Module, config: FinetuneConfig) -> torch.nn.Module:
     """Wrap ``model`` with peft LoRA adapters on every linear projection of the attention and MLP blocks."""
     from peft import LoraConfig, get_peft_model
 
@@ -89,7 +95,7 @@ def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, MemoryError) or "out of memory" in str(exc).lower() or type(exc).__name__ == "OutOfMemoryError"
 
 
-def train(model, sequences: list[list[int]], config, *, pad_id: int,
+def train(model: torch.nn.Module, sequences: list[list[int]], config: FinetuneConfig, *, pad_id: int,
           progress: Callable[[int, int, float | None], None] | None = None,
           should_stop: Callable[[], bool] | None = None,
           log: Callable[[str], None] | None = None) -> TrainResult:
@@ -181,7 +187,7 @@ def train(model, sequences: list[list[int]], config, *, pad_id: int,
     return TrainResult(steps=steps_done, losses=state["losses"], seconds=time.perf_counter() - t0)
 
 
-def num_steps(n_sequences: int, config) -> int:
+def num_steps(n_sequences: int, config: FinetuneConfig) -> int:
     """Optimiser steps the Trainer will take (one device, no gradient accumulation)."""
     per_epoch = math.ceil(n_sequences / config.batch_size)
     return max(1, math.ceil(per_epoch * config.epochs))

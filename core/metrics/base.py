@@ -26,10 +26,20 @@ import sys
 import time
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Union
 
 from core.errors import AlignScopeError, CorpusError
 from core.registry import Registry
+
+if TYPE_CHECKING:
+    from core.corpora.memory import InMemoryCorpus
+    from core.corpora.registry import Corpus
+    from core.store import EmbeddingStore
+
+#: A corpus object (:class:`~core.corpora.registry.Corpus` or an in-memory one) and a corpus given to a metric:
+#: a registry name or such an object.
+CorpusObject = Union["Corpus", "InMemoryCorpus"]
+CorpusRef = Union[str, "Corpus", "InMemoryCorpus"]
 
 METRICS = Registry("alignment metric", fix_hint="see python -m core validate metrics")
 
@@ -235,7 +245,7 @@ class AlignmentMetric(ABC):
         """Fingerprints of models/tokenizers the value depends on (override; may load a tokenizer)."""
         return {}
 
-    def cache_key(self, source, target) -> str:
+    def cache_key(self, source: CorpusRef, target: CorpusRef) -> str:
         """Cache key: metric fingerprint + source (and target) content fingerprints + :meth:`key_extras`."""
         from core.fingerprint import fingerprint
 
@@ -256,7 +266,7 @@ class AlignmentMetric(ABC):
                               "which are not installed.", fix=f"run: {install_command(missing)}")
 
     # -- scoring ------------------------------------------------------------------------------------
-    def score(self, source, target, *, progress: bool | Progress | None = None,
+    def score(self, source: CorpusRef, target: CorpusRef, *, progress: bool | Progress | None = None,
               should_stop: Callable[[], bool] | None = None) -> MetricValue:
         """The metric of ``source`` with respect to ``target`` (cached).
 
@@ -322,7 +332,7 @@ def _jsonable(obj: Any) -> Any:
     return json.loads(json.dumps(obj, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
 
 
-def metric_store():
+def metric_store() -> EmbeddingStore:
     """The :class:`core.store.EmbeddingStore` holding metric results and per-corpus samples
     (``cache/metrics``)."""
     from core.paths import cache_dir
@@ -380,7 +390,7 @@ def metrics_table() -> list[dict]:
     return rows
 
 
-def score_all(names: list[str] | None, source, target, *, params: dict[str, dict] | None = None,
+def score_all(names: list[str] | None, source: CorpusRef, target: CorpusRef, *, params: dict[str, dict] | None = None,
               progress: bool | Progress | None = None,
               should_stop: Callable[[], bool] | None = None) -> dict[str, MetricValue | AlignScopeError]:
     """Score ``source`` against ``target`` with several metrics; one failing metric does not stop the others.

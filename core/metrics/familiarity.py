@@ -24,7 +24,7 @@ from typing import Callable
 
 import numpy as np
 
-from core.metrics.base import AlignmentMetric, BoundedConfig, MetricValue, Progress, bounded, check_stop
+from core.metrics.base import AlignmentMetric, BoundedConfig, CorpusObject, MetricValue, Progress, bounded, check_stop
 from core.metrics.sampling import bootstrap_ci, index_weights
 from core.probe import DEFAULT_MODEL
 
@@ -73,7 +73,7 @@ class Familiarity(AlignmentMetric):
         probe = self._probe()
         return {"model": probe.fingerprint, "tokenizer": probe.tokenizer_fingerprint}
 
-    def windows(self, source) -> list[list[int]]:
+    def windows(self, source: CorpusObject) -> list[list[int]]:
         """The source's token windows (the fine-tune's packed training sequences for this budget and seed)."""
         from core.finetune.data import pack_documents, source_documents
 

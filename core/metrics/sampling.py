@@ -25,11 +25,14 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
 from core.errors import CorpusError
+
+if TYPE_CHECKING:
+    from core.metrics.base import CorpusObject
 
 CI_LEVEL = 0.95
 
@@ -56,7 +59,7 @@ def split_chunks(text: str, chunk_chars: int) -> list[str]:
     return out
 
 
-def iter_chunks(corpus, *, seed: int, chunk_chars: int) -> Iterator[tuple[int, str]]:
+def iter_chunks(corpus: CorpusObject, *, seed: int, chunk_chars: int) -> Iterator[tuple[int, str]]:
     """Yield ``(document index, chunk text)`` in the seeded round-robin order of the module docstring.
 
     Raises:
@@ -108,7 +111,7 @@ class TextSample:
                 "whole_corpus": self.exhausted}
 
 
-def sample_chunks(corpus, *, seed: int, chunk_chars: int, max_chunks: int | None = None,
+def sample_chunks(corpus: CorpusObject, *, seed: int, chunk_chars: int, max_chunks: int | None = None,
                   max_chars: int | None = None, min_chunks: int = 1) -> TextSample:
     """The first chunks of :func:`iter_chunks` until ``max_chunks`` chunks or ``max_chars`` characters.
 

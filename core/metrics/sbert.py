@@ -31,14 +31,18 @@ import threading
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from core.errors import ModelError
-from core.metrics.base import AlignmentMetric, BoundedConfig, MetricValue, Progress, bounded, check_stop, metric_store
+from core.metrics.base import (AlignmentMetric, BoundedConfig, CorpusObject, MetricValue, Progress, bounded, check_stop,
+                               metric_store)
 from core.metrics.sampling import bootstrap_ci, sample_chunks, sum_statistic
 from core.metrics.unigram import cosine
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
 
 MODEL_PACKAGE = "all_minilm_l6_v2"
 MODEL_FOLDER = "all-minilm-l6-v2"
@@ -111,7 +115,7 @@ def model_fingerprint() -> str:
     return (model_dir() / _HASH_FILE).read_text().strip()
 
 
-def load_encoder(device: str = "auto"):
+def load_encoder(device: str = "auto") -> SentenceTransformer:
     """The SentenceTransformer (memoised per device), loaded offline from :func:`model_dir`.
 
     Raises:
@@ -171,7 +175,7 @@ class SbertAlign(AlignmentMetric):
     def key_extras(self) -> dict:
         return {"sbert_model": model_fingerprint()}
 
-    def corpus_embeddings(self, corpus, *, progress: Progress | None = None,
+    def corpus_embeddings(self, corpus: CorpusObject, *, progress: Progress | None = None,
                           should_stop: Callable[[], bool] | None = None,
                           step: tuple[int, int] = (0, 1)) -> tuple[np.ndarray, float, dict]:
         """Embeddings of ``corpus``'s sample, cached per corpus.

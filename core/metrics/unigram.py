@@ -20,14 +20,17 @@ the source chunks and the target chunks independently (each chunk's counts are o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from core.errors import CorpusError
-from core.metrics.base import AlignmentMetric, BoundedConfig, MetricValue, Progress, bounded, check_stop
+from core.metrics.base import AlignmentMetric, BoundedConfig, CorpusObject, MetricValue, Progress, bounded, check_stop
 from core.metrics.sampling import bootstrap_ci, iter_chunks, sum_statistic
 from core.probe import DEFAULT_MODEL
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 
 @dataclass
@@ -48,7 +51,7 @@ class TokenSample:
                 "whole_corpus": self.whole_corpus}
 
 
-def token_sample(corpus, tokenizer, *, budget_tokens: int, seed: int, chunk_chars: int,
+def token_sample(corpus: CorpusObject, tokenizer: PreTrainedTokenizerBase, *, budget_tokens: int, seed: int, chunk_chars: int,
                  should_stop: Callable[[], bool] | None = None) -> TokenSample:
     """Tokenise seeded round-robin chunks of ``corpus`` until ``budget_tokens`` tokens.
 

@@ -30,6 +30,7 @@ from core.errors import AlignScopeError
 if TYPE_CHECKING:
     from core.corpora.memory import InMemoryCorpus
     from core.corpora.registry import Corpus
+    from core.fingerprint import EmbedSettings
     from core.store import EmbeddingStore
 
 NOISE_MODES = ("linear", "subbatch")
@@ -44,7 +45,8 @@ class MissingEmbeddingsError(AlignScopeError):
         unavailable: ``name -> install hint`` of corpora that are not installed at all.
     """
 
-    def __init__(self, missing: list[str], unavailable: dict[str, str] | None = None, *, settings=None):
+    def __init__(self, missing: list[str], unavailable: dict[str, str] | None = None, *,
+                 settings: EmbedSettings | None = None) -> None:
         self.missing = list(missing)
         self.unavailable = dict(unavailable or {})
         parts = []

@@ -16,8 +16,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.errors import AlignScopeError
+
+if TYPE_CHECKING:
+    from core.validation.lab import LabPlan, Regime
 
 EPILOG = """examples:
   python -m core validate plan
@@ -42,7 +46,7 @@ def _ints(value: str, flag: str) -> tuple[int, ...]:
     return out
 
 
-def parse_regime(text: str):
+def parse_regime(text: str) -> Regime:
     """``NAME=BUDGET[:SEEDS][:EPOCHS]`` -> :class:`core.validation.lab.Regime` (e.g. ``long=16000:0``).
 
     Raises:
@@ -67,7 +71,7 @@ def parse_regime(text: str):
     return Regime(name.strip(), budget, epochs=epochs, seeds=seeds)
 
 
-def plan_from_args(args) -> object:
+def plan_from_args(args: argparse.Namespace) -> LabPlan:
     """A :class:`core.validation.lab.LabPlan` from the plan options."""
     from core.precision import check_precision
     from core.validation.lab import DEFAULT_DOSE_FRACTIONS, DEFAULT_DOSE_PAIRS, DEFAULT_SOURCES, LabPlan, REGIME_4K, REGIME_LONG
@@ -117,7 +121,7 @@ def _plan_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
-def add_commands(subparsers) -> None:
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
     """Add ``validate`` and its subcommands to the ``python -m core`` parser."""
     p = subparsers.add_parser("validate", help="validation lab: which alignment metric predicts fine-tuning?",
                               description=__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -176,7 +180,7 @@ def _default_out() -> Path:
     return cache_dir("validation") / "results.json"
 
 
-def cmd_plan(args) -> int:
+def cmd_plan(args: argparse.Namespace) -> int:
     from core.validation.lab import cost_model, estimate_seconds, plan_runs, status_of, validate_plan
 
     plan = plan_from_args(args)
@@ -199,7 +203,7 @@ def cmd_plan(args) -> int:
     return 0
 
 
-def cmd_run(args) -> int:
+def cmd_run(args: argparse.Namespace) -> int:
     from core.validation.lab import run_lab
 
     plan = plan_from_args(args)
@@ -226,7 +230,7 @@ def cmd_run(args) -> int:
     return 0
 
 
-def cmd_export(args) -> int:
+def cmd_export(args: argparse.Namespace) -> int:
     from core.validation.remote import export_payload
 
     summary = export_payload(plan_from_args(args), Path(args.out))
@@ -235,7 +239,7 @@ def cmd_export(args) -> int:
     return 0
 
 
-def cmd_import(args) -> int:
+def cmd_import(args: argparse.Namespace) -> int:
     from core.validation.lab import plan_runs, write_results
     from core.validation.remote import import_outcomes
 
@@ -257,7 +261,7 @@ def cmd_import(args) -> int:
     return 0
 
 
-def cmd_report(args) -> int:
+def cmd_report(args: argparse.Namespace) -> int:
     from core.validation.report import format_report, load_results, report
 
     path = Path(args.results or "docs/results/validation.json")
@@ -361,7 +365,7 @@ def write_figures(rep: dict, folder: Path) -> list[str]:
     return out
 
 
-def cmd_metrics(args) -> int:
+def cmd_metrics(args: argparse.Namespace) -> int:
     from core.metrics import list_metrics
 
     rows = list_metrics()

@@ -29,10 +29,13 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from core.errors import AlignScopeError
 from core.probe import DEFAULT_MODEL
+
+if TYPE_CHECKING:
+    from core.fingerprint import EmbedSettings
 
 #: Sources of the committed 9-source experiment (formal maths, informal maths, code, prose), plus
 #: champ (informal maths, 73k tokens), which stands in for proofnet-informal (8.6k tokens) in the
@@ -238,7 +241,7 @@ def _token_count(name: str) -> int:
     return int(corpus_stats(name)["tokens"])
 
 
-def plan_runs(plan: LabPlan, settings=None) -> list[PlannedRun]:
+def plan_runs(plan: LabPlan, settings: EmbedSettings | None = None) -> list[PlannedRun]:
     """Every fine-tune of the plan, in execution order, so that an interrupted lab has the most useful
     subset: the first regime (seed by seed over all sources), the dose points of the first dose seed,
     the other regimes, then the other dose seeds.
@@ -323,7 +326,7 @@ def status_of(runs: list[PlannedRun]) -> dict[str, str]:
     return {r.run_id: ((results.get_run(r.run_id) or {}).get("status") or "missing") for r in runs}
 
 
-def run_lab(plan: LabPlan, *, out: Path, settings=None, say: Progress = print, limit: int | None = None,
+def run_lab(plan: LabPlan, *, out: Path, settings: EmbedSettings | None = None, say: Progress = print, limit: int | None = None,
             metrics: bool = True, should_stop: Callable[[], bool] | None = None,
             resume_from: Path | None = None) -> dict:
     """Perform the plan's missing fine-tunes, measure the metrics, write the results file.

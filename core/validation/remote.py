@@ -22,13 +22,20 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.paths import atomic_write
+
+if TYPE_CHECKING:
+    import torch
+
+    from core.fingerprint import EmbedSettings
+    from core.validation.lab import LabPlan
 
 PAYLOAD_VERSION = 1
 
 
-def weights_sha256(model) -> str:
+def weights_sha256(model: torch.nn.Module) -> str:
     """sha256 hex of every parameter and buffer of ``model``, in name order, as float32 bytes."""
     import torch
 
@@ -39,7 +46,7 @@ def weights_sha256(model) -> str:
     return h.hexdigest()
 
 
-def export_payload(plan, path: Path, *, settings=None) -> dict:
+def export_payload(plan: LabPlan, path: Path, *, settings: EmbedSettings | None = None) -> dict:
     """Write the plan's runs as token ids (see the module docstring); returns a summary.
 
     Dose mixtures are saved first (as the local lab does), so their materialisation is identical.
@@ -164,8 +171,8 @@ def run_payload(payload_path: Path, *, model: str, out: Path, device: str = "aut
     return res
 
 
-def import_outcomes(plan, outcomes_path: Path, out: Path, *, local_results: dict | None = None,
-                    settings=None) -> dict:
+def import_outcomes(plan: LabPlan, outcomes_path: Path, out: Path, *, local_results: dict | None = None,
+                    settings: EmbedSettings | None = None) -> dict:
     """A lab results file from a remote run's outcomes (``device`` and ``weights_sha256`` recorded).
 
     The runs are matched to the plan by run id (:func:`core.validation.lab.plan_runs`); outcomes of

@@ -87,7 +87,7 @@ def load_results(path: str | Path) -> dict:
     return results
 
 
-def validate_results(results, *, source: str = "results") -> None:
+def validate_results(results: dict, *, source: str = "results") -> None:
     """Check the structure of a results dict (see :func:`load_results`).
 
     Checks: ``version`` (1), ``target`` (str), ``regimes`` (object), ``sources`` (object of

@@ -124,14 +124,11 @@ def test_a_killed_worker_leaves_a_row_marked_killed(corpora, tiny_config, tiny_s
 
 
 def test_queued_runs_of_a_killed_experiment_are_marked_killed(corpora):
-    folder = jobs.jobs_dir() / "experiment-dead"
-    folder.mkdir(parents=True)
-    jobs._write_json(folder / "spec.json", {"kind": "experiment", "target": "x:y", "params": {}, "created": 0})
-    jobs._write_json(folder / "status.json", {"state": "running", "pid": 2 ** 22 + 12345})
+    dead = 2 ** 22 + 12345                       # the experiment's worker, gone without reporting
     results.upsert_run("r1", job_id="experiment-dead", label="a", target="bench", model="m", method="full",
-                       status="queued")
+                       status="queued", worker_pid=dead)
     results.upsert_run("r2", job_id="experiment-dead", label="b", target="bench", model="m", method="full",
-                       status="running", phase="training", started=time.time())
+                       status="running", phase="training", started=time.time(), worker_pid=dead)
     rows = {r["run_id"]: r for r in results.list_runs()}
     assert rows["r1"]["status"] == rows["r2"]["status"] == "killed"
     assert "before this run started" in rows["r1"]["error"] and "while running" in rows["r2"]["error"]
