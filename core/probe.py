@@ -119,6 +119,24 @@ class ProbeNetwork:
         return self.model.get_output_embeddings().weight is self.model.get_input_embeddings().weight
 
 
+def _check_weight_headers(folder: Path, name: str) -> None:
+    """Read the header of every ``*.safetensors`` file of ``folder`` (kilobytes, no tensor data), so a
+    corrupt or truncated file is reported before any work starts.
+
+    Raises:
+        ModelError: naming the file and the fix.
+    """
+    from safetensors import safe_open
+
+    for f in sorted(folder.glob("*.safetensors")):
+        try:
+            with safe_open(str(f), framework="pt") as fh:
+                fh.keys()
+        except Exception as exc:          # SafetensorError is a bare Exception subclass
+            raise _weights_error(ProbeNetwork(name=name, tokenizer=None, device=None, fingerprint="",
+                                              tokenizer_fingerprint="", source_path=str(folder)), exc) from exc
+
+
 def _weights_error(probe: "ProbeNetwork", exc: Exception) -> ModelError:
     """A :class:`ModelError` naming the weight file that failed to load and the fix."""
     folder = Path(probe.source_path)
@@ -412,6 +430,7 @@ def load_probe(name: str = DEFAULT_MODEL, *, device: str = "auto", revision: str
                              fix="check that it holds a causal LM checkpoint and its tokenizer.") from exc
         fingerprint = _hash_files(folder)
         source = str(folder)
+        _check_weight_headers(folder, name)
     else:
         try:
             config, tok = _load_identity(name, local_only=True, revision=revision)

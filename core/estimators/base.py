@@ -15,12 +15,16 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, fields
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from core.errors import EstimatorError, opt
 from core.registry import Registry, RegistryError
+
+if TYPE_CHECKING:
+    from core.batches import TokenBatch
+    from core.probe import ProbeNetwork
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,7 @@ class Task2VecEstimator(ABC):
     name: ClassVar[str]
     Config: ClassVar[type]
 
-    def __init__(self, **params) -> None:
+    def __init__(self, **params: Any) -> None:
         from core.registry import build_config
 
         self.config = build_config(self.Config, params, kind="Estimator", name=self.name, error=EstimatorError,
@@ -63,7 +67,7 @@ class Task2VecEstimator(ABC):
         return json.dumps(self.fingerprint(), sort_keys=True)
 
     @abstractmethod
-    def embed(self, probe, batch, *, precision: str = "fp32") -> np.ndarray:
+    def embed(self, probe: ProbeNetwork, batch: TokenBatch, *, precision: str = "fp32") -> np.ndarray:
         """Task2Vec embedding of one batch.
 
         Args:
@@ -87,11 +91,11 @@ class Task2VecEstimator(ABC):
         """
 
     @abstractmethod
-    def layout(self, probe) -> list[Segment]:
+    def layout(self, probe: ProbeNetwork) -> list[Segment]:
         """The embedding's segments, in order (depends on the probe network's architecture only)."""
 
 
-def at_least(config, low: int, *names: str) -> None:
+def at_least(config: object, low: int, *names: str) -> None:
     """Range check of a hyperparameter dataclass: every field in ``names`` must be >= ``low``.
 
     Raises:
@@ -133,7 +137,7 @@ def register_estimator(cls: type[Task2VecEstimator]) -> type[Task2VecEstimator]:
     return cls
 
 
-def get_estimator(name: str, **params) -> Task2VecEstimator:
+def get_estimator(name: str, **params: Any) -> Task2VecEstimator:
     """Instantiate the estimator registered as ``name`` with hyperparameters ``params``.
 
     Raises:

@@ -28,6 +28,7 @@ transformer blocks for a richer, still cheap embedding.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -36,9 +37,15 @@ from core.estimators.base import Segment, Task2VecEstimator, at_least, check_emb
 from core.estimators.reference import batch_generator, final_hidden_states
 from core.precision import resolve_precision
 
+if TYPE_CHECKING:
+    import torch
 
-def head_fim_diag(hidden, weight, bias=None, *, vocab_chunk: int = 8192, full: bool = False,
-                  max_logits_bytes: int = 2 ** 30, precision: str = "fp32"):
+    from core.batches import TokenBatch
+    from core.probe import ProbeNetwork
+
+
+def head_fim_diag(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, *, vocab_chunk: int = 8192,
+                  full: bool = False, max_logits_bytes: int = 2 ** 30, precision: str = "fp32") -> torch.Tensor:
     """Closed-form expected FIM of a softmax head, eq. (1)-(2) of this module.
 
     Args:
@@ -106,7 +113,7 @@ def forward_autocast(precision: str, autocast: str = "none") -> str:
     return "bf16" if precision == "bf16" else "none"
 
 
-def real_hidden(probe, batch, minibatch: int, autocast: str = "none"):
+def real_hidden(probe: ProbeNetwork, batch: TokenBatch, minibatch: int, autocast: str = "none") -> torch.Tensor:
     """Final hidden states at the real positions of ``batch``: float32 [N, d] (N = real tokens).
 
     ``autocast`` ("none", "bf16", "fp16") runs the forward pass under ``torch.autocast`` on the probe's
@@ -149,10 +156,10 @@ class ClosedFormHeadEstimator(Task2VecEstimator):
             if self.autocast not in AUTOCAST:
                 raise ValueError(f"autocast must be one of {sorted(AUTOCAST)}")
 
-    def layout(self, probe) -> list[Segment]:
+    def layout(self, probe: ProbeNetwork) -> list[Segment]:
         return [Segment("lm_head.weight", 0, probe.lm_head.weight.shape[0])]
 
-    def embed(self, probe, batch, *, precision: str = "fp32") -> np.ndarray:
+    def embed(self, probe: ProbeNetwork, batch: TokenBatch, *, precision: str = "fp32") -> np.ndarray:
         """Eq. (2) for one batch. ``precision`` (resolved, ``fp32`` | ``bf16``): ``bf16`` runs the
         forward pass under bf16 autocast and the head's logits as a bf16 product; log-sum-exp,
         ``p (1 - p)`` and the sums stay float32 (Task2Vec distance to fp32 < 1e-3 on real batches,
@@ -168,7 +175,7 @@ class ClosedFormHeadEstimator(Task2VecEstimator):
         return check_embedding(e.cpu().numpy(), where=f"batch {batch.index} of corpus {batch.corpus!r}")
 
 
-def transformer_blocks(probe):
+def transformer_blocks(probe: ProbeNetwork) -> torch.nn.ModuleList:
     """The ``nn.ModuleList`` of transformer blocks of the base model (Llama ``layers``, GPT-2 ``h``)."""
     import torch
 
@@ -234,7 +241,7 @@ class ClosedFormBlocksEstimator(Task2VecEstimator):
                 out.append((f"{name}.weight", w))
         return out
 
-    def layout(self, probe) -> list[Segment]:
+    def layout(self, probe: ProbeNetwork) -> list[Segment]:
         v = probe.lm_head.weight.shape[0]
         segs, start = [Segment("lm_head.weight", 0, v)], v
         for name, w in self._block_params(probe):
@@ -242,7 +249,7 @@ class ClosedFormBlocksEstimator(Task2VecEstimator):
             start += w.shape[0]
         return segs
 
-    def embed(self, probe, batch, *, precision: str = "fp32") -> np.ndarray:
+    def embed(self, probe: ProbeNetwork, batch: TokenBatch, *, precision: str = "fp32") -> np.ndarray:
         """Head FIM (eq. 2) plus the blocks' Monte-Carlo FIM of one batch. ``precision="bf16"``: the
         forward and backward passes run under bf16 autocast (the weights and their gradients stay
         float32), the labels are sampled from a float32 softmax, the squared gradients are

@@ -37,13 +37,20 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from core.estimators.base import Segment, Task2VecEstimator, at_least, check_embedding, register_estimator
 
+if TYPE_CHECKING:
+    import torch
 
-def weight_modules(probe) -> list[tuple[str, object]]:
+    from core.batches import TokenBatch
+    from core.probe import ProbeNetwork
+
+
+def weight_modules(probe: ProbeNetwork) -> list[tuple[str, object]]:
     """(name, parameter) for every module of the base model owning a ``weight``, shared ones once."""
     import torch
 
@@ -58,7 +65,7 @@ def weight_modules(probe) -> list[tuple[str, object]]:
     return out
 
 
-def batch_generator(batch, seed: int, device):
+def batch_generator(batch: TokenBatch, seed: int, device: torch.device | str) -> torch.Generator:
     """A torch.Generator seeded from the batch content and ``seed`` (same batch -> same MC draws)."""
     import torch
 
@@ -68,7 +75,7 @@ def batch_generator(batch, seed: int, device):
     return gen
 
 
-def final_hidden_states(probe, input_ids, attention_mask):
+def final_hidden_states(probe: ProbeNetwork, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """Final hidden states after the last norm: float32 [B, T, d]."""
     return probe.model.base_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
@@ -107,7 +114,7 @@ class ReferenceEstimator(Task2VecEstimator):
                 if not (value >= 0 and value < float("inf")):
                     raise ValueError(f"{name} must be a finite number >= 0 (got {value!r})")
 
-    def layout(self, probe) -> list[Segment]:
+    def layout(self, probe: ProbeNetwork) -> list[Segment]:
         segs, start = [], 0
         for name, weight in weight_modules(probe):
             segs.append(Segment(name, start, start + weight.shape[0]))
@@ -115,7 +122,8 @@ class ReferenceEstimator(Task2VecEstimator):
         return segs
 
     # -- step 1 -------------------------------------------------------------------------------
-    def finetune_head(self, probe, ids, mask):
+    def finetune_head(self, probe: ProbeNetwork, ids: torch.Tensor, mask: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Fine-tune a copy of the LM head on cached final hidden states.
 
         Args:
@@ -153,7 +161,9 @@ class ReferenceEstimator(Task2VecEstimator):
         return weight.detach(), None if bias is None else bias.detach()
 
     # -- step 2 -------------------------------------------------------------------------------
-    def minibatch_fim(self, probe, ids, mask, weight, bias, *, labels=None, generator=None):
+    def minibatch_fim(self, probe: ProbeNetwork, ids: torch.Tensor, mask: torch.Tensor, weight: torch.Tensor,
+                      bias: torch.Tensor | None, *, labels: torch.Tensor | None = None,
+                      generator: torch.Generator | None = None) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Squared gradient of the mean sampled NLL of one minibatch, per-filter means.
 
         Args:
@@ -178,7 +188,8 @@ class ReferenceEstimator(Task2VecEstimator):
         return [torch.zeros(p.shape[0], dtype=torch.float64, device=p.device) if g is None
                 else g.double().pow(2).reshape(g.shape[0], -1).mean(1) for p, g in zip(params, grads)], labels
 
-    def mc_fim(self, probe, ids, mask, weight, bias, generator) -> np.ndarray:
+    def mc_fim(self, probe: ProbeNetwork, ids: torch.Tensor, mask: torch.Tensor, weight: torch.Tensor,
+               bias: torch.Tensor | None, generator: torch.Generator) -> np.ndarray:
         """Monte-Carlo FIM diagonal, per-filter means, float64 [D] (see module docstring)."""
         import torch
 
@@ -195,7 +206,7 @@ class ReferenceEstimator(Task2VecEstimator):
                 count += 1
         return torch.cat(acc).div_(max(count, 1)).cpu().numpy()
 
-    def embed(self, probe, batch, *, precision: str = "fp32") -> np.ndarray:
+    def embed(self, probe: ProbeNetwork, batch: TokenBatch, *, precision: str = "fp32") -> np.ndarray:
         """The recipe on one batch. ``precision="bf16"``: the cached hidden states, the head's
         fine-tuning logits and the Monte-Carlo FIM's forward/backward passes run under bf16
         autocast; the head copy, AdamW's state and every gradient stay float32, labels are sampled

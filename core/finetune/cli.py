@@ -168,7 +168,9 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         raise AlignScopeError("finetune needs exactly one of --source or --mixture.", fix="python -m core finetune --source proofnet-valid")
     config = FinetuneConfig(source=args.source, mixture=args.mixture, **_config_dict(args))
     from core.finetune.estimate import check_finetune
+    from core.finetune.runner import validate
 
+    validate(config)                                      # bad input first (target, sources, contamination)
     estimate = check_finetune(config, yes=args.yes)      # bounds on the work, before anything is queued
     if not args.json:
         print(f"estimate: {estimate.text()}", file=sys.stderr, flush=True)
@@ -237,6 +239,12 @@ def cmd_perplexity(args: argparse.Namespace) -> int:
     if bool(args.corpus) == bool(args.target):
         raise AlignScopeError("perplexity needs exactly one of --corpus or --target.",
                               fix="python -m core perplexity --target proofnet")
+    from core.probe import check_limits
+
+    check_limits(args.model, seq_len=args.seq_len)           # before any weights load
+    if args.batch_size < 1 or (args.budget is not None and args.budget < 1):
+        raise AlignScopeError(f"perplexity needs --batch-size >= 1 and --budget >= 1 (got {args.batch_size}, "
+                              f"{args.budget}).", fix="python -m core perplexity --target proofnet --batch-size 16")
     corpus = args.corpus or heldout_split(args.target).corpus
     res = model_perplexity_on_corpus(args.model, corpus, seq_len=args.seq_len, budget_tokens=args.budget,
                                      seed=args.seed, batch_size=args.batch_size, device=args.device,

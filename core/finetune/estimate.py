@@ -137,7 +137,7 @@ def _throughput(config, device_kind: str) -> tuple[float, str]:
     try:
         from core.finetune import results
 
-        for r in results.list_runs():
+        for r in (results.list_runs() if results.db_path().is_file() else []):      # never creates the store
             if (r.get("status") == "done" and r.get("model") == config.model and r.get("method") == config.method
                     and r.get("train_seconds") and r.get("tokens_seen")
                     and str(_as_dict(r.get("hparams")).get("device", "auto")) in (config.device, "auto")):
