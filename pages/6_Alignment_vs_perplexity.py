@@ -3,6 +3,7 @@ import streamlit as st
 
 st.set_page_config(page_title="Alignment vs perplexity · AlignScope", page_icon="🔭", layout="wide")
 
+from core import charts  # noqa: E402
 from core.finetune import plots, results  # noqa: E402
 from ui.export import figure_downloads  # noqa: E402
 from ui.sidebar import settings_sidebar  # noqa: E402
@@ -21,7 +22,7 @@ st.markdown(
 all_rows = results.list_runs()
 if not all_rows:
     st.info("No fine-tune runs yet: launch the experiment preset on the Fine-tune page.")
-    st.page_link("pages/5_Fine-tune.py", label="Go to Fine-tune", icon="🛠️")
+    st.page_link("pages/5_Fine-tune.py", label="Go to Fine-tune", icon=":material/model_training:")
     st.stop()
 groups = results.groups(all_rows)
 choice = st.selectbox("Runs compared (same target, model and hyperparameters)", range(len(groups)),
@@ -42,7 +43,7 @@ def _view():
     base = plots.base_perplexity(rows)
     tab_a, tab_f, tab_t = st.tabs(["Alignment vs perplexity", "Familiarity vs perplexity", "Table"])
     with tab_a:
-        fig, fit = plots.alignment_figure(rows, target=target, base=base)
+        fig, fit = charts.alignment_vs_perplexity_figure(rows, target=target), plots.fit_rows(rows)
         c = st.columns(4)
         c[0].metric("r²", "-" if fit is None else f"{fit.r2:.3f}")
         c[1].metric("slope", "-" if fit is None else f"{fit.slope:.3g}",

@@ -131,6 +131,6 @@ def runs_table(target: str) -> None:
             "ppl_before": st.column_config.NumberColumn("ppl before", format="%.3f"),
             "ppl_after": st.column_config.NumberColumn("ppl after", format="%.3f"),
             "wall_seconds": st.column_config.NumberColumn("wall s", format="%.0f")})
-        st.page_link("pages/6_Alignment_vs_perplexity.py", label="See alignment vs perplexity", icon="📈")
+        st.page_link("pages/6_Alignment_vs_perplexity.py", label="See alignment vs perplexity", icon=":material/scatter_plot:")
     else:
         st.caption("No runs yet.")
