@@ -25,7 +25,7 @@ autocast. The resolved precision is recorded in the row (``precision``) and is p
 identity and of the cached evaluations' keys only when it is not ``fp32``.
 
 Only one run trains at a time on a machine: phases 3-5 hold an exclusive lock
-(``cache/finetune/train.lock``, ``fcntl.flock``, released by the OS if the worker dies), so a second
+(``cache/finetune/train.lock``, a ``filelock`` lock released by the OS if the worker dies), so a second
 job waits ("waiting for another fine-tune") instead of halving the speed of both.
 """
 from __future__ import annotations
@@ -35,6 +35,7 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from core.corpora.memory import InMemoryCorpus
@@ -99,34 +100,41 @@ def validate(config: FinetuneConfig) -> HeldOut:
 @contextlib.contextmanager
 def training_slot(*, should_stop: Callable[[], bool] | None = None, on_wait: Callable[[], None] | None = None,
                   poll: float = 1.0) -> Iterator[None]:
-    """Hold the machine-wide fine-tuning lock (one training at a time); waits, polling ``should_stop``."""
-    import fcntl
+    """Hold the machine-wide fine-tuning lock (one training at a time); waits, polling ``should_stop``
+    every ``poll`` seconds and calling ``on_wait`` once if it has to wait.
+
+    The lock is a ``filelock.FileLock`` on ``cache/finetune/train.lock`` (``train-<slot>.lock`` per GPU
+    under the ray engine): an OS ``flock``, released by the kernel when its holder dies; the holder's pid
+    is in ``<lock>.owner`` (:func:`core.paths.lock_holder`).
+
+    Raises:
+        InterruptedError: ``should_stop()`` became true while waiting.
+    """
+    from filelock import FileLock, Timeout
 
     slot = os.environ.get("ALIGNSCOPE_TRAINING_SLOT", "")    # set per GPU by the ray engine's tasks
     path = cache_dir("finetune") / (f"train-{slot}.lock" if slot.replace("-", "").isalnum() else "train.lock")
-    fh = open(path, "a+")
+    lock = FileLock(str(path))
+    waited = False
+    while True:
+        try:
+            lock.acquire(timeout=poll if waited else 0)
+            break
+        except Timeout:
+            if should_stop and should_stop():
+                raise InterruptedError("cancelled while waiting for another fine-tune to finish") from None
+            if on_wait and not waited:
+                on_wait()
+            waited = True
+    note = Path(str(path) + ".owner")
     try:
-        waited = False
-        while True:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if should_stop and should_stop():
-                    raise InterruptedError("cancelled while waiting for another fine-tune to finish")
-                if on_wait and not waited:
-                    on_wait()
-                waited = True
-                time.sleep(poll)
-        fh.seek(0)
-        fh.truncate()
-        fh.write(str(os.getpid()))
-        fh.flush()
+        with contextlib.suppress(OSError):
+            note.write_text(f"{os.getpid()} fine-tune training slot")
         yield
     finally:
         with contextlib.suppress(OSError):
-            fcntl.flock(fh, fcntl.LOCK_UN)
-        fh.close()
+            note.unlink()
+        lock.release()
 
 
 def choose_threads(device: torch.device | str, log: Callable[[str], None] | None = None) -> int | None:

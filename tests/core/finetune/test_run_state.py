@@ -95,3 +95,32 @@ def test_a_kind_whose_state_lives_elsewhere_needs_a_pointer():
         jobs.submit("finetune", {"config": {}, "settings": {}})
     with pytest.raises(ValueError, match="no points_to"):
         jobs.submit("embed", {"corpora": [], "settings": {}}, points_to={"run_id": "x"})
+
+
+def test_one_training_slot_at_a_time_a_waiter_is_told_and_can_be_cancelled():
+    import threading
+
+    from core.finetune.runner import training_slot
+    from core.paths import cache_dir, lock_holder
+
+    held, release = threading.Event(), threading.Event()
+
+    def holder():
+        with training_slot():
+            held.set()
+            release.wait(30)
+
+    t = threading.Thread(target=holder)
+    t.start()
+    assert held.wait(30)
+    assert lock_holder(cache_dir("finetune") / "train.lock") == os.getpid()
+    waits, polls = [], []
+    with pytest.raises(InterruptedError, match="waiting for another fine-tune"):
+        with training_slot(should_stop=lambda: polls.append(1) or len(polls) > 2, on_wait=lambda: waits.append(1),
+                           poll=0.05):
+            pass
+    assert waits == [1] and len(polls) == 3             # told once, polled until cancelled
+    release.set()
+    t.join(30)
+    with training_slot(poll=0.05):                      # free again
+        pass
