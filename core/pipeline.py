@@ -344,7 +344,43 @@ def embed_corpora(names: list[str], settings: EmbedSettings = EmbedSettings(), *
     corpora = [resolve_corpus(n) for n in dict.fromkeys(names)]   # fail on a bad name before any work
     load_probe(settings.model, device=settings.device)                # ...or a bad model
     get_estimator(settings.estimator, **dict(settings.estimator_params))  # ...or a bad estimator
-    return {c.name: embed_corpus(c, settings, **kwargs) for c in corpora}
+    engine = _engine()
+    fresh = _prefetch(engine, corpora, settings, **kwargs) if engine.distributed and len(corpora) > 1 else {}
+    out = {c.name: embed_corpus(c, settings, **kwargs) for c in corpora}
+    for name, n in fresh.items():              # computed by this call's one engine job, not read from a cache
+        out[name].computed, out[name].cached = out[name].computed + n, out[name].cached - n
+    return out
+
+
+def _prefetch(engine, corpora: list, settings: EmbedSettings, *, store: EmbeddingStore | None = None,
+              progress: bool | Progress = True, should_stop: Callable[[], bool] | None = None, **_: Any) -> dict[str, int]:
+    """Every corpus's missing batches in one job of a distributed engine (:meth:`core.engine.Engine.prefetch`:
+    one actor pool for all corpora); returns ``{corpus: embeddings computed}``."""
+    store = store or EmbeddingStore()
+    pinned = engine.pin_precision(settings.precision, settings.device)
+    settings = replace(settings, precision=pinned) if pinned != settings.precision else settings
+    looks = [cached_embeddings(c, settings, store=store) for c in corpora]
+    todo = sum(len(look.missing) for look in looks)
+    if not todo:
+        return {}
+    bar = None
+    if progress is True:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=todo, desc=f"embed {len(corpora)} corpora on {engine.name}", unit="batch")
+
+    def report(done: int, total: int, message: str) -> None:
+        if bar:
+            bar.update(1)
+        elif callable(progress):
+            progress(done, total, message)
+
+    try:
+        computed = engine.prefetch(looks, settings, store=store, should_stop=should_stop, progress=report)
+    finally:
+        if bar:
+            bar.close()
+    return {c.name: n for c, n in zip(corpora, computed)}
 
 
 def align(target: str, sources: list[str], settings: EmbedSettings = EmbedSettings(), **kwargs: Any) -> dict:

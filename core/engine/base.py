@@ -217,6 +217,18 @@ class Engine:
         """
         raise NotImplementedError
 
+    def prefetch(self, looks: Sequence["CachedEmbeddings"], settings: "EmbedSettings", *, store: "EmbeddingStore",
+                 should_stop: Callable[[], bool] | None = None, progress: Progress | None = None) -> list[int]:
+        """Compute the missing batches of several corpora at once, if the engine gains from it (a Ray
+        job starts its actors once for all of them); the local engine does nothing here and computes
+        each corpus in :meth:`embed_missing`. Returns how many embeddings were computed per look.
+
+        Args:
+            looks: :func:`core.pipeline.cached_embeddings` of each corpus (same settings).
+            progress: ``(done, total, message)`` over all missing batches.
+        """
+        return [0] * len(looks)
+
     def run_finetunes(self, requests: Sequence[RunRequest], *, progress: Progress | None = None,
                       should_stop: Callable[[], bool] | None = None,
                       log: Callable[[str], None] | None = None) -> Iterator[RunOutcome]:

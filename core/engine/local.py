@@ -7,9 +7,16 @@ dashboard's background jobs put this work in worker processes (:mod:`core.jobs`)
 """
 from __future__ import annotations
 
-from typing import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from core.engine.base import Engine, Progress, RunOutcome, RunRequest
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from core.fingerprint import EmbedSettings
+    from core.pipeline import CachedEmbeddings
+    from core.store import EmbeddingStore
 
 
 class LocalEngine(Engine):
@@ -20,7 +27,9 @@ class LocalEngine(Engine):
     def describe(self) -> str:
         return "local engine (this machine)"
 
-    def embed_missing(self, look, settings, *, store, should_stop=None, on_batch=None):
+    def embed_missing(self, look: "CachedEmbeddings", settings: "EmbedSettings", *, store: "EmbeddingStore",
+                      should_stop: Callable[[], bool] | None = None,
+                      on_batch: Callable[[int, bool], None] | None = None) -> tuple[list["np.ndarray"], int]:
         """:func:`core.pipeline.embed_batches` over the looked-up batches (see :meth:`Engine.embed_missing`)."""
         from core.pipeline import embed_batches
 

@@ -31,13 +31,18 @@ import os
 import socket
 import time
 import warnings
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 from urllib.parse import urlparse
 
 import numpy as np
 
 from core.engine.base import Engine, EngineConfig, EngineError, Progress, RunOutcome, RunRequest
 from core.errors import opt
+
+if TYPE_CHECKING:
+    from core.fingerprint import EmbedSettings
+    from core.pipeline import CachedEmbeddings
+    from core.store import EmbeddingStore
 
 #: Restarts of a dead embedding actor, and retries of its batch (a crash that repeats is reported).
 MAX_RESTARTS = 3
@@ -111,8 +116,8 @@ class ProbeActor:
         self.worker = _worker_name()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """``{"row", "corpus", "index", "input_ids" int64 [n, B, T], "attention_mask"}`` ->
-        ``{"row", "embedding" float32 [n, D], "seconds", "tokens", "model", "worker"}``."""
+        """``{"look", "row", "corpus", "index", "input_ids" int64 [n, B, T], "attention_mask"}`` ->
+        ``{"look", "row", "embedding" float32 [n, D], "seconds", "tokens", "model", "worker", "device"}``."""
         from core.batches import TokenBatch
 
         vecs, secs, toks = [], [], []
@@ -124,7 +129,7 @@ class ProbeActor:
             secs.append(time.perf_counter() - t)
             toks.append(b.num_tokens)
         n = len(vecs)
-        return {"row": np.asarray(batch["row"]), "embedding": np.stack(vecs), "seconds": np.asarray(secs),
+        return {"look": np.asarray(batch["look"]), "row": np.asarray(batch["row"]), "embedding": np.stack(vecs), "seconds": np.asarray(secs),
                 "tokens": np.asarray(toks), "model": np.asarray([self.probe.fingerprint] * n),
                 "worker": np.asarray([self.worker] * n), "device": np.asarray([str(self.probe.device)] * n)}
 
@@ -259,6 +264,7 @@ class RayEngine(Engine):
         ctx.print_on_execution_start = False
         for name in ("ray.data", "ray.data._internal", "ray"):
             logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)   # "progress bars disabled"
 
     def resources(self) -> dict[str, float]:
         """The cluster's total resources (``CPU``, ``GPU``, memory...)."""
@@ -321,7 +327,9 @@ class RayEngine(Engine):
         per = max(1, min(cpus // actors, self._node_cpus()))
         return actors, float(per), 0, per
 
-    def embed_missing(self, look, settings, *, store, should_stop=None, on_batch=None):
+    def embed_missing(self, look: "CachedEmbeddings", settings: "EmbedSettings", *, store: "EmbeddingStore",
+                      should_stop: Callable[[], bool] | None = None,
+                      on_batch: Callable[[int, bool], None] | None = None) -> tuple[list[np.ndarray], int]:
         """The missing batches through Ray Data (see the module docstring and :meth:`Engine.embed_missing`).
 
         Raises:
@@ -329,60 +337,93 @@ class RayEngine(Engine):
             EngineError: an actor's probe network differs from the driver's (another model at the
                 same path on some node); the embeddings are not stored.
         """
-        ray = self.connect()._ray
         rows: list[np.ndarray | None] = [look.found.get(k) for k in range(len(look.batches))]
-        send = []
-        for k in look.missing:           # another job may have filled some since the look-up
-            hit = store.get(look.keys[k])
-            if hit is None:
-                send.append(k)
-                continue
-            rows[k] = hit[0]["embedding"]
+
+        def one(_i: int, k: int, fresh: bool, vec: np.ndarray) -> None:
+            rows[k] = vec
             if on_batch:
-                on_batch(k, False)
+                on_batch(k, fresh)
+
+        computed = self._embed_looks([look], settings, store=store, should_stop=should_stop, on_row=one)
+        return rows, computed
+
+    def prefetch(self, looks: Sequence["CachedEmbeddings"], settings: "EmbedSettings", *, store: "EmbeddingStore",
+                 should_stop: Callable[[], bool] | None = None, progress: Progress | None = None) -> list[int]:
+        """Every missing batch of several corpora in one Ray Data job (one actor pool, the probe network
+        loaded once per actor for all of them); :func:`core.pipeline.embed_corpora` calls it before
+        reading each corpus from the store. Returns how many embeddings were computed per look."""
+        total = sum(len(look.missing) for look in looks)
+        done, computed = [0], [0] * len(looks)
+
+        def one(i: int, k: int, fresh: bool, vec: np.ndarray) -> None:
+            done[0] += 1
+            computed[i] += fresh
+            if progress:
+                progress(done[0], total, f"{looks[i].batches[k].corpus}: batch {looks[i].batches[k].index}")
+
+        if total:
+            self._embed_looks(looks, settings, store=store, should_stop=should_stop, on_row=one)
+        return computed
+
+    def _embed_looks(self, looks, settings, *, store, should_stop, on_row) -> int:
+        """The rows missing from ``looks`` (re-checked in the store first) computed by one Ray Data job;
+        ``on_row(look_index, row, computed, embedding)`` for each missing row as it is stored."""
+        ray = self.connect()._ray
+        send: list[tuple[int, int]] = []
+        for i, look in enumerate(looks):
+            for k in look.missing:       # another job may have filled some since the look-up
+                hit = store.get(look.keys[k])
+                if hit is None:
+                    send.append((i, k))
+                else:
+                    on_row(i, k, False, hit[0]["embedding"])
         if not send:
-            return rows, 0
+            return 0
+        first = looks[send[0][0]].batches[send[0][1]].corpus
         if should_stop and should_stop():
-            raise InterruptedError(f"stopped before the first new batch of {look.batches[send[0]].corpus!r}")
+            raise InterruptedError(f"stopped before the first new batch of {first!r}")
+        precisions = {looks[i].precision for i, _ in send}
+        if len(precisions) != 1:
+            raise EngineError(f"One Ray job got batches of several precisions {sorted(precisions)}.",
+                              fix="embed them with one --precision.")
         actors, cpus, gpus, threads = self.actors_for(len(send), settings.device)
-        items = [{"row": k, "corpus": b.corpus, "index": b.index, "input_ids": b.input_ids,
-                  "attention_mask": b.attention_mask} for k in send for b in (look.batches[k],)]
+        items = [{"look": i, "row": k, "corpus": b.corpus, "index": b.index, "input_ids": b.input_ids,
+                  "attention_mask": b.attention_mask} for i, k in send for b in (looks[i].batches[k],)]
         ds = ray.data.from_items(items, override_num_blocks=len(items))     # one block per batch: streamed
         with warnings.catch_warnings():      # max_restarts/max_task_retries: "ray_remote_args" until Ray 2.64
             warnings.simplefilter("ignore", DeprecationWarning)
             out = ds.map_batches(ProbeActor, batch_size=1, batch_format="numpy", num_cpus=cpus, num_gpus=gpus or None,
                                  compute=ray.data.ActorPoolStrategy(size=actors, max_tasks_in_flight_per_actor=2),
-                                 fn_constructor_kwargs={"settings": settings.to_dict(), "precision": look.precision,
+                                 fn_constructor_kwargs={"settings": settings.to_dict(), "precision": precisions.pop(),
                                                         "env": worker_env(), "threads": threads},
                                  max_restarts=MAX_RESTARTS, max_task_retries=MAX_RESTARTS)
-        est_fp = look.estimator.fingerprint()
+        est_fps = [look.estimator.fingerprint() for look in looks]
         computed = 0
         it = iter(out.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=0))
         try:
             for res in it:
                 for j in range(len(res["row"])):
-                    k = int(res["row"][j])
+                    i, k = int(res["look"][j]), int(res["row"][j])
+                    look = looks[i]
                     if str(res["model"][j]) != look.probe.fingerprint:
                         raise EngineError(f"Worker {res['worker'][j]} loaded another probe network than the driver's "
                                           f"{settings.model!r} (weights hash {str(res['model'][j])[:12]} vs "
                                           f"{look.probe.fingerprint[:12]}); nothing from it was stored.",
                                           fix="put the same model files at the same path on every node (or a shared path).")
                     fresh, vec = self._store_one(store, look, k, np.asarray(res["embedding"][j], dtype=np.float32),
-                                                 est_fp, settings, float(res["seconds"][j]), str(res["worker"][j]))
+                                                 est_fps[i], float(res["seconds"][j]), str(res["worker"][j]))
                     computed += fresh
-                    rows[k] = vec
-                    if on_batch:
-                        on_batch(k, fresh)
+                    on_row(i, k, fresh, vec)
                 if should_stop and should_stop():
-                    raise InterruptedError(f"stopped after {computed} new batches of {look.batches[send[0]].corpus!r}")
+                    raise InterruptedError(f"stopped after {computed} new batches of {first!r}")
         finally:
             close = getattr(it, "close", None)
             if close:
                 close()
-        return rows, computed
+        return computed
 
     @staticmethod
-    def _store_one(store, look, k: int, vec: np.ndarray, est_fp: dict, settings, seconds: float,
+    def _store_one(store, look, k: int, vec: np.ndarray, est_fp: dict, seconds: float,
                    worker: str) -> tuple[bool, np.ndarray]:
         """Store row ``k``'s embedding under its key's lock unless another job stored it meanwhile
         (then that one is kept and returned)."""

@@ -26,49 +26,40 @@ def maths_corpus(maths_texts):
 
 
 def test_ray_embeddings_equal_the_local_engines_and_a_second_run_computes_nothing(
-        ray_engine, tiny_settings, maths_corpus, isolated_cache, monkeypatch):
-    local = embed_corpus(maths_corpus, tiny_settings, store=EmbeddingStore(isolated_cache / "local-store"),
-                         progress=False)
-    assert local.computed == 4
+        ray_engine, tiny_settings, maths_corpus, prose_texts, isolated_cache, monkeypatch):
+    import ray.data
+
+    from core.pipeline import embed_corpora
+
+    prose = InMemoryCorpus("prose-mem", prose_texts[:60])
+    local = embed_corpora([maths_corpus, prose], tiny_settings, store=EmbeddingStore(isolated_cache / "local-store"),
+                          progress=False)
+    assert [e.computed for e in local.values()] == [4, 4]
 
     ray_engine(actors=2)
-    seen = []
-    first = embed_corpus(maths_corpus, tiny_settings, progress=lambda d, t, m: seen.append((d, t)))
-    assert (first.computed, first.cached) == (4, 0)
-    assert seen[-1] == (4, 4) and len(seen) == 5                 # progress per batch, as for local jobs
-    assert np.abs(first.embeddings - local.embeddings).max() <= TOLERANCE
-    assert first.precision == local.precision == "fp32"
+    jobs, seen = [], []
+    real = ray.data.from_items
+    monkeypatch.setattr(ray.data, "from_items", lambda items, **kw: (jobs.append(len(items)), real(items, **kw))[1])
+    first = embed_corpora([maths_corpus, prose], tiny_settings, progress=lambda d, t, m: seen.append((d, t)))
+    assert jobs == [8]                                # both corpora in one Ray job (one actor pool)
+    assert [(e.computed, e.cached) for e in first.values()] == [(4, 0), (4, 0)]
+    assert (8, 8) in seen                              # progress per batch over the job, as for local jobs
+    for name in first:
+        assert np.abs(first[name].embeddings - local[name].embeddings).max() <= TOLERANCE
+        assert first[name].precision == local[name].precision == "fp32"
 
     # the engine never enters a key: the local engine finds every Ray-computed batch in the same store
     from core.engine import clear_engine
 
     clear_engine()
-    look = cached_embeddings(maths_corpus, tiny_settings)
-    assert look.complete and not look.missing
+    assert cached_embeddings(maths_corpus, tiny_settings).complete and cached_embeddings(prose, tiny_settings).complete
 
     # a second Ray run sends nothing to the cluster
     ray_engine(actors=2)
-    import ray.data
-
     monkeypatch.setattr(ray.data, "from_items", lambda *a, **k: pytest.fail("a cached batch was sent to Ray"))
     second = embed_corpus(maths_corpus, tiny_settings, progress=False)
     assert (second.computed, second.cached) == (0, 4)
-    assert np.array_equal(second.embeddings, first.embeddings)
-
-
-def test_only_missing_batches_are_sent_and_stored_metadata_names_the_worker(ray_engine, tiny_settings, maths_corpus):
-    from core.pipeline import embed_batches
-
-    look = cached_embeddings(maths_corpus, tiny_settings)
-    store = EmbeddingStore()
-    embed_batches(look.batches[:1], look.probe, look.estimator, precision=look.precision, store=store,
-                  keys=look.keys[:1])                                # batch 0 computed locally
-    ray_engine(actors=1)
-    res = embed_corpus(maths_corpus, tiny_settings, progress=False)
-    assert (res.computed, res.cached) == (3, 1)
-    metas = [store.get(k)[1] for k in look.keys]
-    assert "engine" not in metas[0] and {m["engine"] for m in metas[1:]} == {"ray"}
-    assert all(":" in m["worker"] for m in metas[1:])
+    assert np.array_equal(second.embeddings, first["maths-mem"].embeddings)
 
 
 def test_a_killed_actor_is_restarted_and_the_job_completes(ray_engine, tiny_settings, maths_corpus):
@@ -92,16 +83,27 @@ def test_a_killed_actor_is_restarted_and_the_job_completes(ray_engine, tiny_sett
     assert np.abs(res.embeddings - ref.embeddings).max() <= TOLERANCE
 
 
-def test_cancel_stops_between_batches_and_keeps_what_was_stored(ray_engine, tiny_settings, maths_corpus):
+def test_cancel_keeps_stored_batches_and_the_rerun_sends_only_the_missing_ones(ray_engine, tiny_settings,
+                                                                                 maths_corpus, monkeypatch):
     ray_engine(actors=1)
-    stored = []
+    calls = []
     with pytest.raises(InterruptedError):
-        embed_corpus(maths_corpus, tiny_settings, progress=lambda d, t, m: stored.append(d),
-                     should_stop=lambda: len(stored) >= 2)
+        embed_corpus(maths_corpus, tiny_settings, progress=lambda d, t, m: calls.append(d),
+                     should_stop=lambda: len(calls) >= 2)          # stop once the first new batch is stored
     look = cached_embeddings(maths_corpus, tiny_settings)
-    assert 1 <= len(look.found) < 4                               # finished batches kept, the rest not computed
+    kept = len(look.found)
+    assert 1 <= kept < 4                                          # finished batches kept, the rest not computed
+
+    import ray.data
+
+    sent = []
+    real = ray.data.from_items
+    monkeypatch.setattr(ray.data, "from_items", lambda items, **kw: (sent.extend(items), real(items, **kw))[1])
     res = embed_corpus(maths_corpus, tiny_settings, progress=False)   # rerunning continues
-    assert res.cached == len(look.found) and res.computed == 4 - len(look.found)
+    assert (res.cached, res.computed) == (kept, 4 - kept)
+    assert sorted(i["row"] for i in sent) == look.missing             # only the missing batches were sent
+    metas = [EmbeddingStore().get(k)[1] for k in look.keys]
+    assert {m["engine"] for m in metas} == {"ray"} and all(":" in m["worker"] for m in metas)
 
 
 def test_a_sweep_of_two_fine_tunes_on_ray_records_both(ray_engine, corpora, tiny_model_dir, one_torch_thread):
