@@ -20,8 +20,15 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from core.errors import AlignScopeError, opt
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from core.corpora.registry import Corpus
+    from core.finetune.config import FinetuneConfig
 
 #: Longest estimated fine-tune (seconds) that starts without confirmation.
 DEFAULT_LIMIT_S = 3600.0
@@ -94,7 +101,7 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 86400:.1f} days"
 
 
-def source_tokens(corpus, tokenizer, *, sample_chars: int = SAMPLE_CHARS) -> tuple[int, bool]:
+def source_tokens(corpus: Corpus, tokenizer: PreTrainedTokenizerBase, *, sample_chars: int = SAMPLE_CHARS) -> tuple[int, bool]:
     """Estimated tokens of a corpus (no special tokens) and whether the count is exact.
 
     Tokens per character are measured on the documents in a seeded order until ``sample_chars``
@@ -149,7 +156,7 @@ def _throughput(config, device_kind: str) -> tuple[float, str]:
     return FALLBACK_TOKENS_PER_S[device_kind], f"default for {device_kind}, no finished run to learn from"
 
 
-def estimate_finetune(config, *, limit_s: float = DEFAULT_LIMIT_S) -> FinetuneEstimate:
+def estimate_finetune(config: FinetuneConfig, *, limit_s: float = DEFAULT_LIMIT_S) -> FinetuneEstimate:
     """The :class:`FinetuneEstimate` of a :class:`~core.finetune.config.FinetuneConfig` (no training).
 
     Raises:
@@ -171,7 +178,7 @@ def estimate_finetune(config, *, limit_s: float = DEFAULT_LIMIT_S) -> FinetuneEs
                             tokens_per_s=rate, basis=basis, seconds=seconds, limit_s=limit_s)
 
 
-def check_finetune(config, *, yes: bool = False, limit_s: float = DEFAULT_LIMIT_S) -> FinetuneEstimate:
+def check_finetune(config: FinetuneConfig, *, yes: bool = False, limit_s: float = DEFAULT_LIMIT_S) -> FinetuneEstimate:
     """Return the estimate; without ``yes``, refuse a budget above the source or a run above the limit.
 
     The sequence length is checked against the model's ``max_position_embeddings`` first.
