@@ -197,6 +197,16 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
     sources = split(args.sources) or default_sources(args.target)
     settings = _settings(args)
+    from core.finetune.estimate import check_finetune
+    from core.finetune.experiment import experiment_configs
+    from core.finetune.runner import validate
+
+    total = 0.0
+    for c in experiment_configs(args.target, sources, _config_dict(args)):
+        validate(c)                                       # bad input first (sources, contamination)
+        total += check_finetune(c, yes=args.yes).seconds  # each run within its source and the time limit
+    if not args.json:
+        print(f"estimate: {len(sources)} fine-tunes, about {total / 60:.0f} min in all", file=sys.stderr, flush=True)
     _worker_env(args)
     t0 = time.time()
     sub = submit_experiment(args.target, sources, _config_dict(args), settings, restart=args.restart)
