@@ -113,11 +113,12 @@ class Job:
     def status(self) -> dict:
         """Current status ``{"state", "done", "total", "message", "started", "updated", "eta_s", "pid",
         "error"}``; a running job whose worker process is gone is marked ``killed`` (persisted). For a
-        kind registered with ``status=``, that function's answer (the state lives elsewhere)."""
-        reader = _status_reader(self.spec.get("kind"))
+        kind registered with ``status=``, that function's answer (the state lives elsewhere; a folder
+        written before that, without a pointer, still answers from its own file)."""
+        st = _read_json(self.folder / "status.json") or {"state": "queued", "done": 0, "total": 0, "message": ""}
+        reader = _status_reader(self.spec.get("kind")) if "points_to" in st else None
         if reader is not None:
             return reader(self)
-        st = _read_json(self.folder / "status.json") or {"state": "queued", "done": 0, "total": 0, "message": ""}
         if st.get("state") in ("running", "queued") and st.get("pid") and not pid_alive(st["pid"]):
             st = _read_json(self.folder / "status.json") or st       # it may have just finished
             if st.get("state") in ("running", "queued"):

@@ -57,12 +57,12 @@ def job_status(job: jobs.Job) -> dict:
     ``done``/``total`` in percent (a run) or percent summed over the runs (an experiment), ``eta_s``
     in seconds, ``pid`` the worker's. A missing row gives state ``killed``.
     """
-    ref = job.points_to or {}
+    ref = job.points_to or {"run_id": job.job_id}
     if "experiment_id" in ref:
         row = results.get_experiment(ref["experiment_id"])
         total = 100 * len((row or {}).get("run_ids") or []) or 100
     else:
-        row = results.get_run(ref.get("run_id", job.job_id))
+        row = results.get_run(ref["run_id"])
         total = 100
     if row is None:
         return {"state": "killed", "done": 0, "total": 0, "message": "", "pid": None,

@@ -124,3 +124,13 @@ def test_one_training_slot_at_a_time_a_waiter_is_told_and_can_be_cancelled():
     t.join(30)
     with training_slot(poll=0.05):                      # free again
         pass
+
+
+def test_a_job_folder_from_before_run_state_moved_still_answers_from_its_own_file(corpora):
+    folder = jobs.jobs_dir() / "experiment-legacy"
+    folder.mkdir(parents=True)
+    (folder / "spec.json").write_text(json.dumps({"kind": "experiment", "target": "core.finetune.jobs:experiment_job",
+                                                  "params": {}, "created": 0}))
+    (folder / "status.json").write_text(json.dumps({"state": "done", "done": 3, "total": 3, "message": "done"}))
+    st = jobs.get_job("experiment-legacy").status()
+    assert st["state"] == "done" and st["done"] == 3
