@@ -165,7 +165,7 @@ async def _viewer(browser, url: str, index: int, timeout_s: float) -> dict:
             await asyncio.sleep(0.05)
         out["usable_s"] = round(time.perf_counter() - t0, 3)
         out["exceptions"] = await page.locator('[data-testid="stException"]').count()
-        out["errors"] = await page.locator('[data-testid="stAlert"]:has-text("Error")').count()
+        out["errors"] = await page.locator('[data-testid="stAlertContentError"]').count()
         text = await page.locator('[data-testid="stPlotlyChart"]').first.inner_text()
         out["heatmap_names"] = all(n in text for n in NAMES)
     except Exception as exc:                       # a viewer that never got a usable page
