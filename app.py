@@ -16,6 +16,4 @@ for info in page_infos():
     pages.append(page)
     by_url[info.url_path] = page
 st.session_state["_pages"] = {"Home": by_url[""], **{k: v for k, v in by_url.items() if k}}
-current = st.navigation(pages, position="hidden" if get_view().present else "sidebar")
-st.session_state["_page_url"] = "" if current.url_path in ("", "home") else current.url_path
-current.run()
+st.navigation(pages, position="hidden" if get_view().present else "sidebar").run()

@@ -37,14 +37,20 @@ def _sort_key(path: Path) -> tuple:
     return (int(m.group(1)), m.group(2)) if m else (10 ** 6, path.stem)
 
 
+def url_of(path: str | Path) -> str:
+    """The URL path of page script ``path`` (``pages/2_Alignment.py`` -> ``"Alignment"``)."""
+    stem = Path(path).stem
+    m = _NUMBERED.match(stem)
+    return (m.group(2) if m else stem) or stem
+
+
 def page_infos(pages_dir: Path = PAGES_DIR) -> list[PageInfo]:
     """Home, then every ``pages/*.py`` in the order of its number prefix (then name)."""
     out = [PageInfo(None, "", "Home", ICONS["Home"])]
     for path in sorted(pages_dir.glob("*.py"), key=_sort_key):
         if path.name.startswith("_"):
             continue
-        m = _NUMBERED.match(path.stem)
-        url = (m.group(2) if m else path.stem) or path.stem
+        url = url_of(path)
         out.append(PageInfo(path, url, url.replace("_", " "), ICONS.get(url, DEFAULT_ICON)))
     return out
 

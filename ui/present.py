@@ -16,7 +16,11 @@ import json
 
 import streamlit as st
 
+from core.paths import REPO_ROOT
 from core.views import md_escape, settings_caption, view_to_params
+
+#: Folder page paths are relative to (the main script's).
+PAGES_ROOT = REPO_ROOT
 
 #: Pixels of the viewport's height left to the title line and the footer line.
 CHROME_PX = 118
@@ -42,24 +46,29 @@ STYLE = """<style>
 iframe[title="st.iframe"], .st-key-present_keys { height: 0 !important; min-height: 0 !important; }
 </style>""".replace("CHROME_PX", str(CHROME_PX))
 
-#: Key listener: clicks the footer's hidden links (next / previous) and the exit button.
+#: Key listener, installed once per browser tab in the dashboard's own window (a script element
+#: added to the parent document, so it outlives the component frame that installs it): clicks the
+#: footer's previous / next page links and the exit button.
 KEYS_JS = """<script>
 (function () {
-  const P = window.parent, doc = P.document;
-  if (P.__alignscopeKeys) { doc.removeEventListener('keydown', P.__alignscopeKeys); }
-  P.__alignscopeKeys = function (e) {
-    if (e.target && /INPUT|TEXTAREA|SELECT/.test(e.target.tagName)) return;
+  const doc = window.parent.document;
+  if (doc.getElementById('alignscope-keys')) return;
+  const s = doc.createElement('script');
+  s.id = 'alignscope-keys';
+  s.textContent = `(function () {
     const keys = KEYS;
-    let sel = null;
-    if (keys.next.includes(e.key)) sel = '.st-key-present_next a';
-    else if (keys.prev.includes(e.key)) sel = '.st-key-present_prev a';
-    else if (e.key === 'Escape') sel = '.st-key-present_exit button';
-    if (!sel) return;
-    const el = doc.querySelector(sel);
-    if (el) { e.preventDefault(); el.click(); }
-  };
-  doc.addEventListener('keydown', P.__alignscopeKeys);
-  document.addEventListener('keydown', P.__alignscopeKeys);
+    document.addEventListener('keydown', function (e) {
+      if (e.target && /INPUT|TEXTAREA|SELECT/.test(e.target.tagName)) return;
+      let sel = null;
+      if (keys.next.includes(e.key)) sel = '.st-key-present_next a';
+      else if (keys.prev.includes(e.key)) sel = '.st-key-present_prev a';
+      else if (e.key === 'Escape') sel = '.st-key-present_exit button';
+      if (!sel) return;
+      const el = document.querySelector(sel);
+      if (el) { e.preventDefault(); el.click(); }
+    });
+  })();`;
+  doc.head.appendChild(s);
 })();
 </script>"""
 NEXT_KEYS = ["ArrowRight", "ArrowDown", "PageDown", " ", "Enter"]
@@ -111,19 +120,19 @@ def footer(note: str = "") -> None:
     from ui.state import get_view
 
     infos = page_infos()
-    current = st.session_state.get("_page_url", "")
+    current = st.session_state.get("present_page", "")
     prev, nxt = neighbours(current, infos)
     pages = st.session_state.get("_pages", {})
     qp = view_to_params(get_view())
     number = next((k for k, p in enumerate(infos, 1) if p.url_path == current), 0)
     with st.container(key="present_footer"):
         c = st.columns([2.4, 3, 6.2, 1.4], vertical_alignment="center")
-        with c[0].container(key="present_prev"):
-            if prev is not None and (prev.url_path or "Home") in pages:
-                st.page_link(pages[prev.url_path or "Home"], label=f"← {prev.title}", query_params=qp)
-        with c[1].container(key="present_next"):
-            if nxt is not None and nxt.url_path in pages:
-                st.page_link(pages[nxt.url_path], label=f"{nxt.title} →", query_params=qp)
+        for col, key, info, label in ((c[0], "present_prev", prev, "← {}"), (c[1], "present_next", nxt, "{} →")):
+            target = None if info is None else (pages.get("Home") if info.path is None else
+                                                str(info.path.relative_to(PAGES_ROOT)))
+            with col.container(key=key):
+                if target is not None:
+                    st.page_link(target, label=label.format(info.title), query_params=qp)
         c[2].caption(f"{number}/{len(infos)} · " + md_escape(note))
         with c[3].container(key="present_exit"):
             st.button("Esc: exit", key="present_exit_btn", on_click=_exit, help="Leave presenter mode")
@@ -133,6 +142,7 @@ def footer(note: str = "") -> None:
 
 def title_slide(view, settings) -> None:
     """The Home page in presenter mode: what is being compared, with which settings."""
+    st.session_state["present_page"] = ""
     cands = ", ".join(view.candidates) or "(none chosen)"
     message(f"**Target benchmark:** {md_escape(view.target or '(none)')}\n\n"
             f"**Candidates ({len(view.candidates)}):** {md_escape(cands)}\n\n"

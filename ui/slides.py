@@ -186,9 +186,14 @@ def presenting(slide: str, settings) -> None:
     named ``slide``) and stop the page; otherwise do nothing. Call it right after the sidebar."""
     from ui.state import get_view
 
+    import inspect
+
+    from ui.navigation import url_of
+
     view = get_view()
     if not view.present:
         return
+    st.session_state["present_page"] = url_of(inspect.stack()[1].filename)   # the calling page's URL path
     if slide in SLIDES:
         SLIDES[slide](view, settings)
     else:
