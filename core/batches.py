@@ -10,6 +10,13 @@ keeps the first ones, and their cached embeddings). When the corpus has fewer th
 batches still differ (the reference implementation drew one fixed-seed shuffle and so the same
 batch every time; we do not).
 
+Few long documents: a corpus with fewer documents than ``batch_size`` (two long ``.lean`` files of
+240 theorems, about 55k tokens) is cut into non-overlapping windows of ``seq_len`` tokens at a seeded
+random shift per document, and batches draw those windows (:func:`_window_units`) instead of documents,
+with the same pass/permutation scheme. Corpora with at least ``batch_size`` documents take the
+document path unchanged, so their batches, and the cache keys of their embeddings, are the same as
+before this option existed.
+
 Reference defaults (Lee, Miranda et al., arXiv 2306.13840, Sec. 3): 512 sequences x 128 tokens. Our
 CPU default is 16 x 128 x 5 batches: one forward pass of SmolLM2-135M over 16 x 128 tokens takes
 about 2.5 s on 2 CPU threads.
@@ -122,16 +129,15 @@ def sample_batches(corpus: Corpus, tokenizer: PreTrainedTokenizerBase, config: B
         sampled get tokenised (no special tokens are added).
 
     Raises:
-        CorpusError: the corpus has fewer non-empty documents than ``batch_size`` (fix: lower
-            ``--batch-size`` or add documents), or every sampled window is empty after tokenisation.
+        CorpusError: the corpus has fewer documents than ``batch_size`` and its documents hold
+            fewer than ``batch_size`` windows of ``seq_len`` tokens (fix: lower ``--batch-size`` or
+            add documents), or every sampled window is empty after tokenisation.
     """
     docs = corpus.documents()
     n_docs = len(docs)
     bsz, seq_len = config.batch_size, config.seq_len
     if n_docs < bsz:
-        raise CorpusError(
-            f"Corpus {corpus.name!r} has {n_docs} documents, fewer than one batch of {bsz} sequences.",
-            fix=f"lower --batch-size to {max(1, n_docs)} or less, or add documents to the corpus.")
+        return _sample_long_documents(corpus, docs, tokenizer, config, indices)
     per_pass = n_docs // bsz  # disjoint batches available in one pass over a permutation
     pad_id = tokenizer.pad_token_id
     wanted = list(range(config.num_batches)) if indices is None else list(indices)
@@ -158,4 +164,61 @@ def sample_batches(corpus: Corpus, tokenizer: PreTrainedTokenizerBase, config: B
                               fix="check that the corpus documents contain text.")
         out.append(TokenBatch(corpus=corpus.name, index=index, input_ids=ids, attention_mask=mask,
                               doc_ids=tuple(docs[int(r)].doc_id for r in rows), offsets=tuple(offsets)))
+    return out
+
+
+def _window_units(docs, tokenizer, seq_len: int, seed: int) -> list[tuple[int, int, list[int]]]:
+    """Every document cut into non-overlapping windows of ``seq_len`` tokens: ``(doc index, token
+    offset, ids)``. Each document starts at a seeded random shift in ``[0, seq_len)`` (so windows do
+    not always begin at a file's first line); a document of at most ``seq_len`` tokens is one window.
+    Windows of fewer than 2 tokens are dropped."""
+    encoded = tokenizer([d.text for d in docs], add_special_tokens=False)["input_ids"]
+    units: list[tuple[int, int, list[int]]] = []
+    for i, toks in enumerate(encoded):
+        toks = list(toks)
+        if len(toks) <= seq_len:
+            if len(toks) >= 2:
+                units.append((i, 0, toks))
+            continue
+        shift = int(np.random.default_rng([seed, i, 15485863]).integers(0, min(seq_len, len(toks) - seq_len + 1)))
+        for off in range(shift, len(toks) - 1, seq_len):
+            piece = toks[off:off + seq_len]
+            if len(piece) >= 2:
+                units.append((i, off, piece))
+    return units
+
+
+def _sample_long_documents(corpus, docs, tokenizer, config: BatchConfig, indices) -> list[TokenBatch]:
+    """Batches of a corpus with fewer documents than ``batch_size``: the documents' windows
+    (:func:`_window_units`) are the sampling units, drawn like documents are (seeded permutation per
+    pass, batch ``i`` independent of ``num_batches``).
+
+    Raises:
+        CorpusError: fewer windows than one batch (the documents are too short as well as too few).
+    """
+    bsz, seq_len = config.batch_size, config.seq_len
+    units = _window_units(docs, tokenizer, seq_len, config.seed) if docs else []
+    if len(units) < bsz:
+        raise CorpusError(
+            f"Corpus {corpus.name!r} has {len(docs)} documents, fewer than one batch of {bsz} sequences, "
+            f"and they hold only {len(units)} windows of {seq_len} tokens.",
+            fix=f"lower --batch-size to {max(1, len(units))} or less, or add documents to the corpus.")
+    per_pass = len(units) // bsz
+    pad_id = tokenizer.pad_token_id
+    wanted = list(range(config.num_batches)) if indices is None else list(indices)
+    perms: dict[int, np.ndarray] = {}
+    out: list[TokenBatch] = []
+    for index in wanted:
+        pass_no, slot = divmod(index, per_pass)
+        if pass_no not in perms:
+            perms[pass_no] = np.random.default_rng([config.seed, pass_no, 7919, 1]).permutation(len(units))
+        rows = [units[int(r)] for r in perms[pass_no][slot * bsz:(slot + 1) * bsz]]
+        ids = np.full((bsz, seq_len), pad_id, dtype=np.int64)
+        mask = np.zeros((bsz, seq_len), dtype=np.int64)
+        for k, (_, _, piece) in enumerate(rows):
+            ids[k, :len(piece)] = piece
+            mask[k, :len(piece)] = 1
+        out.append(TokenBatch(corpus=corpus.name, index=index, input_ids=ids, attention_mask=mask,
+                              doc_ids=tuple(docs[d].doc_id for d, _, _ in rows),
+                              offsets=tuple(off for _, off, _ in rows)))
     return out

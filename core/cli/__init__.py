@@ -10,6 +10,7 @@ Commands (one module per group, each exposing ``add_commands(subparsers)``):
   mix predict|suggest|save|list|show|export|verify                          core.mixture.cli
   validate plan|run|report|metrics                                          core.validation.cli
   jobs [list|cancel|log]                   background (detached) jobs       core.cli.jobs
+  select run|methods|embed|compare|list    window-level data selection      core.cli.select
   report                                   HTML/PDF report of an analysis   core.cli.report
 
 The groups are the :data:`COMMANDS` registry (:class:`core.registry.Registry`); a feature package
@@ -38,6 +39,7 @@ for _k, (_name, _target) in enumerate((("corpora", "core.cli.corpora:add_command
                                        ("mix", "core.mixture.cli:add_commands"),
                                        ("validate", "core.validation.cli:add_commands"),
                                        ("jobs", "core.cli.jobs:add_commands"),
+                                       ("select", "core.cli.select:add_commands"),
                                        ("report", "core.cli.report:add_commands"))):
     COMMANDS.register(_name, _target, order=_k)
 

@@ -174,6 +174,37 @@ class ClosedFormHeadEstimator(Task2VecEstimator):
                           precision=precision)
         return check_embedding(e.cpu().numpy(), where=f"batch {batch.index} of corpus {batch.corpus!r}")
 
+    def embed_rows(self, probe: ProbeNetwork, batch: TokenBatch, *, precision: str = "fp32") -> np.ndarray:
+        """Per-window Task2Vec embeddings: eq. (2) over the real positions of each row (window) of
+        ``batch`` separately, from the same single forward pass as :meth:`embed`.
+
+        Because eq. (2) is a mean over positions, the batch embedding is the token-weighted mean of
+        these rows: ``embed(batch) = sum_r n_r e_r / sum_r n_r`` (n_r = real tokens of row r; exact up
+        to float rounding). Used by window-level selection (:mod:`core.selection`); the cache keys of
+        :meth:`embed` are unchanged (per-window entries carry ``per_sequence`` in their key).
+
+        Returns:
+            float32 array [B, D] (D = V); a row without real tokens is all zeros.
+
+        Raises:
+            EstimatorError: a non-empty row's FIM is NaN/inf or all zeros.
+        """
+        import torch
+
+        precision = resolve_precision(precision, probe.device)
+        probe.model.eval()
+        h = real_hidden(probe, batch, self.config.minibatch, forward_autocast(precision, self.config.autocast))
+        head = probe.lm_head
+        lengths = [int(n) for n in batch.attention_mask.sum(1)]
+        out = np.zeros((len(lengths), head.weight.shape[0]), dtype=np.float32)
+        for r, part in enumerate(torch.split(h, lengths)):
+            if lengths[r] == 0:
+                continue
+            e = head_fim_diag(part, head.weight, getattr(head, "bias", None), vocab_chunk=self.config.vocab_chunk,
+                              precision=precision)
+            out[r] = check_embedding(e.cpu().numpy(), where=f"window {r} of batch {batch.index} of {batch.corpus!r}")
+        return out
+
 
 def transformer_blocks(probe: ProbeNetwork) -> torch.nn.ModuleList:
     """The ``nn.ModuleList`` of transformer blocks of the base model (Llama ``layers``, GPT-2 ``h``)."""
