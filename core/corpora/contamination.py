@@ -23,8 +23,8 @@ and tokenisation into words and single punctuation marks (:func:`words`):
 
       reproduced(u) = exact(u) or |G13(u) & G13(S)| / |G13(u)| >= 0.8                      (1)
 
-  and a source document counts as a near-duplicate when at least 0.8 of its own 13-grams occur in
-  the held-out split.
+  and a source document counts as a near-duplicate when at least 0.8 of its 13-gram positions hold
+  a held-out 13-gram.
 - ``heldout_fraction`` = reproduced units / units; ``source_fraction`` = near-duplicate (or exact)
   source documents / source documents; ``shared_fraction`` = source documents that share at least
   one 13-gram with the split (reported, not used to refuse).
@@ -69,7 +69,7 @@ MAX_FRACTION = 0.01
 #: Share of held-out units sharing at least one 13-gram with a source that marks it derived from the benchmark.
 DERIVED_SHARED_UNITS = 0.05
 #: Version of the algorithm (part of the cache key).
-VERSION = 1
+VERSION = 2
 BENCHMARK_DOMAIN = "target benchmark"
 
 _WORDS = re.compile(r"\w+|[^\w\s]")
@@ -107,6 +107,7 @@ class HeldOutIndex:
         hashes: normalised-text hash -> unit indices.
         grams: 13-gram -> unit indices.  unit_grams: distinct 13-grams per unit (0 for short units).
         hub: ``(hf_id, split)`` pairs that name the split on the Hugging Face hub (lower case).
+        ends: (first, last) words of every held-out 13-gram: a cheap pre-filter of a source's positions.
     """
 
     benchmark: str
@@ -117,16 +118,19 @@ class HeldOutIndex:
     grams: dict[str, list[int]] = field(default_factory=dict)
     unit_grams: list[int] = field(default_factory=list)
     hub: set[tuple[str, str]] = field(default_factory=set)
+    ends: set[tuple[str, str]] = field(default_factory=set)
 
     def add(self, text: str) -> None:
         """Index one held-out document."""
         k = self.units
         self.units += 1
         self.hashes.setdefault(text_hash(text), []).append(k)
-        g = _grams(words(text))
+        toks = words(text)
+        g = _grams(toks)
         self.unit_grams.append(len(g))
         for x in g:
             self.grams.setdefault(x, []).append(k)
+        self.ends.update((toks[i], toks[i + NGRAM - 1]) for i in range(len(toks) - NGRAM + 1))
 
 
 @dataclass
@@ -313,14 +317,18 @@ def _overlap(idx: HeldOutIndex, corpus) -> Overlap:
     found: dict[int, int] = {}       # unit -> distinct 13-grams of it found in the source
     seen: set[str] = set()
     reproduced: set[int] = set()
+    ends, last = idx.ends, NGRAM - 1
     for d in docs:
         toks = words(d.text)
-        exact = text_hash(d.text) in idx.hashes
+        h = text_hash(d.text)
+        exact = h in idx.hashes
         if exact:
             ov.exact += 1
-            reproduced.update(idx.hashes[text_hash(d.text)])
-        grams = _grams(toks)
-        hits = [g for g in grams if g in idx.grams]
+            reproduced.update(idx.hashes[h])
+        positions = len(toks) - last
+        # positions whose first and last words end a held-out 13-gram, then the 13-gram itself
+        hits = [g for g in (" ".join(toks[i:i + NGRAM]) for i in range(max(positions, 0))
+                            if (toks[i], toks[i + last]) in ends) if g in idx.grams]
         if hits:
             ov.shared += 1
         for g in hits:
@@ -328,7 +336,7 @@ def _overlap(idx: HeldOutIndex, corpus) -> Overlap:
                 seen.add(g)
                 for u in idx.grams[g]:
                     found[u] = found.get(u, 0) + 1
-        if exact or (grams and len(hits) >= NEAR_DUPLICATE_COVERAGE * len(grams)):
+        if exact or (positions > 0 and len(hits) >= NEAR_DUPLICATE_COVERAGE * positions):
             ov.near_duplicates += 1
             if len(ov.examples) < 3:
                 ov.examples.append(d.doc_id)
@@ -343,7 +351,8 @@ def _overlap(idx: HeldOutIndex, corpus) -> Overlap:
 # ----------------------------------------------------------------------------------------------
 # Public API
 # ----------------------------------------------------------------------------------------------
-def contamination_report(corpus: str | Corpus, *, use_cache: bool = True, compute: bool = True) -> ContaminationReport | None:
+def contamination_report(corpus: str | Corpus, *, use_cache: bool = True, compute: bool = True,
+                         splits: list[HeldOutIndex] | None = None) -> ContaminationReport | None:
     """Overlap of a corpus (name or :class:`~core.corpora.registry.Corpus`) with every held-out split.
 
     Held-out corpora of a benchmark are not compared with their own benchmark (they *are* it).
@@ -353,6 +362,7 @@ def contamination_report(corpus: str | Corpus, *, use_cache: bool = True, comput
             ``fingerprint()``).
         use_cache: read/write ``cache/contamination`` (keyed by :func:`core.fingerprint.contamination_key`).
         compute: False returns None instead of computing when nothing is cached (fast pages).
+        splits: the held-out splits (default :func:`heldout_splits`; pass them when checking many corpora).
 
     Returns:
         A :class:`ContaminationReport`, or None (``compute=False`` and not cached).
@@ -366,7 +376,7 @@ def contamination_report(corpus: str | Corpus, *, use_cache: bool = True, comput
 
     c = get_corpus(corpus) if isinstance(corpus, str) else corpus
     hub = _hub_split(getattr(c, "spec", None))
-    splits = [s for s in heldout_splits() if c.name not in s.corpora]
+    splits = [s for s in (heldout_splits() if splits is None else splits) if c.name not in s.corpora]
     fp = "hf-unavailable" if hub is not None and not c.available() else c.fingerprint()
     key = contamination_key(corpus_fingerprint=fp, heldout={s.benchmark: s.fingerprints for s in splits},
                             params={"v": VERSION, "n": NGRAM, "coverage": NEAR_DUPLICATE_COVERAGE, "hf": hub})
@@ -451,13 +461,14 @@ def contamination_notes(names: Iterable[str], *, compute: bool = False) -> dict[
     from core.corpora import get_corpus
 
     out: dict[str, str | None] = {}
+    splits = heldout_splits()
     for name in names:
         try:
             c = get_corpus(name)
             if not compute and c.spec.kind == "hf":
                 out[name] = None
                 continue
-            r = contamination_report(c, compute=compute)
+            r = contamination_report(c, compute=compute, splits=splits)
         except AlignScopeError:
             r = None
         out[name] = None if r is None else r.note()
