@@ -125,3 +125,26 @@ def test_a_sweep_of_two_fine_tunes_on_ray_records_both(ray_engine, corpora, tiny
         assert row["experiment_id"] == "experiment-ray-test"
     again = run_experiment(params, job_id="experiment-ray-test")     # rerunning reuses both
     assert all(v.get("reused") for v in again["runs"].values())
+
+
+def test_a_lab_on_ray_records_every_run_and_its_results_file(ray_engine, corpora, tiny_model_dir, one_torch_thread,
+                                                            tmp_path):
+    import json
+
+    from core.batches import BatchConfig
+    from core.finetune import results
+    from core.pipeline import EmbedSettings
+    from core.validation.lab import LabPlan, Regime, run_lab
+
+    plan = LabPlan(target="bench", sources=("maths", "prose", "wiki-ish"),
+                   regimes=(Regime("t", 128, epochs=1, seeds=(0,), seq_len=32, batch_size=4, learning_rate=3e-3),),
+                   dose_pairs=(("maths", "prose"),), dose_fractions=(0.5,), dose_seeds=(0,), model=tiny_model_dir,
+                   precision="fp32")
+    settings = EmbedSettings(model=tiny_model_dir, device="cpu", batch=BatchConfig(batch_size=4, seq_len=32, num_batches=2))
+    ray_engine()
+    lines: list[str] = []
+    res = run_lab(plan, out=tmp_path / "lab.json", settings=settings, say=lines.append, metrics=False)
+    assert len(res["runs"]) == 4 and {r["status"] for r in res["runs"]} == {"done"}, [r["error"] for r in res["runs"]]
+    assert json.loads((tmp_path / "lab.json").read_text())["runs"] == json.loads(json.dumps(res["runs"]))
+    assert any("sent to ray engine" in ln for ln in lines)
+    assert all(results.get_run(r["run_id"])["status"] == "done" for r in res["runs"])
