@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -106,7 +108,7 @@ def test_cancel_keeps_stored_batches_and_the_rerun_sends_only_the_missing_ones(r
     assert {m["engine"] for m in metas} == {"ray"} and all(":" in m["worker"] for m in metas)
 
 
-def test_a_sweep_of_two_fine_tunes_on_ray_records_both(ray_engine, corpora, tiny_model_dir, one_torch_thread):
+def test_a_sweep_of_two_fine_tunes_on_ray_records_both_even_when_a_worker_dies(ray_engine, corpora, tiny_model_dir, one_torch_thread):
     from core.batches import BatchConfig
     from core.finetune import results
     from core.finetune.experiment import experiment_params, run_experiment
@@ -117,8 +119,27 @@ def test_a_sweep_of_two_fine_tunes_on_ray_records_both(ray_engine, corpora, tiny
                 device="cpu", save_adapter=False)
     params = experiment_params("bench", ["maths", "prose"], base, settings)
     ray_engine()
-    out = run_experiment(params, job_id="experiment-ray-test")
-    assert out["done"] == 2 and out["failed"] == 0
+    killed: list[int] = []
+    done = threading.Event()
+
+    def kill_the_first_running_task():          # a Ray worker dies mid-run: the task is retried
+        while not done.is_set() and not killed:
+            for row in results.list_runs(reconcile_first=False):
+                pid = row.get("worker_pid")
+                if row["status"] == "running" and pid and pid != os.getpid() and row.get("phase") != "validating":
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                    break
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=kill_the_first_running_task, daemon=True)
+    watcher.start()
+    try:
+        out = run_experiment(params, job_id="experiment-ray-test")
+    finally:
+        done.set()
+        watcher.join()
+    assert killed and out["done"] == 2 and out["failed"] == 0, out
     for label in ("maths", "prose"):
         row = results.get_run(out["runs"][label]["run_id"])
         assert row["status"] == "done" and row["ppl_after"] > 0 and row["alignment"] is not None
