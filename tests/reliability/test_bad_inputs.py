@@ -218,6 +218,9 @@ CLI_CASES = [
     (["finetune", "--mixture", "nosuchmix", "--device", "cpu"], "nosuchmix"),
     (["finetune", "--source", "good", "--target", "good", "--device", "cpu"], "held-out split"),
     (["finetune", "--source", "good", "--method", "qlora"], "qlora"),
+    (["experiment", "--sources", "good,pn-test-copy", "--device", "cpu"], "pn-test-copy"),
+    (["experiment", "--sources", "good", "--budget", "1000000000", "--device", "cpu"], "--yes"),
+    (["experiment", "--sources", "good,good", "--device", "cpu"], "good"),
     (["perplexity", "--corpus", "good", "--seq-len", "100000", *M], "--seq-len 100000"),
     (["perplexity", "--corpus", "good", "--batch-size", "0", *M], "--batch-size"),
     (["perplexity", *M], "--corpus or --target"),
@@ -408,4 +411,41 @@ def test_dashboard_form_bad_input(env, name, fill, expected):
 
 
 def test_table_has_at_least_80_bad_inputs():
-    assert len(CLI_CASES) + 3 + len(API_CASES) + len(FORM_CASES) >= 80
+    assert len(CLI_CASES) + 3 + len(API_CASES) + len(FORM_CASES) + 2 >= 80
+
+
+def test_finetune_page_needs_a_confirmation_above_the_source(env):
+    """The Fine-tune page: a budget above the source shows the estimate and asks for the confirmation box;
+    a source copying the test split is refused with an error box; nothing is queued or cached."""
+    from streamlit.testing.v1 import AppTest
+
+    from core.corpora import CorpusSpec, register_corpus
+    from core.jobs import list_jobs
+    from tests.pages.conftest import texts_of
+
+    from core.corpora.contamination import contamination_report
+
+    register_corpus(CorpusSpec(name="bench", kind="files", path=str(env["data"] / "prose.jsonl"), field="text",
+                               domain="target benchmark"))
+    for name in ("good", "pn-test-copy"):          # a new benchmark: warm the reports against it
+        contamination_report(name)
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=90)
+    at.query_params.update({"model": env["model"]})
+    at.switch_page("pages/5_Fine-tune.py")
+    at.run()
+    at.selectbox(key="ft_target").set_value("bench").run()
+    at.number_input(key="ft_budget").set_value(10_000_000).run()
+    at.selectbox(key="ft_source").set_value("good").run()
+    at.run()
+    before = cache_files(env["root"])
+    at.button(key="ft_go").click().run()
+    assert not at.exception, texts_of(at.exception)
+    warnings = texts_of(at.warning)
+    assert any("exceeds source 'good'" in w and "Start even if" in w and "--" not in w for w in warnings), warnings
+    at.number_input(key="ft_budget").set_value(200).run()
+    at.selectbox(key="ft_source").set_value("pn-test-copy").run()
+    at.button(key="ft_go").click().run()
+    assert any("pn-test-copy" in e and "'Source'" in e for e in texts_of(at.error)), texts_of(at.error)
+    assert not [j for j in list_jobs("finetune")]
+    after = cache_files(env["root"])
+    assert {k: v for k, v in after.items() if before.get(k) != v} == {}
