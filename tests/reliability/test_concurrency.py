@@ -51,3 +51,32 @@ def test_four_processes_compute_each_batch_once(tmp_path, tiny_model_dir, maths_
     for i in range(1, WORKERS):
         np.testing.assert_array_equal(np.load(tmp_path / f"w{i}.npy"), first)
 
+
+
+_RACE = """
+import threading
+from core.probe import load_probe
+errors, barrier = [], threading.Barrier(10)
+def open_page():
+    barrier.wait()
+    try:
+        load_probe(MODEL, device="cpu", progress=False)
+    except Exception as exc:
+        errors.append(repr(exc))
+threads = [threading.Thread(target=open_page) for _ in range(10)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print(len(errors), errors[:1])
+"""
+
+
+def test_ten_sessions_loading_the_probe_at_once_in_a_fresh_process(tiny_model_dir, isolated_cache):
+    """Dashboard sessions are threads of one server: 10 opening at once on a fresh server made
+    transformers' lazy module raise "cannot import name 'AutoConfig'" (bench/viewers.py found it, in 2
+    of 3 bare tries); core.probe now imports transformers under a lock."""
+    env = {**os.environ, "ALIGNSCOPE_CACHE": str(isolated_cache)}
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", _RACE.replace("MODEL", repr(tiny_model_dir))], cwd=REPO_ROOT,
+                             env=env, capture_output=True, text=True, timeout=240)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert out.stdout.split()[0] == "0", out.stdout
