@@ -207,6 +207,14 @@ def heatmap_figure(matrix: AlignmentMatrix, *, order: str = "clustered", target:
         colorscale=[[0, DIAGONAL_COLOUR], [1, DIAGONAL_COLOUR]], showscale=False, text=d_text,
         texttemplate="%{text}", textfont=dict(size=cell_font - 2, color="#5a4a2a"), customdata=hover,
         hovertemplate="%{customdata}<extra></extra>", xgap=2, ygap=2, hoverongaps=False))
+    # Invisible square markers on the cells: plotly heatmaps are not selectable, markers are, so a
+    # click on a cell reaches st.plotly_chart(on_select=...) as the point (x = column, y = row).
+    cells = [(labels[j], labels[i], hover[i][j]) for i in range(n) for j in range(n)]
+    fig.add_trace(go.Scatter(
+        x=[c[0] for c in cells], y=[c[1] for c in cells], mode="markers", name="cells", showlegend=False,
+        marker=dict(symbol="square", size=20, color="rgba(0,0,0,0)"), customdata=[c[2] for c in cells],
+        hovertemplate="%{customdata}<extra></extra>", selected=dict(marker=dict(color="rgba(0,0,0,0)")),
+        unselected=dict(marker=dict(opacity=1.0))))
     head = title or (f"Cross-alignment of {n} corpora · target <b>{_esc(target)}</b>" if target in names
                      else f"Cross-alignment of {n} corpora")
     full_title = head + (f"<br><span style='font-size:{BASE_FONT - 3}px;color:#555'>{_esc(subtitle)}</span>"
@@ -218,6 +226,7 @@ def heatmap_figure(matrix: AlignmentMatrix, *, order: str = "clustered", target:
     width = max(900, label_px + cell * n + 190)
     fig.update_layout(**base_layout(full_title, height=height))
     fig.update_layout(width=width, margin=dict(l=10, r=10, t=top, b=10))
+    fig.update_traces(marker_size=max(12, cell - 8), selector=dict(name="cells"))
     fig.update_xaxes(side="bottom", tickangle=-35, tickfont=dict(size=BASE_FONT - (0 if n <= 10 else 3)),
                      showgrid=False, title=None)
     fig.update_yaxes(autorange="reversed", tickfont=dict(size=BASE_FONT - (0 if n <= 10 else 3)), showgrid=False,
@@ -630,3 +639,23 @@ def alignment_vs_perplexity_figure(runs: Sequence[Mapping], *, target: str = "")
                    f"{(r.get('align_settings') or {}).get('model')}" for r in runs if r.get("align_settings")})
     fig.update_yaxes(title_text="test perplexity (lower is better)")
     return dashboard_style(fig, subtitle=("alignment: " + "; ".join(used)) if used else "")
+
+
+def distance_histogram_figure(drill: Mapping, *, source: str, target: str) -> "go.Figure":
+    """Histogram of the batch-pair Task2Vec distances behind one coefficient (``drill`` from
+    :func:`core.views.pair_drilldown`), with the mean marked; the title names the coefficient."""
+    import plotly.graph_objects as go
+
+    d = np.asarray(drill["distances"], dtype=float)
+    what = (f"diversity of {_esc(source)} = mean distance {drill['coefficient']:.3f}" if drill["kind"] == "diversity"
+            else f"alignment of {_esc(source)} with {_esc(target)} = 1 − mean distance = {drill['coefficient']:.3f}")
+    fig = go.Figure(go.Histogram(x=d, nbinsx=max(5, min(30, d.size // 2 or 5)), marker_color=ACCENT,
+                                 hovertemplate="distance %{x}<br>%{y} batch pairs<extra></extra>"))
+    fig.add_vline(x=drill["mean"], line_dash="dash", line_color="#b5483b", line_width=2,
+                  annotation_text=f"mean {drill['mean']:.3f}", annotation_position="top right",
+                  annotation_font=dict(size=BASE_FONT - 2, color="#b5483b"))
+    fig.update_layout(**base_layout(f"{d.size} batch pairs · {what}", height=380))
+    fig.update_xaxes(title=dict(text="Task2Vec distance between a batch pair"), tickfont=dict(size=BASE_FONT - 2),
+                     gridcolor="#ddd")
+    fig.update_yaxes(title=dict(text="batch pairs"), tickfont=dict(size=BASE_FONT - 2), gridcolor="#ddd")
+    return fig

@@ -289,3 +289,56 @@ def md_escape(text: object) -> str:
     """Escape Markdown/HTML-significant characters so a message (paths, globs, corpus names,
     errors) renders literally in ``st.error``/``st.info``/``st.markdown``."""
     return _MD_SPECIAL.sub(r"\\\1", str(text))
+
+
+# ----------------------------------------------------------------------------------------------
+# Drill-down: the batch pairs behind one alignment coefficient
+# ----------------------------------------------------------------------------------------------
+def pair_drilldown(matrix, source: str, target: str, *, top: int = 2) -> dict:
+    """The batch-pair Task2Vec distances behind ``align(source, target)`` (or ``div(source)`` when
+    ``source == target``) and the source batches closest to / farthest from the target.
+
+    Args:
+        matrix: :class:`core.coefficients.AlignmentMatrix` (its distance matrix is reused).
+        source, target: corpus names in ``matrix``.
+        top: how many closest and farthest batches to return.
+
+    Returns:
+        ``{"distances": float64 [n_source * n_target] (off-diagonal pairs only when source == target),
+        "mean": mean distance, "coefficient": 1 - mean for alignment / mean for diversity, "kind",
+        "batch_mean": float64 [n_source] mean distance of each source batch to the target's batches,
+        "closest": [batch indices], "farthest": [batch indices]}`` (indices into the source's batches,
+        closest first / farthest first).
+
+    Raises:
+        ValueError: a name not in the matrix.
+    """
+    import numpy as np
+
+    for n in (source, target):
+        if n not in matrix.names:
+            raise ValueError(f"{n!r} is not among {matrix.names}")
+    i, j = matrix.names.index(source), matrix.names.index(target)
+    block = np.asarray(matrix.distances[matrix.offsets[i]:matrix.offsets[i + 1],
+                                        matrix.offsets[j]:matrix.offsets[j + 1]], dtype=np.float64)
+    if source == target:
+        mask = ~np.eye(len(block), dtype=bool)
+        dists = block[mask]
+        per = np.array([row[m].mean() if m.any() else np.nan for row, m in zip(block, mask)])
+        kind, coef = "diversity", float(dists.mean()) if dists.size else float("nan")
+    else:
+        dists = block.ravel()
+        per = block.mean(axis=1)
+        kind, coef = "alignment", 1.0 - float(dists.mean())
+    order = [int(k) for k in np.argsort(per, kind="stable")]
+    top = max(1, min(top, len(order)))
+    return {"distances": dists, "mean": float(dists.mean()) if dists.size else float("nan"), "coefficient": coef,
+            "kind": kind, "batch_mean": per, "closest": order[:top], "farthest": order[::-1][:top]}
+
+
+def window_text(tokenizer, input_ids, attention_mask, *, max_chars: int = 600) -> str:
+    """The text of one token window (padding dropped), cut to ``max_chars`` characters; plain text,
+    to be shown escaped (``st.text`` / ``st.code``), never as Markdown or HTML."""
+    ids = [int(t) for t, m in zip(input_ids, attention_mask) if m]
+    text = tokenizer.decode(ids, skip_special_tokens=True)
+    return text if len(text) <= max_chars else text[:max_chars] + " …"

@@ -8,6 +8,7 @@ st.set_page_config(page_title="Alignment · AlignScope", page_icon="🔭", layou
 
 from core import charts  # noqa: E402
 from core.views import ORDERS, md_escape, settings_caption  # noqa: E402
+from ui import drill  # noqa: E402
 from ui.data import alignment_matrix  # noqa: E402
 from ui.embed import embedding_gate  # noqa: E402
 from ui.export import figure_downloads, show_figure, table_download  # noqa: E402
@@ -41,9 +42,10 @@ order = st.segmented_control("Order", ORDERS, required=True, **bind("w_order", "
                                   "the target always comes first")
 caption = settings_caption(settings)
 fig = charts.heatmap_figure(matrix, order=order or "clustered", target=view.target, subtitle=caption)
-show_figure(fig, key="heatmap", stretch=False)
+drill.remember(drill.pair_from_event(show_figure(fig, key="heatmap", stretch=False, select=True)))
 figure_downloads(fig, f"alignment-{view.target}", key="heatmap")
 verdict_caption()
+drill.drill_down(matrix, settings, names=list(ready), key="align")
 
 ordered = charts.order_names(matrix.names, matrix.values(), order or "clustered", target=view.target)
 tab1, tab2 = st.tabs(["Matrix", "Pairs with 95% CI"])

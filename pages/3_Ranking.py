@@ -9,6 +9,7 @@ st.set_page_config(page_title="Ranking · AlignScope", page_icon="🔭", layout=
 from core import charts  # noqa: E402
 from core.coefficients import rank_sources, tie_groups  # noqa: E402
 from core.views import md_escape, ranking_rows, settings_caption  # noqa: E402
+from ui import drill  # noqa: E402
 from ui.data import alignment_matrix, cached_token_counts  # noqa: E402
 from ui.embed import embedding_gate  # noqa: E402
 from ui.export import figure_downloads, show_figure  # noqa: E402
@@ -41,9 +42,10 @@ rows = ranking_rows(ranking, tokens=cached_token_counts(list(ready)), domains=do
                     groups=tie_groups(matrix, view.target, ranking))
 caption = settings_caption(settings)
 fig = charts.ranking_figure(rows, target=view.target, subtitle=caption)
-show_figure(fig, key="ranking")
+drill.remember(drill.pair_from_event(show_figure(fig, key="ranking", select=True), target=view.target))
 figure_downloads(fig, f"ranking-{view.target}", key="ranking")
 verdict_caption()
+drill.drill_down(matrix, settings, names=list(ready), key="rank")
 
 tdiv = matrix.diversity[view.target]
 st.caption(f"Target {md_escape(view.target)}: diversity coefficient {tdiv.value:.3f}"

@@ -14,9 +14,16 @@ PLOTLY_CONFIG = {"displaylogo": False, "displayModeBar": "hover",
                  "toImageButtonOptions": {"format": "png", "scale": 2}}
 
 
-def show_figure(fig, *, key: str, stretch: bool = True) -> None:
-    """Draw a figure exactly as exported (no Streamlit theme), full width or at its own width."""
+def show_figure(fig, *, key: str, stretch: bool = True, select: bool = False):
+    """Draw a figure exactly as exported (no Streamlit theme), full width or at its own width.
+
+    With ``select``, a click on a point (heatmap cell, bar) reruns the page and the selection event
+    is returned (``st.plotly_chart(on_select="rerun", selection_mode="points")``), else None."""
+    if select:
+        return st.plotly_chart(fig, theme=None, width="stretch" if stretch else "content", config=PLOTLY_CONFIG,
+                               key=key, on_select="rerun", selection_mode="points")
     st.plotly_chart(fig, theme=None, width="stretch" if stretch else "content", config=PLOTLY_CONFIG, key=key)
+    return None
 
 
 def _image(fig, fmt: str, size: tuple[int, int] | None):

@@ -116,3 +116,21 @@ def test_every_page_reopens_from_its_url(server_url, browser_page, embedded_view
         assert page.url == first_url, name
         assert page.evaluate(SIGNATURE_JS) == first, name
         assert "target=e2e-target" in page.url
+
+
+def test_clicking_a_ranking_bar_shows_sample_windows(server_url, browser_page, embedded_view):
+    view, _ = embedded_view
+    page = browser_page
+    page.goto(f"{server_url}/Ranking?{view}")
+    wait_idle(page, timeout=120)
+    chart = page.locator('[data-testid="stPlotlyChart"]').first
+    chart.locator(".main-svg").first.wait_for()
+    bar = chart.locator(".bars path").first.bounding_box()
+    page.mouse.click(bar["x"] + bar["width"] / 2, bar["y"] + bar["height"] / 2)
+    page.locator('[data-testid="stText"]').first.wait_for(timeout=60_000)
+    wait_idle(page)
+    assert_no_exception(page)
+    assert page.locator('[data-testid="stText"]').count() >= 2
+    assert page.get_by_text("closest to e2e-target").count() >= 1
+    assert "pair=" in page.url
+    screenshot(page, "drilldown-ranking", full_page=True)
