@@ -53,7 +53,7 @@ def _settings(args):
     return EmbedSettings(model=args.model, device=args.device)
 
 
-def add_commands(subparsers) -> None:
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
     """Add ``select`` and its subcommands to the ``python -m core`` parser."""
     p = subparsers.add_parser("select", help="window-level data selection from a pool (Task2Vec, DSIR, ZIP-FIT, ...)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -100,7 +100,7 @@ def add_commands(subparsers) -> None:
     ls.set_defaults(func=cmd_list)
 
 
-def cmd_methods(args) -> int:
+def cmd_methods(args: argparse.Namespace) -> int:
     from core.selection.base import SELECTION_METHODS
 
     rows = []
@@ -113,7 +113,7 @@ def cmd_methods(args) -> int:
     return 0
 
 
-def cmd_run(args) -> int:
+def cmd_run(args: argparse.Namespace) -> int:
     from core.probe import load_probe
     from core.selection.export import save_selection, write_jsonl
     from core.selection.pool import load_pool
@@ -149,7 +149,7 @@ def cmd_run(args) -> int:
     return 0
 
 
-def cmd_embed(args) -> int:
+def cmd_embed(args: argparse.Namespace) -> int:
     from core.probe import load_probe
     from core.selection.embed import embed_windows
     from core.selection.pool import load_pool
@@ -167,7 +167,7 @@ def cmd_embed(args) -> int:
     return 0
 
 
-def cmd_compare(args) -> int:
+def cmd_compare(args: argparse.Namespace) -> int:
     from core.selection.compare import CompareConfig, load_results, run_compare
     from core.selection.report import compare_table, save_compare_figure
 
@@ -186,7 +186,7 @@ def cmd_compare(args) -> int:
     return 0
 
 
-def cmd_list(args) -> int:
+def cmd_list(args: argparse.Namespace) -> int:
     from core.selection.export import list_selections, load_selection
 
     rows = []

@@ -17,8 +17,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.errors import AlignScopeError
+
+if TYPE_CHECKING:
+    from core.corpora.registry import Corpus
+    from core.selection.select import SelectionResult
 
 #: Keys of an exported line, in order.
 FIELDS = ("corpus", "doc_id", "offset", "tokens", "score", "text", "method", "target")
@@ -31,7 +36,7 @@ def selections_dir() -> Path:
     return cache_dir("selections")
 
 
-def to_jsonl(result) -> str:
+def to_jsonl(result: SelectionResult) -> str:
     """JSONL text of a :class:`~core.selection.select.SelectionResult` whose windows have ``text``.
 
     Raises:
@@ -47,7 +52,7 @@ def to_jsonl(result) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_jsonl(result, path: str | Path) -> Path:
+def write_jsonl(result: SelectionResult, path: str | Path) -> Path:
     """Write :func:`to_jsonl` atomically to ``path``; returns the path."""
     from core.paths import atomic_write
 
@@ -78,7 +83,7 @@ def read_jsonl(path: str | Path) -> list[dict]:
     return out
 
 
-def save_selection(result, name: str, *, overwrite: bool = True):
+def save_selection(result: SelectionResult, name: str, *, overwrite: bool = True) -> Corpus:
     """Save ``result`` (windows with text) as ``cache/selections/NAME.jsonl`` + ``NAME.json`` and
     register it as the corpus ``NAME``; returns the :class:`core.corpora.Corpus`.
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.selection.base import Chosen, SelectionContext, SelectionMethod
+from core.selection.base import Chosen, Ranked, SelectionContext, SelectionMethod
 
 
 def greedy_select(embeddings: np.ndarray, tokens: np.ndarray, candidates: np.ndarray, targets: np.ndarray, *,
@@ -85,7 +85,7 @@ class Task2VecGreedy(SelectionMethod):
     needs = "task2vec"
     score_name = "task2vec score"
 
-    def rank(self, ctx: SelectionContext, *, seed: int, budget: int):
+    def rank(self, ctx: SelectionContext, *, seed: int, budget: int) -> Ranked:
         from core.selection.topk import Task2VecTopK
 
         return Task2VecTopK().rank(ctx, seed=seed, budget=budget)

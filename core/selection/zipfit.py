@@ -13,6 +13,8 @@ shared structure; the paper uses gzip compression). Windows are taken in decreas
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from core.selection.base import Ranked, SelectionContext, SelectionMethod
@@ -24,7 +26,7 @@ MAX_TARGET_EXAMPLES = 200
 
 
 def zipfit_scores(texts: list[str], target_texts: list[str], *, level: int = GZIP_LEVEL,
-                  should_stop=None) -> np.ndarray:
+                  should_stop: Callable[[], bool] | None = None) -> np.ndarray:
     """Mean ``1 - NCD`` of each text against the target texts (module docstring): float64 [len(texts)].
 
     Raises:
