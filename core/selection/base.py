@@ -20,11 +20,13 @@ from typing import TYPE_CHECKING, Callable, ClassVar
 
 import numpy as np
 
-from core.errors import AlignScopeError
+from core.errors import AlignScopeError, opt
 from core.registry import Registry, RegistryError
 
 if TYPE_CHECKING:
     from core.fingerprint import EmbedSettings
+    from core.selection.embed import WindowEmbeddings
+    from core.selection.index import WindowIndex
     from core.selection.pool import Pool
 
 Progress = Callable[[int, int, str], None]
@@ -75,7 +77,7 @@ class SelectionContext:
 
         return self._get("target_texts", lambda: [d.text for d in get_corpus(self.target).documents()])
 
-    def window_embeddings(self):
+    def window_embeddings(self) -> WindowEmbeddings:
         """:class:`core.selection.embed.WindowEmbeddings` of the pool (computed when missing)."""
         from core.selection.embed import embed_windows
 
@@ -89,7 +91,7 @@ class SelectionContext:
         return self._get("target_emb", lambda: embed_corpus(self.target, self.settings, progress=False,
                                                             should_stop=self.should_stop).embeddings)
 
-    def index(self):
+    def index(self) -> WindowIndex:
         """:class:`core.selection.index.WindowIndex` of the pool's embeddings (loaded or built)."""
         from core.selection.index import load_or_build
 
@@ -183,19 +185,19 @@ def check_budget(pool: Pool, allowed: np.ndarray, budget: int, max_share: float 
             ``max_share`` outside (0, 1] or too small for the pool's corpora to fill the budget.
     """
     if not isinstance(budget, (int, np.integer)) or isinstance(budget, bool) or budget < 1:
-        raise SelectionError(f"--budget {budget!r} is not a positive number of tokens.", fix="use e.g. --budget 4000.")
+        raise SelectionError(f"{opt('budget', budget)} is not a positive number of tokens.", fix=f"use e.g. {opt('budget', 4000)}.")
     have = int(pool.tokens[allowed].sum())
     if budget > have:
-        raise SelectionError(f"--budget {budget:,} tokens is larger than the pool ({have:,} tokens in "
+        raise SelectionError(f"{opt('budget', int(budget))} tokens is larger than the pool ({have:,} tokens in "
                              f"{int(allowed.sum()):,} windows).",
-                             fix=f"lower --budget to at most {have:,}, or raise --max-windows / add corpora to --pool.")
+                             fix=f"lower {opt('budget')} to at most {have:,}, or raise {opt('max_windows')} / add corpora to {opt('pool')}.")
     if max_share is not None:
         if not 0 < max_share <= 1:
-            raise SelectionError(f"--max-share {max_share!r} is outside (0, 1].", fix="use e.g. --max-share 0.5.")
+            raise SelectionError(f"{opt('max_share', max_share)} is outside (0, 1].", fix=f"use e.g. {opt('max_share', 0.5)}.")
         n = len({w.corpus for w in pool.windows})
         if max_share * n < 1:
-            raise SelectionError(f"--max-share {max_share} with {n} pool corpora cannot fill the budget.",
-                                 fix=f"use --max-share {1 / n:.2f} or more.")
+            raise SelectionError(f"{opt('max_share', max_share)} with {n} pool corpora cannot fill the budget.",
+                                 fix=f"use {opt('max_share', round(1 / n, 2))} or more.")
 
 
 SELECTION_METHODS = Registry("selection method", fix_hint="(CLI: --method NAME; list them: python -m core select methods)")

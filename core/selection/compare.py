@@ -25,9 +25,15 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from core.errors import AlignScopeError
+
+if TYPE_CHECKING:
+    from core.finetune.config import FinetuneConfig
+    from core.fingerprint import EmbedSettings
+    from core.selection.base import SelectionContext
+    from core.selection.pool import PoolConfig
 
 #: The pool of the committed experiment: every demo corpus but the target's splits (the two
 #: ProofNet-valid corpora are listed and excluded as derived from the target, as a user's pool would).
@@ -35,7 +41,7 @@ DEFAULT_POOL = ("agda-stdlib", "champ", "coq-stdlib", "foldoc", "gcide", "hol-li
                 "metamath", "news", "python-docs", "python-stdlib", "sympy", "wikipedia", "proofnet-valid",
                 "proofnet-informal")
 #: Methods in execution order within a seed (model-free ones first, so an early stop has them).
-DEFAULT_METHODS = ("random", "dsir", "zip-fit", "unigram-cos", "best-single", "t2v-greedy", "t2v-topk")
+DEFAULT_METHODS = ("random", "dsir", "zip-fit", "t2v-greedy", "unigram-cos", "best-single", "t2v-topk")
 RESULTS_VERSION = 1
 
 Say = Callable[[str], None]
@@ -70,7 +76,7 @@ class CompareConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def pool_config(self):
+    def pool_config(self) -> PoolConfig:
         from core.selection.pool import PoolConfig
 
         return PoolConfig(corpora=tuple(self.pool), target=self.target, max_windows=self.max_windows, seq_len=self.seq_len)
@@ -84,7 +90,7 @@ def selection_name(cfg: CompareConfig, pool_fp: str, method: str, seed: int) -> 
     return f"sel-{method}-s{seed}-{h}"
 
 
-def finetune_config(cfg: CompareConfig, source: str, seed: int):
+def finetune_config(cfg: CompareConfig, source: str, seed: int) -> FinetuneConfig:
     """The run's :class:`core.finetune.config.FinetuneConfig` (the lab's 4k regime)."""
     from core.finetune.config import FinetuneConfig
 
@@ -93,7 +99,7 @@ def finetune_config(cfg: CompareConfig, source: str, seed: int):
                           seq_len=cfg.seq_len, seed=seed, save_adapter=False)
 
 
-def align_settings(cfg: CompareConfig):
+def align_settings(cfg: CompareConfig) -> EmbedSettings:
     """Task2Vec settings of the runs' alignment column (default settings, ``align_batches`` batches)."""
     from core.batches import BatchConfig
     from core.fingerprint import EmbedSettings
@@ -205,7 +211,8 @@ def _top(comp: dict, n: int = 3) -> str:
     return ", ".join(f"{c} {100 * v / tot:.0f}%" for c, v in sorted(comp.items(), key=lambda kv: -kv[1])[:n])
 
 
-def write_results(cfg: CompareConfig, runs: list[dict], out: Path, *, wall: float = 0.0, ctx=None) -> dict:
+def write_results(cfg: CompareConfig, runs: list[dict], out: Path, *, wall: float = 0.0,
+                  ctx: SelectionContext | None = None) -> dict:
     """Gather each run's selection summary and results-database row; write ``out`` atomically."""
     from core.finetune import results as db
     from core.paths import atomic_write
@@ -267,7 +274,7 @@ def t_interval(values: list[float]) -> tuple[float | None, float | None]:
     return m - h, m + h
 
 
-def summarise(rows: list[dict], methods) -> list[dict]:
+def summarise(rows: list[dict], methods: Sequence[str]) -> list[dict]:
     """One row per method: ``n``, ``ppl_after`` mean and t CI, ``delta_vs_random`` (paired by seed) and
     its t CI, mean selection ``alignment``, mean ``selection_seconds``, pooled ``composition`` shares."""
     done = [r for r in rows if r["status"] == "done" and r["ppl_after"] is not None]

@@ -25,6 +25,8 @@ from core.errors import EstimatorError
 
 if TYPE_CHECKING:
     from core.fingerprint import EmbedSettings
+    from core.estimators.base import Task2VecEstimator
+    from core.probe import ProbeNetwork
     from core.selection.pool import Pool
     from core.store import EmbeddingStore
 
@@ -57,7 +59,7 @@ def window_hash(ids: np.ndarray, mask: np.ndarray) -> str:
     return TokenBatch("", 0, ids[None], mask[None], ("",), (0,)).content_hash()
 
 
-def window_keys(pool: Pool, probe, estimator, precision: str) -> list[str]:
+def window_keys(pool: Pool, probe: ProbeNetwork, estimator: Task2VecEstimator, precision: str) -> list[str]:
     """Store key of every window (module docstring)."""
     from core.fingerprint import embedding_key
 
@@ -111,7 +113,7 @@ def embed_windows(pool: Pool, settings: EmbedSettings, *, store: EmbeddingStore 
     missing = [i for i in range(len(pool)) if i not in rows]
     if missing and not compute:
         raise EstimatorError(f"{len(missing)} of {len(pool)} windows of the pool have no cached embedding.",
-                             fix="compute them first: python -m core select embed --pool ... (or without --cached-only).")
+                             fix="compute them first (python -m core select embed --pool ...).")
     bsz = settings.batch.batch_size
     computed = 0
     if progress:

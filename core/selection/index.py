@@ -17,7 +17,8 @@ Reduced representation (``dims`` float32 + 1, 1,028 bytes per window at the defa
    |x - q|^2) / 2`` orders windows exactly as ``|x - q|`` does (the standard L2-to-MIPS reduction).
 
 Index type: ``IndexFlatIP`` (exact over the reduced vectors) up to ``HNSW_ABOVE`` windows, then
-``IndexHNSWFlat`` (M = 32, inner product, efSearch = 256). Retrieval returns ``depth`` candidates;
+``IndexHNSWFlat`` (M = 32, efConstruction 80, efSearch 256) with the L2 metric on the reduced
+vectors themselves (same order as step 3; graph search needs a metric). Retrieval returns ``depth`` candidates;
 :func:`search` re-ranks them by the exact Task2Vec score (S1 of :mod:`core.selection.score`).
 
 Persistence: one ``.npz`` file per index under ``cache/selection/index/`` holding the serialised
@@ -30,11 +31,15 @@ from __future__ import annotations
 
 import hashlib
 import io
+from typing import TYPE_CHECKING
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.errors import AlignScopeError
+from core.errors import AlignScopeError, opt
+
+if TYPE_CHECKING:
+    import faiss
 
 FLOOR = 1e-12
 DEFAULT_DIMS = 256
@@ -47,7 +52,7 @@ class WindowIndex:
     """A built (or loaded) index.
 
     Attributes:
-        index: the faiss index over ``[x, -|x|^2/2]`` rows.  mean, components: the PCA (float32
+        index: the faiss index (``flat``: rows ``[x, -|x|^2/2]``; ``hnsw``: rows ``x``).  mean, components: the PCA (float32
         [F], [dims, F]).  key: :func:`index_key`.  kind: ``flat`` | ``hnsw``.  rebuilt: why it was
         built now (``""`` when loaded from the cache: ``"new"``, ``"other settings"``, ``"corrupted"``).
     """
@@ -73,8 +78,9 @@ class WindowIndex:
     def query(self, targets: np.ndarray, depth: int) -> np.ndarray:
         """Row ids (int64 [<= depth]) of the windows nearest to the mean of the target embeddings [m, D]."""
         q = self.reduce(np.asarray(targets, dtype=np.float64).mean(0, keepdims=True))
-        q = np.hstack([q, np.ones((1, 1), dtype=np.float32)])
-        _, ids = self.index.search(q, int(min(depth, self.index.ntotal)))
+        if self.kind == "flat":
+            q = np.hstack([q, np.ones((1, 1), dtype=np.float32)])
+        _, ids = self.index.search(np.ascontiguousarray(q), int(min(depth, self.index.ntotal)))
         return ids[0][ids[0] >= 0].astype(np.int64)
 
 
@@ -111,15 +117,18 @@ def fit_reduction(embeddings: np.ndarray, *, dims: int, seed: int) -> tuple[np.n
     return pca.mean_.astype(np.float32), pca.components_.astype(np.float32)
 
 
-def build_faiss(vectors: np.ndarray, kind: str):
-    """A faiss inner-product index over ``[x, -|x|^2/2]`` (step 3) of reduced vectors float32 [N, k]."""
+def build_faiss(vectors: np.ndarray, kind: str) -> faiss.Index:
+    """The faiss index of reduced vectors float32 [N, k]: ``flat`` is ``IndexFlatIP`` over ``[x,
+    -|x|^2/2]`` (step 3); ``hnsw`` is ``IndexHNSWFlat`` (M = 32) with the L2 metric on ``x`` itself
+    (graph search needs a metric; the inner product of the augmented vectors is not one)."""
     import faiss
 
-    x = np.ascontiguousarray(np.hstack([vectors, -0.5 * (vectors ** 2).sum(1, keepdims=True)]), dtype=np.float32)
     if kind == "flat":
+        x = np.ascontiguousarray(np.hstack([vectors, -0.5 * (vectors ** 2).sum(1, keepdims=True)]), dtype=np.float32)
         index = faiss.IndexFlatIP(x.shape[1])
-    elif kind == "hnsw":
-        index = faiss.IndexHNSWFlat(x.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
+    elif kind == "hnsw":          # HNSW navigates a metric space: plain L2 on the reduced vectors
+        x = np.ascontiguousarray(vectors, dtype=np.float32)
+        index = faiss.IndexHNSWFlat(x.shape[1], 32)
         index.hnsw.efConstruction = 80
         index.hnsw.efSearch = 256
     else:
@@ -190,7 +199,7 @@ def load_or_build(embeddings: np.ndarray, *, pool_fingerprint: str, embedding_ke
     if not isinstance(dims, int) or not 1 <= dims <= 511:
         raise AlignScopeError(f"Index dimensions {dims!r} out of range.", fix="use 1 to 511 (511 + 1 float32 = 2 KB).")
     if embeddings.shape[0] < 2:
-        raise AlignScopeError("An index needs at least 2 windows.", fix="use a larger pool (--max-windows).")
+        raise AlignScopeError("An index needs at least 2 windows.", fix=f"use a larger pool ({opt('max_windows')}).")
     kind = kind or index_kind(embeddings.shape[0])
     key = index_key(pool_fingerprint=pool_fingerprint, embedding_keys=embedding_keys, dims=dims, seed=seed, kind=kind)
     path = _path(key)

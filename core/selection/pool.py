@@ -23,14 +23,17 @@ Corpora derived from the target benchmark (``CorpusSpec.derived_from``) are left
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
-from core.errors import AlignScopeError, CorpusError
+from core.errors import AlignScopeError, CorpusError, opt
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
+
+    from core.probe import ProbeNetwork
+    from core.store import EmbeddingStore
 
 #: Characters per token used to estimate a document's windows before tokenising (SmolLM2's BPE
 #: averages 3.5-4.5 characters per token on the demo corpora; only the sampling weights depend on it).
@@ -119,12 +122,12 @@ class Pool:
         """object array [N] of corpus names."""
         return np.array([w.corpus for w in self.windows], dtype=object)
 
-    def texts(self, tokenizer, rows=None) -> list[str]:
+    def texts(self, tokenizer: PreTrainedTokenizerBase, rows: Sequence[int] | None = None) -> list[str]:
         """Decoded text of the windows ``rows`` (default all), in that order."""
         rows = range(len(self)) if rows is None else rows
         return [tokenizer.decode(self.input_ids[r][self.attention_mask[r].astype(bool)]) for r in rows]
 
-    def composition(self, rows=None) -> dict[str, int]:
+    def composition(self, rows: Sequence[int] | None = None) -> dict[str, int]:
         """Tokens per corpus among ``rows`` (default the whole pool)."""
         rows = range(len(self)) if rows is None else rows
         out: dict[str, int] = {}
@@ -145,16 +148,16 @@ def pool_corpora(config: PoolConfig) -> tuple[list, dict[str, str]]:
 
     names = [n.strip() for n in config.corpora if n and n.strip()]
     if not names:
-        raise PoolError("The pool is empty: no corpus given.", fix="pass --pool A,B,... with registered corpora "
+        raise PoolError("The pool is empty: no corpus given.", fix=f"choose registered corpora in {opt('pool')} "
                                                                   "(python -m core corpora list).")
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
-        raise PoolError(f"Pool corpora listed twice: {', '.join(dup)}.", fix="list each corpus once in --pool.")
+        raise PoolError(f"Pool corpora listed twice: {', '.join(dup)}.", fix=f"list each corpus once in {opt('pool')}.")
     forbidden = _forbidden(config.target)
     bad = [n for n in names if n in forbidden]
     if bad:
         raise PoolError(f"The pool contains the target {config.target!r} (or its held-out split): {', '.join(bad)}.",
-                        fix="remove it from --pool: selecting the evaluation data would make the target perplexity "
+                        fix=f"remove it from {opt('pool')}: selecting the evaluation data would make the target perplexity "
                             "meaningless.")
     corpora, excluded = [], {}
     for n in names:
@@ -169,7 +172,7 @@ def pool_corpora(config: PoolConfig) -> tuple[list, dict[str, str]]:
         corpora.append(c)
     if not corpora:
         raise PoolError("The pool is empty: every corpus is derived from the target benchmark "
-                        f"({', '.join(excluded)}).", fix="add other corpora to --pool, or pass --include-derived.")
+                        f"({', '.join(excluded)}).", fix=f"add other corpora to {opt('pool')}, or set {opt('include_derived', True)}.")
     return corpora, excluded
 
 
@@ -203,9 +206,9 @@ def build_pool(config: PoolConfig, tokenizer: PreTrainedTokenizerBase, *, tokeni
     from core.fingerprint import fingerprint
 
     if not isinstance(config.max_windows, int) or config.max_windows < 1:
-        raise PoolError(f"--max-windows {config.max_windows!r} is not a positive integer.", fix="use e.g. --max-windows 2400.")
+        raise PoolError(f"{opt('max_windows', config.max_windows)} is not a positive integer.", fix=f"use e.g. {opt('max_windows', 2400)}.")
     if config.seq_len < 2:
-        raise PoolError(f"Window length {config.seq_len} is below 2 tokens.", fix="use --seq-len 128.")
+        raise PoolError(f"Window length {opt('seq_len', config.seq_len)} is below 2 tokens.", fix=f"use {opt('seq_len', 128)}.")
     corpora, excluded = pool_corpora(config)
     quotas = [config.max_windows // len(corpora) + (1 if k < config.max_windows % len(corpora) else 0)
               for k in range(len(corpora))]
@@ -219,7 +222,7 @@ def build_pool(config: PoolConfig, tokenizer: PreTrainedTokenizerBase, *, tokeni
             rows.append(ids)
     if not windows:
         raise PoolError(f"The pool of {', '.join(c.name for c in corpora)} has no window of {config.min_tokens} tokens or more.",
-                        fix="add corpora with text to --pool.")
+                        fix=f"add corpora with text to {opt('pool')}.")
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     ids = np.full((len(rows), config.seq_len), pad, dtype=np.int64)
     mask = np.zeros((len(rows), config.seq_len), dtype=np.int64)
@@ -273,7 +276,7 @@ def _corpus_windows(corpus, k: int, quota: int, tokenizer, config: PoolConfig):
     return picked_out
 
 
-def subset(pool: Pool, rows) -> Pool:
+def subset(pool: Pool, rows: Sequence[int]) -> Pool:
     """The pool restricted to ``rows`` (in that order), same config; its fingerprint names the rows."""
     from core.fingerprint import fingerprint
 
@@ -283,7 +286,8 @@ def subset(pool: Pool, rows) -> Pool:
                 fingerprint=fingerprint({"subset_of": pool.fingerprint, "rows": rows}))
 
 
-def load_pool(config: PoolConfig, probe, *, store=None, progress=None) -> Pool:
+def load_pool(config: PoolConfig, probe: ProbeNetwork, *, store: EmbeddingStore | None = None,
+              progress: Callable[[int, int, str], None] | None = None) -> Pool:
     """:func:`build_pool`, cached in the embedding store under ``"pool:" + fingerprint(config,
     corpora content fingerprints, tokenizer)`` (a corrupted entry is rebuilt by the store's checks).
 

@@ -14,12 +14,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from core.selection.base import SelectionContext, SelectionError, check_budget, get_method
+from core.errors import opt
+from core.selection.base import SelectionContext, SelectionError, SelectionMethod, check_budget, get_method
 from core.selection.pool import Pool, PoolConfig
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from core.fingerprint import EmbedSettings
 
 #: Share of the pool each seed may select from (seeds differ in the windows they can see).
 SEED_SHARE = 0.8
@@ -65,7 +71,8 @@ def allowed_rows(pool: Pool, seed: int, share: float = SEED_SHARE) -> np.ndarray
     return np.random.default_rng([seed, 1618]).random(len(pool)) < share
 
 
-def validate_request(*, method: str, budget: int, pool_config: PoolConfig, max_share: float | None = None):
+def validate_request(*, method: str, budget: int, pool_config: PoolConfig, max_share: float | None = None
+                     ) -> tuple[SelectionMethod, list[str]]:
     """Fast checks before any tokenising or forward pass; returns ``(method object, corpora)``.
 
     Raises:
@@ -76,14 +83,20 @@ def validate_request(*, method: str, budget: int, pool_config: PoolConfig, max_s
 
     m = get_method(method)
     if not isinstance(budget, (int, np.integer)) or isinstance(budget, bool) or budget < 1:
-        raise SelectionError(f"--budget {budget!r} is not a positive number of tokens.", fix="use e.g. --budget 4000.")
+        raise SelectionError(f"{opt('budget', budget)} is not a positive number of tokens.", fix=f"use e.g. {opt('budget', 4000)}.")
     if max_share is not None and not 0 < max_share <= 1:
-        raise SelectionError(f"--max-share {max_share!r} is outside (0, 1].", fix="use e.g. --max-share 0.5.")
+        raise SelectionError(f"{opt('max_share', max_share)} is outside (0, 1].", fix=f"use e.g. {opt('max_share', 0.5)}.")
+    cap = pool_config.max_windows * pool_config.seq_len
+    if budget > cap:
+        raise SelectionError(f"{opt('budget', int(budget))} tokens is larger than the pool can be "
+                             f"({opt('max_windows', pool_config.max_windows)} windows of {pool_config.seq_len} tokens = {cap:,} tokens).",
+                             fix=f"lower {opt('budget')} to at most {cap:,}, or raise {opt('max_windows')}.")
     corpora, _ = pool_corpora(pool_config)
     return m, corpora
 
 
-def run_selection(*, method: str, target: str, pool_config: PoolConfig, budget: int, settings=None, seed: int = 0,
+def run_selection(*, method: str, target: str, pool_config: PoolConfig, budget: int, settings: EmbedSettings | None = None,
+                  seed: int = 0,
                   share: float = 1.0, max_share: float | None = None, pool: Pool | None = None,
                   context: SelectionContext | None = None, progress: Callable[[int, int, str], None] | None = None,
                   should_stop: Callable[[], bool] | None = None) -> SelectionResult:
@@ -123,8 +136,8 @@ def run_selection(*, method: str, target: str, pool_config: PoolConfig, budget: 
     chosen = m.choose(context, budget=budget, seed=seed, max_share=max_share)
     seconds = time.perf_counter() - t0
     if chosen.rows.size == 0:
-        raise SelectionError(f"Method {method!r} selected no window within --budget {budget}.",
-                             fix="raise --budget or --max-share.")
+        raise SelectionError(f"Method {method!r} selected no window within {opt('budget', int(budget))}.",
+                             fix=f"raise {opt('budget')} or {opt('max_share')}.")
     sel = subset(pool, chosen.rows)
     emb = embed_windows(sel, settings, should_stop=should_stop).embeddings
     coef = selection_alignment(emb, sel.tokens, range(len(sel)), context.target_embeddings(),
@@ -140,7 +153,7 @@ def run_selection(*, method: str, target: str, pool_config: PoolConfig, budget: 
                            seconds=seconds, score_name=m.score_name, details=_jsonable(chosen.details))
 
 
-def with_texts(result: SelectionResult, pool: Pool, tokenizer) -> SelectionResult:
+def with_texts(result: SelectionResult, pool: Pool, tokenizer: PreTrainedTokenizerBase) -> SelectionResult:
     """Add each window's decoded ``text`` (for export and display)."""
     texts = pool.texts(tokenizer, [w["row"] for w in result.windows])
     for w, t in zip(result.windows, texts):
