@@ -10,6 +10,7 @@ import contextlib
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -96,9 +97,30 @@ def lock_holder(path: str | Path) -> int | None:
     return pid
 
 
+def _wait_for(lock: object, timeout: float, should_stop: Callable[[], bool] | None, poll: float, what: str) -> None:
+    """Acquire ``lock`` within ``timeout`` seconds (-1: forever), polling ``should_stop`` every ``poll`` s."""
+    from filelock import Timeout
+
+    if should_stop is None:
+        lock.acquire(timeout=timeout)
+        return
+    deadline = None if timeout < 0 else time.monotonic() + timeout
+    while True:
+        if should_stop():
+            raise InterruptedError(f"cancelled while waiting for {what}")
+        step = poll if deadline is None else max(0.0, min(poll, deadline - time.monotonic()))
+        try:
+            lock.acquire(timeout=step)
+            return
+        except Timeout:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise
+
+
 @contextlib.contextmanager
 def file_lock(path: str | Path, *, timeout: float = -1, what: str = "",
-              on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+              on_wait: Callable[[str], None] | None = None, should_stop: Callable[[], bool] | None = None,
+              poll: float = 1.0) -> Iterator[None]:
     """Cross-process exclusive lock on the file ``path`` (``filelock.FileLock``: an OS ``flock``,
     released by the kernel when its holder exits or dies, so a crashed worker never leaves a stale lock).
 
@@ -110,9 +132,12 @@ def file_lock(path: str | Path, *, timeout: float = -1, what: str = "",
         timeout: seconds to wait (``-1``: forever).
         what: what the lock protects, in words ("batch 3 of 'sympy'"), for the waiting message.
         on_wait: called once with the message when the lock is busy (default: print to stderr).
+        should_stop: while waiting, polled every ``poll`` seconds; when it returns True the wait ends
+            with ``InterruptedError`` (a cancelled job stops waiting).
 
     Raises:
         filelock.Timeout: the lock was not acquired within ``timeout`` seconds.
+        InterruptedError: ``should_stop()`` became true while waiting.
     """
     from filelock import FileLock, Timeout
 
@@ -128,7 +153,7 @@ def file_lock(path: str | Path, *, timeout: float = -1, what: str = "",
         pid = lock_holder(path)
         (on_wait or _print_wait)(f"waiting for {what or path.name} (lock {path}, held by "
                                  f"{f'pid {pid}' if pid else 'another process'})")
-        lock.acquire(timeout=timeout)
+        _wait_for(lock, timeout, should_stop, poll, what or path.name)
     try:
         with contextlib.suppress(OSError):
             note.write_text(f"{os.getpid()} {what}")

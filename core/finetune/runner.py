@@ -35,14 +35,13 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from core.corpora.memory import InMemoryCorpus
 from core.errors import AlignScopeError
 from core.finetune import results
 from core.finetune.config import FinetuneConfig, settings_from_dict
-from core.paths import cache_dir
+from core.paths import cache_dir, file_lock
 
 if TYPE_CHECKING:
     import torch
@@ -103,38 +102,19 @@ def training_slot(*, should_stop: Callable[[], bool] | None = None, on_wait: Cal
     """Hold the machine-wide fine-tuning lock (one training at a time); waits, polling ``should_stop``
     every ``poll`` seconds and calling ``on_wait`` once if it has to wait.
 
-    The lock is a ``filelock.FileLock`` on ``cache/finetune/train.lock`` (``train-<slot>.lock`` per GPU
-    under the ray engine): an OS ``flock``, released by the kernel when its holder dies; the holder's pid
-    is in ``<lock>.owner`` (:func:`core.paths.lock_holder`).
+    The lock is :func:`core.paths.file_lock` on ``cache/finetune/train.lock`` (``train-<slot>.lock`` per
+    GPU under the ray engine): an OS ``flock``, released by the kernel when its holder dies; the holder's
+    pid is in ``<lock>.owner`` (:func:`core.paths.lock_holder`).
 
     Raises:
         InterruptedError: ``should_stop()`` became true while waiting.
     """
-    from filelock import FileLock, Timeout
-
     slot = os.environ.get("ALIGNSCOPE_TRAINING_SLOT", "")    # set per GPU by the ray engine's tasks
     path = cache_dir("finetune") / (f"train-{slot}.lock" if slot.replace("-", "").isalnum() else "train.lock")
-    lock = FileLock(str(path))
-    waited = False
-    while True:
-        try:
-            lock.acquire(timeout=poll if waited else 0)
-            break
-        except Timeout:
-            if should_stop and should_stop():
-                raise InterruptedError("cancelled while waiting for another fine-tune to finish") from None
-            if on_wait and not waited:
-                on_wait()
-            waited = True
-    note = Path(str(path) + ".owner")
-    try:
-        with contextlib.suppress(OSError):
-            note.write_text(f"{os.getpid()} fine-tune training slot")
+    told = (lambda _message: on_wait()) if on_wait else (lambda _message: None)
+    with file_lock(path, what="the fine-tune training slot (one training at a time)", on_wait=told,
+                   should_stop=should_stop or (lambda: False), poll=poll):
         yield
-    finally:
-        with contextlib.suppress(OSError):
-            note.unlink()
-        lock.release()
 
 
 def choose_threads(device: torch.device | str, log: Callable[[str], None] | None = None) -> int | None:

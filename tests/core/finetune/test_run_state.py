@@ -115,7 +115,7 @@ def test_one_training_slot_at_a_time_a_waiter_is_told_and_can_be_cancelled():
     assert held.wait(30)
     assert lock_holder(cache_dir("finetune") / "train.lock") == os.getpid()
     waits, polls = [], []
-    with pytest.raises(InterruptedError, match="waiting for another fine-tune"):
+    with pytest.raises(InterruptedError, match="waiting for the fine-tune training slot"):
         with training_slot(should_stop=lambda: polls.append(1) or len(polls) > 2, on_wait=lambda: waits.append(1),
                            poll=0.05):
             pass
