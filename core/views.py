@@ -15,13 +15,19 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 from core.batches import BatchConfig
 from core.estimators import DEFAULT_ESTIMATOR
 from core.fingerprint import EmbedSettings
 from core.precision import PRECISIONS
 from core.probe import DEFAULT_MODEL
+
+if TYPE_CHECKING:
+    import numpy as np
+    from transformers import PreTrainedTokenizerBase
+
+    from core.coefficients import AlignmentMatrix
 
 DEFAULT_TARGET = "proofnet"
 #: Candidates preselected when the URL names none (those installed are used).
@@ -294,7 +300,7 @@ def md_escape(text: object) -> str:
 # ----------------------------------------------------------------------------------------------
 # Drill-down: the batch pairs behind one alignment coefficient
 # ----------------------------------------------------------------------------------------------
-def pair_drilldown(matrix, source: str, target: str, *, top: int = 2) -> dict:
+def pair_drilldown(matrix: AlignmentMatrix, source: str, target: str, *, top: int = 2) -> dict:
     """The batch-pair Task2Vec distances behind ``align(source, target)`` (or ``div(source)`` when
     ``source == target``) and the source batches closest to / farthest from the target.
 
@@ -336,9 +342,55 @@ def pair_drilldown(matrix, source: str, target: str, *, top: int = 2) -> dict:
             "kind": kind, "batch_mean": per, "closest": order[:top], "farthest": order[::-1][:top]}
 
 
-def window_text(tokenizer, input_ids, attention_mask, *, max_chars: int = 600) -> str:
+def window_text(tokenizer: PreTrainedTokenizerBase, input_ids: Sequence[int] | np.ndarray,
+                attention_mask: Sequence[int] | np.ndarray, *, max_chars: int = 600) -> str:
     """The text of one token window (padding dropped), cut to ``max_chars`` characters; plain text,
     to be shown escaped (``st.text`` / ``st.code``), never as Markdown or HTML."""
     ids = [int(t) for t, m in zip(input_ids, attention_mask) if m]
     text = tokenizer.decode(ids, skip_special_tokens=True)
     return text if len(text) <= max_chars else text[:max_chars] + " …"
+
+
+# ----------------------------------------------------------------------------------------------
+# Mix feasibility: a source cannot give more tokens than it holds
+# ----------------------------------------------------------------------------------------------
+def mix_feasibility(weights: Mapping[str, float], budget: int, tokens: Mapping[str, int | None]) -> list[dict]:
+    """Whether each source holds the tokens its share of the budget asks for (``w_s × budget ≤ tokens_s``).
+
+    Args:
+        weights: ``source -> weight`` (not necessarily normalised; non-negative).
+        budget: total tokens of the mixture (probe tokenizer).
+        tokens: ``source -> tokens the whole corpus holds`` (None or absent: not counted yet).
+
+    Returns:
+        one dict per source ``{"source", "share", "needed", "available", "max_share", "feasible"}``:
+        ``share`` normalised, ``needed = share × budget`` (tokens), ``max_share = min(1, available /
+        budget)``, ``feasible`` True/False, or None when the source's tokens are not counted yet.
+    """
+    total = sum(max(0.0, float(w)) for w in weights.values())
+    out = []
+    for s, w in weights.items():
+        share = max(0.0, float(w)) / total if total > 0 else 0.0
+        avail = tokens.get(s)
+        max_share = None if avail is None else min(1.0, avail / budget) if budget > 0 else 1.0
+        out.append({"source": s, "share": share, "needed": share * budget, "available": avail,
+                    "max_share": max_share, "feasible": None if avail is None else share * budget <= avail + 1e-9})
+    return out
+
+
+def availability_caps(sources: Sequence[str], budget: int, tokens: Mapping[str, int | None], *,
+                      cap: float | None = None, resolution: float = 0.0) -> dict[str, float]:
+    """Per-source caps on the share for the optimiser: ``min(cap, tokens_s / budget)`` (1 where the
+    tokens are not counted yet, ``cap`` None meaning no user cap). With ``resolution`` (e.g. 0.01,
+    a slider's step) an availability cap is rounded down to a multiple of it, less a small margin,
+    so that the weights still fit once rounded for display."""
+    import math
+
+    user = 1.0 if cap is None else float(cap)
+    out = {}
+    for s in sources:
+        avail = 1.0 if tokens.get(s) is None or budget <= 0 else tokens[s] / budget
+        if resolution and avail < 1.0:
+            avail = max(0.0, math.floor((avail - resolution / 5) / resolution) * resolution)
+        out[s] = min(user, avail)
+    return out

@@ -67,8 +67,17 @@ def launch_tabs(target: str, sources: list[str], base: dict, settings: EmbedSett
     with tab_exp:
         st.markdown("One fine-tune per selected source, all with the settings above, run **one after another**; "
                     "the Alignment vs perplexity page fills in as they finish. Finished runs are reused.")
-        defaults = [s for s in default_sources(target) if s in sources]
-        chosen = st.multiselect("Sources", sources, default=defaults, key="ft_exp_sources")
+        from ui.state import get_view
+
+        picked = [s for s in get_view().candidates if s in sources]      # the candidates chosen on Corpora
+        defaults = picked or [s for s in default_sources(target) if s in sources]
+        if st.session_state.get("ft_exp_for") != (target, tuple(picked)):  # new candidates: new defaults
+            st.session_state["ft_exp_for"] = (target, tuple(picked))
+            st.session_state["ft_exp_sources"] = defaults
+        chosen = st.multiselect("Sources", sources, key="ft_exp_sources",
+                                help="Defaults to the candidates chosen on the Corpora page")
+        if chosen:
+            st.caption("Estimate before launch: " + experiment_estimate(target, tuple(chosen), base))
         if st.button(f"Run the experiment ({len(chosen)} fine-tunes)", type="primary", key="ft_exp_go",
                      disabled=not chosen):
             try:
@@ -80,6 +89,9 @@ def launch_tabs(target: str, sources: list[str], base: dict, settings: EmbedSett
         kind = st.radio("Train on", ["a source corpus", "a saved mixture"], horizontal=True, key="ft_kind")
         mixture = source = None
         if kind == "a source corpus":
+            first = next((s for s in get_view().candidates if s in sources), None)
+            if first and st.session_state.get("ft_source") not in sources:
+                st.session_state["ft_source"] = first
             source = st.selectbox("Source", sources, key="ft_source")
         else:
             names = list_mixtures()
@@ -100,6 +112,39 @@ def launch_tabs(target: str, sources: list[str], base: dict, settings: EmbedSett
                 st.warning(exc.render("ui", {"yes": "the 'Start even if...' box", "budget_tokens": "'Token budget per source'"}))
             except AlignScopeError as exc:
                 st.error(exc.render("ui", {"source": "'Source'", "seq_len": "'Sequence length'"}))
+
+
+@st.cache_data(max_entries=16, show_spinner="Estimating from the measured throughput...")
+def _estimates(target: str, chosen: tuple, base_json: str) -> list[dict]:
+    import json
+
+    from core.finetune.estimate import estimate_finetune
+
+    base = json.loads(base_json)
+    out = []
+    for s in chosen:
+        try:
+            out.append(estimate_finetune(C.FinetuneConfig(source=s, **base)).to_dict())
+        except AlignScopeError as exc:
+            out.append({"error": str(exc), "source": s})
+    return out
+
+
+def experiment_estimate(target: str, chosen: tuple, base: dict) -> str:
+    """One line: the estimated time of one fine-tune per chosen source (core.finetune.estimate:
+    throughput measured on this machine by finished runs, else the bench figure), in total."""
+    import json
+
+    est = _estimates(target, chosen, json.dumps(base, sort_keys=True, default=str))
+    secs = [e.get("seconds") for e in est if isinstance(e.get("seconds"), (int, float))]
+    bad = [e["source"] for e in est if "error" in e]
+    if not secs:
+        return "not available" + (f" ({', '.join(bad)}: see the single-run tab)" if bad else "")
+    total = sum(secs)
+    text = f"about {total / 60:.0f} min for {len(secs)} fine-tunes run one after another" if total >= 90 else \
+        f"about {total:.0f} s for {len(secs)} fine-tunes"
+    src = {e.get("basis") for e in est if e.get("basis")}
+    return text + (f" (throughput: {', '.join(sorted(src))})" if src else "") + (f"; no estimate for {', '.join(bad)}" if bad else "")
 
 
 def jobs_section() -> None:
@@ -131,6 +176,20 @@ def runs_table(target: str) -> None:
             "ppl_before": st.column_config.NumberColumn("ppl before", format="%.3f"),
             "ppl_after": st.column_config.NumberColumn("ppl after", format="%.3f"),
             "wall_seconds": st.column_config.NumberColumn("wall s", format="%.0f")})
+        done = [r for r in rows if r.get("status") == "done" and r.get("ppl_after") is not None]
+        if done:
+            from core import charts
+
+            latest = [r for r in done if r.get("group_key") == done[0].get("group_key")]
+            c1, c2 = st.columns(2)
+            c1.plotly_chart(charts.before_after_figure(latest, target=target), theme=None, width="stretch",
+                            key="ft_before_after")
+            c2.plotly_chart(charts.alignment_vs_perplexity_figure(latest, target=target), theme=None, width="stretch",
+                            key="ft_fit")
+            st.caption(f"Latest finished run: {done[0]['label']}, perplexity {done[0]['ppl_before']:.2f} → "
+                       f"{done[0]['ppl_after']:.2f} on {target}'s held-out split"
+                       + (f", alignment {done[0]['alignment']:.3f}" if done[0].get("alignment") is not None else "")
+                       + " (right: its point on the fit of its group).")
         st.page_link("pages/6_Alignment_vs_perplexity.py", label="See alignment vs perplexity", icon=":material/scatter_plot:")
     else:
         st.caption("No runs yet.")

@@ -21,6 +21,7 @@ from core.mixture.jobs import submit_verify
 from core.mixture.sampling import write_jsonl
 from core.paths import cache_root
 from core.probe import load_probe
+from core.views import md_escape
 from ui.embed import embedding_gate
 from ui.export import show_figure
 from ui.jobs import job_panel
@@ -95,6 +96,8 @@ def _live(ss, singles, settings: EmbedSettings, target: str) -> None:
         st.number_input("Token budget", min_value=1_000, max_value=10 ** 10, step=100_000, key="mix_budget",
                         help="Total tokens of the fine-tuning dataset (probe tokenizer, no special tokens)")
     raw = current_weights(ss)
+    with left:
+        feasibility_notes(raw, int(st.session_state["mix_budget"]), target)
     with right:
         if sum(raw.values()) <= 0:
             st.error("All weights are zero: move at least one slider above 0.")
@@ -123,6 +126,39 @@ def _live(ss, singles, settings: EmbedSettings, target: str) -> None:
     st.session_state["mix_last_ms"] = ms
 
 
+def _tokens(sources: list[str]) -> dict[str, int | None]:
+    from ui.data import cached_token_counts
+
+    return cached_token_counts(list(sources))
+
+
+def feasibility_notes(weights: dict[str, float], budget: int, target: str) -> None:
+    """At once, under the sliders: sources whose share of the budget exceeds the tokens they hold
+    (``w_s × budget > tokens_s``), sources not counted yet, and sources derived from the target
+    benchmark (contamination)."""
+    from core.views import mix_feasibility
+    from ui.state import corpus_catalog
+
+    rows = mix_feasibility(weights, budget, _tokens(list(weights)))
+    bad = [r for r in rows if r["feasible"] is False and r["share"] > 0]
+    if bad:
+        st.error("**Infeasible at this budget**: " + "; ".join(
+            f"{md_escape(r['source'])} needs {r['needed']:,.0f} tokens but holds {r['available']:,} "
+            f"(at most {r['max_share']:.1%} of {budget:,})" for r in bad)
+            + ". Lower its weight or the budget; *Suggest a mix* respects these limits.", icon="⚠️")
+    unknown = [r["source"] for r in rows if r["feasible"] is None and r["share"] > 0]
+    if unknown:
+        st.caption("Token counts not known yet (Corpora page, *count tokens*), so not checked: "
+                   + md_escape(", ".join(unknown)))
+    derived = {c["name"]: c.get("derived_from") for c in corpus_catalog() if c.get("derived_from")}
+    for r in rows:
+        if r["share"] > 0 and r["source"] in derived:
+            st.warning(f"**Contamination**: {md_escape(r['source'])} is derived from the benchmark "
+                       f"{md_escape(derived[r['source']])}"
+                       + (" (the target)" if derived[r["source"]] == target else "")
+                       + ": its alignment is inflated and fine-tuning on it leaks the benchmark.", icon="🚫")
+
+
 def suggest_section(ss: SourceSet) -> None:
     """The optimiser: puts the suggested weights on the sliders (applied on the next run)."""
     msg = st.session_state.pop("mix_suggest_msg", None)
@@ -135,10 +171,21 @@ def suggest_section(ss: SourceSet) -> None:
                                 help="Floor on the linear model's predicted diversity, a lower bound of the real one")
         cap = c2.slider("Cap per source", 0.05, 1.0, 1.0, 0.05, key="mix_cap")
         restarts = c3.number_input("Random restarts", 0, 20, 3, key="mix_restarts")
+        budget = int(st.session_state.get("mix_budget", default_budget()))
+        st.caption(f"Each source's share is also capped by the tokens it holds at the budget of {budget:,} tokens "
+                   "(w × budget ≤ tokens).")
         if st.button("Suggest a mix", type="primary", key="mix_suggest"):
+            from core.views import availability_caps
+
+            caps = availability_caps(ss.sources, budget, _tokens(ss.sources), cap=None if cap >= 1 else cap,
+                                     resolution=0.01)
+            if sum(caps.values()) < 1 - 1e-9:
+                st.error(f"At a budget of {budget:,} tokens these sources cannot fill the mix (their caps sum to "
+                         f"{sum(caps.values()):.1%}): lower the **Token budget** or raise **Cap per source**.")
+                return
             try:
                 with st.spinner("Optimising (SLSQP)..."):
-                    sug = suggest_mix(ss, min_diversity=floor if use_floor else None, cap=None if cap >= 1 else cap,
+                    sug = suggest_mix(ss, min_diversity=floor if use_floor else None, cap=caps,
                                       restarts=int(restarts))
                 st.session_state["mix_pending"] = {"weights": sug.weights}
                 st.session_state["mix_suggest_msg"] = ("success" if sug.feasible else "warning", sug.message)
