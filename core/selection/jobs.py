@@ -6,12 +6,12 @@ result is :meth:`core.selection.select.SelectionResult.to_dict` with each window
 """
 from __future__ import annotations
 
-from core.jobs import register_job_kind
+from core.jobs import JobContext, register_job_kind
 
 SELECT_KIND = "select"
 
 
-def select_job(params: dict, ctx) -> dict:
+def select_job(params: dict, ctx: JobContext) -> dict:
     """Job target: :func:`core.selection.select.run_selection` with progress (per-window embeddings)."""
     from core.fingerprint import EmbedSettings
     from core.probe import load_probe
