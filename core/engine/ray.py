@@ -115,6 +115,10 @@ class ProbeActor:
         self.precision = precision
         self.worker = _worker_name()
 
+    def embed(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """:meth:`__call__` as a plain actor method (the Ray Client path calls actors directly)."""
+        return self(batch)
+
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """``{"look", "row", "corpus", "index", "input_ids" int64 [n, B, T], "attention_mask"}`` ->
         ``{"look", "row", "embedding" float32 [n, D], "seconds", "tokens", "model", "worker", "device"}``."""
@@ -171,6 +175,33 @@ def _finetune_task(config: dict, settings: dict, run_id: str, job_id: str | None
     except Exception as exc:          # recorded as failed by run_finetune; the driver records it too
         return {"row": results.get_run(run_id, reconcile_first=False), "error": str(exc) or type(exc).__name__,
                 "worker": _worker_name()}
+
+
+def _client_mode(ray) -> bool:
+    """Connected through Ray Client (``ray://``): the driver is outside the cluster."""
+    try:
+        return bool(ray.util.client.ray.is_connected())
+    except Exception:
+        return False
+
+
+def _actor_pool_results(ray, items: list[dict], kwargs: dict, *, actors: int, cpus: float, gpus: int) -> Iterator[dict]:
+    """The Ray Client path of :meth:`RayEngine._embed_looks`: the same :class:`ProbeActor` (one probe
+    network per actor, restarted and retried like the Ray Data actors) through ``ray.util.ActorPool``,
+    results yielded as each batch finishes (Ray Data's streaming executor needs a driver inside the
+    cluster)."""
+    from ray.util import ActorPool
+
+    remote = ray.remote(ProbeActor).options(num_cpus=cpus, num_gpus=gpus, max_restarts=MAX_RESTARTS,
+                                            max_task_retries=MAX_RESTARTS)
+    handles = [remote.remote(**kwargs) for _ in range(actors)]
+    try:
+        pool = ActorPool(handles)
+        yield from pool.map_unordered(lambda a, item: a.embed.remote({k: np.asarray([v]) for k, v in item.items()}),
+                                      items)
+    finally:
+        for h in handles:
+            ray.kill(h)
 
 
 class RayEngine(Engine):
@@ -255,6 +286,10 @@ class RayEngine(Engine):
                    + (f"--ray-client-server-port {port}" if a.startswith("ray://") else f"--port {port}")
                    + f"), check the host, the port and the firewall; or use {opt('ray_address', 'local')} for an "
                    f"in-process Ray, or {opt('engine', 'local')}.")
+            if a.startswith("ray://"):
+                fix += (" Ray 2.60's client sends no authentication token: on a trusted network start the head and "
+                        "run this command with RAY_AUTH_MODE=disabled, or run it on the head with "
+                        f"{opt('ray_address', 'auto')}.")
         return EngineError(f"The Ray cluster at {opt('ray_address', a)} cannot be reached: {why}.", fix=fix)
 
     @staticmethod
@@ -389,17 +424,20 @@ class RayEngine(Engine):
         actors, cpus, gpus, threads = self.actors_for(len(send), settings.device)
         items = [{"look": i, "row": k, "corpus": b.corpus, "index": b.index, "input_ids": b.input_ids,
                   "attention_mask": b.attention_mask} for i, k in send for b in (looks[i].batches[k],)]
-        ds = ray.data.from_items(items, override_num_blocks=len(items))     # one block per batch: streamed
-        with warnings.catch_warnings():      # max_restarts/max_task_retries: "ray_remote_args" until Ray 2.64
-            warnings.simplefilter("ignore", DeprecationWarning)
-            out = ds.map_batches(ProbeActor, batch_size=1, batch_format="numpy", num_cpus=cpus, num_gpus=gpus or None,
-                                 compute=ray.data.ActorPoolStrategy(size=actors, max_tasks_in_flight_per_actor=2),
-                                 fn_constructor_kwargs={"settings": settings.to_dict(), "precision": precisions.pop(),
-                                                        "env": worker_env(), "threads": threads},
-                                 max_restarts=MAX_RESTARTS, max_task_retries=MAX_RESTARTS)
+        kwargs = {"settings": settings.to_dict(), "precision": precisions.pop(), "env": worker_env(), "threads": threads}
+        if _client_mode(ray):                # Ray Client: Ray Data cannot stream to a client driver
+            it = _actor_pool_results(ray, items, kwargs, actors=actors, cpus=cpus, gpus=gpus)
+        else:
+            ds = ray.data.from_items(items, override_num_blocks=len(items))     # one block per batch: streamed
+            with warnings.catch_warnings():  # max_restarts/max_task_retries: "ray_remote_args" until Ray 2.64
+                warnings.simplefilter("ignore", DeprecationWarning)
+                out = ds.map_batches(ProbeActor, batch_size=1, batch_format="numpy", num_cpus=cpus,
+                                     num_gpus=gpus or None, fn_constructor_kwargs=kwargs,
+                                     compute=ray.data.ActorPoolStrategy(size=actors, max_tasks_in_flight_per_actor=2),
+                                     max_restarts=MAX_RESTARTS, max_task_retries=MAX_RESTARTS)
+            it = iter(out.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=0))
         est_fps = [look.estimator.fingerprint() for look in looks]
         computed = 0
-        it = iter(out.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=0))
         try:
             for res in it:
                 for j in range(len(res["row"])):
