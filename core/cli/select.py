@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from core.cli.common import command_parser, device_parent, emit, json_parent, model_parent, positive_int, split
+from core.cli.common import (command_parser, device_parent, emit, engine_parent, json_parent, model_parent,
+                             positive_int, split)
 
 EPILOG_RUN = """
   python -m core select run --target proofnet --pool coq-stdlib,wikipedia,python-stdlib --budget 4000 --method t2v-greedy
@@ -83,7 +84,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     e.set_defaults(func=cmd_embed)
 
     c = command_parser(sub, "compare", help="head-to-head of selection methods: select, fine-tune, evaluate (resumable)",
-                       epilog=EPILOG_COMPARE, parents=[json_parent()])
+                       epilog=EPILOG_COMPARE, parents=[json_parent(), engine_parent()])
     c.add_argument("--methods", default=None, help="comma-separated methods (default: all seven)")
     c.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
     c.add_argument("--pool", default=None, help="pool corpora (default: the 16 demo corpora but the target's test split)")
@@ -92,6 +93,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("--limit", type=positive_int, default=None, help="run at most N new fine-tunes, then stop")
     c.add_argument("--out", default=DEFAULT_OUT, help=f"results file (default {DEFAULT_OUT})")
     c.add_argument("--report", action="store_true", help="print the table of an existing results file, run nothing")
+    c.add_argument("--select-only", action="store_true",
+                   help="make and save every selection (alignment, composition, time) without fine-tuning; may run "
+                        "beside a fine-tuning comparison")
     c.add_argument("--figure", default=None, metavar="FILE", help="also write the comparison figure (.png/.html)")
     c.set_defaults(func=cmd_compare)
 
@@ -178,7 +182,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         cfg = CompareConfig(methods=tuple(split(args.methods)) or d.methods, seeds=seeds or d.seeds,
                             pool=tuple(split(args.pool)) or d.pool, max_windows=args.max_windows or d.max_windows,
                             budget=args.budget or d.budget)
-        run_compare(cfg, out=out, limit=args.limit, say=(lambda m: None) if args.json else print)
+        run_compare(cfg, out=out, limit=args.limit, say=(lambda m: None) if args.json else print,
+                    select_only=args.select_only)
     res = load_results(out)
     if args.figure:
         save_compare_figure(res, args.figure)

@@ -124,8 +124,13 @@ def validate_compare(cfg: CompareConfig) -> None:
 
 
 def run_compare(cfg: CompareConfig, *, out: Path, say: Say = print, limit: int | None = None,
-                should_stop: Callable[[], bool] | None = None) -> dict:
+                should_stop: Callable[[], bool] | None = None, select_only: bool = False) -> dict:
     """Select, save and fine-tune every (seed, method) not done yet; write ``out`` after each run.
+
+    ``select_only``: make and save every selection (alignment, composition, selection time) without
+    fine-tuning. It takes no lock: it may run beside a fine-tuning comparison (selections are written
+    atomically under names fixed by their inputs, and the results file is rebuilt from the saved
+    selections and the results database by whoever writes it last).
 
     Returns:
         The results dict (:func:`summarise` included).
@@ -145,7 +150,7 @@ def run_compare(cfg: CompareConfig, *, out: Path, say: Say = print, limit: int |
     from core.selection.select import run_selection, with_texts
 
     validate_compare(cfg)
-    lock = FileLock(str(cache_dir("selection") / "compare.lock"))
+    lock = FileLock(str(cache_dir("selection") / ("compare-select.lock" if select_only else "compare.lock")))
     try:
         lock.acquire(timeout=0)
     except Timeout:
@@ -170,9 +175,13 @@ def run_compare(cfg: CompareConfig, *, out: Path, say: Say = print, limit: int |
                 runs.append({"method": method, "seed": seed, "selection": name, "run_id": run_id_for(fc, settings)})
         t0 = time.time()
         done_now = 0
+        from core.engine import RunRequest, current_engine
+
+        distributed, pending = current_engine().distributed, []   # --engine ray: one Ray task per fine-tune
         for k, r in enumerate(runs):
             row = db.get_run(r["run_id"]) or {}
-            if row.get("status") == "done" and (selections_dir() / f"{r['selection']}.json").exists():
+            saved = (selections_dir() / f"{r['selection']}.json").exists()
+            if saved and (select_only or row.get("status") == "done"):
                 continue
             if limit is not None and done_now >= limit:
                 break
@@ -188,6 +197,14 @@ def run_compare(cfg: CompareConfig, *, out: Path, say: Say = print, limit: int |
                     f"{res.seconds:.1f} s; sources {_top(res.composition)}")
             else:
                 load_selection(r["selection"])
+            if select_only:
+                write_results(cfg, runs, out, wall=time.time() - t0, ctx=ctx)
+                continue
+            if distributed:          # selected here; fine-tuned below on the cluster, all at once
+                pending.append(RunRequest(finetune_config(cfg, r["selection"], r["seed"]), settings, r["run_id"],
+                                          label=f"{r['method']} seed {r['seed']}"))
+                done_now += 1
+                continue
             t1 = time.time()
             try:
                 out_row = run_finetune(finetune_config(cfg, r["selection"], r["seed"]), settings, run_id=r["run_id"],
@@ -198,6 +215,8 @@ def run_compare(cfg: CompareConfig, *, out: Path, say: Say = print, limit: int |
             except Exception as exc:     # recorded as failed in its row; the comparison goes on
                 say(f"  FAILED: {exc}")
             done_now += 1
+            write_results(cfg, runs, out, wall=time.time() - t0, ctx=ctx)
+        for _ in current_engine().run_finetunes(pending, should_stop=stop, log=say):   # rows recorded here
             write_results(cfg, runs, out, wall=time.time() - t0, ctx=ctx)
         res = write_results(cfg, runs, out, wall=time.time() - t0, ctx=ctx)
         say(f"selection comparison: results written to {out}")

@@ -16,9 +16,11 @@ Reduced representation (``dims`` float32 + 1, 1,028 bytes per window at the defa
    ``[x, -|x|^2 / 2]`` and a query ``q`` as ``[q, 1]``; their product ``x.q - |x|^2/2 = (|q|^2 -
    |x - q|^2) / 2`` orders windows exactly as ``|x - q|`` does (the standard L2-to-MIPS reduction).
 
-Index type: ``IndexFlatIP`` (exact over the reduced vectors) up to ``HNSW_ABOVE`` windows, then
-``IndexHNSWFlat`` (M = 32, efConstruction 80, efSearch 256) with the L2 metric on the reduced
-vectors themselves (same order as step 3; graph search needs a metric). Retrieval returns ``depth`` candidates;
+Index type: ``IndexFlatIP`` (exact over the reduced vectors) up to ``HNSW_ABOVE`` (1e5) windows, then
+``IndexIVFFlat`` (L2 on the reduced vectors, nlist = 4 sqrt(N) k-means cells trained on a sample of
+64 nlist vectors, nprobe = max(8, nlist / 16)); ``IndexHNSWFlat`` (M = 32, efConstruction 80, efSearch 256,
+L2) is the other option (``kind="hnsw"``). Both search the reduced vectors by L2, the same order as
+step 3 (graph and cell search need a metric). Build and query costs and recall: ``bench/index.py``. Retrieval returns ``depth`` candidates;
 :func:`search` re-ranks them by the exact Task2Vec score (S1 of :mod:`core.selection.score`).
 
 Persistence: one ``.npz`` file per index under ``cache/selection/index/`` holding the serialised
@@ -52,8 +54,8 @@ class WindowIndex:
     """A built (or loaded) index.
 
     Attributes:
-        index: the faiss index (``flat``: rows ``[x, -|x|^2/2]``; ``hnsw``: rows ``x``).  mean, components: the PCA (float32
-        [F], [dims, F]).  key: :func:`index_key`.  kind: ``flat`` | ``hnsw``.  rebuilt: why it was
+        index: the faiss index (``flat``: rows ``[x, -|x|^2/2]``; ``ivf``, ``hnsw``: rows ``x``).  mean, components: the PCA (float32
+        [F], [dims, F]).  key: :func:`index_key`.  kind: ``flat`` | ``ivf`` | ``hnsw``.  rebuilt: why it was
         built now (``""`` when loaded from the cache: ``"new"``, ``"other settings"``, ``"corrupted"``).
     """
 
@@ -102,8 +104,9 @@ def index_key(*, pool_fingerprint: str, embedding_keys: list[str], dims: int, se
 
 
 def index_kind(n: int) -> str:
-    """``flat`` up to :data:`HNSW_ABOVE` windows, ``hnsw`` above."""
-    return "flat" if n <= HNSW_ABOVE else "hnsw"
+    """``flat`` up to :data:`HNSW_ABOVE` windows, ``ivf`` above (cheaper to build than ``hnsw`` on a
+    small CPU machine; both are measured in ``bench/index.py``)."""
+    return "flat" if n <= HNSW_ABOVE else "ivf"
 
 
 def fit_reduction(embeddings: np.ndarray, *, dims: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -119,20 +122,28 @@ def fit_reduction(embeddings: np.ndarray, *, dims: int, seed: int) -> tuple[np.n
 
 def build_faiss(vectors: np.ndarray, kind: str) -> faiss.Index:
     """The faiss index of reduced vectors float32 [N, k]: ``flat`` is ``IndexFlatIP`` over ``[x,
-    -|x|^2/2]`` (step 3); ``hnsw`` is ``IndexHNSWFlat`` (M = 32) with the L2 metric on ``x`` itself
-    (graph search needs a metric; the inner product of the augmented vectors is not one)."""
+    -|x|^2/2]`` (step 3); ``ivf`` (``IndexIVFFlat``) and ``hnsw`` (``IndexHNSWFlat``, M = 32) use the
+    L2 metric on ``x`` itself (cell and graph search need a metric; the inner product of the
+    augmented vectors is not one). Parameters in the module docstring."""
     import faiss
 
     if kind == "flat":
         x = np.ascontiguousarray(np.hstack([vectors, -0.5 * (vectors ** 2).sum(1, keepdims=True)]), dtype=np.float32)
         index = faiss.IndexFlatIP(x.shape[1])
+    elif kind == "ivf":           # inverted lists over k-means cells (L2), nlist ~ 4 sqrt(N), nprobe ~ nlist / 16
+        x = np.ascontiguousarray(vectors, dtype=np.float32)
+        nlist = int(max(1, min(len(x) // 39, 4 * np.sqrt(len(x)))))
+        index = faiss.IndexIVFFlat(faiss.IndexFlatL2(x.shape[1]), x.shape[1], nlist)
+        sample = x[np.random.default_rng(0).choice(len(x), min(len(x), 64 * nlist), replace=False)]
+        index.train(sample)
+        index.nprobe = min(nlist, max(8, nlist // 16))
     elif kind == "hnsw":          # HNSW navigates a metric space: plain L2 on the reduced vectors
         x = np.ascontiguousarray(vectors, dtype=np.float32)
         index = faiss.IndexHNSWFlat(x.shape[1], 32)
         index.hnsw.efConstruction = 80
         index.hnsw.efSearch = 256
     else:
-        raise AlignScopeError(f"Unknown index kind {kind!r}.", fix="use flat or hnsw.")
+        raise AlignScopeError(f"Unknown index kind {kind!r}.", fix="use flat, ivf or hnsw.")
     index.add(x)
     return index
 
@@ -187,7 +198,7 @@ def load_or_build(embeddings: np.ndarray, *, pool_fingerprint: str, embedding_ke
         embeddings: float32 [N, D] per-window Task2Vec embeddings.
         pool_fingerprint, embedding_keys: identity of the pool and of its embeddings (enter the key).
         dims: PCA components (at most 511 keeps a window under 2 KB).  seed: PCA's randomized SVD seed.
-        kind: ``flat`` | ``hnsw`` (default by size, :func:`index_kind`).
+        kind: ``flat`` | ``ivf`` | ``hnsw`` (default by size, :func:`index_kind`).
 
     Raises:
         AlignScopeError: ``dims`` outside [1, 511], fewer than 2 windows, or unknown kind.

@@ -60,14 +60,15 @@ def test_reduced_distance_tracks_the_task2vec_score():
     assert len(top & set(rows[:10].tolist())) >= 9
 
 
-def test_hnsw_index_finds_the_flat_neighbours():
+@pytest.mark.parametrize("kind", ["hnsw", "ivf"])
+def test_approximate_indexes_find_the_flat_neighbours(kind):
     e, t = _synthetic(n=400)
-    w = load_or_build(e, dims=32, kind="hnsw", **_key(embedding_keys=[str(i) for i in range(400)]))
+    w = load_or_build(e, dims=32, kind=kind, **_key(embedding_keys=[str(i) for i in range(400)]))
     x = w.reduce(e)
     flat = build_faiss(x, "flat")
     q = np.hstack([w.reduce(t.astype(np.float64).mean(0, keepdims=True)), np.ones((1, 1), np.float32)])
     _, ids = flat.search(q, 20)
-    assert w.kind == "hnsw"
+    assert w.kind == kind
     assert len(set(ids[0].tolist()) & set(w.query(t, 20).tolist())) >= 18
 
 
