@@ -126,7 +126,7 @@ def _unreachable(hf_id: str, detail: str = "", *, offline: bool = False) -> Corp
         f"Hugging Face dataset {hf_id!r} cannot be loaded: {why} and no local copy "
         f"is cached{' (' + detail + ')' if detail else ''}.",
         fix="connect to the internet once, or set HF_DATASETS_OFFLINE=1 with the dataset already "
-            "cached, or register a local copy with kind files.")
+            f"cached, or register a local copy with {opt('path')}.")
 
 
 def load_hf_dataset(spec: CorpusSpec) -> datasets.Dataset:
@@ -160,7 +160,7 @@ def load_hf_dataset(spec: CorpusSpec) -> datasets.Dataset:
         if isinstance(exc, FileNotFoundError) or "DatasetNotFound" in msg:
             raise CorpusError(f"Hugging Face dataset {hf_id!r} (config {spec.hf_config!r}) was not found: {str(exc)[:300]}",
                               fix="check the id and config on https://huggingface.co/datasets, or register a "
-                                  "local copy with kind files.") from exc
+                                  f"local copy with {opt('path')}.") from exc
         if "Config name is missing" in str(exc) or "BuilderConfig" in str(exc):
             raise CorpusError(f"Hugging Face dataset {hf_id!r} needs a valid hf_config ({str(exc)[:300]}).",
                               fix=f"set {opt('hf_config')} to one of the configs listed in the message.") from exc
