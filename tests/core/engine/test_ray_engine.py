@@ -169,3 +169,19 @@ def test_a_lab_on_ray_records_every_run_and_its_results_file(ray_engine, corpora
     assert json.loads((tmp_path / "lab.json").read_text())["runs"] == json.loads(json.dumps(res["runs"]))
     assert any("sent to ray engine" in ln for ln in lines)
     assert all(results.get_run(r["run_id"])["status"] == "done" for r in res["runs"])
+
+
+def test_select_compare_on_ray_fine_tunes_every_selection_as_a_task(ray_engine, corpora, tiny_model_dir,
+                                                                  one_torch_thread, tmp_path):
+    from core.finetune import results
+    from core.selection.compare import CompareConfig, run_compare
+
+    cfg = CompareConfig(target="bench", pool=("prose", "maths"), max_windows=40, budget=160,
+                        methods=("random", "unigram-cos"), seeds=(0,), seq_len=32, batch_size=2, epochs=1,
+                        model=tiny_model_dir, align_batches=2)
+    ray_engine()
+    lines: list[str] = []
+    res = run_compare(cfg, out=tmp_path / "cmp.json", say=lines.append)
+    assert [r["status"] for r in res["runs"]] == ["done", "done"], [r.get("error") for r in res["runs"]]
+    assert any("2 fine-tunes sent to ray engine" in ln for ln in lines)
+    assert all(results.get_run(r["run_id"])["ppl_after"] > 0 for r in res["runs"])
