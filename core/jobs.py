@@ -326,6 +326,10 @@ def embed_job(params: dict, ctx: JobContext) -> dict:
             ctx.progress(k * per + done, total, msg)
 
         r = embed_corpus(name, settings, progress=report, should_stop=ctx.should_stop)
+        if r.computed:                       # this machine's throughput, for honest estimates (core.throughput)
+            from core.throughput import record
+
+            record(settings, batches=r.computed, seconds=r.seconds, precision=r.precision)
         out[name] = {"computed": r.computed, "cached": r.cached, "computed_by_other": r.computed_by_other,
                      "seconds": round(r.seconds, 3)}
         ctx.log(f"{name}: computed {r.computed}, cached {r.cached}, computed by another process "

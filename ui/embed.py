@@ -15,9 +15,6 @@ from ui.data import CorpusStatus, statuses
 from ui.jobs import job_panel
 from ui.state import set_view
 
-#: Rough CPU cost of one batch with the default probe (SmolLM2-135M, 16 x 128 tokens).
-SECONDS_PER_BATCH_CPU = 4.0
-
 
 def _job_corpora(job) -> list[str]:
     return list((job.spec.get("params") or {}).get("corpora") or [])
@@ -44,9 +41,12 @@ def related_jobs(settings: EmbedSettings, names: list[str], watched: str = "") -
     return out
 
 
-def _eta_text(batches: int) -> str:
-    secs = batches * SECONDS_PER_BATCH_CPU
-    return f"about {secs / 60:.0f} min on CPU" if secs >= 90 else f"about {secs:.0f} s on CPU"
+def _eta_text(batches: int, settings: EmbedSettings) -> str:
+    """``"about 40–90 s (measured on this machine: ...)"`` from :func:`core.throughput.estimate`."""
+    from core.throughput import estimate
+
+    est = estimate(settings, batches)
+    return f"{est.text()}; {est.basis}"
 
 
 def embedding_gate(view: ViewState, settings: EmbedSettings, names: list[str], *,
@@ -73,8 +73,8 @@ def embedding_gate(view: ViewState, settings: EmbedSettings, names: list[str], *
     if todo:
         batches = sum(status[n].missing for n in todo)
         c1, c2 = st.columns([3, 1], vertical_alignment="center")
-        c1.info(f"**{len(todo)} corpora need embeddings** ({batches} batches, {_eta_text(batches)} with the "
-                f"default probe; runs in the background, you can leave this page): " + md_escape(", ".join(todo)))
+        c1.info(f"**{len(todo)} corpora need embeddings** ({batches} batches, {md_escape(_eta_text(batches, settings))}; "
+                "runs in the background, you can leave this page): " + md_escape(", ".join(todo)))
         if c2.button("Compute missing embeddings", type="primary", key=f"{key}_compute", width="stretch"):
             job = submit("embed", {"corpora": todo, "settings": settings.to_dict()})
             st.session_state.get("_job_final_seen", {}).pop(job.job_id, None)

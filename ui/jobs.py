@@ -7,11 +7,25 @@ from core.jobs import FINAL_STATES, Job, get_job
 from core.views import md_escape as md
 
 
-def _eta(seconds) -> str:
+def _eta(seconds, job: Job | None = None, status: dict | None = None) -> str:
+    """The time left: extrapolated from the job's own progress once it has some, before that (embed
+    jobs) the range measured on this machine (:func:`core.throughput.estimate`)."""
     if seconds is None:
+        spec = (job.spec if job is not None else {}) or {}
+        params = spec.get("params") or {}
+        if spec.get("kind") == "embed" and params.get("settings"):
+            from core.fingerprint import EmbedSettings
+            from core.throughput import estimate
+
+            settings = EmbedSettings.from_dict(params["settings"])
+            left = max(0, int((status or {}).get("total") or settings.batch.num_batches * len(params.get("corpora") or []))
+                       - int((status or {}).get("done") or 0))
+            return estimate(settings, left).text()
         return "estimating..."
     seconds = int(seconds)
-    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+    lo, hi = int(seconds * 0.8), int(seconds * 1.25) + 1      # the extrapolation is rough: a range
+    fmt = (lambda x: f"{x // 60} min {x % 60:02d} s") if seconds >= 60 else (lambda x: f"{x} s")
+    return f"{fmt(lo)} – {fmt(hi)}"
 
 
 def job_panel(job_id: str, *, key: str, title: str = "Job", poll_seconds: float = 1.0) -> dict | None:
@@ -33,7 +47,8 @@ def job_panel(job_id: str, *, key: str, title: str = "Job", poll_seconds: float 
         frac = done / total if total else 0.0
         st.markdown(f"**{md(title)}** · `{job_id}` · state **{state}**")
         if state not in FINAL_STATES:
-            st.progress(frac, text=f"{done}/{total} · ETA {_eta(status.get('eta_s'))} · {md(status.get('message', ''))}")
+            st.progress(frac, text=f"{done}/{total} · ETA {_eta(status.get('eta_s'), job, status)} · "
+                                    f"{md(status.get('message', ''))}")
             if st.button("Cancel", key=f"{key}_cancel"):
                 job.cancel()
                 st.toast("Cancel requested: the job stops after the current step.")

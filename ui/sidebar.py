@@ -8,7 +8,7 @@ from core.fingerprint import EmbedSettings
 from core.precision import PRECISIONS
 from core.probe import DEFAULT_MODEL
 from core.views import DEVICES, INT_PARAMS
-from ui.state import bind, get_view, sync_url
+from ui.state import PENDING_KEY, bind, bind_guarded, get_view, set_view, sync_url
 
 
 #: Small layout tweaks for a projector: less empty space above the title, larger tab labels.
@@ -40,10 +40,10 @@ def settings_sidebar() -> EmbedSettings:
     names = sorted(REGISTRY)
     devices = list(DEVICES) if view.device in DEVICES else [*DEVICES, view.device]
     sb.text_input("Model", help=f"{DEFAULT_MODEL} is embedded (offline); a Hugging Face id (gpt2) or a local folder "
-                                "also works", **bind("sb_model", "model", to_view=lambda v: (v or "").strip() or DEFAULT_MODEL))
+                                "also works", **bind_guarded("sb_model", "model", to_view=lambda v: (v or "").strip() or DEFAULT_MODEL))
     sb.selectbox("Task2Vec estimator", names,
                  help="closed_form_head: exact softmax-head FIM, one forward pass per batch (default)",
-                 **bind("sb_estimator", "estimator"))
+                 **bind_guarded("sb_estimator", "estimator"))
     bounds = {name: (lo, hi) for name, lo, hi in INT_PARAMS}
     labels = {"batch_size": ("Batch size", None), "seq_len": ("Seq. length", None),
               "num_batches": ("Batches", "Batches per corpus; 95% CIs need at least 3"), "seed": ("Seed", None)}
@@ -51,11 +51,12 @@ def settings_sidebar() -> EmbedSettings:
     for k, (name, _, _) in enumerate(INT_PARAMS):
         label, help_ = labels[name]
         cols[k % 2].number_input(label, *bounds[name], step=1, help=help_,
-                                 **bind(f"sb_{name}", name, to_view=int, from_view=int))
+                                 **bind_guarded(f"sb_{name}", name, to_view=int, from_view=int))
     sb.selectbox("Device", devices, **bind("sb_device", "device"))
-    sb.selectbox("Precision", PRECISIONS, **bind("sb_precision", "precision"),
+    sb.selectbox("Precision", PRECISIONS, **bind_guarded("sb_precision", "precision"),
                  help="Forward-pass precision: auto uses bf16 where the device runs it natively, else fp32; "
                       "results record the precision actually used")
+    pending_change(sb)
     _engine_settings(sb)
     with sb.expander("Cache"):
         from core.store import EmbeddingStore
@@ -68,6 +69,45 @@ def settings_sidebar() -> EmbedSettings:
     view = get_view()
     sync_url(view)
     return view.settings()
+
+
+def _apply_pending() -> None:
+    set_view(**st.session_state.pop(PENDING_KEY, {}))
+
+
+def _keep_view() -> None:
+    st.session_state.pop(PENDING_KEY, None)
+
+
+def pending_change(where) -> None:
+    """A pending change of an embedding setting (:func:`ui.state.bind_guarded`): applied at once when
+    every corpus of the view is cached under the new settings; otherwise say which corpora would need
+    embeddings (and about how long, measured on this machine) and offer "Apply" or "Keep the current view"."""
+    pending = st.session_state.get(PENDING_KEY) or {}
+    if not pending:
+        return
+    from dataclasses import replace
+
+    from core.throughput import estimate
+    from core.views import md_escape
+    from ui.data import statuses
+
+    view = get_view()
+    new = replace(view, **pending).settings()
+    status = statuses(view.corpora(), new)
+    lacking = [n for n, s in status.items() if not s.ready]
+    if not lacking:
+        _apply_pending()
+        st.rerun()
+    batches = sum(s.missing or new.batch.num_batches for n, s in status.items() if n in lacking)
+    what = ", ".join(f"{k} → {v}" for k, v in pending.items())
+    with where.container(border=True):
+        st.warning(f"**{md_escape(what)}** changes the embeddings: {len(lacking)} of {len(status)} corpora have none "
+                   f"with it yet ({md_escape(', '.join(lacking))}; {batches} batches, "
+                   f"{estimate(new, batches).text()} to compute). The heatmap and ranking would wait for them.")
+        c1, c2 = st.columns(2)
+        c1.button("Apply", key="sb_apply", type="primary", on_click=_apply_pending, width="stretch")
+        c2.button("Keep current view", key="sb_keep", on_click=_keep_view, width="stretch")
 
 
 #: The dashboard's words for the engine options in error messages (core.errors.opt placeholders).

@@ -159,3 +159,29 @@ def corpus_picker(*, where=None, compact: bool = False) -> ViewState:
     if missing:
         where.warning("Not installed: " + md_escape(", ".join(missing)) + ". See the Corpora page for the install command.")
     return get_view()
+
+
+#: View fields whose change gives new embedding cache keys (the embeddings must be recomputed).
+EMBED_FIELDS = ("model", "estimator", "batch_size", "seq_len", "num_batches", "seed", "precision")
+PENDING_KEY = "sb_pending"
+
+
+def bind_guarded(key: str, field: str, *, to_view=None, from_view=None) -> dict:
+    """Like :func:`bind`, but a change of an embedding setting (:data:`EMBED_FIELDS`) is not applied at
+    once: it is kept as pending (``st.session_state["sb_pending"]``; the widget shows the pending value
+    while the view keeps the current one), so that :func:`ui.sidebar.pending_change` can first say
+    what it invalidates and offer to keep the current view."""
+    value = getattr(get_view(), field)
+    pending = st.session_state.get(PENDING_KEY) or {}
+    shown = pending.get(field, value)
+    st.session_state[key] = from_view(shown) if from_view else shown
+
+    def changed():
+        new = st.session_state.get(key)
+        new = to_view(new) if to_view else new
+        if new == getattr(get_view(), field):
+            (st.session_state.get(PENDING_KEY) or {}).pop(field, None)
+            return
+        st.session_state.setdefault(PENDING_KEY, {})[field] = new
+
+    return {"key": key, "on_change": changed}

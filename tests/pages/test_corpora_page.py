@@ -44,7 +44,8 @@ def test_settings_come_from_the_url_and_go_back(app, view_params, tiny_model_dir
     at = app(PAGE, view_params).run()
     assert at.sidebar.text_input(key="sb_model").value == tiny_model_dir
     assert at.sidebar.number_input(key="sb_num_batches").value == 3
-    at.sidebar.number_input(key="sb_num_batches").set_value(4).run()
+    at.sidebar.number_input(key="sb_num_batches").set_value(4).run()      # invalidates embeddings: asks first
+    at.sidebar.button(key="sb_apply").click().run()
     assert at.query_params["num_batches"] == "4" and at.query_params["model"] == tiny_model_dir
 
 
