@@ -315,7 +315,7 @@ def test_unreachable_hf_dataset_fails_fast(iso_cache, offline_hub):
     assert time.time() - t0 < 20
     msg = str(e.value)
     assert "'no-such-user/no-such-dataset-xyz'" in msg and "unreachable" in msg
-    assert "HF_DATASETS_OFFLINE=1" in msg and "kind files" in msg
+    assert "HF_DATASETS_OFFLINE=1" in msg and "local copy with path" in msg
     assert "HF_DATASETS_OFFLINE" in (c.install_hint() or "")
 
 
