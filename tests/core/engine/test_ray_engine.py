@@ -185,3 +185,41 @@ def test_select_compare_on_ray_fine_tunes_every_selection_as_a_task(ray_engine, 
     assert [r["status"] for r in res["runs"]] == ["done", "done"], [r.get("error") for r in res["runs"]]
     assert any("2 fine-tunes sent to ray engine" in ln for ln in lines)
     assert all(results.get_run(r["run_id"])["ppl_after"] > 0 for r in res["runs"])
+
+
+def test_a_killed_driver_keeps_every_stored_batch_and_the_rerun_continues(ray_cluster, ray_engine, corpora,
+                                                                         tiny_model_dir, isolated_cache):
+    """``python -m core embed --engine ray`` is SIGKILLed after its first batch is stored (it joins the
+    session's cluster, so no second Ray starts); the rerun computes only the batches not stored."""
+    import subprocess
+    import sys
+
+    from core.batches import BatchConfig
+    from core.paths import REPO_ROOT
+    from core.pipeline import EmbedSettings
+
+    settings = EmbedSettings(model=tiny_model_dir, device="cpu", batch=BatchConfig(batch_size=4, seq_len=32, num_batches=6))
+    look = cached_embeddings("maths", settings)
+    store = EmbeddingStore()
+    gcs = ray_cluster.get_runtime_context().gcs_address
+    cmd = [sys.executable, "-m", "core", "embed", "--corpus", "maths", "--model", tiny_model_dir, "--device", "cpu",
+           "--batch-size", "4", "--seq-len", "32", "--num-batches", "6", "--engine", "ray", "--ray-address", gcs,
+           "--ray-actors", "1"]
+    proc = subprocess.Popen(cmd, cwd=str(REPO_ROOT), env=dict(os.environ), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if any(store.get(k) is not None for k in look.keys):
+                break
+            time.sleep(0.1)
+        assert proc.poll() is None, "the driver ended before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    kept = sum(store.get(k) is not None for k in look.keys)
+    assert 1 <= kept < 6
+    ray_engine(actors=1)
+    res = embed_corpus("maths", settings, progress=False)
+    assert (res.cached, res.computed) == (kept, 6 - kept)
