@@ -164,6 +164,13 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     from core.finetune.config import FinetuneConfig
     from core.finetune.jobs import submit_finetune
 
+    if getattr(args, "selection", None):            # a saved window selection is a registered corpus
+        if args.source or args.mixture:
+            raise AlignScopeError("--selection replaces --source and --mixture.", fix="pass only --selection NAME.")
+        from core.selection.export import load_selection
+
+        load_selection(args.selection)             # a clear error when no selection has that name
+        args.source = args.selection
     if bool(args.source) == bool(args.mixture):
         raise AlignScopeError("finetune needs exactly one of --source or --mixture.", fix="python -m core finetune --source proofnet-valid")
     config = FinetuneConfig(source=args.source, mixture=args.mixture, **_config_dict(args))
@@ -340,6 +347,7 @@ def add_commands(sub: Any) -> None:
                        help="fine-tune a causal LM on a source (or mixture) and evaluate it on the target")
     p.add_argument("--source", help="training corpus")
     p.add_argument("--mixture", help="saved mixture (core.mixture) instead of --source")
+    p.add_argument("--selection", help="saved window selection (python -m core select run ... --save NAME) instead of --source")
     p.set_defaults(func=cmd_finetune)
 
     p = command_parser(sub, "experiment", epilog=EXPERIMENT_EPILOG, parents=_finetune_parents(),
