@@ -163,9 +163,10 @@ def engine_parent() -> argparse.ArgumentParser:
 
 
 def apply_engine(args: argparse.Namespace) -> None:
-    """Make the parsed :func:`engine_parent` flags this process's engine and connect it now, so a bad
-    or unreachable ``--ray-address`` fails before any work (no-op for commands without the flags,
-    and for the default local engine when nothing was given).
+    """Make the parsed :func:`engine_parent` flags this process's engine (and, through the environment,
+    its background jobs'); a named cluster is connected now, so a bad or unreachable ``--ray-address``
+    fails before any work (no-op for commands without the flags, and for the default local engine
+    when nothing was given).
 
     Raises:
         EngineError: unknown engine, malformed or unreachable address (naming it and the fix),
@@ -185,7 +186,9 @@ def apply_engine(args: argparse.Namespace) -> None:
         return
     config = EngineConfig(name=name, address=args.ray_address or (env.address if name == env.name else "local"),
                           actors=args.ray_actors if args.ray_actors is not None else env.actors)
-    use_engine(config)
+    # a named cluster is connected now (an unreachable one fails before any work); an in-process Ray
+    # starts on first use, in the process that computes (this one, or a background job's worker)
+    use_engine(config, connect=config.address != "local").check()
 
 
 def embedding_parents() -> list[argparse.ArgumentParser]:
