@@ -152,7 +152,7 @@ def _finetune_task(config: dict, settings: dict, run_id: str, job_id: str | None
     """One fine-tune on a worker: :func:`core.finetune.runner.run_finetune`; returns ``{"row", "error",
     "worker"}`` (a run that fails is returned with its error, not raised: it is not retried)."""
     _apply_env(env)
-    if threads:
+    if threads and not env.get("ALIGNSCOPE_TORCH_THREADS"):   # the driver's --threads wins
         os.environ["ALIGNSCOPE_TORCH_THREADS"] = str(threads)
     gpus = []
     try:
