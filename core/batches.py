@@ -107,6 +107,21 @@ class TokenBatch:
                 torch.as_tensor(self.attention_mask, device=device))
 
 
+def _draws(n_units: int, config: BatchConfig, indices, *, salt: tuple[int, ...] = ()):
+    """``(batch index, pass, unit rows)`` of each wanted batch: batch ``i`` takes rows ``perm[slot*B:
+    (slot+1)*B]`` of pass ``i // per_pass``'s seeded permutation (``default_rng([seed, pass, 7919,
+    *salt])``) of the ``n_units`` sampling units (documents, or windows of few long documents)."""
+    bsz = config.batch_size
+    per_pass = n_units // bsz  # disjoint batches available in one pass over a permutation
+    wanted = list(range(config.num_batches)) if indices is None else list(indices)
+    perms: dict[int, np.ndarray] = {}
+    for index in wanted:
+        pass_no, slot = divmod(index, per_pass)
+        if pass_no not in perms:
+            perms[pass_no] = np.random.default_rng([config.seed, pass_no, 7919, *salt]).permutation(n_units)
+        yield index, pass_no, perms[pass_no][slot * bsz:(slot + 1) * bsz]
+
+
 def _window(ids: list[int], seq_len: int, rng: np.random.Generator) -> tuple[list[int], int]:
     if len(ids) <= seq_len:
         return ids, 0
@@ -138,16 +153,9 @@ def sample_batches(corpus: Corpus, tokenizer: PreTrainedTokenizerBase, config: B
     bsz, seq_len = config.batch_size, config.seq_len
     if n_docs < bsz:
         return _sample_long_documents(corpus, docs, tokenizer, config, indices)
-    per_pass = n_docs // bsz  # disjoint batches available in one pass over a permutation
     pad_id = tokenizer.pad_token_id
-    wanted = list(range(config.num_batches)) if indices is None else list(indices)
-    perms: dict[int, np.ndarray] = {}
     out: list[TokenBatch] = []
-    for index in wanted:
-        pass_no, slot = divmod(index, per_pass)
-        if pass_no not in perms:
-            perms[pass_no] = np.random.default_rng([config.seed, pass_no, 7919]).permutation(n_docs)
-        rows = perms[pass_no][slot * bsz:(slot + 1) * bsz]
+    for index, pass_no, rows in _draws(n_docs, config, indices):
         texts = [docs[int(r)].text for r in rows]
         encoded = tokenizer(texts, add_special_tokens=False)["input_ids"]
         ids = np.full((bsz, seq_len), pad_id, dtype=np.int64)
@@ -203,16 +211,10 @@ def _sample_long_documents(corpus, docs, tokenizer, config: BatchConfig, indices
             f"Corpus {corpus.name!r} has {len(docs)} documents, fewer than one batch of {bsz} sequences, "
             f"and they hold only {len(units)} windows of {seq_len} tokens.",
             fix=f"lower --batch-size to {max(1, len(units))} or less, or add documents to the corpus.")
-    per_pass = len(units) // bsz
     pad_id = tokenizer.pad_token_id
-    wanted = list(range(config.num_batches)) if indices is None else list(indices)
-    perms: dict[int, np.ndarray] = {}
     out: list[TokenBatch] = []
-    for index in wanted:
-        pass_no, slot = divmod(index, per_pass)
-        if pass_no not in perms:
-            perms[pass_no] = np.random.default_rng([config.seed, pass_no, 7919, 1]).permutation(len(units))
-        rows = [units[int(r)] for r in perms[pass_no][slot * bsz:(slot + 1) * bsz]]
+    for index, _, picked in _draws(len(units), config, indices, salt=(1,)):
+        rows = [units[int(r)] for r in picked]
         ids = np.full((bsz, seq_len), pad_id, dtype=np.int64)
         mask = np.zeros((bsz, seq_len), dtype=np.int64)
         for k, (_, _, piece) in enumerate(rows):
