@@ -659,3 +659,37 @@ def distance_histogram_figure(drill: Mapping, *, source: str, target: str) -> "g
                      gridcolor="#ddd")
     fig.update_yaxes(title=dict(text="batch pairs"), tickfont=dict(size=BASE_FONT - 2), gridcolor="#ddd")
     return fig
+
+
+def embedding_map_figure(emap: Mapping, *, target: str | None = None, domains: Mapping[str, str] | None = None,
+                         subtitle: str = "") -> "go.Figure":
+    """Scatter of the batch embeddings in 2-D (``emap`` from :func:`core.views.embedding_map`),
+    one colour per corpus, the target's batches as large black-ringed stars; hover names the corpus
+    and batch. The title says which method made the map."""
+    import plotly.graph_objects as go
+
+    palette = ["#1f4e79", "#2e8b57", "#c77c1e", "#b5483b", "#7a5195", "#4f8cc9", "#8c6d31", "#d45087",
+               "#3d7a7a", "#6b6b6b", "#a05195", "#2f4b7c"]
+    fig = go.Figure()
+    names = list(dict.fromkeys(emap["corpus"]))
+    for k, name in enumerate(names):
+        idx = [i for i, c in enumerate(emap["corpus"]) if c == name]
+        is_target = name == target
+        fig.add_trace(go.Scatter(
+            x=[emap["x"][i] for i in idx], y=[emap["y"][i] for i in idx], mode="markers",
+            name=_esc(name) + (" (target)" if is_target else ""),
+            marker=dict(size=18 if is_target else 11, symbol="star" if is_target else "circle",
+                        color="#111" if is_target else palette[k % len(palette)],
+                        line=dict(width=2 if is_target else 0.5, color="#ffd400" if is_target else "white")),
+            customdata=[[_esc(name), emap["batch"][i]] for i in idx], cliponaxis=False,
+            hovertemplate="<b>%{customdata[0]}</b><br>batch %{customdata[1]}<extra></extra>"))
+    how = ("UMAP" if emap["method"] == "umap" else "classical MDS") + " of the Task2Vec distances"
+    if emap.get("explained") is not None:
+        how += f" (2 axes keep {emap['explained']:.0%} of the variance)"
+    title = f"Batch embeddings in 2-D · {how}" + (
+        f"<br><span style='font-size:{BASE_FONT - 3}px;color:#555'>{_esc(subtitle)}</span>" if subtitle else "")
+    fig.update_layout(**base_layout(title, height=560))
+    fig.update_layout(legend=dict(font=dict(size=BASE_FONT - 2)), margin=dict(l=10, r=10, t=110 if subtitle else 80, b=10))
+    fig.update_xaxes(showticklabels=False, title=None, gridcolor="#eee", zeroline=False)
+    fig.update_yaxes(showticklabels=False, title=None, gridcolor="#eee", zeroline=False, scaleanchor="x")
+    return fig

@@ -320,20 +320,21 @@ def embed_job(params: dict, ctx: JobContext) -> dict:
     names = list(params["corpora"])
     per = settings.batch.num_batches
     total = per * len(names)
-    out = {}
+    out, computed, precision = {}, 0, None
     for k, name in enumerate(names):
         def report(done, _total, msg, k=k):
             ctx.progress(k * per + done, total, msg)
 
         r = embed_corpus(name, settings, progress=report, should_stop=ctx.should_stop)
-        if r.computed:                       # this machine's throughput, for honest estimates (core.throughput)
-            from core.throughput import record
-
-            record(settings, batches=r.computed, seconds=r.seconds, precision=r.precision)
+        computed, precision = computed + r.computed, r.precision
         out[name] = {"computed": r.computed, "cached": r.cached, "computed_by_other": r.computed_by_other,
                      "seconds": round(r.seconds, 3)}
         ctx.log(f"{name}: computed {r.computed}, cached {r.cached}, computed by another process "
                 f"{r.computed_by_other}, {r.seconds:.1f} s")
+    if computed:      # this machine's throughput for honest estimates: the job's wall time, start-up included
+        from core.throughput import record
+
+        record(settings, batches=computed, seconds=time.time() - ctx.started, precision=precision)
     return out
 
 

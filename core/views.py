@@ -394,3 +394,66 @@ def availability_caps(sources: Sequence[str], budget: int, tokens: Mapping[str, 
             avail = max(0.0, math.floor((avail - resolution / 5) / resolution) * resolution)
         out[s] = min(user, avail)
     return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Embedding map: every batch as a point in 2-D
+# ----------------------------------------------------------------------------------------------
+def embedding_map(matrix, *, method: str = "auto", umap_max_points: int = 2000, seed: int = 0) -> dict:
+    """2-D coordinates of every batch embedding of ``matrix``, from the same Task2Vec distances the
+    coefficients use (``matrix.distances``).
+
+    Methods: ``umap`` (umap-learn, ``metric="precomputed"`` on the distances; McInnes et al. 2018)
+    when installed and there are at most ``umap_max_points`` batches; else ``mds``: classical
+    (Torgerson) multidimensional scaling, i.e. PCA of the double-centred squared distance matrix
+    ``B = -1/2 J D² J``, coordinates ``V_k sqrt(λ_k)`` of its two largest eigenpairs, which keeps
+    the distances as well as any linear 2-D map can. ``auto`` picks umap when possible.
+
+    Returns:
+        ``{"x": float64 [N], "y": float64 [N], "corpus": [N names], "batch": [N ints], "method":
+        "umap" | "mds", "note": why this method, "explained": share of the distance variance the two
+        MDS axes keep (None for umap)}``.
+
+    Raises:
+        ValueError: an unknown method, or ``umap`` asked for but not installed.
+    """
+    import numpy as np
+
+    if method not in ("auto", "umap", "mds"):
+        raise ValueError(f"unknown embedding map method {method!r}: use auto, umap or mds")
+    d = np.asarray(matrix.distances, dtype=np.float64)
+    n = len(d)
+    corpus = [name for i, name in enumerate(matrix.names) for _ in range(matrix.offsets[i + 1] - matrix.offsets[i])]
+    batch = [k for i in range(len(matrix.names)) for k in range(matrix.offsets[i + 1] - matrix.offsets[i])]
+    use_umap, note = False, ""
+    if method in ("auto", "umap"):
+        import importlib.util
+
+        if importlib.util.find_spec("umap") is None:
+            if method == "umap":
+                raise ValueError("umap-learn is not installed: pip install umap-learn, or use method='mds'")
+            note = "umap-learn is not installed"
+        elif n > umap_max_points and method == "auto":
+            note = f"{n} batches: UMAP would be too slow here"
+        else:
+            use_umap = True
+    if use_umap and n >= 4:
+        import umap
+
+        xy = umap.UMAP(n_components=2, metric="precomputed", random_state=seed,
+                       n_neighbors=max(2, min(15, n - 1))).fit_transform(np.clip((d + d.T) / 2, 0, None))
+        return {"x": xy[:, 0], "y": xy[:, 1], "corpus": corpus, "batch": batch, "method": "umap",
+                "note": "UMAP on the Task2Vec distances", "explained": None}
+    j = np.eye(n) - 1.0 / n
+    b = -0.5 * j @ (((d + d.T) / 2) ** 2) @ j
+    vals, vecs = np.linalg.eigh(b)
+    order = np.argsort(vals)[::-1]
+    vals, vecs = vals[order], vecs[:, order]
+    pos = np.clip(vals[:2], 0, None)
+    xy = vecs[:, :2] * np.sqrt(pos)
+    if xy.shape[1] < 2:
+        xy = np.column_stack([xy, np.zeros(n)])
+    total = float(np.clip(vals, 0, None).sum())
+    return {"x": xy[:, 0], "y": xy[:, 1], "corpus": corpus, "batch": batch, "method": "mds",
+            "note": "classical MDS (PCA of the double-centred Task2Vec distances)" + (f"; {note}" if note else ""),
+            "explained": float(pos.sum() / total) if total > 0 else None}

@@ -48,7 +48,7 @@ verdict_caption()
 drill.drill_down(matrix, settings, names=list(ready), key="align")
 
 ordered = charts.order_names(matrix.names, matrix.values(), order or "clustered", target=view.target)
-tab1, tab2 = st.tabs(["Matrix", "Pairs with 95% CI"])
+tab1, tab2, tab3 = st.tabs(["Matrix", "Pairs with 95% CI", "Embedding map"])
 with tab1:
     square = charts.matrix_frame(matrix, ordered)
     st.dataframe(square.style.format("{:.3f}"), width="stretch")
@@ -58,5 +58,7 @@ with tab2:
     st.dataframe(pairs, width="stretch", hide_index=True,
                  column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("value", "ci_low", "ci_high", "se")})
     table_download(pairs, f"alignment-pairs-{view.target}", key="pairs")
+with tab3:
+    drill.embedding_map_section(matrix, target=view.target, subtitle=caption)
 st.caption(f"{md_escape(caption)}. Diagonal: diversity coefficient. 95% CIs: delete-one-batch jackknife. "
            f"Matrix {seconds:.2f} s, page {time.perf_counter() - t0:.2f} s (server).")

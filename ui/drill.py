@@ -96,3 +96,22 @@ def drill_down(matrix, settings, *, names: list[str], key: str) -> None:
                                 f"{d['batch_mean'][r]:.3f})")
                     for w in texts.get(r, []):
                         st.text(w)
+
+
+@st.cache_data(max_entries=8, show_spinner="Laying out the embedding map...")
+def _map(key: tuple, _matrix) -> dict:
+    from core.views import embedding_map
+
+    return embedding_map(_matrix)
+
+
+def embedding_map_section(matrix, *, target: str, subtitle: str = "") -> None:
+    """The 2-D map of every batch embedding, coloured by corpus, the target highlighted; says which
+    method drew it (UMAP when umap-learn is installed, else classical MDS)."""
+    from core.fingerprint import array_digest
+
+    emap = _map((tuple(matrix.names), array_digest(matrix.distances)), matrix)
+    st.plotly_chart(charts.embedding_map_figure(emap, target=target, subtitle=subtitle), theme=None,
+                    width="stretch", key="emb_map")
+    st.caption(f"Method: {md_escape(emap['note'])}. Each point is one batch; nearby points have a small Task2Vec "
+               "distance. Hover for the corpus and batch.")

@@ -22,7 +22,7 @@ def test_heatmap_from_cache_without_loading_the_model(app, view_params, settings
     assert not at.exception, texts_of(at.exception)
     assert not at.error, texts_of(at.error)
     charts = at.get("plotly_chart")
-    assert len(charts) == 1
+    assert [c.key for c in charts] == ["heatmap", "emb_map"]                 # the map is in its own tab
     spec = charts[0].proto.spec
     for name in ("tgt", "cand-maths", "cand-prose"):
         assert name in spec
@@ -58,7 +58,7 @@ def test_missing_embeddings_run_as_a_job_seen_by_a_second_tab(app, view_params, 
     assert wait_job(job_id)["state"] == "done"
     at.run()
     assert not at.exception and not at.error
-    assert len(at.get("plotly_chart")) == 1
+    assert len(at.get("plotly_chart")) == 2
     assert "job" not in at.query_params          # finished: no longer watched
 
 
@@ -80,7 +80,7 @@ def test_failed_job_shows_error_and_keeps_completed_embeddings(app, tiny_model_d
     assert not at.exception, texts_of(at.exception)
     assert any("fewer than one batch" in e for e in texts_of(at.error))
     # the corpus embedded before the crash stays cached and is shown; tiny3 can be retried
-    assert len(at.get("plotly_chart")) == 1
+    assert len(at.get("plotly_chart")) == 2
     assert any("1 corpora need embeddings" in i and "tiny3" in i for i in texts_of(at.info))
 
 
@@ -96,7 +96,7 @@ def test_unknown_corpus_in_link_is_dropped(app, view_params, settings):
     at = app(PAGE, {**view_params, "candidates": "cand-maths,ghost"}).run()
     assert not at.exception
     assert at.multiselect(key="w_candidates").value == ["cand-maths"]
-    assert len(at.get("plotly_chart")) == 1
+    assert len(at.get("plotly_chart")) == 2
 
 
 def test_matrix_cache_matches_cross_alignment(settings, small_corpora):

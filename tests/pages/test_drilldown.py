@@ -24,8 +24,9 @@ def test_no_pair_no_panel(app, view_params, settings):
     embed_corpora(["tgt", "cand-maths", "cand-prose"], settings, progress=False)
     at = app("pages/2_Alignment.py", view_params).run()
     assert not at.exception
-    assert len(at.get("plotly_chart")) == 1 and not at.text
+    assert len(at.get("plotly_chart")) == 2 and not at.text                # heatmap + embedding map (tab)
     assert any("Click a cell" in c for c in texts_of(at.caption))
+    assert any(c.startswith("Method: classical MDS") or c.startswith("Method: UMAP") for c in texts_of(at.caption))
 
 
 def test_pair_drilldown_matches_the_coefficients():
