@@ -339,7 +339,7 @@ def run_trial(index: int, kind: str, fraction: float, template: Path, model: str
             "finished_before_kill": finished_first, "rows_after_kill": after_kill,
             "already_computed": {"embeddings": len(before["emb_keys"]), "perplexities": len(before["ppl"]),
                                  "done_runs": sum(s == "done" for s, _ in before["runs"].values())},
-            "rerun_seconds": rerun["seconds"], "rerun_stored_embeddings": len(rerun["stored"]),
+            "rows_after_rerun": final_runs, "rerun_seconds": rerun["seconds"], "rerun_stored_embeddings": len(rerun["stored"]),
             "rerun_waits": rerun["waits"], "rerun_error": rerun.get("error"), "recomputed": recomputed,
             "checks": checks, "ok": all(checks.values())}
 

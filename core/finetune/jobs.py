@@ -142,7 +142,7 @@ def submit_finetune(config: FinetuneConfig, settings: EmbedSettings = None, *, r
             return Submission(row["job_id"], [run_id], True)
         if row and row["status"] == "done" and not restart:
             return Submission(row.get("job_id") or run_id, [run_id], True)
-        _queue(run_id, config, settings, job_id=run_id, experiment_id=None)
+        _queue(run_id, config, settings, job_id=run_id, experiment_id=None, worker_pid=os.getpid() if wait else None)
         job = jobs.submit("finetune", params, restart=True, wait=wait, points_to={"run_id": run_id})
     return Submission(job.job_id, [run_id], False)
 
@@ -153,13 +153,17 @@ def _submit_lock(job_id: str) -> Path:
 
 
 def _queue(run_id: str, config: FinetuneConfig, settings: EmbedSettings, *, job_id: str,
-           experiment_id: str | None) -> None:
-    """Write (or reset) the run's row as ``queued`` by ``job_id``, before its worker starts."""
+           experiment_id: str | None, worker_pid: int | None = None) -> None:
+    """Write (or reset) the run's row as ``queued`` by ``job_id``, before its worker starts.
+
+    ``worker_pid``: the process that will run it when known (the submitter itself with ``wait=True``),
+    so a kill before the run starts is detected at once, not after ``results.ORPHAN_AFTER_S`` (issue 12
+    fault injection: a rerun within that window found the row "under way" and ran nothing)."""
     results.upsert_run(run_id, job_id=job_id, experiment_id=experiment_id, group_key=config.group_key(),
                        label=config.label, source=config.source, mixture=config.mixture, target=config.target,
                        model=config.model, method=config.method, budget_tokens=config.budget_tokens,
                        hparams=config.to_dict(), align_settings=settings.to_dict(), status="queued", phase="queued",
-                       error=None, started=None, finished=None, worker_pid=None, progress=0.0, message="queued",
+                       error=None, started=None, finished=None, worker_pid=worker_pid, progress=0.0, message="queued",
                        eta_s=None)
 
 
@@ -199,13 +203,14 @@ def submit_experiment(target: str, sources: list[str], base: FinetuneConfig | di
         pending = [r for r, row in rows.items() if not row or row["status"] != "done"]
         if not pending and exp is not None and not restart:
             return Submission(job_id, run_ids, True)
+        pid = os.getpid() if wait else None         # with wait this process runs it: a kill is seen at once
         results.save_experiment(job_id, target=target, run_ids=run_ids, status="queued", message="queued",
-                                  progress=0.0, eta_s=None, worker_pid=None, error=None, started=None, finished=None)
+                                  progress=0.0, eta_s=None, worker_pid=pid, error=None, started=None, finished=None)
         for c, r in zip(configs, run_ids):
             row = rows[r]
             if row and (row["status"] == "done" or row["status"] in results.UNFINISHED):
                 continue          # done: reused; under way in another job: the experiment waits for it
-            _queue(r, c, settings, job_id=job_id, experiment_id=job_id)
+            _queue(r, c, settings, job_id=job_id, experiment_id=job_id, worker_pid=pid)
         job = jobs.submit("experiment", params, restart=True, wait=wait, points_to={"experiment_id": job_id})
     return Submission(job.job_id, run_ids, False)
 
