@@ -62,6 +62,42 @@ def default_budget() -> int:
     return int(DEFAULT_BUDGET)
 
 
+#: URL query parameters of the Mix page: ``?mix=coq-stdlib:0.6,metamath:0.4&budget=4000``.
+MIX_PARAM, BUDGET_PARAM = "mix", "budget"
+
+
+def _weights_from_url(ss: SourceSet) -> None:
+    """On the session's first Mix run, put the URL's weights and budget on the sliders (bad values
+    are ignored: a link never breaks the page)."""
+    if st.session_state.get("mix_url_read"):
+        return
+    st.session_state["mix_url_read"] = True
+    for part in (st.query_params.get(MIX_PARAM) or "").split(","):
+        name, _, value = part.rpartition(":")
+        try:
+            if name in ss.sources and 0.0 <= float(value) <= 1.0:
+                st.session_state[f"mix_w_{name}"] = round(float(value), 3)
+        except ValueError:
+            continue
+    try:
+        budget = int(st.query_params.get(BUDGET_PARAM) or 0)
+        if 1_000 <= budget <= 10 ** 10:
+            st.session_state["mix_budget"] = budget
+    except ValueError:
+        pass
+
+
+def _weights_to_url(weights: dict[str, float], budget: int) -> None:
+    """Keep the sliders and the budget in the URL, so a link or a reload reopens the same mix."""
+    wanted = {MIX_PARAM: ",".join(f"{s}:{w:g}" for s, w in weights.items()), BUDGET_PARAM: str(int(budget))}
+    try:
+        changed = {k: v for k, v in wanted.items() if st.query_params.get(k) != v}
+        if changed:
+            st.query_params.update(changed)
+    except Exception:  # bare script runs without a browser session
+        pass
+
+
 def current_weights(ss: SourceSet) -> dict[str, float]:
     """The sliders' weights (not normalised), by source."""
     return {s: float(st.session_state.get(f"mix_w_{s}", 0.0)) for s in ss.sources}
@@ -75,6 +111,7 @@ def sliders(ss: SourceSet, singles: list[dict], settings: EmbedSettings, target:
             st.session_state[f"mix_w_{s}"] = round(float(pending["weights"].get(s, 0.0)), 3)
         if pending.get("budget"):
             st.session_state["mix_budget"] = int(pending["budget"])
+    _weights_from_url(ss)
     for s in ss.sources:
         st.session_state.setdefault(f"mix_w_{s}", round(1.0 / len(ss.sources), 3))
     st.session_state.setdefault("mix_budget", default_budget())
@@ -96,6 +133,7 @@ def _live(ss, singles, settings: EmbedSettings, target: str) -> None:
         st.number_input("Token budget", min_value=1_000, max_value=10 ** 10, step=100_000, key="mix_budget",
                         help="Total tokens of the fine-tuning dataset (probe tokenizer, no special tokens)")
     raw = current_weights(ss)
+    _weights_to_url(raw, int(st.session_state["mix_budget"]))
     with left:
         feasibility_notes(raw, int(st.session_state["mix_budget"]), target)
     with right:

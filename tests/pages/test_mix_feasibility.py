@@ -73,3 +73,18 @@ def test_finetune_starts_from_the_chosen_candidates_with_an_estimate(app, tmp_pa
     assert at.multiselect(key="ft_exp_sources").value == ["prose"]
     assert at.selectbox(key="ft_source").value == "prose"
     assert any(c.startswith("Estimate before launch: about") for c in texts_of(at.caption))
+
+
+def test_mix_weights_and_budget_round_trip_through_the_url(app, view_params, counted):
+    at = app(MIX, view_params).run()
+    at.slider(key="mix_w_cand-prose").set_value(0.2).run()
+    at.number_input(key="mix_budget").set_value(2500).run()
+    assert at.query_params["budget"] in ("2500", ["2500"])
+    link = {k: (v[0] if isinstance(v, list) else v) for k, v in at.query_params.items()}
+    again = app(MIX, link).run()                                  # a shared link / reload
+    assert not again.exception, texts_of(again.exception)
+    assert again.slider(key="mix_w_cand-prose").value == pytest.approx(0.2)
+    assert again.slider(key="mix_w_cand-maths").value == at.slider(key="mix_w_cand-maths").value
+    assert again.number_input(key="mix_budget").value == 2500
+    bad = app(MIX, {**view_params, "mix": "cand-prose:oops,ghost:0.3", "budget": "-5"}).run()
+    assert not bad.exception and bad.number_input(key="mix_budget").value == 4000
