@@ -7,9 +7,11 @@ st.set_page_config(page_title="Select · AlignScope", page_icon="🔭", layout="
 from core.corpora import list_corpora  # noqa: E402
 from core.finetune.experiment import benchmark_targets  # noqa: E402
 from ui import select as sel  # noqa: E402
+from ui import slides  # noqa: E402
 from ui.sidebar import settings_sidebar  # noqa: E402
 
 settings = settings_sidebar()
+slides.presenting("Select", settings)      # presenter mode: a title slide with page navigation (ui.slides)
 st.title("Select windows for a target")
 st.markdown(sel.INTRO)
 targets = benchmark_targets()
