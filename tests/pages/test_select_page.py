@@ -26,7 +26,7 @@ def _open(app, tiny_model_dir):
     return at
 
 
-def test_select_export_and_plain_text(app, sel_corpora, tiny_model_dir):
+def test_select_export_and_plain_text(app, sel_corpora, tiny_model_dir, monkeypatch):
     at = _open(app, tiny_model_dir)
     at.selectbox(key="sel_target").set_value("bench").run()
     assert "bench" not in at.multiselect(key="sel_pool").options
@@ -48,6 +48,20 @@ def test_select_export_and_plain_text(app, sel_corpora, tiny_model_dir):
     metrics = {m.label: m.value for m in at.metric}
     assert 0 <= float(metrics["Predicted alignment with the target"]) <= 1
     assert any("Source composition" in str(c.proto) for c in at.get("plotly_chart"))
+    # save + fine-tune: the selection becomes a corpus and a fine-tune job is queued
+    import core.finetune.jobs as ftjobs
+
+    queued = []
+    monkeypatch.setattr(ftjobs, "submit_finetune",
+                        lambda cfg, settings, **kw: queued.append(cfg) or ftjobs.Submission("finetune-fake", [], False))
+    at.text_input(key="sel_name").set_value("page-sel").run()
+    at.button(key="sel_finetune").click().run()
+    assert not at.exception and not at.error, texts_of(at.error)
+    assert queued and queued[0].source == "page-sel" and queued[0].target == "bench"
+    from core.corpora import get_corpus
+
+    assert len(get_corpus("page-sel").documents()) == len(at.session_state["sel_job"] and queued[0].source and
+                                                          get_corpus("page-sel").documents())
 
 
 def test_bad_budget_is_named_in_the_widgets_words(app, sel_corpora, tiny_model_dir):
