@@ -628,19 +628,6 @@ def leaderboard_figure(rows: Sequence[Mapping], *, title: str = "Which metric pr
     return fig
 
 
-def alignment_vs_perplexity_figure(runs: Sequence[Mapping], *, target: str = "") -> "go.Figure":
-    """:func:`core.finetune.plots.alignment_figure` of fine-tune ``runs`` in the dashboard style
-    (:func:`dashboard_style`), naming the estimator and probe network that produced the alignments
-    (from each run's ``align_settings``) and never clipping a point, label or the base-model line."""
-    from core.finetune import plots
-
-    fig, _ = plots.alignment_figure(list(runs), target=target, base=plots.base_perplexity(list(runs)))
-    used = sorted({f"estimator {(r.get('align_settings') or {}).get('estimator')} · probe "
-                   f"{(r.get('align_settings') or {}).get('model')}" for r in runs if r.get("align_settings")})
-    fig.update_yaxes(title_text="test perplexity (lower is better)")
-    return dashboard_style(fig, subtitle=("alignment: " + "; ".join(used)) if used else "")
-
-
 def distance_histogram_figure(drill: Mapping, *, source: str, target: str) -> "go.Figure":
     """Histogram of the batch-pair Task2Vec distances behind one coefficient (``drill`` from
     :func:`core.views.pair_drilldown`), with the mean marked; the title names the coefficient."""

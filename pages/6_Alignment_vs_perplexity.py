@@ -43,7 +43,7 @@ def _view():
     base = plots.base_perplexity(rows)
     tab_a, tab_f, tab_t = st.tabs(["Alignment vs perplexity", "Familiarity vs perplexity", "Table"])
     with tab_a:
-        fig, fit = charts.alignment_vs_perplexity_figure(rows, target=target), plots.fit_rows(rows)
+        fig, fit = plots.alignment_figure_styled(rows, target=target), plots.fit_rows(rows)
         c = st.columns(4)
         c[0].metric("r²", "-" if fit is None else f"{fit.r2:.3f}")
         c[1].metric("slope", "-" if fit is None else f"{fit.slope:.3g}",

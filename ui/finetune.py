@@ -179,12 +179,13 @@ def runs_table(target: str) -> None:
         done = [r for r in rows if r.get("status") == "done" and r.get("ppl_after") is not None]
         if done:
             from core import charts
+            from core.finetune import plots
 
             latest = [r for r in done if r.get("group_key") == done[0].get("group_key")]
             c1, c2 = st.columns(2)
             c1.plotly_chart(charts.before_after_figure(latest, target=target), theme=None, width="stretch",
                             key="ft_before_after")
-            c2.plotly_chart(charts.alignment_vs_perplexity_figure(latest, target=target), theme=None, width="stretch",
+            c2.plotly_chart(plots.alignment_figure_styled(latest, target=target), theme=None, width="stretch",
                             key="ft_fit")
             st.caption(f"Latest finished run: {done[0]['label']}, perplexity {done[0]['ppl_before']:.2f} → "
                        f"{done[0]['ppl_after']:.2f} on {target}'s held-out split"

@@ -135,7 +135,7 @@ def finetune(view: ViewState, settings) -> None:
 
 def alignment_vs_perplexity(view: ViewState, settings) -> None:
     """The fit of perplexity after fine-tuning on alignment (the most recent group of runs)."""
-    from core.finetune import results
+    from core.finetune import plots, results
 
     present.title("Does alignment predict perplexity after fine-tuning?")
     rows = results.list_runs()
@@ -146,7 +146,7 @@ def alignment_vs_perplexity(view: ViewState, settings) -> None:
         return
     g = groups[0]
     runs = results.list_runs(group_key=g["group_key"])
-    fig = charts.alignment_vs_perplexity_figure(runs, target=g["target"])
+    fig = plots.alignment_figure_styled(runs, target=g["target"])
     present.slide(fig, key="avp")
     present.footer(g["title"])
 

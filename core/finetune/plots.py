@@ -149,6 +149,19 @@ def alignment_figure(rows: list[dict], *, target: str = "", base: float | None =
     return _scatter_with_fit(rows, "alignment", "alignment coefficient with the target (Task2Vec)", t, base, xerr=True)
 
 
+def alignment_figure_styled(rows: list[dict], *, target: str = "") -> go.Figure:
+    """:func:`alignment_figure` in the dashboard's style (:func:`core.charts.dashboard_style`: same
+    fonts and margins as the other charts, no point, label or base-model line clipped), naming the
+    estimator and probe network that produced the alignments (from each run's ``align_settings``)."""
+    from core.charts import dashboard_style
+
+    fig, _ = alignment_figure(list(rows), target=target, base=base_perplexity(list(rows)))
+    used = sorted({f"estimator {(r.get('align_settings') or {}).get('estimator')} · probe "
+                   f"{(r.get('align_settings') or {}).get('model')}" for r in rows if r.get("align_settings")})
+    fig.update_yaxes(title_text="test perplexity (lower is better)")
+    return dashboard_style(fig, subtitle=("alignment: " + "; ".join(used)) if used else "")
+
+
 def familiarity_figure(rows: list[dict], *, target: str = "", base: float | None = None) -> tuple[go.Figure,
                        LinearFit | None]:
     """Familiarity (base-model perplexity on the source) vs test perplexity; ``(figure, fit)``."""

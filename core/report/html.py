@@ -78,6 +78,7 @@ def render_html(data: ReportData, *, title: str | None = None) -> str:
     import plotly.offline
 
     from core import charts
+    from core.finetune import plots
     from core.views import settings_caption
 
     t = title or f"AlignScope report · target {data.target}"
@@ -137,7 +138,7 @@ def render_html(data: ReportData, *, title: str | None = None) -> str:
     parts.append("</section><section><h2>Alignment vs perplexity after fine-tuning</h2>")
     if data.runs:
         parts.append(f"<p class='caption'>{_e(data.run_group)}</p>")
-        parts.append(_figure(charts.alignment_vs_perplexity_figure(data.runs, target=data.target), "avp"))
+        parts.append(_figure(plots.alignment_figure_styled(data.runs, target=data.target), "avp"))
         parts.append(_figure(charts.before_after_figure(data.runs, target=data.target), "before_after"))
     else:
         parts.append("<p class='note'>No finished fine-tune runs on this target.</p>")

@@ -29,7 +29,8 @@ def test_cluster_order_groups_similar_corpora(matrix):
 
 def test_heatmap_separates_diversity_and_shows_ci(matrix):
     fig = charts.heatmap_figure(matrix, order="clustered", target="maths", subtitle="probe tiny")
-    align, div = fig.data
+    align, div, cells = fig.data                       # cells: invisible selectable markers (drill-down)
+    assert cells.type == "scatter" and len(cells.x) == len(align.x) ** 2
     assert align.name == "alignment" and div.name == "diversity" and div.showscale is False
     z = np.array(align.z, dtype=float)
     assert np.isnan(np.diag(z)).all() and np.isfinite(z[~np.eye(len(z), dtype=bool)]).all()
@@ -61,7 +62,7 @@ def test_ranking_figure_and_tables(matrix):
     assert len(pairs) == 16 and {"ci_low", "ci_high", "kind"} <= set(pairs.columns)
     csv = charts.frame_csv(sq).decode()
     assert csv.splitlines()[0] == "corpus,news,maths,lean,prose"
-    assert charts.rows_csv(rows).decode().startswith("rank,source")
+    assert charts.rows_csv(rows).decode().startswith("rank,ranks,group,source")
 
 
 def test_html_export(matrix):

@@ -60,7 +60,9 @@ def _runs():
 
 
 def test_alignment_vs_perplexity_in_dashboard_style():
-    fig = charts.alignment_vs_perplexity_figure(_runs(), target="proofnet")
+    from core.finetune.plots import alignment_figure_styled
+
+    fig = alignment_figure_styled(_runs(), target="proofnet")
     assert "estimator closed_form_head" in fig.layout.title.text and "<sup>" not in fig.layout.title.text
     assert fig.layout.font.size == charts.BASE_FONT
     x0, x1 = fig.layout.xaxis.range
