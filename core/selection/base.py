@@ -62,33 +62,38 @@ class SelectionContext:
         if self.allowed is None:
             self.allowed = np.ones(len(self.pool), dtype=bool)
 
-    def _get(self, name: str, make: Callable[[], object]):
+    def has(self, name: str) -> bool:
+        """Whether :meth:`memo` already holds ``name`` (e.g. ``"emb"``: the pool's embeddings are loaded)."""
+        return name in self._memo
+
+    def memo(self, name: str, make: Callable[[], object]):
+        """The value cached under ``name`` in this context, made by ``make()`` the first time."""
         if name not in self._memo:
             self._memo[name] = make()
         return self._memo[name]
 
     def texts(self) -> list[str]:
         """Decoded text of every window of the pool."""
-        return self._get("texts", lambda: self.pool.texts(self.tokenizer))
+        return self.memo("texts", lambda: self.pool.texts(self.tokenizer))
 
     def target_texts(self) -> list[str]:
         """The target benchmark's documents (its evaluation corpus, as the alignment uses it)."""
         from core.corpora import get_corpus
 
-        return self._get("target_texts", lambda: [d.text for d in get_corpus(self.target).documents()])
+        return self.memo("target_texts", lambda: [d.text for d in get_corpus(self.target).documents()])
 
     def window_embeddings(self) -> WindowEmbeddings:
         """:class:`core.selection.embed.WindowEmbeddings` of the pool (computed when missing)."""
         from core.selection.embed import embed_windows
 
-        return self._get("emb", lambda: embed_windows(self.pool, self.settings, progress=self.progress,
+        return self.memo("emb", lambda: embed_windows(self.pool, self.settings, progress=self.progress,
                                                       should_stop=self.should_stop))
 
     def target_embeddings(self) -> np.ndarray:
         """float32 [m, D]: the target's batch embeddings under the same settings (cached)."""
         from core.pipeline import embed_corpus
 
-        return self._get("target_emb", lambda: embed_corpus(self.target, self.settings, progress=False,
+        return self.memo("target_emb", lambda: embed_corpus(self.target, self.settings, progress=False,
                                                             should_stop=self.should_stop).embeddings)
 
     def index(self) -> WindowIndex:
@@ -99,13 +104,13 @@ class SelectionContext:
             we = self.window_embeddings()
             return load_or_build(we.embeddings, pool_fingerprint=self.pool.fingerprint, embedding_keys=we.keys)
 
-        return self._get("index", make)
+        return self.memo("index", make)
 
     def scores(self) -> np.ndarray:
         """float64 [N]: exact Task2Vec score (S1) of every window (all windows; for evaluation)."""
         from core.selection.score import window_scores
 
-        return self._get("scores", lambda: window_scores(self.window_embeddings().embeddings, self.target_embeddings()))
+        return self.memo("scores", lambda: window_scores(self.window_embeddings().embeddings, self.target_embeddings()))
 
 
 @dataclass

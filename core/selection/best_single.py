@@ -24,7 +24,7 @@ class BestSingleSource(SelectionMethod):
         from core.pipeline import align
 
         corpora = sorted({w.corpus for w in ctx.pool.windows})
-        ranking = ctx._get("ranking", lambda: align(ctx.target, corpora, ctx.settings, progress=False,
+        ranking = ctx.memo("ranking", lambda: align(ctx.target, corpora, ctx.settings, progress=False,
                                                     should_stop=ctx.should_stop)["ranking"])
         of = ctx.pool.corpus_of()
         rng = np.random.default_rng([seed, 17])

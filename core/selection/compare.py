@@ -266,13 +266,13 @@ def _short_details(d: dict) -> dict:
 
 def _embedding_cost(ctx) -> dict | None:
     """Seconds the pool's per-window embeddings took when computed (sum of each window's stored share)."""
-    if ctx is None or "emb" not in ctx._memo:
+    if ctx is None or not ctx.has("emb"):
         return None
     from core.store import EmbeddingStore
 
     store = EmbeddingStore()
     secs, n = 0.0, 0
-    for key in ctx._memo["emb"].keys:
+    for key in ctx.window_embeddings().keys:
         hit = store.get(key)
         if hit is not None:
             secs += float(hit[1].get("seconds") or 0.0)

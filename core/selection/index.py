@@ -17,8 +17,8 @@ Reduced representation (``dims`` float32 + 1, 1,028 bytes per window at the defa
    |x - q|^2) / 2`` orders windows exactly as ``|x - q|`` does (the standard L2-to-MIPS reduction).
 
 Index type: ``IndexFlatIP`` (exact over the reduced vectors) up to ``HNSW_ABOVE`` (1e5) windows, then
-``IndexIVFFlat`` (L2 on the reduced vectors, nlist = 4 sqrt(N) k-means cells trained on a sample of
-64 nlist vectors, nprobe = max(8, nlist / 16)); ``IndexHNSWFlat`` (M = 32, efConstruction 80, efSearch 256,
+``IndexIVFFlat`` (L2 on the reduced vectors, nlist = sqrt(N) k-means cells trained on a sample of
+40 nlist vectors, nprobe = max(8, nlist / 16)); ``IndexHNSWFlat`` (M = 32, efConstruction 80, efSearch 256,
 L2) is the other option (``kind="hnsw"``). Both search the reduced vectors by L2, the same order as
 step 3 (graph and cell search need a metric). Build and query costs and recall: ``bench/index.py``. Retrieval returns ``depth`` candidates;
 :func:`search` re-ranks them by the exact Task2Vec score (S1 of :mod:`core.selection.score`).
@@ -130,11 +130,11 @@ def build_faiss(vectors: np.ndarray, kind: str) -> faiss.Index:
     if kind == "flat":
         x = np.ascontiguousarray(np.hstack([vectors, -0.5 * (vectors ** 2).sum(1, keepdims=True)]), dtype=np.float32)
         index = faiss.IndexFlatIP(x.shape[1])
-    elif kind == "ivf":           # inverted lists over k-means cells (L2), nlist ~ 4 sqrt(N), nprobe ~ nlist / 16
+    elif kind == "ivf":           # inverted lists over k-means cells (L2), nlist ~ sqrt(N), nprobe ~ nlist / 16
         x = np.ascontiguousarray(vectors, dtype=np.float32)
-        nlist = int(max(1, min(len(x) // 39, 4 * np.sqrt(len(x)))))
+        nlist = int(max(1, min(len(x) // 39, np.sqrt(len(x)))))
         index = faiss.IndexIVFFlat(faiss.IndexFlatL2(x.shape[1]), x.shape[1], nlist)
-        sample = x[np.random.default_rng(0).choice(len(x), min(len(x), 64 * nlist), replace=False)]
+        sample = x[np.random.default_rng(0).choice(len(x), min(len(x), 40 * nlist), replace=False)]
         index.train(sample)
         index.nprobe = min(nlist, max(8, nlist // 16))
     elif kind == "hnsw":          # HNSW navigates a metric space: plain L2 on the reduced vectors

@@ -45,7 +45,7 @@ class UnigramCosSelection(SelectionMethod):
             target = ctx.tokenizer(ctx.target_texts(), add_special_tokens=False)["input_ids"]
             return unigram_cos_scores(ctx.pool.input_ids, ctx.pool.attention_mask, target)
 
-        scores = ctx._get("unigram", make)
+        scores = ctx.memo("unigram", make)
         rows = np.flatnonzero(ctx.allowed)
         s = scores[rows]
         order = np.argsort(-s, kind="stable")

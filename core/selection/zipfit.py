@@ -65,7 +65,7 @@ class ZipFitSelection(SelectionMethod):
         if len(target) > MAX_TARGET_EXAMPLES:
             pick = np.sort(np.random.default_rng([0, 11]).choice(len(target), MAX_TARGET_EXAMPLES, replace=False))
             target = [target[i] for i in pick]
-        all_scores = ctx._get("zipfit", lambda: zipfit_scores(texts, target, should_stop=ctx.should_stop))
+        all_scores = ctx.memo("zipfit", lambda: zipfit_scores(texts, target, should_stop=ctx.should_stop))
         s = all_scores[rows]
         order = np.argsort(-s, kind="stable")
         return Ranked(rows=rows[order], scores=s[order])
