@@ -88,7 +88,7 @@ def test_alignment_job_reload_heatmap_and_ranking(server_url, browser_page, e2e_
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and dl.value.suggested_filename == "ranking-e2e-target.png"
     with page.expect_download() as dl:
         page.get_by_role("button", name="⬇ CSV").click()
-    assert Path(dl.value.path()).read_text().startswith("rank,source,domain,alignment")
+    assert Path(dl.value.path()).read_text().startswith("rank,ranks,group,source,domain,alignment")
 
 
 def test_corpora_page_and_home(server_url, browser_page, e2e_view):
