@@ -34,7 +34,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-PAGES = ["", "Corpora", "Alignment", "Ranking", "Mix", "Fine-tune", "Alignment_vs_perplexity", "Which_metric_predicts"]
+from ui.navigation import page_infos  # noqa: E402  (every page of the navigation, new ones included)
+
+PAGES = [p.url_path for p in page_infos()]
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 
@@ -145,10 +147,11 @@ def main() -> int:
                 inside = box is not None and box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= 1280.5 \
                     and box["y"] + box["height"] <= 720.5
                 out["presenter_1280x720"][name or "Home"] = {"seconds": round(time.perf_counter() - t0, 2),
-                                                             "chart_box": box, "chart_inside_viewport": inside}
+                                                             "chart_box": box, "chart_inside_viewport": inside,
+                                                             "slide": "chart" if box else "message (no chart)"}
                 if args.screenshots:
                     page.screenshot(path=str(REPO / "docs" / "screenshots" / f"presenter-{name or 'Home'}.png"))
-                print(f"presenter {name or 'Home'}: chart inside 1280x720: {inside}")
+                print(f"presenter {name or 'Home'}: " + (f"chart inside 1280x720: {inside}" if box else "message slide"))
             ctx.close()
 
             from core.report import collect, render_html
