@@ -48,11 +48,13 @@ def test_fill_budget_and_source_cap(ctx):
 
 def test_budget_checks(ctx):
     allowed = np.ones(len(ctx.pool), dtype=bool)
-    with pytest.raises(SelectionError, match=r"--budget 1,000,000 tokens is larger than the pool.*lower --budget"):
+    with pytest.raises(SelectionError, match=r"budget=1000000 tokens is larger than the pool.*lower budget") as exc:
         check_budget(ctx.pool, allowed, 1_000_000)
-    with pytest.raises(SelectionError, match="--budget"):
+    assert exc.value.render("cli", {}).startswith("--budget 1000000 tokens is larger")     # each surface's words
+    assert "'Budget (tokens)' = 1000000" in exc.value.render("ui", {"budget": "'Budget (tokens)'"})
+    with pytest.raises(SelectionError, match="budget=0"):
         check_budget(ctx.pool, allowed, 0)
-    with pytest.raises(SelectionError, match="--max-share"):
+    with pytest.raises(SelectionError, match="max_share=1.5"):
         check_budget(ctx.pool, allowed, 100, max_share=1.5)
     with pytest.raises(SelectionError, match="Unknown selection method|not a known|nope"):
         get_method("nope")
