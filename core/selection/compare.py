@@ -266,8 +266,15 @@ def _short_details(d: dict) -> dict:
 
 def _embedding_cost(ctx) -> dict | None:
     """Seconds the pool's per-window embeddings took when computed (sum of each window's stored share)."""
-    if ctx is None or not ctx.has("emb"):
+    if ctx is None:
         return None
+    if not ctx.has("emb"):
+        try:
+            from core.selection.embed import embed_windows
+
+            ctx.memo("emb", lambda: embed_windows(ctx.pool, ctx.settings, compute=False))
+        except AlignScopeError:          # the pool was never embedded (no Task2Vec method ran)
+            return None
     from core.store import EmbeddingStore
 
     store = EmbeddingStore()
