@@ -60,7 +60,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                               epilog="examples:\n" + EPILOG_RUN.strip("\n"))
     sub = p.add_subparsers(dest="select_cmd", metavar="run|methods|embed|compare|list", required=True)
-    common = [json_parent(), model_parent(title="probe network"), device_parent()]
+    common = [json_parent(), model_parent(title="probe network"), device_parent(), engine_parent()]
 
     r = command_parser(sub, "run", help="select the windows of a pool most useful for a target, within a token budget",
                        epilog=EPILOG_RUN, parents=common)

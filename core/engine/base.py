@@ -4,8 +4,8 @@ Two engines are registered in :data:`ENGINES` (a :class:`core.registry.Registry`
 
 - ``local`` (default, :class:`core.engine.local.LocalEngine`): today's behaviour, in this process
   (or the dashboard's job worker processes), nothing to start;
-- ``ray`` (:class:`core.engine.ray.RayEngine`): batch embeddings through Ray Data ``map_batches``
-  with one probe network per actor, fine-tune sweeps as Ray tasks (one run per task), on a Ray
+- ``ray`` (:class:`core.engine.ray.RayEngine`): batch embeddings and the per-window embeddings of a
+  selection pool through Ray Data ``map_batches`` with one probe network per actor, fine-tune sweeps as Ray tasks (one run per task), on a Ray
   cluster named by an address (``auto``, ``ray://host:port``, ``host:port``) or an in-process Ray
   (``local``).
 
@@ -34,8 +34,11 @@ from core.registry import Registry
 if TYPE_CHECKING:
     import numpy as np
 
+    from core.estimators.base import Task2VecEstimator
     from core.fingerprint import EmbedSettings
     from core.pipeline import CachedEmbeddings
+    from core.probe import ProbeNetwork
+    from core.selection.pool import Pool
     from core.store import EmbeddingStore
 
 #: Execution engines: name -> ``"module:class"`` (imported on first use, so listing never imports ray).
@@ -157,6 +160,9 @@ class RunOutcome:
 
 
 Progress = Callable[[int, int, str], None]
+#: ``(window rows, their float32 [D] embeddings, how many of them were computed now)``, called by
+#: :meth:`Engine.embed_windows_missing` after each forward pass's windows are in the store.
+RowsDone = Callable[[list, list, int], None]
 
 
 class Engine:
@@ -214,6 +220,32 @@ class Engine:
 
         Returns:
             ``(rows, computed)``: float32 [D] per batch in order, and how many were computed now.
+        """
+        raise NotImplementedError
+
+    def embed_windows_missing(self, pool: "Pool", missing: Sequence[int], settings: "EmbedSettings", *,
+                              keys: Sequence[str], probe: "ProbeNetwork", estimator: "Task2VecEstimator",
+                              precision: str, store: "EmbeddingStore", should_stop: Callable[[], bool] | None = None,
+                              on_rows: RowsDone | None = None) -> int:
+        """Compute and store the per-window Task2Vec embeddings of a selection pool's ``missing`` windows
+        (:func:`core.selection.embed.embed_windows` looks them up and calls this).
+
+        One ``estimator.embed_rows`` forward pass per ``settings.batch.batch_size`` missing windows
+        (eq. (2) of :mod:`core.estimators.closed_form` per window); each window is stored under its own
+        key ``keys[i]`` (:func:`core.selection.embed.window_keys`; the engine never enters it).
+
+        Args:
+            pool: :class:`core.selection.pool.Pool` (``input_ids``/``attention_mask`` int64 [N, T]).
+            missing: rows of ``pool`` not in the store at look-up time (re-checked before computing).
+            keys: the store key of every window of ``pool`` (length N).
+            probe, estimator, precision: the driver's probe network, estimator and resolved precision.
+            store: the embedding store the driver writes to.
+            should_stop: polled between forward passes; True raises ``InterruptedError`` (stored windows stay).
+            on_rows: ``(rows, embeddings, computed)`` after each forward pass's windows are stored
+                (windows another job stored meanwhile are passed with ``computed`` not counting them).
+
+        Returns:
+            How many window embeddings were computed (and stored) now.
         """
         raise NotImplementedError
 

@@ -1,21 +1,27 @@
 """The ``local`` execution engine (default): today's behaviour, nothing to start.
 
 Embeddings are computed in this process by :func:`core.pipeline.embed_batches` (one batch at a time,
-each under its cross-process key lock); fine-tunes run one after another through
-:func:`core.finetune.runner.run_finetune` (which holds the machine-wide training slot). The
+each under its cross-process key lock), and the per-window embeddings of a selection pool one
+forward pass of windows at a time (:meth:`LocalEngine.embed_windows_missing`); fine-tunes run one
+after another through :func:`core.finetune.runner.run_finetune` (which holds the machine-wide
+training slot). The
 dashboard's background jobs put this work in worker processes (:mod:`core.jobs`).
 """
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
-from core.engine.base import Engine, Progress, RunOutcome, RunRequest
+from core.engine.base import Engine, Progress, RowsDone, RunOutcome, RunRequest
 
 if TYPE_CHECKING:
     import numpy as np
 
+    from core.estimators.base import Task2VecEstimator
     from core.fingerprint import EmbedSettings
     from core.pipeline import CachedEmbeddings
+    from core.probe import ProbeNetwork
+    from core.selection.pool import Pool
     from core.store import EmbeddingStore
 
 
@@ -35,6 +41,46 @@ class LocalEngine(Engine):
 
         return embed_batches(look.batches, look.probe, look.estimator, precision=look.precision, store=store,
                              keys=look.keys, found=look.found, should_stop=should_stop, on_batch=on_batch)
+
+    def embed_windows_missing(self, pool: "Pool", missing: Sequence[int], settings: "EmbedSettings", *,
+                              keys: Sequence[str], probe: "ProbeNetwork", estimator: "Task2VecEstimator",
+                              precision: str, store: "EmbeddingStore", should_stop: Callable[[], bool] | None = None,
+                              on_rows: RowsDone | None = None) -> int:
+        """In this process, ``settings.batch.batch_size`` missing windows per forward pass, each pass
+        under the cross-process lock of its first window's key (another process that took it first has
+        stored them; they are read instead). See :meth:`Engine.embed_windows_missing`."""
+        from core.batches import TokenBatch
+
+        bsz = settings.batch.batch_size
+        computed = 0
+        for start in range(0, len(missing), bsz):
+            if should_stop and should_stop():
+                raise InterruptedError(f"stopped after {computed} new windows")
+            part = list(missing[start:start + bsz])
+            vecs: dict[int, "np.ndarray"] = {}
+            with store.lock(keys[part[0]]):
+                todo = [i for i in part if store.get(keys[i]) is None]   # another process may have done them
+                for i in part:
+                    if i not in todo:
+                        vecs[i] = store.get(keys[i])[0]["embedding"]
+                if todo:
+                    batch = TokenBatch(corpus="pool", index=start // bsz, input_ids=pool.input_ids[todo],
+                                       attention_mask=pool.attention_mask[todo],
+                                       doc_ids=tuple(pool.windows[i].doc_id for i in todo),
+                                       offsets=tuple(pool.windows[i].offset for i in todo))
+                    t = time.perf_counter()
+                    out = estimator.embed_rows(probe, batch, precision=precision)
+                    dt = (time.perf_counter() - t) / len(todo)
+                    for i, vec in zip(todo, out):
+                        w = pool.windows[i]
+                        store.put(keys[i], {"embedding": vec}, {"corpus": w.corpus, "doc_id": w.doc_id, "offset": w.offset,
+                                                                "tokens": w.tokens, "seconds": dt, "per_sequence": True,
+                                                                "model": probe.name, "precision": precision})
+                        vecs[i] = vec
+                    computed += len(todo)
+            if on_rows:
+                on_rows(part, [vecs[i] for i in part], len(todo))
+        return computed
 
     def run_finetunes(self, requests: Sequence[RunRequest], *, progress: Progress | None = None,
                       should_stop: Callable[[], bool] | None = None,

@@ -11,6 +11,13 @@ Embeddings (:meth:`RayEngine.embed_missing`):
     like the local loop. A killed actor is restarted and its batch retried (``max_restarts``,
     ``max_task_retries``).
 
+Per-window embeddings of a selection pool (:meth:`RayEngine.embed_windows_missing`):
+    The same job with the same :class:`ProbeActor` in its per-window mode: the windows missing from
+    the store are cut into forward passes of ``batch_size`` windows (as the local loop cuts them), one
+    Ray Data row per pass; the actor calls ``estimator.embed_rows`` on it and returns one row per
+    window, which the driver stores under that window's own key
+    (:func:`core.selection.embed.window_keys`) as it arrives.
+
 Fine-tune sweeps (:meth:`RayEngine.run_finetunes`):
     One Ray task per run (``num_gpus=1`` when the cluster has GPUs, else the CPUs of a node), each
     calling the product's own :func:`core.finetune.runner.run_finetune`; the task returns its row
@@ -36,12 +43,15 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from core.engine.base import Engine, EngineConfig, EngineError, Progress, RunOutcome, RunRequest
+from core.engine.base import Engine, EngineConfig, EngineError, Progress, RowsDone, RunOutcome, RunRequest
 from core.errors import opt
 
 if TYPE_CHECKING:
+    from core.estimators.base import Task2VecEstimator
     from core.fingerprint import EmbedSettings
     from core.pipeline import CachedEmbeddings
+    from core.probe import ProbeNetwork
+    from core.selection.pool import Pool
     from core.store import EmbeddingStore
 
 #: Restarts of a dead embedding actor, and retries of its batch (a crash that repeats is reported).
@@ -90,15 +100,18 @@ def _worker_name() -> str:
 
 
 class ProbeActor:
-    """Ray Data callable class: one probe network per actor, one Task2Vec embedding per input row.
+    """Ray Data callable class: one probe network per actor, one Task2Vec embedding per input row
+    (a batch), or with ``per_window`` one per window of each input row (a forward pass of windows).
 
     Args (``fn_constructor_kwargs``):
         settings: :meth:`EmbedSettings.to_dict` (model, estimator and its parameters, device).
         precision: the resolved precision the driver's keys name (``fp32``/``bf16``).
         env: :func:`worker_env` of the driver.  threads: torch CPU threads (None: leave as is).
+        per_window: per-window embeddings of a selection pool (``estimator.embed_rows``).
     """
 
-    def __init__(self, *, settings: dict, precision: str, env: dict, threads: int | None = None) -> None:
+    def __init__(self, *, settings: dict, precision: str, env: dict, threads: int | None = None,
+                 per_window: bool = False) -> None:
         _apply_env(env)
         import torch
 
@@ -113,6 +126,7 @@ class ProbeActor:
         self.probe.model                       # load the weights once per actor, before the first batch
         self.estimator = get_estimator(s.estimator, **dict(s.estimator_params))
         self.precision = precision
+        self.per_window = per_window
         self.worker = _worker_name()
 
     def embed(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -121,9 +135,12 @@ class ProbeActor:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """``{"look", "row", "corpus", "index", "input_ids" int64 [n, B, T], "attention_mask"}`` ->
-        ``{"look", "row", "embedding" float32 [n, D], "seconds", "tokens", "model", "worker", "device"}``."""
+        ``{"look", "row", "embedding" float32 [n, D], "seconds", "tokens", "model", "worker", "device"}``
+        (per-window mode: :meth:`_windows`)."""
         from core.batches import TokenBatch
 
+        if self.per_window:
+            return self._windows(batch)
         vecs, secs, toks = [], [], []
         for j in range(len(batch["row"])):
             b = TokenBatch(str(batch["corpus"][j]), int(batch["index"][j]), np.array(batch["input_ids"][j], dtype=np.int64),
@@ -132,9 +149,35 @@ class ProbeActor:
             vecs.append(np.asarray(self.estimator.embed(self.probe, b, precision=self.precision), dtype=np.float32))
             secs.append(time.perf_counter() - t)
             toks.append(b.num_tokens)
+        return self._out(np.asarray(batch["look"]), np.asarray(batch["row"]), vecs, secs, toks)
+
+    def _windows(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``{"rows" int64 [n, W] (window indices in the pool, -1 = padding), "input_ids" int64 [n, W, T],
+        "attention_mask" [n, W, T], ...}``: one ``estimator.embed_rows`` forward pass per input row ->
+        one output row per window (``"row"`` = its index in the pool; ``"seconds"`` = the pass's wall
+        time shared out per window; ``"tokens"`` = its real tokens)."""
+        from core.batches import TokenBatch
+
+        rows, vecs, secs, toks = [], [], [], []
+        for j in range(len(batch["rows"])):
+            idx = np.asarray(batch["rows"][j], dtype=np.int64)
+            keep = idx >= 0
+            n = int(keep.sum())
+            b = TokenBatch("pool", j, np.array(batch["input_ids"][j], dtype=np.int64)[keep],
+                           np.array(batch["attention_mask"][j], dtype=np.int64)[keep], ("",) * n, (0,) * n)
+            t = time.perf_counter()
+            out = np.asarray(self.estimator.embed_rows(self.probe, b, precision=self.precision), dtype=np.float32)
+            dt = (time.perf_counter() - t) / max(n, 1)
+            rows.extend(idx[keep].tolist())
+            vecs.extend(out)
+            secs.extend([dt] * n)
+            toks.extend(b.attention_mask.sum(axis=1).tolist())
+        return self._out(np.zeros(len(rows), dtype=np.int64), np.asarray(rows, dtype=np.int64), vecs, secs, toks)
+
+    def _out(self, look: np.ndarray, row: np.ndarray, vecs: list, secs: list, toks: list) -> dict[str, np.ndarray]:
         n = len(vecs)
-        return {"look": np.asarray(batch["look"]), "row": np.asarray(batch["row"]), "embedding": np.stack(vecs), "seconds": np.asarray(secs),
-                "tokens": np.asarray(toks), "model": np.asarray([self.probe.fingerprint] * n),
+        return {"look": look, "row": row, "embedding": np.stack(vecs).astype(np.float32, copy=False),
+                "seconds": np.asarray(secs), "tokens": np.asarray(toks), "model": np.asarray([self.probe.fingerprint] * n),
                 "worker": np.asarray([self.worker] * n), "device": np.asarray([str(self.probe.device)] * n)}
 
 
@@ -177,6 +220,14 @@ def _finetune_task(config: dict, settings: dict, run_id: str, job_id: str | None
                 "worker": _worker_name()}
 
 
+def _check_model(res: dict, j: int, expected: str, model: str) -> None:
+    """Raise when result row ``j`` came from another probe network than the driver's (weights hash)."""
+    if str(res["model"][j]) != expected:
+        raise EngineError(f"Worker {res['worker'][j]} loaded another probe network than the driver's {model!r} "
+                          f"(weights hash {str(res['model'][j])[:12]} vs {expected[:12]}); nothing from it was stored.",
+                          fix="put the same model files at the same path on every node (or a shared path).")
+
+
 def _client_mode(ray) -> bool:
     """Connected through Ray Client (``ray://``): the driver is outside the cluster."""
     try:
@@ -186,7 +237,7 @@ def _client_mode(ray) -> bool:
 
 
 def _actor_pool_results(ray, items: list[dict], kwargs: dict, *, actors: int, cpus: float, gpus: int) -> Iterator[dict]:
-    """The Ray Client path of :meth:`RayEngine._embed_looks`: the same :class:`ProbeActor` (one probe
+    """The Ray Client path of :meth:`RayEngine._stream`: the same :class:`ProbeActor` (one probe
     network per actor, restarted and retried like the Ray Data actors) through ``ray.util.ActorPool``,
     results yielded as each batch finishes (Ray Data's streaming executor needs a driver inside the
     cluster)."""
@@ -421,60 +472,125 @@ class RayEngine(Engine):
         if len(precisions) != 1:
             raise EngineError(f"One Ray job got batches of several precisions {sorted(precisions)}.",
                               fix="embed them with one --precision.")
-        actors, cpus, gpus, threads = self.actors_for(len(send), settings.device)
         items = [{"look": i, "row": k, "corpus": b.corpus, "index": b.index, "input_ids": b.input_ids,
                   "attention_mask": b.attention_mask} for i, k in send for b in (looks[i].batches[k],)]
-        kwargs = {"settings": settings.to_dict(), "precision": precisions.pop(), "env": worker_env(), "threads": threads}
-        if _client_mode(ray):                # Ray Client: Ray Data cannot stream to a client driver
-            it = _actor_pool_results(ray, items, kwargs, actors=actors, cpus=cpus, gpus=gpus)
-        else:
-            ds = ray.data.from_items(items, override_num_blocks=len(items))     # one block per batch: streamed
-            with warnings.catch_warnings():  # max_restarts/max_task_retries: "ray_remote_args" until Ray 2.64
-                warnings.simplefilter("ignore", DeprecationWarning)
-                out = ds.map_batches(ProbeActor, batch_size=1, batch_format="numpy", num_cpus=cpus,
-                                     num_gpus=gpus or None, fn_constructor_kwargs=kwargs,
-                                     compute=ray.data.ActorPoolStrategy(size=actors, max_tasks_in_flight_per_actor=2),
-                                     max_restarts=MAX_RESTARTS, max_task_retries=MAX_RESTARTS)
-            it = iter(out.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=0))
+        it = self._stream(ray, items, settings, precision=precisions.pop())
         est_fps = [look.estimator.fingerprint() for look in looks]
+
+        def store_result(res: dict) -> int:
+            fresh_now = 0
+            for j in range(len(res["row"])):
+                i, k = int(res["look"][j]), int(res["row"][j])
+                look, b = looks[i], looks[i].batches[k]
+                _check_model(res, j, look.probe.fingerprint, settings.model)
+                fresh, vec = self._store_one(store, look.keys[k], np.asarray(res["embedding"][j], dtype=np.float32), {
+                    "corpus": b.corpus, "batch": b.index, "seconds": float(res["seconds"][j]), "tokens": b.num_tokens,
+                    "estimator": est_fps[i], "model": look.probe.name, "precision": look.precision,
+                    "engine": "ray", "worker": str(res["worker"][j])})
+                fresh_now += fresh
+                on_row(i, k, fresh, vec)
+            return fresh_now
+
+        return self._drain(it, store_result, should_stop, lambda c: f"stopped after {c} new batches of {first!r}")
+
+    @staticmethod
+    def _drain(it: Iterator[dict], store_result: Callable[[dict], int], should_stop: Callable[[], bool] | None,
+               stopped: Callable[[int], str]) -> int:
+        """Store each result dict of ``it`` as it arrives (``store_result`` returns how many it computed),
+        polling ``should_stop`` after each (True raises ``InterruptedError(stopped(computed))``); the
+        stream is closed in every case. Returns how many were computed."""
         computed = 0
         try:
             for res in it:
-                for j in range(len(res["row"])):
-                    i, k = int(res["look"][j]), int(res["row"][j])
-                    look = looks[i]
-                    if str(res["model"][j]) != look.probe.fingerprint:
-                        raise EngineError(f"Worker {res['worker'][j]} loaded another probe network than the driver's "
-                                          f"{settings.model!r} (weights hash {str(res['model'][j])[:12]} vs "
-                                          f"{look.probe.fingerprint[:12]}); nothing from it was stored.",
-                                          fix="put the same model files at the same path on every node (or a shared path).")
-                    fresh, vec = self._store_one(store, look, k, np.asarray(res["embedding"][j], dtype=np.float32),
-                                                 est_fps[i], float(res["seconds"][j]), str(res["worker"][j]))
-                    computed += fresh
-                    on_row(i, k, fresh, vec)
+                computed += store_result(res)
                 if should_stop and should_stop():
-                    raise InterruptedError(f"stopped after {computed} new batches of {first!r}")
+                    raise InterruptedError(stopped(computed))
         finally:
             close = getattr(it, "close", None)
             if close:
                 close()
         return computed
 
+    def _stream(self, ray, items: list[dict], settings: "EmbedSettings", *, precision: str,
+                per_window: bool = False) -> Iterator[dict]:
+        """The :class:`ProbeActor` job over ``items`` (one per forward pass): Ray Data ``map_batches``
+        (one block per item, streamed), or through Ray Client an ``ActorPool`` of the same actors;
+        yields the actors' result dicts as they finish. Dead actors are restarted and their item retried."""
+        actors, cpus, gpus, threads = self.actors_for(len(items), settings.device)
+        kwargs = {"settings": settings.to_dict(), "precision": precision, "env": worker_env(), "threads": threads,
+                  "per_window": per_window}
+        if _client_mode(ray):                # Ray Client: Ray Data cannot stream to a client driver
+            return _actor_pool_results(ray, items, kwargs, actors=actors, cpus=cpus, gpus=gpus)
+        ds = ray.data.from_items(items, override_num_blocks=len(items))     # one block per item: streamed
+        with warnings.catch_warnings():  # max_restarts/max_task_retries: "ray_remote_args" until Ray 2.64
+            warnings.simplefilter("ignore", DeprecationWarning)
+            out = ds.map_batches(ProbeActor, batch_size=1, batch_format="numpy", num_cpus=cpus,
+                                 num_gpus=gpus or None, fn_constructor_kwargs=kwargs,
+                                 compute=ray.data.ActorPoolStrategy(size=actors, max_tasks_in_flight_per_actor=2),
+                                 max_restarts=MAX_RESTARTS, max_task_retries=MAX_RESTARTS)
+        return iter(out.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=0))
+
     @staticmethod
-    def _store_one(store, look, k: int, vec: np.ndarray, est_fp: dict, seconds: float,
-                   worker: str) -> tuple[bool, np.ndarray]:
-        """Store row ``k``'s embedding under its key's lock unless another job stored it meanwhile
-        (then that one is kept and returned)."""
-        b, key = look.batches[k], look.keys[k]
+    def _store_one(store, key: str, vec: np.ndarray, meta: dict) -> tuple[bool, np.ndarray]:
+        """Store ``vec`` under ``key`` (with ``meta``) under the key's lock unless another job stored
+        it meanwhile (then that one is kept and returned). Returns ``(stored now, embedding)``."""
         with store.lock(key):
             hit = store.get(key)
             if hit is not None:
                 return False, hit[0]["embedding"]
-            store.put(key, {"embedding": vec},
-                      {"corpus": b.corpus, "batch": b.index, "seconds": seconds, "tokens": b.num_tokens,
-                       "estimator": est_fp, "model": look.probe.name, "precision": look.precision,
-                       "engine": "ray", "worker": worker})
+            store.put(key, {"embedding": vec}, meta)
         return True, vec
+
+    def embed_windows_missing(self, pool: "Pool", missing: Sequence[int], settings: "EmbedSettings", *,
+                              keys: Sequence[str], probe: "ProbeNetwork", estimator: "Task2VecEstimator",
+                              precision: str, store: "EmbeddingStore", should_stop: Callable[[], bool] | None = None,
+                              on_rows: RowsDone | None = None) -> int:
+        """The missing windows through the per-window :class:`ProbeActor` job (module docstring;
+        :meth:`Engine.embed_windows_missing`): windows another job stored since the look-up are
+        read, not sent; each returned window is stored under its own key as it arrives.
+
+        Raises:
+            InterruptedError: ``should_stop`` returned True (stored windows stay).
+            EngineError: an actor's probe network differs from the driver's; nothing from it is stored.
+        """
+        ray = self.connect()._ray
+        todo = []
+        for i in missing:                    # another job may have filled some since the look-up
+            hit = store.get(keys[i])
+            if hit is None:
+                todo.append(i)
+            elif on_rows:
+                on_rows([i], [hit[0]["embedding"]], 0)
+        if not todo:
+            return 0
+        if should_stop and should_stop():
+            raise InterruptedError("stopped before the first new window")
+        bsz, seq = settings.batch.batch_size, pool.input_ids.shape[1]
+        items = []
+        for c, start in enumerate(range(0, len(todo), bsz)):   # the local loop's forward passes, padded to bsz
+            part = todo[start:start + bsz]
+            rows, ids, mask = np.full(bsz, -1, np.int64), np.zeros((bsz, seq), np.int64), np.zeros((bsz, seq), np.int64)
+            rows[:len(part)], ids[:len(part)], mask[:len(part)] = part, pool.input_ids[part], pool.attention_mask[part]
+            items.append({"look": 0, "row": c, "rows": rows, "input_ids": ids, "attention_mask": mask})
+        it = self._stream(ray, items, settings, precision=precision, per_window=True)
+
+        def store_result(res: dict) -> int:
+            done, vecs, fresh = [], [], 0
+            for j in range(len(res["row"])):
+                _check_model(res, j, probe.fingerprint, settings.model)
+                i, w = int(res["row"][j]), pool.windows[int(res["row"][j])]
+                new, vec = self._store_one(store, keys[i], np.asarray(res["embedding"][j], dtype=np.float32), {
+                    "corpus": w.corpus, "doc_id": w.doc_id, "offset": w.offset, "tokens": w.tokens,
+                    "seconds": float(res["seconds"][j]), "per_sequence": True, "model": probe.name,
+                    "precision": precision, "engine": "ray", "worker": str(res["worker"][j])})
+                done.append(i)
+                vecs.append(vec)
+                fresh += new
+            if on_rows:
+                on_rows(done, vecs, fresh)
+            return fresh
+
+        return self._drain(it, store_result, should_stop, lambda c: f"stopped after {c} new windows")
 
     # -- fine-tune sweeps -------------------------------------------------------------------------
     def run_finetunes(self, requests: Sequence[RunRequest], *, progress: Progress | None = None,

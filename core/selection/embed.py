@@ -16,7 +16,7 @@ forward pass (:mod:`core.selection.score`).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
@@ -89,7 +89,7 @@ def embed_windows(pool: Pool, settings: EmbedSettings, *, store: EmbeddingStore 
         EstimatorError: the estimator has no per-window embedding (only ``closed_form_head`` has),
             or ``compute=False`` and windows are missing.  InterruptedError: stopped.
     """
-    from core.batches import TokenBatch
+    from core.engine import current_engine
     from core.estimators import get_estimator
     from core.precision import resolve_precision
     from core.probe import load_probe
@@ -101,6 +101,9 @@ def embed_windows(pool: Pool, settings: EmbedSettings, *, store: EmbeddingStore 
         raise EstimatorError(f"Estimator {settings.estimator!r} has no per-window embeddings.",
                              fix="use --estimator closed_form_head for window selection.")
     store = store or EmbeddingStore()
+    engine = current_engine()
+    pinned = engine.pin_precision(settings.precision, settings.device)   # ``auto`` as the engine's workers resolve it
+    settings = replace(settings, precision=pinned) if pinned != settings.precision else settings
     probe = load_probe(settings.model, device=settings.device, progress=False)
     precision = resolve_precision(settings.precision, probe.device)
     keys = window_keys(pool, probe, estimator, precision)
@@ -114,36 +117,19 @@ def embed_windows(pool: Pool, settings: EmbedSettings, *, store: EmbeddingStore 
     if missing and not compute:
         raise EstimatorError(f"{len(missing)} of {len(pool)} windows of the pool have no cached embedding.",
                              fix="compute them first (python -m core select embed --pool ...).")
-    bsz = settings.batch.batch_size
-    computed = 0
     if progress:
         progress(cached, len(pool), f"{cached} windows cached")
-    for start in range(0, len(missing), bsz):
-        if should_stop and should_stop():
-            raise InterruptedError(f"stopped after {computed} new windows")
-        part = missing[start:start + bsz]
-        with store.lock(keys[part[0]]):
-            todo = [i for i in part if store.get(keys[i]) is None]   # another process may have done them
-            for i in part:
-                if i not in todo:
-                    rows[i] = store.get(keys[i])[0]["embedding"]
-            if todo:
-                batch = TokenBatch(corpus="pool", index=start // bsz, input_ids=pool.input_ids[todo],
-                                   attention_mask=pool.attention_mask[todo],
-                                   doc_ids=tuple(pool.windows[i].doc_id for i in todo),
-                                   offsets=tuple(pool.windows[i].offset for i in todo))
-                t = time.perf_counter()
-                vecs = estimator.embed_rows(probe, batch, precision=precision)
-                dt = (time.perf_counter() - t) / len(todo)
-                for i, vec in zip(todo, vecs):
-                    w = pool.windows[i]
-                    store.put(keys[i], {"embedding": vec}, {"corpus": w.corpus, "doc_id": w.doc_id, "offset": w.offset,
-                                                            "tokens": w.tokens, "seconds": dt, "per_sequence": True,
-                                                            "model": probe.name, "precision": precision})
-                    rows[i] = vec
-                computed += len(todo)
+    done = [cached, 0]
+
+    def stored(part: list, vecs: list, fresh: int) -> None:
+        rows.update(zip(part, vecs))
+        done[0], done[1] = done[0] + len(part), done[1] + fresh
         if progress:
-            progress(cached + start + len(part), len(pool), f"{computed} windows embedded")
+            progress(done[0], len(pool), f"{done[1]} windows embedded")
+
+    computed = engine.embed_windows_missing(pool, missing, settings, keys=keys, probe=probe, estimator=estimator,
+                                            precision=precision, store=store, should_stop=should_stop,
+                                            on_rows=stored) if missing else 0   # local or ray: where, never what
     emb = np.stack([rows[i] for i in range(len(pool))]).astype(np.float32, copy=False)
     return WindowEmbeddings(embeddings=emb, keys=keys, computed=computed, cached=cached,
                             seconds=time.perf_counter() - t0, precision=precision,

@@ -223,3 +223,62 @@ def test_a_killed_driver_keeps_every_stored_batch_and_the_rerun_continues(ray_cl
     ray_engine(actors=1)
     res = embed_corpus("maths", settings, progress=False)
     assert (res.cached, res.computed) == (kept, 6 - kept)
+
+
+def test_per_window_pool_embeddings_on_ray_equal_the_local_engines_and_a_second_run_computes_nothing(
+        ray_engine, tiny_settings, corpora, isolated_cache, monkeypatch):
+    """The selection pool's per-window embeddings (``select run/embed --engine ray``): the same
+    windows, forward passes and keys as the local engine; each window stored under its own key."""
+    import ray.data
+
+    from core.engine import clear_engine
+    from core.probe import load_probe
+    from core.selection.embed import embed_windows
+    from core.selection.pool import PoolConfig, build_pool
+
+    probe = load_probe(tiny_settings.model, device="cpu")
+    pool = build_pool(PoolConfig(corpora=("prose", "maths"), target="bench", max_windows=18, seq_len=32, min_tokens=8),
+                      probe.tokenizer, tokenizer_fingerprint=probe.tokenizer_fingerprint)
+    n = len(pool)
+    assert n > 8
+    local = embed_windows(pool, tiny_settings, store=EmbeddingStore(isolated_cache / "local-store"))
+    assert (local.computed, local.cached) == (n, 0)
+
+    ray_engine(actors=2)
+    sent, seen = [], []
+    real = ray.data.from_items
+    monkeypatch.setattr(ray.data, "from_items", lambda items, **kw: (sent.extend(items), real(items, **kw))[1])
+    first = embed_windows(pool, tiny_settings, progress=lambda d, t, m: seen.append(d))
+    assert (first.computed, first.cached) == (n, 0)
+    assert len(sent) == -(-n // tiny_settings.batch.batch_size)                       # one Ray Data row per forward pass
+    assert sorted(int(r) for it in sent for r in it["rows"] if r >= 0) == list(range(n))
+    assert seen[0] == 0 and seen[-1] == n and seen == sorted(seen)                     # progress per forward pass
+    assert first.keys == local.keys and first.precision == local.precision == "fp32"
+    assert np.abs(first.embeddings - local.embeddings).max() <= TOLERANCE
+    metas = [EmbeddingStore().get(k)[1] for k in first.keys]
+    assert {m["engine"] for m in metas} == {"ray"} and all(m["per_sequence"] for m in metas)
+
+    # a second run on Ray sends nothing; the local engine finds every window in the same store
+    monkeypatch.setattr(ray.data, "from_items", lambda *a, **k: pytest.fail("a cached window was sent to Ray"))
+    second = embed_windows(pool, tiny_settings)
+    assert (second.computed, second.cached) == (0, n)
+    clear_engine()
+    third = embed_windows(pool, tiny_settings, compute=False)
+    assert np.array_equal(third.embeddings, first.embeddings) and np.array_equal(second.embeddings, first.embeddings)
+
+
+def test_cancelling_pool_embeddings_on_ray_keeps_the_stored_windows(ray_engine, tiny_settings, corpora):
+    from core.probe import load_probe
+    from core.selection.embed import embed_windows
+    from core.selection.pool import PoolConfig, build_pool
+
+    probe = load_probe(tiny_settings.model, device="cpu")
+    pool = build_pool(PoolConfig(corpora=("prose",), target="bench", max_windows=16, seq_len=32, min_tokens=8),
+                      probe.tokenizer, tokenizer_fingerprint=probe.tokenizer_fingerprint)
+    ray_engine(actors=1)
+    calls: list[int] = []
+    with pytest.raises(InterruptedError):
+        embed_windows(pool, tiny_settings, progress=lambda d, t, m: calls.append(d),
+                      should_stop=lambda: len(calls) >= 2)           # stop once the first pass is stored
+    again = embed_windows(pool, tiny_settings)
+    assert 1 <= again.cached < len(pool) and again.cached + again.computed == len(pool)
