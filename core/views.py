@@ -399,7 +399,7 @@ def availability_caps(sources: Sequence[str], budget: int, tokens: Mapping[str, 
 # ----------------------------------------------------------------------------------------------
 # Embedding map: every batch as a point in 2-D
 # ----------------------------------------------------------------------------------------------
-def embedding_map(matrix, *, method: str = "auto", umap_max_points: int = 2000, seed: int = 0) -> dict:
+def embedding_map(matrix: AlignmentMatrix, *, method: str = "auto", umap_max_points: int = 2000, seed: int = 0) -> dict:
     """2-D coordinates of every batch embedding of ``matrix``, from the same Task2Vec distances the
     coefficients use (``matrix.distances``).
 
