@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 import numpy as np
 
@@ -66,7 +66,7 @@ class SelectionContext:
         """Whether :meth:`memo` already holds ``name`` (e.g. ``"emb"``: the pool's embeddings are loaded)."""
         return name in self._memo
 
-    def memo(self, name: str, make: Callable[[], object]):
+    def memo(self, name: str, make: Callable[[], object]) -> Any:
         """The value cached under ``name`` in this context, made by ``make()`` the first time."""
         if name not in self._memo:
             self._memo[name] = make()
@@ -142,6 +142,15 @@ class SelectionMethod(ABC):
     description: ClassVar[str]
     needs: ClassVar[str] = "none"
     score_name: ClassVar[str] = "score"
+
+    def __init_subclass__(cls, *, name: str | None = None, description: str | None = None,
+                          needs: str | None = None, score_name: str | None = None, **kwargs: Any) -> None:
+        """Declare a method's class attributes in its class statement:
+        ``class Random(SelectionMethod, name="random", needs="none", score_name="random rank", description=...)``."""
+        super().__init_subclass__(**kwargs)
+        for attr, value in (("name", name), ("description", description), ("needs", needs), ("score_name", score_name)):
+            if value is not None:
+                setattr(cls, attr, value)
 
     @abstractmethod
     def rank(self, ctx: SelectionContext, *, seed: int, budget: int) -> Ranked:

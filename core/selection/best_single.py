@@ -12,13 +12,9 @@ import numpy as np
 from core.selection.base import Ranked, SelectionContext, SelectionMethod
 
 
-class BestSingleSource(SelectionMethod):
+class BestSingleSource(SelectionMethod, name="best-single", needs="task2vec", score_name="source alignment",
+                       description="Source-level baseline: random windows of the pool corpus ranked first by Task2Vec alignment (core align)."):
     """Windows of the top-ranked source (module docstring)."""
-
-    name = "best-single"
-    description = "Source-level baseline: random windows of the pool corpus ranked first by Task2Vec alignment (core align)."
-    needs = "task2vec"
-    score_name = "source alignment"
 
     def rank(self, ctx: SelectionContext, *, seed: int, budget: int) -> Ranked:
         from core.pipeline import align

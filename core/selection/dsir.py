@@ -45,14 +45,10 @@ def dsir_log_weights(raw_texts: list[str], target_texts: list[str], *, ngrams: i
         return np.array([float(dsir.importance_estimator(dsir.featurizer(t))) for t in raw_texts])
 
 
-class DsirSelection(SelectionMethod):
+class DsirSelection(SelectionMethod, name="dsir", needs="text", score_name="DSIR log importance weight",
+                    description=("DSIR (Xie et al. 2023) via data-selection: hashed uni+bigram importance weights of pool windows "
+                                 "for the target, Gumbel top-k resampling (seeded) to the budget.")):
     """DSIR hashed n-gram importance resampling (module docstring)."""
-
-    name = "dsir"
-    description = ("DSIR (Xie et al. 2023) via data-selection: hashed uni+bigram importance weights of pool windows "
-                   "for the target, Gumbel top-k resampling (seeded) to the budget.")
-    needs = "text"
-    score_name = "DSIR log importance weight"
 
     def rank(self, ctx: SelectionContext, *, seed: int, budget: int) -> Ranked:
         rows = np.flatnonzero(ctx.allowed)

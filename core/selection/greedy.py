@@ -76,14 +76,10 @@ def greedy_select(embeddings: np.ndarray, tokens: np.ndarray, candidates: np.nda
     return np.asarray(rows, dtype=np.int64), trace, improving
 
 
-class Task2VecGreedy(SelectionMethod):
+class Task2VecGreedy(SelectionMethod, name="t2v-greedy", needs="task2vec", score_name="task2vec score",
+                     description=("Task2Vec set-level greedy: adds the window that most raises the alignment of the selection's "
+                                  "token-weighted mean embedding with the target (exact, no forward pass).")):
     """Set-level greedy on the alignment of the selection's mean Task2Vec embedding."""
-
-    name = "t2v-greedy"
-    description = ("Task2Vec set-level greedy: adds the window that most raises the alignment of the selection's "
-                   "token-weighted mean embedding with the target (exact, no forward pass).")
-    needs = "task2vec"
-    score_name = "task2vec score"
 
     def rank(self, ctx: SelectionContext, *, seed: int, budget: int) -> Ranked:
         from core.selection.topk import Task2VecTopK

@@ -6,13 +6,9 @@ import numpy as np
 from core.selection.base import Ranked, SelectionContext, SelectionMethod
 
 
-class RandomSelection(SelectionMethod):
+class RandomSelection(SelectionMethod, name="random", needs="none", score_name="random rank",
+                      description="Random windows of the pool (seeded): the baseline every method must beat."):
     """Uniformly random windows of the allowed pool (``numpy.random.default_rng([seed, 5])``)."""
-
-    name = "random"
-    description = "Random windows of the pool (seeded): the baseline every method must beat."
-    needs = "none"
-    score_name = "random rank"
 
     def rank(self, ctx: SelectionContext, *, seed: int, budget: int) -> Ranked:
         rows = np.flatnonzero(ctx.allowed)

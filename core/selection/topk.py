@@ -19,13 +19,9 @@ def candidate_depth(ctx: SelectionContext, budget: int) -> int:
     return int(max(ctx.depth, 3 * np.ceil(budget / mean_tokens)))
 
 
-class Task2VecTopK(SelectionMethod):
+class Task2VecTopK(SelectionMethod, name="t2v-topk", needs="task2vec", score_name="task2vec score",
+                   description="Task2Vec: faiss candidates, exact re-rank by 1 - mean d(window, target batches); top windows to the budget."):
     """Top windows by exact Task2Vec score after faiss candidate retrieval."""
-
-    name = "t2v-topk"
-    description = "Task2Vec: faiss candidates, exact re-rank by 1 - mean d(window, target batches); top windows to the budget."
-    needs = "task2vec"
-    score_name = "task2vec score"
 
     def rank(self, ctx: SelectionContext, *, seed: int, budget: int) -> Ranked:
         from core.selection.index import search

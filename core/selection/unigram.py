@@ -31,14 +31,10 @@ def unigram_cos_scores(input_ids: np.ndarray, mask: np.ndarray, target_ids: list
     return out
 
 
-class UnigramCosSelection(SelectionMethod):
+class UnigramCosSelection(SelectionMethod, name="unigram-cos", needs="tokens", score_name="unigram cosine",
+                          description=("Best metric of the validation lab (r² 0.84): cosine of each window's token-unigram counts with "
+                                       "the target's; top windows to the budget.")):
     """Top windows by unigram cosine to the target (module docstring)."""
-
-    name = "unigram-cos"
-    description = ("Best metric of the validation lab (r² 0.84): cosine of each window's token-unigram counts with "
-                   "the target's; top windows to the budget.")
-    needs = "tokens"
-    score_name = "unigram cosine"
 
     def rank(self, ctx: SelectionContext, *, seed: int, budget: int) -> Ranked:
         def make():

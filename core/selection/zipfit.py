@@ -50,13 +50,9 @@ def zipfit_scores(texts: list[str], target_texts: list[str], *, level: int = GZI
     return out
 
 
-class ZipFitSelection(SelectionMethod):
+class ZipFitSelection(SelectionMethod, name="zip-fit", needs="text", score_name="ZIP-FIT alignment (1 - NCD)",
+                      description="ZIP-FIT (Obbad et al. 2024) via the zip-fit package: mean 1 - gzip NCD to target examples; top windows."):
     """ZIP-FIT gzip-NCD alignment, top windows (module docstring)."""
-
-    name = "zip-fit"
-    description = "ZIP-FIT (Obbad et al. 2024) via the zip-fit package: mean 1 - gzip NCD to target examples; top windows."
-    needs = "text"
-    score_name = "ZIP-FIT alignment (1 - NCD)"
 
     def rank(self, ctx: SelectionContext, *, seed: int, budget: int) -> Ranked:
         rows = np.flatnonzero(ctx.allowed)
