@@ -237,6 +237,7 @@ def write_results(cfg: CompareConfig, runs: list[dict], out: Path, *, wall: floa
     from core.paths import atomic_write
     from core.selection.export import selections_dir
 
+    runs, methods, seeds = _with_earlier_runs(cfg, runs, Path(out))
     rows = []
     for r in runs:
         meta_path = selections_dir() / f"{r['selection']}.json"
@@ -250,10 +251,35 @@ def write_results(cfg: CompareConfig, runs: list[dict], out: Path, *, wall: floa
                      "selection_seconds": (meta or {}).get("seconds"), "windows": len((meta or {}).get("windows") or []),
                      "tokens": (meta or {}).get("tokens"), "details": _short_details((meta or {}).get("details") or {}),
                      "error": row.get("error")})
-    res = {"version": RESULTS_VERSION, "config": cfg.to_dict(), "runs": rows, "summary": summarise(rows, cfg.methods),
+    res = {"version": RESULTS_VERSION, "config": {**cfg.to_dict(), "methods": methods, "seeds": seeds}, "runs": rows,
+           "summary": summarise(rows, methods),
            "wall_seconds": wall, "embedding": _embedding_cost(ctx)}
     atomic_write(Path(out), json.dumps(res, indent=1, default=str))
     return res
+
+
+def _with_earlier_runs(cfg: CompareConfig, runs: list[dict], out: Path) -> tuple[list[dict], list[str], list[int]]:
+    """``runs`` plus the runs of ``out`` written by earlier calls of the same comparison (same config but
+    for ``methods``/``seeds``), so a call naming a few methods never drops the others' results.
+
+    Returns:
+        (runs, methods, seeds): earlier runs first, then ``runs``; methods and seeds in first-seen order.
+    """
+    try:
+        prev = json.loads(out.read_text())
+    except (OSError, ValueError):
+        return runs, list(cfg.methods), list(cfg.seeds)
+    same = lambda c: json.loads(json.dumps({k: v for k, v in c.items() if k not in ("methods", "seeds")}, default=str))
+    if not isinstance(prev, dict) or same(prev.get("config") or {}) != same(cfg.to_dict()):
+        return runs, list(cfg.methods), list(cfg.seeds)
+    mine = {(r["method"], r["seed"]) for r in runs}
+    keep = ("method", "seed", "selection", "run_id")
+    earlier = [{k: r[k] for k in keep} for r in prev.get("runs") or []
+               if all(k in r for k in keep) and (r["method"], r["seed"]) not in mine]
+    merged = earlier + runs
+    methods = list(dict.fromkeys([*(prev["config"].get("methods") or []), *cfg.methods]))
+    seeds = list(dict.fromkeys([*(prev["config"].get("seeds") or []), *cfg.seeds]))
+    return merged, methods, seeds
 
 
 def _short_details(d: dict) -> dict:

@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.e2e.conftest import assert_no_exception, screenshot, wait_idle
 from tests.pages.conftest import write_corpus
@@ -43,8 +44,17 @@ def sel_view(server_cache, monkeypatch, tmp_path_factory, maths_texts, prose_tex
 
 
 def _pick(page, main, label: str, option: str) -> None:
-    main.locator('[data-testid="stSelectbox"]').filter(has_text=label).click()
-    page.get_by_role("option", name=re.compile("^" + re.escape(option))).first.click()
+    """Choose ``option`` in the selectbox ``label``; the click is repeated when a rerun closed the list."""
+    wanted = page.get_by_role("option", name=re.compile("^" + re.escape(option))).first
+    for _ in range(3):
+        wait_idle(page)
+        main.locator('[data-testid="stSelectbox"]').filter(has_text=label).click()
+        try:
+            wanted.wait_for(timeout=15_000)
+            break
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+    wanted.click()
     wait_idle(page)
 
 
@@ -60,6 +70,7 @@ def test_select_export_save_and_finetune(server_url, browser_page, sel_view):
         page.get_by_role("option", name=corpus, exact=True).click()
         wait_idle(page)
     page.keyboard.press("Escape")
+    wait_idle(page)
     _pick(page, main, "Method", "unigram-cos")
     main.get_by_role("button", name="Select windows").click()
     page.get_by_text(re.compile(r"Done: \d+/\d+")).first.wait_for(timeout=TIMEOUT_MS)

@@ -25,6 +25,15 @@ def test_compare_selects_finetunes_and_resumes(sel_corpora, sharp_model_dir, tmp
     table = compare_table(load_results(out))
     assert "| random |" in table and "t2v-topk" in table
     assert len(compare_figure(res).data) >= 3
+    one = run_compare(_only(cfg, "unigram-cos", "t2v-topk"), out=out, say=lines.append)   # a subset keeps the others
+    assert sorted(r["method"] for r in one["runs"]) == sorted(r["method"] for r in runs)
+    assert [s["method"] for s in load_results(out)["summary"]] == [s["method"] for s in res["summary"]]
+
+
+def _only(cfg, *methods):
+    from dataclasses import replace
+
+    return replace(cfg, methods=methods)
 
 
 def test_summary_statistics():
