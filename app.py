@@ -1,5 +1,5 @@
 """AlignScope dashboard: ``streamlit run app.py`` (or ./run.sh). The router: a "Home" page and every
-script in ``pages/`` (:mod:`ui.navigation`); deep links such as ``/Alignment?target=...`` keep working.
+script in ``app_pages/`` (:mod:`ui.navigation`); deep links such as ``/Alignment?target=...`` keep working.
 In presenter mode (``?present=1``) the navigation is hidden and arrow keys move between pages."""
 import streamlit as st
 

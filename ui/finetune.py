@@ -1,4 +1,4 @@
-"""The Fine-tune page's sections (pages/5_Fine-tune.py lists them): hyperparameters, the experiment
+"""The Fine-tune page's sections (app_pages/5_Fine-tune.py lists them): hyperparameters, the experiment
 preset and single runs, the jobs, and the runs table. Widget keys are ``ft_*``.
 """
 from __future__ import annotations
@@ -191,6 +191,6 @@ def runs_table(target: str) -> None:
                        f"{done[0]['ppl_after']:.2f} on {target}'s held-out split"
                        + (f", alignment {done[0]['alignment']:.3f}" if done[0].get("alignment") is not None else "")
                        + " (right: its point on the fit of its group).")
-        st.page_link("pages/6_Alignment_vs_perplexity.py", label="See alignment vs perplexity", icon=":material/scatter_plot:")
+        st.page_link("app_pages/6_Alignment_vs_perplexity.py", label="See alignment vs perplexity", icon=":material/scatter_plot:")
     else:
         st.caption("No runs yet.")

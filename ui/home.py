@@ -34,14 +34,14 @@ def home() -> None:
     qp = view_to_params(view)
     c1, c2, c3 = st.columns(3)
     with c1.container(border=True):
-        st.page_link("pages/1_Corpora.py", label="**1. Corpora**", icon=":material/library_books:", query_params=qp)
+        st.page_link("app_pages/1_Corpora.py", label="**1. Corpora**", icon=":material/library_books:", query_params=qp)
         st.caption("Pick the target and candidates, add your own files or a Hugging Face dataset, preview documents.")
     with c2.container(border=True):
-        st.page_link("pages/2_Alignment.py", label="**2. Alignment**", icon=":material/grid_on:", query_params=qp)
+        st.page_link("app_pages/2_Alignment.py", label="**2. Alignment**", icon=":material/grid_on:", query_params=qp)
         st.caption("Compute missing embeddings in the background, then read the alignment heatmap "
                    "(diversity on the diagonal).")
     with c3.container(border=True):
-        st.page_link("pages/3_Ranking.py", label="**3. Ranking**", icon=":material/bar_chart:", query_params=qp)
+        st.page_link("app_pages/3_Ranking.py", label="**3. Ranking**", icon=":material/bar_chart:", query_params=qp)
         st.caption("Candidates ranked by alignment with the target, with confidence intervals, diversity and size.")
     st.caption("Every view is in the URL: copy the address bar to share exactly what you see. "
                "Charts export as PNG, SVG and interactive HTML; tables as CSV.")

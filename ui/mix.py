@@ -1,4 +1,4 @@
-"""The Mix page's sections (pages/4_Mix.py stays a short list of them): cached embeddings with the
+"""The Mix page's sections (app_pages/4_Mix.py stays a short list of them): cached embeddings with the
 embedding gate, weight sliders with the live prediction, the optimiser, verification on real mixed
 batches, save/export and saved mixtures. Widget keys are ``mix_*``.
 """

@@ -1,8 +1,12 @@
-"""The dashboard's pages for ``st.navigation``: a "Home" page plus every script in ``pages/``.
+"""The dashboard's pages for ``st.navigation``: a "Home" page plus every script in ``app_pages/``.
 
 Pages are discovered at every run (a page file added by another feature appears at once) and keep
-the URL paths of Streamlit's ``pages/`` convention (``pages/2_Alignment.py`` -> ``/Alignment``), so
-existing deep links keep working. The same order drives presenter mode's next/previous page.
+the URL paths of Streamlit's numbered-pages convention (``app_pages/2_Alignment.py`` -> ``/Alignment``),
+so existing deep links keep working. The same order drives presenter mode's next/previous page.
+
+The folder is ``app_pages/``, not ``pages/``: with a ``pages/`` folder beside ``app.py``, Streamlit
+falls back to its v1 multipage mode until some session opens Home, so a fresh server's deep link
+ran the page script without ``app.py`` (no Home, "app" in the navigation, no presenter routing).
 """
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from pathlib import Path
 
 from core.paths import REPO_ROOT
 
-PAGES_DIR = REPO_ROOT / "pages"
+PAGES_DIR = REPO_ROOT / "app_pages"
 #: Material icons of the known pages (a new page gets the default).
 ICONS = {"Home": ":material/home:", "Corpora": ":material/library_books:", "Alignment": ":material/grid_on:",
          "Ranking": ":material/bar_chart:", "Mix": ":material/tune:", "Fine-tune": ":material/model_training:",
@@ -38,14 +42,14 @@ def _sort_key(path: Path) -> tuple:
 
 
 def url_of(path: str | Path) -> str:
-    """The URL path of page script ``path`` (``pages/2_Alignment.py`` -> ``"Alignment"``)."""
+    """The URL path of page script ``path`` (``app_pages/2_Alignment.py`` -> ``"Alignment"``)."""
     stem = Path(path).stem
     m = _NUMBERED.match(stem)
     return (m.group(2) if m else stem) or stem
 
 
 def page_infos(pages_dir: Path = PAGES_DIR) -> list[PageInfo]:
-    """Home, then every ``pages/*.py`` in the order of its number prefix (then name)."""
+    """Home, then every ``app_pages/*.py`` in the order of its number prefix (then name)."""
     out = [PageInfo(None, "", "Home", ICONS["Home"])]
     for path in sorted(pages_dir.glob("*.py"), key=_sort_key):
         if path.name.startswith("_"):

@@ -1,4 +1,4 @@
-"""The Select page's sections (pages/8_Select.py lists them): inputs, the selection job, the selected
+"""The Select page's sections (app_pages/8_Select.py lists them): inputs, the selection job, the selected
 windows (text as escaped plain text), composition, alignment, export, save + fine-tune, and the
 head-to-head comparison chart. Widget keys are ``sel_*``.
 """

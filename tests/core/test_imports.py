@@ -1,5 +1,5 @@
 """The import graph of core/: no module imports a module that imports it back, and core never
-imports the UI (streamlit, ui/, pages/).
+imports the UI (streamlit, ui/, app_pages/).
 
 Every ``import``/``from ... import`` statement counts, at module level or inside a function (a lazy
 import is still a dependency). ``from core.a import b`` counts as importing ``core.a.b`` when that
@@ -75,7 +75,7 @@ def test_core_never_imports_the_ui():
         tree = ast.parse(p.read_text(encoding="utf-8"))
         names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         names |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
-        bad = {x for x in names if x.split(".")[0] in ("streamlit", "ui", "pages")}
+        bad = {x for x in names if x.split(".")[0] in ("streamlit", "ui", "app_pages")}
         assert not bad, f"{m} imports {bad}"
 
 

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.e2e.conftest import assert_no_exception, screenshot, wait_idle
-from tests.pages.conftest import write_corpus
+from tests.app_pages.conftest import write_corpus
 
 TIMEOUT_MS = 240_000
 

@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.e2e.conftest import assert_no_exception, screenshot, wait_idle
-from tests.pages.conftest import write_corpus
+from tests.app_pages.conftest import write_corpus
 
 TIMEOUT_MS = 240_000
 #: Lean-style theorems written here (ProofNet's valid split would trip the contamination guard: 7% of

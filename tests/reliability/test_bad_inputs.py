@@ -381,7 +381,7 @@ FORM_CASES = [
 def test_dashboard_form_bad_input(env, name, fill, expected):
     from streamlit.testing.v1 import AppTest
 
-    from tests.pages.conftest import texts_of
+    from tests.app_pages.conftest import texts_of
 
     def filled(at):
         class Proxy:                                 # format the data folder into the form values
@@ -397,7 +397,7 @@ def test_dashboard_form_bad_input(env, name, fill, expected):
 
     at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=90)
     at.query_params.update({"target": "good", "candidates": "prose", "model": env["model"]})
-    at.switch_page("pages/1_Corpora.py")
+    at.switch_page("app_pages/1_Corpora.py")
     at.run()
     at.run()                                         # warm: the sidebar opens the stores once
     before = cache_files(env["root"])
@@ -421,7 +421,7 @@ def test_finetune_page_needs_a_confirmation_above_the_source(env):
 
     from core.corpora import CorpusSpec, register_corpus
     from core.jobs import list_jobs
-    from tests.pages.conftest import texts_of
+    from tests.app_pages.conftest import texts_of
 
     from core.corpora.contamination import contamination_report
 
@@ -431,7 +431,7 @@ def test_finetune_page_needs_a_confirmation_above_the_source(env):
         contamination_report(name)
     at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=90)
     at.query_params.update({"model": env["model"]})
-    at.switch_page("pages/5_Fine-tune.py")
+    at.switch_page("app_pages/5_Fine-tune.py")
     at.run()
     at.selectbox(key="ft_target").set_value("bench").run()
     at.number_input(key="ft_budget").set_value(10_000_000).run()

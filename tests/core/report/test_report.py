@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from tests.pages.conftest import SMALL, settings, small_corpora  # noqa: F401  (fixtures)
+from tests.app_pages.conftest import SMALL, settings, small_corpora  # noqa: F401  (fixtures)
 
 
 @pytest.fixture

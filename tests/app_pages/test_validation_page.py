@@ -9,9 +9,9 @@ import pytest
 
 from core.paths import REPO_ROOT
 from core.validation import report
-from tests.pages.conftest import texts_of
+from tests.app_pages.conftest import texts_of
 
-PAGE = "pages/7_Which_metric_predicts.py"
+PAGE = "app_pages/7_Which_metric_predicts.py"
 SMALL = REPO_ROOT / "tests" / "data" / "validation_small.json"
 
 
@@ -105,7 +105,7 @@ def test_ranking_and_alignment_pages_show_the_verdict(app, view_params, settings
 
     embed_corpora(["tgt", "cand-maths", "cand-prose"], settings, progress=False)
     want = report.verdict_for_file(SMALL)
-    for page in ("pages/3_Ranking.py", "pages/2_Alignment.py"):
+    for page in ("app_pages/3_Ranking.py", "app_pages/2_Alignment.py"):
         at = app(page, view_params).run()
         assert not at.exception, texts_of(at.exception)
         assert at.get("plotly_chart"), page
@@ -119,7 +119,7 @@ def test_no_verdict_line_without_results(app, view_params, settings, monkeypatch
     monkeypatch.delenv(report.RESULTS_ENV, raising=False)
     monkeypatch.setattr(report, "RESULTS_FILE", tmp_path / "absent.json")
     embed_corpora(["tgt", "cand-maths", "cand-prose"], settings, progress=False)
-    at = app("pages/3_Ranking.py", view_params).run()
+    at = app("app_pages/3_Ranking.py", view_params).run()
     assert not at.exception, texts_of(at.exception)
     assert not any("Which metric predicts" in t for t in texts_of(at.caption))
 

@@ -2,7 +2,7 @@
 current view; estimates come from this machine's measured throughput (core.throughput), as a range."""
 import pytest
 
-from tests.pages.conftest import texts_of
+from tests.app_pages.conftest import texts_of
 
 
 @pytest.fixture
@@ -13,7 +13,7 @@ def embedded(settings, small_corpora):
 
 
 def test_estimator_change_asks_and_keep_keeps_the_view(app, view_params, embedded):
-    at = app("pages/3_Ranking.py", view_params).run()
+    at = app("app_pages/3_Ranking.py", view_params).run()
     assert at.get("plotly_chart")
     at.sidebar.selectbox(key="sb_estimator").set_value("reference").run()
     assert not at.exception, texts_of(at.exception)
@@ -35,7 +35,7 @@ def test_change_to_cached_settings_applies_at_once(app, view_params, embedded, s
 
     embed_corpora(["tgt", "cand-maths", "cand-prose"], replace(settings, batch=BatchConfig(4, 32, 3, seed=1)),
                   progress=False)
-    at = app("pages/2_Alignment.py", view_params).run()
+    at = app("app_pages/2_Alignment.py", view_params).run()
     at.sidebar.number_input(key="sb_seed").set_value(1).run()
     assert not at.exception, texts_of(at.exception)
     assert at.query_params["seed"] == "1" and not at.sidebar.warning
@@ -61,7 +61,7 @@ def test_throughput_history_gives_a_range(settings):
 def test_an_embedding_job_records_its_throughput(settings, small_corpora):
     from core import throughput
     from core.jobs import submit
-    from tests.pages.conftest import wait_job
+    from tests.app_pages.conftest import wait_job
 
     job = submit("embed", {"corpora": ["cand-code"], "settings": settings.to_dict()})
     assert wait_job(job.job_id)["state"] == "done"

@@ -22,7 +22,7 @@ st.markdown(
 all_rows = results.list_runs()
 if not all_rows:
     st.info("No fine-tune runs yet: launch the experiment preset on the Fine-tune page.")
-    st.page_link("pages/5_Fine-tune.py", label="Go to Fine-tune", icon=":material/model_training:")
+    st.page_link("app_pages/5_Fine-tune.py", label="Go to Fine-tune", icon=":material/model_training:")
     st.stop()
 groups = results.groups(all_rows)
 choice = st.selectbox("Runs compared (same target, model and hyperparameters)", range(len(groups)),

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from tests.pages.conftest import texts_of, wait_job
+from tests.app_pages.conftest import texts_of, wait_job
 
-PAGE = "pages/2_Alignment.py"
+PAGE = "app_pages/2_Alignment.py"
 
 
 def _precompute(names, settings):
@@ -65,7 +65,7 @@ def test_missing_embeddings_run_as_a_job_seen_by_a_second_tab(app, view_params, 
 def test_failed_job_shows_error_and_keeps_completed_embeddings(app, tiny_model_dir, small_corpora, tmp_path, settings):
     from core.corpora import CorpusSpec, register_corpus
     from core.jobs import submit
-    from tests.pages.conftest import SMALL, write_corpus
+    from tests.app_pages.conftest import SMALL, write_corpus
 
     register_corpus(CorpusSpec(name="tiny3", kind="files", path=str(write_corpus(tmp_path, "tiny3", ["a b", "c d", "e f"])),
                                field="text"))

@@ -1,7 +1,7 @@
 """Ranking page (AppTest): bars with CIs, table with diversity and tokens."""
-from tests.pages.conftest import texts_of
+from tests.app_pages.conftest import texts_of
 
-PAGE = "pages/3_Ranking.py"
+PAGE = "app_pages/3_Ranking.py"
 
 
 def test_ranking_from_cache(app, view_params, settings):

@@ -1,5 +1,5 @@
 """Home page and the cache readers behind the pages (ui.data)."""
-from tests.pages.conftest import texts_of
+from tests.app_pages.conftest import texts_of
 
 
 def test_home_page_shows_the_view_and_links(app, view_params):

@@ -3,9 +3,9 @@ optimiser respects w × budget ≤ tokens, a target-derived source carries a con
 Fine-tune start from one budget; the Fine-tune page starts from the candidates chosen on Corpora."""
 import pytest
 
-from tests.pages.conftest import texts_of, write_corpus
+from tests.app_pages.conftest import texts_of, write_corpus
 
-MIX = "pages/4_Mix.py"
+MIX = "app_pages/4_Mix.py"
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ def test_finetune_starts_from_the_chosen_candidates_with_an_estimate(app, tmp_pa
                                 ("prose", prose_texts[:30], "general prose")):
         register_corpus(CorpusSpec(name=name, kind="files", path=str(write_corpus(tmp_path, name, texts)),
                                    field="text", domain=domain))
-    at = app("pages/5_Fine-tune.py", {"model": tiny_model_dir, "target": "bench", "candidates": "prose"}).run()
+    at = app("app_pages/5_Fine-tune.py", {"model": tiny_model_dir, "target": "bench", "candidates": "prose"}).run()
     at.selectbox(key="ft_target").set_value("bench").run()
     assert not at.exception, texts_of(at.exception)
     assert at.multiselect(key="ft_exp_sources").value == ["prose"]

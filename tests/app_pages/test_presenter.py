@@ -1,6 +1,6 @@
 """Presenter mode (?present=1, AppTest): no controls, one chart per page from the cache, never a job;
 the Home page is a title slide; the navigation lists every page file (so new pages appear)."""
-from tests.pages.conftest import texts_of
+from tests.app_pages.conftest import texts_of
 
 
 def _no_controls(at) -> None:
@@ -15,7 +15,7 @@ def test_alignment_slide_from_cache(app, view_params, settings):
     from core.pipeline import embed_corpora
 
     embed_corpora(["tgt", "cand-maths", "cand-prose"], settings, progress=False)
-    at = app("pages/2_Alignment.py", {**view_params, "present": "1"}).run()
+    at = app("app_pages/2_Alignment.py", {**view_params, "present": "1"}).run()
     assert not at.exception, texts_of(at.exception)
     _no_controls(at)
     charts = at.get("plotly_chart")
@@ -29,7 +29,7 @@ def test_alignment_slide_from_cache(app, view_params, settings):
 def test_missing_embeddings_are_named_not_computed(app, view_params):
     from core.jobs import list_jobs
 
-    at = app("pages/3_Ranking.py", {**view_params, "present": "1"}).run()
+    at = app("app_pages/3_Ranking.py", {**view_params, "present": "1"}).run()
     assert not at.exception, texts_of(at.exception)
     _no_controls(at)
     assert not at.get("plotly_chart")
@@ -42,7 +42,7 @@ def test_ranking_slide_and_exit(app, view_params, settings):
     from core.pipeline import embed_corpora
 
     embed_corpora(["tgt", "cand-maths", "cand-prose"], settings, progress=False)
-    at = app("pages/3_Ranking.py", {**view_params, "present": "1"}).run()
+    at = app("app_pages/3_Ranking.py", {**view_params, "present": "1"}).run()
     assert len(at.get("plotly_chart")) == 1
     at.button[0].click().run()                                # Esc: back to the normal page
     assert not at.exception, texts_of(at.exception)

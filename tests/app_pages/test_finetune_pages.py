@@ -6,10 +6,10 @@ import pytest
 
 from core.finetune import results
 from core.finetune.fit import ols
-from tests.pages.conftest import texts_of, write_corpus
+from tests.app_pages.conftest import texts_of, write_corpus
 
-FT = "pages/5_Fine-tune.py"
-AVP = "pages/6_Alignment_vs_perplexity.py"
+FT = "app_pages/5_Fine-tune.py"
+AVP = "app_pages/6_Alignment_vs_perplexity.py"
 
 
 @pytest.fixture

@@ -3,9 +3,9 @@ import json
 
 import pytest
 
-from tests.pages.conftest import texts_of, wait_job
+from tests.app_pages.conftest import texts_of, wait_job
 
-PAGE = "pages/1_Corpora.py"
+PAGE = "app_pages/1_Corpora.py"
 
 
 def _form(at, prefix, **values):
@@ -35,7 +35,7 @@ def test_registry_table_and_selection_go_to_the_url(app, view_params):
     assert at.query_params["target"] == "cand-prose"
     assert at.multiselect(key="w_candidates").value == ["cand-maths", "cand-code"]
     # the selection survives a page switch within the session
-    at.switch_page("pages/3_Ranking.py").run()
+    at.switch_page("app_pages/3_Ranking.py").run()
     assert at.selectbox(key="w_target").value == "cand-prose"
     assert at.query_params["candidates"] == "cand-maths,cand-code"
 

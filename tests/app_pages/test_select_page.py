@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from tests.pages.conftest import texts_of, wait_job, write_corpus
+from tests.app_pages.conftest import texts_of, wait_job, write_corpus
 
-PAGE = "pages/8_Select.py"
+PAGE = "app_pages/8_Select.py"
 
 
 @pytest.fixture

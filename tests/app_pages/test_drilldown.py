@@ -2,14 +2,14 @@
 distances, the closest and farthest batches and their windows as plain text."""
 import numpy as np
 
-from tests.pages.conftest import texts_of
+from tests.app_pages.conftest import texts_of
 
 
 def test_pair_from_url_shows_distances_and_windows(app, view_params, settings):
     from core.pipeline import embed_corpora
 
     embed_corpora(["tgt", "cand-maths", "cand-prose"], settings, progress=False)
-    at = app("pages/3_Ranking.py", {**view_params, "pair": "cand-prose,tgt"}).run()
+    at = app("app_pages/3_Ranking.py", {**view_params, "pair": "cand-prose,tgt"}).run()
     assert not at.exception, texts_of(at.exception)
     assert len(at.get("plotly_chart")) == 2                           # ranking + distance histogram
     texts = [t.value for t in at.text]
@@ -22,7 +22,7 @@ def test_no_pair_no_panel(app, view_params, settings):
     from core.pipeline import embed_corpora
 
     embed_corpora(["tgt", "cand-maths", "cand-prose"], settings, progress=False)
-    at = app("pages/2_Alignment.py", view_params).run()
+    at = app("app_pages/2_Alignment.py", view_params).run()
     assert not at.exception
     assert len(at.get("plotly_chart")) == 2 and not at.text                # heatmap + embedding map (tab)
     assert any("Click a cell" in c for c in texts_of(at.caption))

@@ -1,9 +1,9 @@
 """Mix page (AppTest): sliders drive the live prediction; suggest, save, export, verify; bad input."""
 import pytest
 
-from tests.pages.conftest import texts_of, wait_job
+from tests.app_pages.conftest import texts_of, wait_job
 
-PAGE = "pages/4_Mix.py"
+PAGE = "app_pages/4_Mix.py"
 
 
 def _metric(at, label_start):
