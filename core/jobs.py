@@ -15,7 +15,8 @@ Each job lives in a folder ``cache/jobs/<job_id>/``:
 The job id is a fingerprint of kind + params, so submitting the same work twice (a page reload, a
 second browser tab) returns the existing job instead of starting a duplicate. Workers run with
 ``start_new_session=True``, so they outlive the Streamlit script run that started them and an app
-restart. A job whose worker died without writing a final state is reported as ``killed``.
+restart; the submitting process reaps a worker that ends while it lives (no zombie children of the
+server). A job whose worker died without writing a final state is reported as ``killed``.
 
 A target is a function ``f(params: dict, ctx: JobContext) -> dict``; ``ctx.progress(done, total, msg)``
 reports progress and ``ctx.should_stop()`` tells it to stop.
@@ -28,6 +29,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -46,9 +48,9 @@ JOBS = Registry("job kind")
 JOBS.register("embed", "core.jobs:embed_job", description="Task2Vec embeddings of corpora")
 JOBS.register("mix_verify", "core.mixture.jobs:verify_job", description="measure a mixture's alignment")
 JOBS.register("finetune", "core.finetune.jobs:finetune_job", description="one fine-tune run",
-              status="core.finetune.jobs:job_status")
+              status="core.finetune.jobs:job_status", spawned="core.finetune.jobs:record_worker")
 JOBS.register("experiment", "core.finetune.jobs:experiment_job", description="a fine-tune experiment",
-              status="core.finetune.jobs:job_status")
+              status="core.finetune.jobs:job_status", spawned="core.finetune.jobs:record_worker")
 JOB_KINDS = JOBS.targets  # the ``{kind: target}`` dict it used to be, as a live view
 
 
@@ -57,7 +59,10 @@ def register_job_kind(kind: str, target: str, **meta: object) -> None:
 
     ``status="module:function"`` in ``meta`` declares that the kind's state lives elsewhere: the
     function ``f(job: Job) -> dict`` returns :meth:`Job.status`'s dict, and its target records
-    its own state and progress there (the :class:`JobContext` then writes no state).
+    its own state and progress there (the :class:`JobContext` then writes no state). With it,
+    ``spawned="module:function"``, ``f(job: Job, pid: int) -> None``, records there the worker
+    process :func:`submit` just started, so a worker that dies before its target starts is seen at
+    the next status read.
 
     Raises:
         RegistryError: ``kind`` is already registered with another target.
@@ -158,7 +163,12 @@ class Job:
 def _status_reader(kind: str | None) -> Callable[[Job], dict] | None:
     """The ``status=`` function of ``kind`` (imported on first use), or None for a kind whose state is its
     ``status.json``."""
-    target = JOBS.meta(kind).get("status") if kind in JOBS else None
+    return _kind_hook(kind, "status")
+
+
+def _kind_hook(kind: str | None, name: str) -> Callable | None:
+    """The ``"module:function"`` registered as ``name=`` with ``kind`` (imported on first use), or None."""
+    target = JOBS.meta(kind).get(name) if kind in JOBS else None
     if not target:
         return None
     module, _, attr = target.partition(":")
@@ -229,19 +239,57 @@ def submit(kind: str, params: dict, *, restart: bool = False, wait: bool = False
                                        "created": time.time()})
     _write_json(folder / "status.json", {"points_to": points_to} if elsewhere else
                 {"state": "queued", "done": 0, "total": 0, "message": "queued", "updated": time.time()})
+    job = Job(job_id, folder)
     if wait:
         run_job(folder)
+        return job
+    proc = _spawn_worker(folder)
+    if elsewhere:                       # its state lives elsewhere: the kind records the pid there
+        _record_spawned(job, kind, proc.pid)
     else:
-        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-        with open(folder / "log.txt", "ab") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "core.jobs", str(folder)], cwd=str(REPO_ROOT), env=env,
-                                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    start_new_session=True)
         st = _read_json(folder / "status.json") or {}
-        if st.get("state") == "queued" and not elsewhere:
+        if st.get("state") == "queued":
             st["pid"] = proc.pid
             _write_json(folder / "status.json", st)
-    return Job(job_id, folder)
+    return job
+
+
+def _spawn_worker(folder: Path) -> subprocess.Popen:
+    """Start ``python -m core.jobs <folder>`` in its own session (it outlives this process, an app
+    restart included) and reap it when it ends, so it never lingers as a zombie of this process.
+
+    Reaping: a daemon thread blocked in ``proc.wait()`` (no CPU; one per running worker). Alternatives
+    rejected: a double fork would hide the worker's pid from this process (it is recorded for
+    :meth:`Job.status`, :meth:`Job.cancel` and the dead-worker check) unless sent back through a pipe,
+    and needs ``preexec_fn``, unsafe in the threaded Streamlit server; ``SIGCHLD = SIG_IGN`` is
+    process-wide and breaks the exit codes of every other ``subprocess`` call. When this process exits
+    first (the CLI submits and exits), the daemon thread dies with it and the worker, reparented to
+    init (or the nearest subreaper), is reaped there.
+    """
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    with open(folder / "log.txt", "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "core.jobs", str(folder)], cwd=str(REPO_ROOT), env=env,
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    threading.Thread(target=proc.wait, name=f"job-reaper-{proc.pid}", daemon=True).start()
+    return proc
+
+
+def _record_spawned(job: Job, kind: str, pid: int) -> None:
+    """Hand the worker's ``pid`` to the kind's ``spawned=`` hook (kinds whose state lives elsewhere).
+
+    Best effort: the worker also records itself when its target starts, so a failure here (say, the
+    results database locked past its timeout) only delays the detection of a worker that dies before
+    that; it is noted in the job's log instead of failing a submission whose worker already runs.
+    """
+    hook = _kind_hook(kind, "spawned")
+    if hook is None:
+        return
+    try:
+        hook(job, pid)
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        with open(job.folder / "log.txt", "a") as fh:
+            fh.write(f"could not record worker pid {pid} where the job's state lives: {exc}\n")
 
 
 class JobContext:

@@ -74,6 +74,27 @@ def job_status(job: jobs.Job) -> dict:
             "pid": row.get("worker_pid"), "error": row.get("error")}
 
 
+def record_worker(job: jobs.Job, pid: int) -> None:
+    """The ``spawned=`` hook of the ``finetune`` and ``experiment`` kinds: the worker process ``pid`` that
+    :func:`core.jobs.submit` just started becomes the ``worker_pid`` of the rows it will run (the run's, or
+    the experiment's and the runs it queued) while they are ``queued`` with none, so a worker that dies
+    before its target starts is marked ``killed`` at the next status read
+    (:func:`core.finetune.results.mark_dead_workers`) instead of after ``results.ORPHAN_AFTER_S`` seconds.
+    (The worker writes the same pid when it starts: the two writes never disagree.)
+    """
+    ref = job.points_to or {"run_id": job.job_id}
+    run_ids = [ref.get("run_id")]
+    if "experiment_id" in ref:
+        exp = results.get_experiment(ref["experiment_id"])
+        if exp and exp["status"] == "queued" and exp.get("worker_pid") is None:
+            results.save_experiment(ref["experiment_id"], worker_pid=pid)
+        run_ids = (exp or {}).get("run_ids") or []
+    for run_id in run_ids:
+        row = results.get_run(run_id, reconcile_first=False)
+        if row and row["status"] == "queued" and row.get("worker_pid") is None and row.get("job_id") == job.job_id:
+            results.update_run(run_id, worker_pid=pid)
+
+
 def finetune_job(params: dict, ctx: JobContext) -> dict:
     """Job target: one fine-tune run (see :func:`core.finetune.runner.run_finetune`).
 
