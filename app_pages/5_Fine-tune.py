@@ -17,7 +17,8 @@ targets = benchmark_targets()
 if not targets:
     st.error("No target benchmark is installed (ProofNet's test split is needed). Run: python -m core corpora install")
     st.stop()
-target = st.selectbox("Target benchmark (evaluated on its held-out split)", targets, key="ft_target")
+target = st.selectbox("Target benchmark (evaluated on its held-out split)", targets, key="ft_target",
+                      bind="query-params")
 try:
     sources = candidate_sources(target)
 except AlignScopeError as exc:

@@ -37,10 +37,14 @@ regime, exclude = v.controls(rep)
 rows = v.selected_rows(rep, regime, exclude)
 v.leaderboard(rep, rows, regime, exclude)
 
-tab_scatter, tab_dose, tab_points = st.tabs(["Scatter per metric", "Dose-response", "Points and seeds"])
-with tab_scatter:
-    v.scatters(rep, rows, regime, exclude)
-with tab_dose:
-    v.dose(rep)
-with tab_points:
-    v.points(rep, regime)
+tab_scatter, tab_dose, tab_points = st.tabs(["Scatter per metric", "Dose-response", "Points and seeds"], key="lab_tab",
+                                            bind="query-params")      # lazy: only the chosen tab runs
+if tab_scatter.open:
+    with tab_scatter:
+        v.scatters(rep, rows, regime, exclude)
+if tab_dose.open:
+    with tab_dose:
+        v.dose(rep)
+if tab_points.open:
+    with tab_points:
+        v.points(rep, regime)

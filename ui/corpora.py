@@ -136,8 +136,15 @@ def add_corpus_forms() -> None:
         st.success(md_escape(flash[0]))
         for w in flash[1]:
             st.warning(md_escape(w))
-    tab_files, tab_hf = st.tabs(["Local file or folder", "Hugging Face dataset"])
-    with tab_files, st.form("add_files", border=False):
+    tab_files, tab_hf = st.tabs(["Local file or folder", "Hugging Face dataset"], key="add_tab", bind="query-params")
+    if tab_files.open:
+        _files_form(tab_files, domains)
+    if tab_hf.open:
+        _hf_form(tab_hf, domains)
+
+
+def _files_form(tab, domains: list[str]) -> None:
+    with tab, st.form("add_files", border=False):
         c1, c2 = st.columns(2)
         name = c1.text_input("Name", key="af_name", placeholder="my-notes", help="letters, digits, . _ -")
         path = c2.text_input("Path, folder or glob", key="af_path", placeholder="/data/notes/**/*.md",
@@ -150,7 +157,10 @@ def add_corpus_forms() -> None:
         if st.form_submit_button("Add corpus", type="primary"):
             _register({"name": name, "kind": "files", "path": path, "field": field, "template": template,
                        "source": path, **common})
-    with tab_hf, st.form("add_hf", border=False):
+
+
+def _hf_form(tab, domains: list[str]) -> None:
+    with tab, st.form("add_hf", border=False):
         c1, c2 = st.columns(2)
         name = c1.text_input("Name", key="ah_name", placeholder="proofnet-hf")
         hf_id = c2.text_input("Dataset id or local dataset folder", key="ah_id", placeholder="hoskinson-center/proofnet")
@@ -175,8 +185,8 @@ def preview(default: str | None = None) -> None:
         return
     c1, c2 = st.columns([3, 1])
     idx = names.index(default) if default in names else 0
-    name = c1.selectbox("Corpus to preview", names, index=idx, key="pv_name")
-    count = c2.number_input("Documents", 1, 20, 3, key="pv_count")
+    name = c1.selectbox("Corpus to preview", names, index=idx, key="pv_name", bind="query-params")
+    count = c2.number_input("Documents", 1, 20, 3, key="pv_count", bind="query-params")
     try:
         with st.spinner(f"Reading {name}..."):
             docs = get_corpus(name).documents()

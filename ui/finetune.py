@@ -1,5 +1,8 @@
 """The Fine-tune page's sections (app_pages/5_Fine-tune.py lists them): hyperparameters, the experiment
-preset and single runs, the jobs, and the runs table. Widget keys are ``ft_*``.
+preset and single runs, the jobs, and the runs table. Widget keys are ``ft_*``; every control that
+changes what is shown (hyperparameters, tab, sources) is bound to the URL under its key
+(``bind="query-params"``), so a reload or a shared link reopens the same settings. The launch
+confirmation is not: a link never pre-confirms a long run.
 """
 from __future__ import annotations
 
@@ -26,22 +29,22 @@ def hyperparameters(target: str, settings: EmbedSettings) -> dict:
     shared by every run (device and precision from the sidebar)."""
     with st.expander("Hyperparameters (identical for every run of an experiment)", expanded=False):
         c1, c2, c3, c4 = st.columns(4)
-        model_in = c1.text_input("Model to fine-tune", key="ft_model", placeholder=f"probe network: {settings.model}",
+        model_in = c1.text_input("Model to fine-tune", key="ft_model", bind="query-params", placeholder=f"probe network: {settings.model}",
                                  help="empty: the sidebar's probe network (default: the embedded SmolLM2-135M)")
-        method = c2.selectbox("Method", ["full", "lora"], key="ft_method",
+        method = c2.selectbox("Method", ["full", "lora"], key="ft_method", bind="query-params",
                               help="full fine-tuning, or LoRA adapters (peft) on the attention and MLP projections")
-        budget = c3.number_input("Token budget per source", 16, 10_000_000, C.DEFAULT_BUDGET, step=500, key="ft_budget")
-        epochs = c4.number_input("Epochs", 0.25, 50.0, float(C.DEFAULT_EPOCHS), step=0.5, key="ft_epochs")
+        budget = c3.number_input("Token budget per source", 16, 10_000_000, C.DEFAULT_BUDGET, step=500, key="ft_budget", bind="query-params")
+        epochs = c4.number_input("Epochs", 0.25, 50.0, float(C.DEFAULT_EPOCHS), step=0.5, key="ft_epochs", bind="query-params")
         c1, c2, c3, c4 = st.columns(4)
         lr = c1.number_input("Learning rate", 1e-7, 0.5, C.DEFAULT_LR if method == "full" else 1e-3, format="%.1e",
-                             key=f"ft_lr_{method}")
-        seq_len = c2.number_input("Sequence length", 8, 4096, C.DEFAULT_SEQ_LEN, step=32, key="ft_seq_len")
-        batch_size = c3.number_input("Training batch size", 1, 256, C.DEFAULT_BATCH_SIZE, key="ft_batch_size")
-        seed = c4.number_input("Seed", 0, 10 ** 6, 0, key="ft_seed")
+                             key=f"ft_lr_{method}", bind="query-params")
+        seq_len = c2.number_input("Sequence length", 8, 4096, C.DEFAULT_SEQ_LEN, step=32, key="ft_seq_len", bind="query-params")
+        batch_size = c3.number_input("Training batch size", 1, 256, C.DEFAULT_BATCH_SIZE, key="ft_batch_size", bind="query-params")
+        seed = c4.number_input("Seed", 0, 10 ** 6, 0, key="ft_seed", bind="query-params")
         if method == "lora":
             c1, c2, _, _ = st.columns(4)
-            lora_r = c1.number_input("LoRA r", 1, 256, 8, key="ft_lora_r")
-            lora_alpha = c2.number_input("LoRA alpha", 1, 512, 16, key="ft_lora_alpha")
+            lora_r = c1.number_input("LoRA r", 1, 256, 8, key="ft_lora_r", bind="query-params")
+            lora_alpha = c2.number_input("LoRA alpha", 1, 512, 16, key="ft_lora_alpha", bind="query-params")
         else:
             lora_r, lora_alpha = 8, 16
         st.caption("Device: the sidebar's (CUDA when present). Full fine-tuned weights are not saved; LoRA adapters are "
@@ -62,56 +65,79 @@ def _launched(sub, what: str) -> None:
 
 
 def launch_tabs(target: str, sources: list[str], base: dict, settings: EmbedSettings) -> None:
-    """The experiment preset and the single-run tabs."""
-    tab_exp, tab_one = st.tabs(["Experiment preset", "Single run"])
-    with tab_exp:
-        st.markdown("One fine-tune per selected source, all with the settings above, run **one after another**; "
-                    "the Alignment vs perplexity page fills in as they finish. Finished runs are reused.")
-        from ui.state import get_view
+    """The experiment preset and the single-run tabs. The chosen tab is in the URL (``ft_tab``) and
+    only its content runs."""
+    tab_exp, tab_one = st.tabs(["Experiment preset", "Single run"], key="ft_tab", bind="query-params")
+    if tab_exp.open:
+        with tab_exp:
+            _experiment_tab(target, sources, base, settings)
+    if tab_one.open:
+        with tab_one:
+            _single_run_tab(sources, base, settings)
 
-        picked = [s for s in get_view().candidates if s in sources]      # the candidates chosen on Corpora
-        defaults = picked or [s for s in default_sources(target) if s in sources]
-        if st.session_state.get("ft_exp_for") != (target, tuple(picked)):  # new candidates: new defaults
-            st.session_state["ft_exp_for"] = (target, tuple(picked))
-            st.session_state["ft_exp_sources"] = defaults
-        chosen = st.multiselect("Sources", sources, key="ft_exp_sources",
-                                help="Defaults to the candidates chosen on the Corpora page")
-        if chosen:
-            st.caption("Estimate before launch: " + experiment_estimate(target, tuple(chosen), base))
-        if st.button(f"Run the experiment ({len(chosen)} fine-tunes)", type="primary", key="ft_exp_go",
-                     disabled=not chosen):
-            try:
-                _launched(ftjobs.submit_experiment(target, chosen, base, settings), "Experiment")
-            except AlignScopeError as exc:
-                st.error(str(exc))
 
-    with tab_one:
-        kind = st.radio("Train on", ["a source corpus", "a saved mixture"], horizontal=True, key="ft_kind")
-        mixture = source = None
-        if kind == "a source corpus":
-            first = next((s for s in get_view().candidates if s in sources), None)
-            if first and st.session_state.get("ft_source") not in sources:
-                st.session_state["ft_source"] = first
-            source = st.selectbox("Source", sources, key="ft_source")
+def _seed(key: str, value) -> None:
+    """Give URL-bound widget ``key`` a computed default, unless the URL already chose its value."""
+    if key not in st.query_params:
+        st.session_state[key] = value
+
+
+def _experiment_tab(target: str, sources: list[str], base: dict, settings: EmbedSettings) -> None:
+    from ui.state import get_view
+
+    st.markdown("One fine-tune per selected source, all with the settings above, run **one after another**; "
+                "the Alignment vs perplexity page fills in as they finish. Finished runs are reused.")
+    picked = [s for s in get_view().candidates if s in sources]      # the candidates chosen on Corpora
+    defaults = picked or [s for s in default_sources(target) if s in sources]
+    if st.session_state.get("ft_exp_for") != (target, tuple(picked)):  # new candidates: new defaults
+        first_run = "ft_exp_for" not in st.session_state
+        st.session_state["ft_exp_for"] = (target, tuple(picked))
+        if first_run:
+            _seed("ft_exp_sources", defaults)
         else:
-            names = list_mixtures()
-            if not names:
-                st.info("No saved mixture yet: build one on the Mix page.")
-            mixture = st.selectbox("Mixture", names, key="ft_mixture") if names else None
-        confirm = st.checkbox("Start even if the budget exceeds the source or the run takes long", key="ft_confirm",
-                              help="A fine-tune above its source's size or the time limit (core.finetune.estimate) "
-                                   "needs this confirmation; the estimate is shown first")
-        if st.button("Launch fine-tune", type="primary", key="ft_go", disabled=not (source or mixture)):
-            from core.finetune.estimate import ConfirmationNeeded, check_finetune
+            st.session_state["ft_exp_sources"] = defaults
+    chosen = st.multiselect("Sources", sources, key="ft_exp_sources", bind="query-params",
+                            help="Defaults to the candidates chosen on the Corpora page")
+    if chosen:
+        st.caption("Estimate before launch: " + experiment_estimate(target, tuple(chosen), base))
+    if st.button(f"Run the experiment ({len(chosen)} fine-tunes)", type="primary", key="ft_exp_go",
+                 disabled=not chosen):
+        try:
+            _launched(ftjobs.submit_experiment(target, chosen, base, settings), "Experiment")
+        except AlignScopeError as exc:
+            st.error(str(exc))
 
-            try:
-                cfg = C.FinetuneConfig(source=source, mixture=mixture, **base)
-                st.caption(f"Estimate: {check_finetune(cfg, yes=confirm).text()}")
-                _launched(ftjobs.submit_finetune(cfg, settings), f"Fine-tune on {cfg.label}")
-            except ConfirmationNeeded as exc:
-                st.warning(exc.render("ui", {"yes": "the 'Start even if...' box", "budget_tokens": "'Token budget per source'"}))
-            except AlignScopeError as exc:
-                st.error(exc.render("ui", {"source": "'Source'", "seq_len": "'Sequence length'"}))
+
+def _single_run_tab(sources: list[str], base: dict, settings: EmbedSettings) -> None:
+    from ui.state import get_view
+
+    kind = st.radio("Train on", ["a source corpus", "a saved mixture"], horizontal=True, key="ft_kind",
+                    bind="query-params")
+    mixture = source = None
+    if kind == "a source corpus":
+        first = next((s for s in get_view().candidates if s in sources), None)
+        if first and st.session_state.get("ft_source") not in sources:
+            _seed("ft_source", first)
+        source = st.selectbox("Source", sources, key="ft_source", bind="query-params")
+    else:
+        names = list_mixtures()
+        if not names:
+            st.info("No saved mixture yet: build one on the Mix page.")
+        mixture = st.selectbox("Mixture", names, key="ft_mixture", bind="query-params") if names else None
+    confirm = st.checkbox("Start even if the budget exceeds the source or the run takes long", key="ft_confirm",
+                          help="A fine-tune above its source's size or the time limit (core.finetune.estimate) "
+                               "needs this confirmation; the estimate is shown first")
+    if st.button("Launch fine-tune", type="primary", key="ft_go", disabled=not (source or mixture)):
+        from core.finetune.estimate import ConfirmationNeeded, check_finetune
+
+        try:
+            cfg = C.FinetuneConfig(source=source, mixture=mixture, **base)
+            st.caption(f"Estimate: {check_finetune(cfg, yes=confirm).text()}")
+            _launched(ftjobs.submit_finetune(cfg, settings), f"Fine-tune on {cfg.label}")
+        except ConfirmationNeeded as exc:
+            st.warning(exc.render("ui", {"yes": "the 'Start even if...' box", "budget_tokens": "'Token budget per source'"}))
+        except AlignScopeError as exc:
+            st.error(exc.render("ui", {"source": "'Source'", "seq_len": "'Sequence length'"}))
 
 
 @st.cache_data(max_entries=16, show_spinner="Estimating from the measured throughput...")

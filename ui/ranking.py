@@ -1,9 +1,13 @@
-"""The Ranking page's sections: the ranked candidates as a table (streamlit)."""
+"""The Ranking page's sections: the ranking chart with its drill-down (a fragment: a click on a bar
+reruns only this section), and the ranked candidates as a table (streamlit)."""
 from __future__ import annotations
+
+import time
 
 import pandas as pd
 import streamlit as st
 
+from core.fingerprint import EmbedSettings
 from ui.export import table_download
 
 #: Columns shown to 3 decimals: row key -> header.
@@ -34,3 +38,38 @@ def ranking_table(rows: list[dict], *, target: str) -> None:
         "batches": cc.TextColumn("batches", help="batches of candidate x target"),
     })
     table_download(df, f"ranking-{target}", key="ranking")
+
+
+@st.fragment
+def ranking_section(ready: dict, settings: EmbedSettings, *, target: str) -> None:
+    """The ranking of the candidates in ``ready`` (name -> :class:`ui.data.CorpusStatus`, all cached)
+    against ``target``: the bar chart with 95% CIs and tie groups (click a bar: its drill-down), the
+    target's diversity, the table."""
+    from core import charts
+    from core.coefficients import rank_sources, tie_groups
+    from core.views import md_escape, ranking_rows, settings_caption
+    from ui import drill
+    from ui.data import alignment_matrix, cached_token_counts
+    from ui.export import figure_downloads, show_figure
+    from ui.state import domains
+    from ui.validation import verdict_caption
+
+    t0 = time.perf_counter()
+    matrix, _ = alignment_matrix(ready)
+    ranking = rank_sources(matrix, target)
+    rows = ranking_rows(ranking, tokens=cached_token_counts(list(ready)), domains=domains(),
+                        groups=tie_groups(matrix, target, ranking))
+    caption = settings_caption(settings)
+    fig = charts.ranking_figure(rows, target=target, subtitle=caption)
+    drill.remember(drill.pair_from_event(show_figure(fig, key="ranking", select=True), target=target))
+    figure_downloads(fig, f"ranking-{target}", key="ranking")
+    verdict_caption()
+    drill.drill_down(matrix, settings, names=list(ready), key="rank")
+
+    tdiv = matrix.diversity[target]
+    st.caption(f"Target {md_escape(target)}: diversity coefficient {tdiv.value:.3f}"
+               + (f" (95% CI {tdiv.ci_low:.3f}-{tdiv.ci_high:.3f})" if tdiv.ci_low == tdiv.ci_low else "")
+               + f", {len(rows)} candidates.")
+    ranking_table(rows, target=target)
+    st.caption(f"{md_escape(caption)}. Alignment = 1 - mean Task2Vec distance over all batch pairs; 95% CI by "
+               f"delete-one-batch jackknife. Section {time.perf_counter() - t0:.2f} s (server).")

@@ -31,16 +31,16 @@ def inputs(targets: list[str], corpora: list[str]) -> dict | None:
     from core.selection.pool import DEFAULT_MAX_WINDOWS
 
     c1, c2 = st.columns([1, 3])
-    target = c1.selectbox("Target benchmark", targets, key="sel_target")
-    pool = c2.multiselect("Pool corpora", [c for c in corpora if c != target], key="sel_pool",
+    target = c1.selectbox("Target benchmark", targets, key="sel_target", bind="query-params")
+    pool = c2.multiselect("Pool corpora", [c for c in corpora if c != target], key="sel_pool", bind="query-params",
                           help="corpora derived from the target benchmark are left out when the pool is built")
     c1, c2, c3, c4 = st.columns(4)
-    budget = c1.slider("Budget (tokens)", 256, 65_536, 4000, step=128, key="sel_budget")
+    budget = c1.slider("Budget (tokens)", 256, 65_536, 4000, step=128, key="sel_budget", bind="query-params")
     names = SELECTION_METHODS.names()
-    method = c2.selectbox("Method", names, index=names.index("t2v-greedy"), key="sel_method",
+    method = c2.selectbox("Method", names, index=names.index("t2v-greedy"), key="sel_method", bind="query-params",
                           format_func=lambda n: f"{n} ({SELECTION_METHODS.get(n).needs})")
-    max_windows = c3.number_input("Pool windows (cap)", 16, 200_000, DEFAULT_MAX_WINDOWS, step=100, key="sel_max_windows")
-    seed = c4.number_input("Seed", 0, 10 ** 6, 0, key="sel_seed")
+    max_windows = c3.number_input("Pool windows (cap)", 16, 200_000, DEFAULT_MAX_WINDOWS, step=100, key="sel_max_windows", bind="query-params")
+    seed = c4.number_input("Seed", 0, 10 ** 6, 0, key="sel_seed", bind="query-params")
     st.caption(SELECTION_METHODS.get(method).description)
     if not pool:
         st.info("Choose at least one pool corpus.")

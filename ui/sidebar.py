@@ -58,13 +58,15 @@ def settings_sidebar() -> EmbedSettings:
                       "results record the precision actually used")
     pending_change(sb)
     _engine_settings(sb)
-    with sb.expander("Cache"):
-        from core.store import EmbeddingStore
+    cache = sb.expander("Cache", key="sb_cache", on_change="rerun")      # lazy: the store is read only when open
+    if cache.open:
+        with cache:
+            from core.store import EmbeddingStore
 
-        store = EmbeddingStore()
-        stats = store.stats()
-        st.caption(f"{stats['entries']} entries, {stats['bytes'] / 2 ** 20:.1f} MiB in `{stats['directory']}`")
-        _clear_cache_button(store, stats)
+            store = EmbeddingStore()
+            stats = store.stats()
+            st.caption(f"{stats['entries']} entries, {stats['bytes'] / 2 ** 20:.1f} MiB in `{stats['directory']}`")
+            _clear_cache_button(store, stats)
 
     view = get_view()
     sync_url(view)
@@ -127,7 +129,10 @@ def _engine_settings(sb) -> None:
         now = EngineConfig()
     st.session_state.setdefault("sb_engine", now.name)
     st.session_state.setdefault("sb_ray_address", now.address)
-    with sb.expander("Execution engine", expanded=now.name != "local"):
+    engine = sb.expander("Execution engine", expanded=now.name != "local", key="sb_engine_open", on_change="rerun")
+    if not engine.open:                  # lazy: closed, the engine in use stays as it is
+        return
+    with engine:
         name = st.selectbox("Execution engine", ENGINES.names(), key="sb_engine",
                             help="local: this machine's job workers (default). ray: Ray Data actors for embeddings "
                                  "and Ray tasks for fine-tunes, on the cluster named below. Results and the cache "

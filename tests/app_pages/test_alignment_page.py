@@ -22,7 +22,7 @@ def test_heatmap_from_cache_without_loading_the_model(app, view_params, settings
     assert not at.exception, texts_of(at.exception)
     assert not at.error, texts_of(at.error)
     charts = at.get("plotly_chart")
-    assert [c.key for c in charts] == ["heatmap", "emb_map"]                 # the map is in its own tab
+    assert [c.key for c in charts] == ["heatmap"]           # the map's tab is not chosen: its content never ran
     spec = charts[0].proto.spec
     for name in ("tgt", "cand-maths", "cand-prose"):
         assert name in spec
@@ -37,6 +37,17 @@ def test_heatmap_from_cache_without_loading_the_model(app, view_params, settings
     at.segmented_control(key="w_order").set_value("alphabetical").run()
     assert list(at.dataframe[0].value.columns) == ["tgt", "cand-maths", "cand-prose"]
     assert at.query_params.get("order") == "alphabetical"
+
+
+def test_the_chosen_tab_is_in_the_url_and_only_it_runs(app, view_params, settings):
+    _precompute(["tgt", "cand-maths", "cand-prose"], settings)
+    at = app(PAGE, {**view_params, "align_tab": "Embedding map"}).run()      # a shared link naming a tab
+    assert not at.exception, texts_of(at.exception)
+    assert [c.key for c in at.get("plotly_chart")] == ["heatmap", "emb_map"]
+    assert not at.dataframe                                                  # the Matrix tab did not run
+    at = app(PAGE, {**view_params, "align_tab": "Pairs with 95% CI"}).run()
+    assert [c.key for c in at.get("plotly_chart")] == ["heatmap"]
+    assert set(at.dataframe[0].value.columns) >= {"value", "ci_low", "ci_high"}
 
 
 def test_missing_embeddings_run_as_a_job_seen_by_a_second_tab(app, view_params, settings):
@@ -58,7 +69,7 @@ def test_missing_embeddings_run_as_a_job_seen_by_a_second_tab(app, view_params, 
     assert wait_job(job_id)["state"] == "done"
     at.run()
     assert not at.exception and not at.error
-    assert len(at.get("plotly_chart")) == 2
+    assert len(at.get("plotly_chart")) == 1
     assert "job" not in at.query_params          # finished: no longer watched
 
 
@@ -80,7 +91,7 @@ def test_failed_job_shows_error_and_keeps_completed_embeddings(app, tiny_model_d
     assert not at.exception, texts_of(at.exception)
     assert any("fewer than one batch" in e for e in texts_of(at.error))
     # the corpus embedded before the crash stays cached and is shown; tiny3 can be retried
-    assert len(at.get("plotly_chart")) == 2
+    assert len(at.get("plotly_chart")) == 1
     assert any("1 corpora need embeddings" in i and "tiny3" in i for i in texts_of(at.info))
 
 
@@ -96,7 +107,7 @@ def test_unknown_corpus_in_link_is_dropped(app, view_params, settings):
     at = app(PAGE, {**view_params, "candidates": "cand-maths,ghost"}).run()
     assert not at.exception
     assert at.multiselect(key="w_candidates").value == ["cand-maths"]
-    assert len(at.get("plotly_chart")) == 2
+    assert len(at.get("plotly_chart")) == 1
 
 
 def test_matrix_cache_matches_cross_alignment(settings, small_corpora):

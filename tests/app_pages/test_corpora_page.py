@@ -78,7 +78,7 @@ def test_unreadable_file_shows_an_error(app, view_params, tmp_path):
 
 def test_unreachable_hub_dataset_shows_an_error(app, view_params, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    at = app(PAGE, view_params).run()
+    at = app(PAGE, {**view_params, "add_tab": "Hugging Face dataset"}).run()     # the tab, chosen by URL
     _form(at, "ah", name="hubby", id="nobody/no-such-dataset-xyz", field="text")
     _submit(at, "Add dataset")
     assert not at.exception, texts_of(at.exception)

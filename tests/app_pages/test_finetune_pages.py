@@ -67,7 +67,7 @@ def test_finetune_page_shows_bad_input_errors_and_the_runs(app, bench, monkeypat
 
     monkeypatch.setattr(ftjobs, "submit_finetune", refuse)
     _row("r1", "maths", 0.8, 20.0, 30.0)
-    at = app(FT).run()
+    at = app(FT, {"ft_tab": "Single run"}).run()                     # the tab, chosen by URL
     at.selectbox(key="ft_target").set_value("bench").run()
     at.button(key="ft_go").click().run()
     assert not at.exception, texts_of(at.exception)
@@ -97,7 +97,7 @@ def test_plot_page_shows_fit_r2_and_exports(app, bench):
     assert metrics["slope 95% CI"] == f"[{fit.slope_ci[0]:.3g}, {fit.slope_ci[1]:.3g}]"
     assert metrics["base-model perplexity"] == "50.000"
     charts = at.get("plotly_chart")
-    assert len(charts) == 2
+    assert [c.key for c in charts] == ["avp_fig"]                    # lazy tabs: only the chosen one ran
     spec = json.loads(charts[0].proto.spec)
     names = [t.get("name") for t in spec["data"]]
     assert "95% confidence band" in names and any(n and n.startswith("OLS fit") for n in names)
@@ -105,5 +105,9 @@ def test_plot_page_shows_fit_r2_and_exports(app, bench):
     assert sorted(points["text"]) == ["a", "b", "c", "d"]             # one labelled point per finished run
     assert any(s.get("line", {}).get("dash") == "dash" for s in spec["layout"].get("shapes", []))
     labels = [b.proto.label for b in at.get("download_button")]
-    assert {"⬇ PNG", "⬇ SVG", "⬇ HTML (interactive)", "⬇ CSV"} <= set(labels)
+    assert {"⬇ PNG", "⬇ SVG", "⬇ HTML (interactive)"} <= set(labels)
+    at = app(AVP, {"avp_tab": "Table"}).run()                        # the table tab, from the URL
+    assert not at.get("plotly_chart") and "⬇ CSV" in [b.proto.label for b in at.get("download_button")]
     np.testing.assert_allclose(sorted(at.dataframe[0].value["ppl_after"].dropna()), sorted(p[2] for p in pts))
+    at = app(AVP, {"avp_tab": "Familiarity vs perplexity"}).run()
+    assert [c.key for c in at.get("plotly_chart")] == ["avp_fam_fig"]

@@ -71,8 +71,11 @@ def test_finetune_starts_from_the_chosen_candidates_with_an_estimate(app, tmp_pa
     at.selectbox(key="ft_target").set_value("bench").run()
     assert not at.exception, texts_of(at.exception)
     assert at.multiselect(key="ft_exp_sources").value == ["prose"]
-    assert at.selectbox(key="ft_source").value == "prose"
     assert any(c.startswith("Estimate before launch: about") for c in texts_of(at.caption))
+    at = app("app_pages/5_Fine-tune.py", {"model": tiny_model_dir, "target": "bench", "candidates": "prose",
+                                          "ft_tab": "Single run"}).run()
+    assert not at.exception, texts_of(at.exception)
+    assert at.selectbox(key="ft_source").value == "prose"
 
 
 def test_mix_weights_and_budget_round_trip_through_the_url(app, view_params, counted):

@@ -40,19 +40,23 @@ def test_leaderboard_scatter_and_dose(app, small_file):
     assert any(t.startswith("**On 16 runs (6 sources × 2-3 seeds, regime 4k)") and "predicts perplexity best" in t
                for t in md)
     charts = at.get("plotly_chart")
-    assert len(charts) == 3                                     # scatter small multiples, dose ppl, dose metrics
+    assert len(charts) == 1                                     # scatter small multiples (lazy tabs: only this one)
     scatter = json.loads(charts[0].proto.spec)
     y_axes = [k for k in scatter["layout"] if k.startswith("yaxis")]
     assert len(y_axes) == 3 and all(scatter["layout"][k].get("matches") == "y" for k in y_axes if k != "yaxis")
     assert any(t.get("error_y", {}).get("array") for t in scatter["data"])
     assert sum(t["name"] == "least-squares fit" for t in scatter["data"]) == 3
-    dose = json.loads(charts[1].proto.spec)
+    assert at.query_params["regime"] == "4k" and at.query_params["derived"] == "include"
+    labels = [d.proto.label for d in at.get("download_button")]
+    at = app(PAGE, {"lab_tab": "Dose-response"}).run()          # the dose tab, from the URL
+    assert not at.exception, texts_of(at.exception)
+    charts = at.get("plotly_chart")
+    assert len(charts) == 2                                     # dose ppl, dose metrics
+    dose = json.loads(charts[0].proto.spec)
     assert len([t for t in dose["data"] if t.get("mode") == "lines+markers"]) == 2
     assert all(len(t["x"]) == 5 for t in dose["data"] if t.get("mode") == "lines+markers")
-    downloads = at.get("download_button")
-    labels = [d.proto.label for d in downloads]
+    labels += [d.proto.label for d in at.get("download_button")]
     assert labels.count("⬇ CSV") == 3 and labels.count("⬇ HTML (interactive)") == 3
-    assert at.query_params["regime"] == "4k" and at.query_params["derived"] == "include"
 
 
 def test_regime_and_derived_from_url_and_back(app, small_file):

@@ -113,7 +113,9 @@ def test_sidebar_clear_asks_for_confirmation(isolated_cache):
     s.put("emb:a", {"embedding": np.ones(4, dtype=np.float32)})
     s.close()
     at = AppTest.from_function(_sidebar_script, default_timeout=60).run()
-    assert not at.exception
+    assert not at.exception and not [b for b in at.button if b.key == "sb_clear"]   # closed: not even read
+    at.session_state["sb_cache"] = True                              # the user opens the "Cache" expander
+    at.run()
     at.button(key="sb_clear").click().run()
     assert EmbeddingStore().stats()["entries"] == 1                  # the first click only asks
     assert any("Delete all 1 cached entries" in w.value for w in at.warning)

@@ -16,7 +16,9 @@ def test_sidebar_engine_setting_is_exported_and_a_bad_address_is_named(isolated_
 
     from core.engine import current_engine
 
-    at = AppTest.from_function(_sidebar_script, default_timeout=60).run()
+    at = AppTest.from_function(_sidebar_script, default_timeout=60)
+    at.session_state["sb_engine_open"] = True                        # the user opens "Execution engine"
+    at.run()
     assert not at.exception and at.selectbox(key="sb_engine").value == "local"
     at.selectbox(key="sb_engine").select("ray").run()
     assert not at.exception and not at.error
