@@ -652,7 +652,7 @@ def embedding_map_figure(emap: Mapping, *, target: str | None = None, domains: M
                          subtitle: str = "") -> "go.Figure":
     """Scatter of the batch embeddings in 2-D (``emap`` from :func:`core.views.embedding_map`),
     one colour per corpus, the target's batches as large black-ringed stars; hover names the corpus
-    and batch. The title says which method made the map."""
+    and batch. The title says which method made the map (UMAP, or PCA: classical MDS)."""
     import plotly.graph_objects as go
 
     palette = ["#1f4e79", "#2e8b57", "#c77c1e", "#b5483b", "#7a5195", "#4f8cc9", "#8c6d31", "#d45087",
@@ -670,7 +670,7 @@ def embedding_map_figure(emap: Mapping, *, target: str | None = None, domains: M
                         line=dict(width=2 if is_target else 0.5, color="#ffd400" if is_target else "white")),
             customdata=[[_esc(name), emap["batch"][i]] for i in idx], cliponaxis=False,
             hovertemplate="<b>%{customdata[0]}</b><br>batch %{customdata[1]}<extra></extra>"))
-    how = ("UMAP" if emap["method"] == "umap" else "classical MDS") + " of the Task2Vec distances"
+    how = ("UMAP" if emap["method"] == "umap" else "PCA (classical MDS)") + " of the Task2Vec distances"
     if emap.get("explained") is not None:
         how += f" (2 axes keep {emap['explained']:.0%} of the variance)"
     title = f"Batch embeddings in 2-D · {how}" + (

@@ -98,19 +98,33 @@ def drill_down(matrix, settings, *, names: list[str], key: str) -> None:
                         st.text(w)
 
 
-@st.cache_data(max_entries=8, show_spinner="Laying out the embedding map...")
+@st.cache_data(max_entries=8, show_spinner=False)
 def _map(key: tuple, _matrix) -> dict:
     from core.views import embedding_map
 
     return embedding_map(_matrix)
 
 
+def _spinner_text(n: int) -> str:
+    """What the wait is for: UMAP's first layout in a server process compiles its numba code."""
+    import sys
+
+    from core.views import UMAP_MAX_POINTS, UMAP_MIN_POINTS
+
+    if UMAP_MIN_POINTS <= n <= UMAP_MAX_POINTS and "umap" not in sys.modules:
+        return ("Laying out the embedding map with UMAP (its first map in this server compiles numba code: "
+                "about 5-10 s once, then well under a second)...")
+    return "Laying out the embedding map..."
+
+
 def embedding_map_section(matrix, *, target: str, subtitle: str = "") -> None:
     """The 2-D map of every batch embedding, coloured by corpus, the target highlighted; says which
-    method drew it (UMAP when umap-learn is installed, else classical MDS)."""
+    method drew it (UMAP when umap-learn is installed and there are enough batches, else PCA:
+    classical MDS of the distances) and why. Memoised per server by the matrix's content."""
     from core.fingerprint import array_digest
 
-    emap = _map((tuple(matrix.names), array_digest(matrix.distances)), matrix)
+    with st.spinner(_spinner_text(len(matrix.distances))):
+        emap = _map((tuple(matrix.names), array_digest(matrix.distances)), matrix)
     st.plotly_chart(charts.embedding_map_figure(emap, target=target, subtitle=subtitle), theme=None,
                     width="stretch", key="emb_map")
     st.caption(f"Method: {md_escape(emap['note'])}. Each point is one batch; nearby points have a small Task2Vec "

@@ -17,7 +17,7 @@ import json
 import streamlit as st
 
 from core.paths import REPO_ROOT
-from core.views import md_escape, settings_caption, view_to_params
+from core.views import md_escape, view_to_params
 
 #: Folder page paths are relative to (the main script's).
 PAGES_ROOT = REPO_ROOT
@@ -141,12 +141,8 @@ def footer(note: str = "") -> None:
 
 
 def title_slide(view, settings) -> None:
-    """The Home page in presenter mode: what is being compared, with which settings."""
-    st.session_state["present_page"] = ""
-    cands = ", ".join(view.candidates) or "(none chosen)"
-    message(f"**Target benchmark:** {md_escape(view.target or '(none)')}\n\n"
-            f"**Candidates ({len(view.candidates)}):** {md_escape(cands)}\n\n"
-            f"**Question:** which candidate is most aligned with the target (Task2Vec alignment coefficient, "
-            f"95% CIs), and does alignment predict the perplexity after fine-tuning?",
-            heading="AlignScope")
-    footer(settings_caption(settings))
+    """The Home page in presenter mode (:func:`ui.slides.home`): the question and the cached ranking,
+    or what is compared and what is missing."""
+    from ui import slides
+
+    slides.home(view, settings)

@@ -170,6 +170,94 @@ def validation(view: ViewState, settings) -> None:
     present.footer(f"lab results {path.name} · nested-bootstrap 95% CIs")
 
 
+def _compare_results() -> tuple[dict | None, str]:
+    """The selection comparison results (``ui.select.COMPARE_RESULTS``, repo-relative unless absolute)
+    when they hold a finished run, else ``(None, why not)``."""
+    from core.errors import AlignScopeError
+    from core.paths import REPO_ROOT
+    from core.selection.compare import load_results
+    from ui.select import COMPARE_RESULTS
+
+    path = COMPARE_RESULTS if COMPARE_RESULTS.is_absolute() else REPO_ROOT / COMPARE_RESULTS
+    try:
+        res = load_results(path)
+    except AlignScopeError as exc:
+        return None, str(exc)
+    if not any(s.get("n") and s.get("ppl_after") is not None for s in res.get("summary", [])):
+        return None, f"{path.name} has no finished fine-tune yet."
+    return res, ""
+
+
+def _latest_selection() -> tuple[str, dict] | None:
+    """The most recently saved selection (``cache/selections/NAME.json``) as ``(name, summary)``."""
+    from core.errors import AlignScopeError
+    from core.selection.export import load_selection, selections_dir
+
+    for path in sorted(selections_dir().glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True):
+        try:
+            meta = load_selection(path.stem)
+        except (AlignScopeError, ValueError):       # unreadable summary: try the next one
+            continue
+        if meta.get("composition"):
+            return path.stem, meta
+    return None
+
+
+def select(view: ViewState, settings) -> None:
+    """Selection methods head to head (``python -m core select compare`` results: perplexity after
+    fine-tuning per method), else the most recently saved selection's composition, else what is
+    missing. Reads files only."""
+    from core.selection.report import composition_figure, method_perplexity_figure
+
+    res, why = _compare_results()
+    if res is not None:
+        cfg = res.get("config", {})
+        present.title(f"Which selection method helps {cfg.get('target', 'the target')} most after fine-tuning?")
+        present.slide(method_perplexity_figure(res, title=" "), key="select_compare")
+        present.footer(f"{cfg.get('budget', '?'):,} tokens from the same pool of {len(cfg.get('pool', []))} corpora · "
+                       f"{len(cfg.get('seeds', []))} seeds per method · {cfg.get('model', '')} · "
+                       "python -m core select compare")
+        return
+    latest = _latest_selection()
+    if latest is not None:
+        name, meta = latest
+        present.title(f"Where the selected windows come from: {name}")
+        present.slide(composition_figure(meta), key="select_composition")
+        present.footer(f"saved selection {name} · no head-to-head comparison yet ({why})")
+        return
+    present.title("Selecting windows for a target")
+    present.message(f"No selection results yet: {md_escape(why)}\n\nRun `python -m core select compare` (every "
+                    "method fine-tuned on the same pool and budget; resumable), or press Esc, select windows on this "
+                    "page and save them as a corpus. Presenter mode never computes.", heading="No selection results")
+    present.footer("")
+
+
+def home(view: ViewState, settings) -> None:
+    """The Home page's slide: the question, and the ranking of the candidates when their embeddings
+    are cached (:func:`ranking_data`); otherwise a title slide saying what is compared and what is
+    missing. Never computes."""
+    st.session_state["present_page"] = ""
+    rows, extra = ranking_data(view, settings) if view.target else (None, {})
+    if rows:
+        present.title(f"AlignScope · which candidate is most aligned with {view.target}?")
+        shown = len(rows) if len(rows) == len(view.candidates) else f"{len(rows)} of {len(view.candidates)}"
+        present.slide(charts.ranking_figure(rows, target=view.target, title=f"{shown} candidates · Task2Vec "
+                                            "alignment coefficient, 95% CIs (delete-one-batch jackknife)"),
+                      key="home_ranking")
+        present.footer(settings_caption(settings))
+        return
+    cands = ", ".join(view.candidates) or "(none chosen)"
+    lacking = [n for n, s in (extra or {}).items() if not s.ready]
+    present.message(f"**Target benchmark:** {md_escape(view.target or '(none)')}\n\n"
+                    f"**Candidates ({len(view.candidates)}):** {md_escape(cands)}\n\n"
+                    f"**Question:** which candidate is most aligned with the target (Task2Vec alignment coefficient, "
+                    f"95% CIs), and does alignment predict the perplexity after fine-tuning?"
+                    + (f"\n\nThe ranking shows here once these are cached: {md_escape(', '.join(lacking))} "
+                       "(Alignment page)." if lacking else ""),
+                    heading="AlignScope")
+    present.footer(settings_caption(settings))
+
+
 def other(title: str) -> None:
     """A page without a presenter view: its title and how to see it."""
     present.title(title)
@@ -178,12 +266,12 @@ def other(title: str) -> None:
 
 
 SLIDES = {"corpora": corpora, "alignment": alignment, "ranking": ranking, "mix": mix, "finetune": finetune,
-          "alignment_vs_perplexity": alignment_vs_perplexity, "validation": validation}
+          "alignment_vs_perplexity": alignment_vs_perplexity, "validation": validation, "select": select}
 
 
 def presenting(slide: str, settings) -> None:
-    """In presenter mode, draw this page's slide (one of :data:`SLIDES`, else a title-only slide
-    named ``slide``) and stop the page; otherwise do nothing. Call it right after the sidebar."""
+    """In presenter mode, draw this page's slide (one of :data:`SLIDES`, any case, else a title-only
+    slide named ``slide``) and stop the page; otherwise do nothing. Call it right after the sidebar."""
     from ui.state import get_view
 
     import inspect
@@ -194,8 +282,8 @@ def presenting(slide: str, settings) -> None:
     if not view.present:
         return
     st.session_state["present_page"] = url_of(inspect.stack()[1].filename)   # the calling page's URL path
-    if slide in SLIDES:
-        SLIDES[slide](view, settings)
+    if slide.lower() in SLIDES:
+        SLIDES[slide.lower()](view, settings)
     else:
         other(slide)
     st.stop()

@@ -1,5 +1,9 @@
 """Presenter mode (?present=1, AppTest): no controls, one chart per page from the cache, never a job;
-the Home page is a title slide; the navigation lists every page file (so new pages appear)."""
+the Home page shows the cached ranking (a title slide while embeddings are missing), the Select page the
+selection comparison (else the latest saved selection, else what is missing); the navigation lists every
+page file (so new pages appear)."""
+import pytest
+
 from tests.app_pages.conftest import texts_of
 
 
@@ -56,6 +60,7 @@ def test_home_title_slide(app, view_params):
     _no_controls(at)
     text = " ".join(texts_of(at.markdown))
     assert "tgt" in text and "cand-maths" in text
+    assert not at.get("plotly_chart") and "once these are cached: tgt, cand-maths, cand-prose" in text
 
 
 def test_sidebar_toggle_turns_presenter_on(app, view_params):
@@ -86,3 +91,118 @@ def test_real_pages_keep_their_deep_links():
     for url in ("Corpora", "Alignment", "Ranking", "Mix", "Fine-tune", "Alignment_vs_perplexity",
                 "Which_metric_predicts"):
         assert url in urls
+
+
+def _fonts(node, found=None) -> list[float]:
+    """Every ``font.size`` (and ``textfont.size``) in a plotly figure's JSON."""
+    found = [] if found is None else found
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k in ("font", "textfont", "tickfont") and isinstance(v, dict) and isinstance(v.get("size"), (int, float)):
+                found.append(v["size"])
+            _fonts(v, found)
+    elif isinstance(node, list):
+        for v in node:
+            _fonts(v, found)
+    return found
+
+
+def _one_slide_chart(at) -> dict:
+    import json
+
+    assert not at.exception, texts_of(at.exception)
+    _no_controls(at)
+    charts = at.get("plotly_chart")
+    assert len(charts) == 1
+    fig = json.loads(charts[0].proto.spec)
+    sizes = _fonts(fig)
+    assert sizes and min(sizes) >= 18, sizes                     # readable on a projector
+    assert "height" not in fig["layout"] and "width" not in fig["layout"]   # sized by the viewport
+    return fig
+
+
+def _compare_results(path) -> None:
+    """A small real comparison results file (summary made by core.selection.compare.summarise)."""
+    import json
+
+    from core.selection.compare import summarise
+
+    runs = [{"method": m, "seed": s, "status": "done", "ppl_before": 40.0, "ppl_after": base + 0.3 * s,
+             "alignment": {"value": 0.5 + 0.01 * s}, "composition": {"cand-maths": 96, "cand-prose": 32},
+             "selection_seconds": 0.1}
+            for m, base in (("random", 31.0), ("t2v-greedy", 29.0), ("dsir", 30.0)) for s in (0, 1, 2)]
+    path.write_text(json.dumps({"version": 1, "config": {"target": "tgt", "budget": 4000, "seeds": [0, 1, 2],
+                                                         "pool": ["cand-maths", "cand-prose"], "model": "tiny"},
+                                "runs": runs, "summary": summarise(runs, ["random", "t2v-greedy", "dsir"])}))
+
+
+def _save_selection(name: str, composition: dict) -> None:
+    from core.selection.export import save_selection
+    from core.selection.select import SelectionResult
+
+    windows = [{"corpus": c, "doc_id": f"{c}-0", "offset": 0, "tokens": t, "score": 1.0, "row": k, "text": "x"}
+               for k, (c, t) in enumerate(composition.items())]
+    save_selection(SelectionResult(method="dsir", target="tgt", budget=256, seed=0, pool={}, windows=windows,
+                                   tokens=sum(composition.values()), composition=composition,
+                                   alignment={"value": 0.71, "ci_low": 0.65, "ci_high": 0.77, "num_batches": 2},
+                                   seconds=0.1), name)
+
+
+def test_select_slide_shows_the_head_to_head_comparison(app, view_params, tmp_path, monkeypatch):
+    from core.jobs import list_jobs
+    from ui import select
+
+    monkeypatch.setattr(select, "COMPARE_RESULTS", tmp_path / "selection_compare.json")
+    _compare_results(select.COMPARE_RESULTS)
+    at = app("app_pages/8_Select.py", {**view_params, "present": "1"}).run()
+    fig = _one_slide_chart(at)
+    means = next(t for t in fig["data"] if t.get("name") == "mean, 95% CI")
+    assert means["y"] == ["t2v-greedy", "dsir", "random"] and means["x"][0] == pytest.approx(29.3)   # best first
+    assert "Which selection method helps tgt most" in " ".join(texts_of(at.title))
+    assert not list_jobs()
+
+
+def test_select_slide_falls_back_to_the_latest_saved_selection(app, view_params, tmp_path, monkeypatch):
+    import os
+
+    from core.jobs import list_jobs
+    from core.selection.export import selections_dir
+    from ui import select
+
+    monkeypatch.setattr(select, "COMPARE_RESULTS", tmp_path / "absent.json")
+    _save_selection("sel-old", {"cand-prose": 64})
+    _save_selection("sel-new", {"cand-maths": 192, "cand-prose": 64})
+    old = selections_dir() / "sel-old.json"
+    os.utime(old, (old.stat().st_mtime - 60, old.stat().st_mtime - 60))
+    at = app("app_pages/8_Select.py", {**view_params, "present": "1"}).run()
+    fig = _one_slide_chart(at)
+    assert fig["data"][0]["y"] == ["cand-maths", "cand-prose"] and fig["data"][0]["x"] == [192, 64]
+    assert "sel-new" in " ".join(texts_of(at.title))
+    assert "absent.json" in " ".join(texts_of(at.caption))            # the footer says why no comparison
+    assert not list_jobs()
+
+
+def test_select_slide_says_what_is_missing(app, view_params, tmp_path, monkeypatch):
+    from core.jobs import list_jobs
+    from ui import select
+
+    monkeypatch.setattr(select, "COMPARE_RESULTS", tmp_path / "absent.json")
+    at = app("app_pages/8_Select.py", {**view_params, "present": "1"}).run()
+    assert not at.exception, texts_of(at.exception)
+    _no_controls(at)
+    assert not at.get("plotly_chart")
+    text = " ".join(texts_of(at.markdown))
+    assert "python -m core select compare" in text and "never computes" in text
+    assert not list_jobs()
+
+
+def test_home_slide_shows_the_cached_ranking(app, view_params, settings):
+    from core.jobs import list_jobs
+    from core.pipeline import embed_corpora
+
+    embed_corpora(["tgt", "cand-maths", "cand-prose"], settings, progress=False)
+    at = app(params={**view_params, "present": "1"}).run()
+    fig = _one_slide_chart(at)
+    assert {y for t in fig["data"] for y in t["y"]} == {"cand-maths", "cand-prose"}
+    assert "most aligned with tgt" in " ".join(texts_of(at.title))
+    assert not list_jobs()

@@ -82,24 +82,3 @@ def test_before_after_and_leaderboard_figures():
     corp = charts.corpora_figure([{"role": "target", "corpus": "<t>", "domain": "d", "documents": 10, "tokens": 12345,
                                    "license": "MIT"}])
     assert list(corp.data[0].cells.values[1]) == ["&lt;t&gt;"] and list(corp.data[0].cells.values[4]) == ["12.3 k"]
-
-
-def test_embedding_map_keeps_planar_distances_and_says_its_method():
-    from types import SimpleNamespace
-
-    from core.views import embedding_map
-
-    rng = np.random.default_rng(1)
-    pts = rng.normal(size=(9, 2))
-    d = np.linalg.norm(pts[:, None] - pts[None], axis=-1)
-    m = SimpleNamespace(names=["t", "a", "b"], offsets=[0, 3, 6, 9], distances=d)
-    e = embedding_map(m, method="mds")
-    xy = np.column_stack([e["x"], e["y"]])
-    assert np.allclose(np.linalg.norm(xy[:, None] - xy[None], axis=-1), d, atol=1e-8)
-    assert e["corpus"] == ["t"] * 3 + ["a"] * 3 + ["b"] * 3 and e["batch"] == [0, 1, 2] * 3
-    assert e["method"] == "mds" and "MDS" in e["note"] and e["explained"] == pytest.approx(1.0)
-    fig = charts.embedding_map_figure(e, target="t")
-    assert [t.name for t in fig.data] == ["t (target)", "a", "b"] and fig.data[0].marker.symbol == "star"
-    assert "classical MDS" in fig.layout.title.text
-    with pytest.raises(ValueError):
-        embedding_map(m, method="tsne")
