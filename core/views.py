@@ -401,8 +401,8 @@ def availability_caps(sources: Sequence[str], budget: int, tokens: Mapping[str, 
 # ----------------------------------------------------------------------------------------------
 #: Fewest batches the embedding map lays out with UMAP (its default 15-batch neighbourhood + the batch).
 UMAP_MIN_POINTS = 16
-#: Most batches the embedding map lays out with UMAP; above, PCA (bench/embedding_map.json: UMAP
-#: takes about 2 s at 1000 batches and 6-10 s from 2000 on 2 CPU cores, PCA well under 1 s).
+#: Most batches the embedding map lays out with UMAP; above, PCA (bench/embedding_map.json, 2 shared CPU
+#: cores: UMAP 1.3 s at 1000 batches, 2.8-6 s at 2000, 5-8 s at 3000-4000; PCA at most 1 s).
 UMAP_MAX_POINTS = 1500
 
 

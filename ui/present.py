@@ -23,7 +23,7 @@ from core.views import md_escape, view_to_params
 PAGES_ROOT = REPO_ROOT
 
 #: Pixels of the viewport's height left to the title line and the footer line.
-CHROME_PX = 118
+CHROME_PX = 130
 
 STYLE = """<style>
 [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stHeader"],
