@@ -93,20 +93,6 @@ def test_real_pages_keep_their_deep_links():
         assert url in urls
 
 
-def _fonts(node, found=None) -> list[float]:
-    """Every ``font.size`` (and ``textfont.size``) in a plotly figure's JSON."""
-    found = [] if found is None else found
-    if isinstance(node, dict):
-        for k, v in node.items():
-            if k in ("font", "textfont", "tickfont") and isinstance(v, dict) and isinstance(v.get("size"), (int, float)):
-                found.append(v["size"])
-            _fonts(v, found)
-    elif isinstance(node, list):
-        for v in node:
-            _fonts(v, found)
-    return found
-
-
 def _one_slide_chart(at) -> dict:
     import json
 
@@ -114,8 +100,11 @@ def _one_slide_chart(at) -> dict:
     _no_controls(at)
     charts = at.get("plotly_chart")
     assert len(charts) == 1
+    from tests.core.test_charts_meeting import _fonts
+
     fig = json.loads(charts[0].proto.spec)
-    sizes = _fonts(fig)
+    sizes = []
+    _fonts(fig, sizes)
     assert sizes and min(sizes) >= 18, sizes                     # readable on a projector
     assert "height" not in fig["layout"] and "width" not in fig["layout"]   # sized by the viewport
     return fig
