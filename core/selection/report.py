@@ -140,7 +140,7 @@ def composition_figure(selection: Mapping, *, title: str = "") -> go.Figure:
                      f"{selection.get('tokens', total):,} tokens, alignment {_f(a.get('value'), 3)}"
                      f"{_ci(a.get('ci_low'), a.get('ci_high'), 3)}")
     fig = go.Figure(go.Bar(x=[t for _, t in comp], y=[_esc(c) for c, _ in comp], orientation="h",
-                           marker=dict(color="#2e8b57"), text=[f"{100 * t / total:.0f}%" for _, t in comp],
+                           marker=dict(color="#2e8b57"), text=[f"{100 * t / total:.0f}%" if 200 * t >= total else "<1%" for _, t in comp],
                            textposition="outside", cliponaxis=False,
                            hovertemplate="<b>%{y}</b>: %{x:,} tokens<extra></extra>"))
     fig.update_layout(**base_layout(head, height=max(360, 150 + 44 * len(comp))))
