@@ -7,7 +7,7 @@ from core.estimators import REGISTRY
 from core.fingerprint import EmbedSettings
 from core.precision import PRECISIONS
 from core.probe import DEFAULT_MODEL
-from core.views import DEVICES, INT_PARAMS
+from core.views import DEVICES, INT_PARAMS, md_escape
 from ui.state import PENDING_KEY, bind, bind_guarded, get_view, set_view, sync_url
 
 
@@ -37,6 +37,33 @@ def settings_sidebar() -> EmbedSettings:
     sb.toggle("Presenter mode", help="For a projector: one chart per screen, high contrast, no controls; ← → or a "
               "clicker change page, Esc leaves (kept in the URL as present=1)", **bind("sb_present", "present"))
     sb.header("Probe network")
+    b = view.settings().batch
+    summary = (f"**{md_escape(view.model)}** · {view.estimator} · {b.num_batches} × {b.batch_size} × {b.seq_len} tokens · "
+               f"seed {b.seed} · {view.device} · {view.precision}")
+    if st.session_state.get(PENDING_KEY):
+        st.session_state["sb_settings"] = True           # a pending change is shown (and decided) inside
+    settings_box = sb.expander(summary, key="sb_settings", on_change="rerun")
+    if settings_box.open:                # lazy: the widgets are built only when the box is open
+        _settings_widgets(settings_box, view)
+    pending_change(sb)
+    _engine_settings(sb)
+    cache = sb.expander("Cache", key="sb_cache", on_change="rerun")      # lazy: the store is read only when open
+    if cache.open:
+        with cache:
+            from core.store import EmbeddingStore
+
+            store = EmbeddingStore()
+            stats = store.stats()
+            st.caption(f"{stats['entries']} entries, {stats['bytes'] / 2 ** 20:.1f} MiB in `{stats['directory']}`")
+            _clear_cache_button(store, stats)
+
+    view = get_view()
+    sync_url(view)
+    return view.settings()
+
+
+def _settings_widgets(sb, view) -> None:
+    """The probe network, estimator, batch, device and precision widgets, bound to the view."""
     names = sorted(REGISTRY)
     devices = list(DEVICES) if view.device in DEVICES else [*DEVICES, view.device]
     sb.text_input("Model", help=f"{DEFAULT_MODEL} is embedded (offline); a Hugging Face id (gpt2) or a local folder "
@@ -56,21 +83,6 @@ def settings_sidebar() -> EmbedSettings:
     sb.selectbox("Precision", PRECISIONS, **bind_guarded("sb_precision", "precision"),
                  help="Forward-pass precision: auto uses bf16 where the device runs it natively, else fp32; "
                       "results record the precision actually used")
-    pending_change(sb)
-    _engine_settings(sb)
-    cache = sb.expander("Cache", key="sb_cache", on_change="rerun")      # lazy: the store is read only when open
-    if cache.open:
-        with cache:
-            from core.store import EmbeddingStore
-
-            store = EmbeddingStore()
-            stats = store.stats()
-            st.caption(f"{stats['entries']} entries, {stats['bytes'] / 2 ** 20:.1f} MiB in `{stats['directory']}`")
-            _clear_cache_button(store, stats)
-
-    view = get_view()
-    sync_url(view)
-    return view.settings()
 
 
 def _apply_pending() -> None:

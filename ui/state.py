@@ -129,7 +129,8 @@ def corpus_picker(*, where=None, compact: bool = False) -> ViewState:
     Args:
         where: a container to draw in (default: the main area).
         compact: inside a collapsed expander summarising the selection (Alignment/Ranking, so the
-            chart sits high on the screen) instead of the Corpora page's open layout.
+            chart sits high on the screen) instead of the Corpora page's open layout. The expander
+            is lazy: its selectors are built only while it is open (less to draw on a fresh page).
     """
     view = get_view()
     if compact and where is None:
@@ -138,7 +139,11 @@ def corpus_picker(*, where=None, compact: bool = False) -> ViewState:
         summary = (f"Target **{md(view.target or '(none)')}** · {n} candidate{'s' if n != 1 else ''}"
                    + (f": {', '.join(md(c) for c in view.candidates[:6])}{', ...' if n > 6 else ''}" if n else "")
                    + " (change)")
-        where = st.expander(summary, expanded=not view.candidates or not view.target)
+        if not view.candidates or not view.target:
+            st.session_state["w_picker"] = True               # nothing chosen yet: open
+        where = st.expander(summary, key="w_picker", on_change="rerun")
+        if not where.open:               # lazy: the selectors are built only when the box is open
+            return view
     where = where or st.container()
     names = catalog_names()
     avail = set(catalog_names(available_only=True))

@@ -104,7 +104,9 @@ def test_bad_model_shows_error(app, view_params, model):
 
 def test_unknown_corpus_in_link_is_dropped(app, view_params, settings):
     _precompute(["tgt", "cand-maths"], settings)
-    at = app(PAGE, {**view_params, "candidates": "cand-maths,ghost"}).run()
+    at = app(PAGE, {**view_params, "candidates": "cand-maths,ghost"})
+    at.session_state["w_picker"] = True                              # the user opens the corpus selection
+    at.run()
     assert not at.exception
     assert at.multiselect(key="w_candidates").value == ["cand-maths"]
     assert len(at.get("plotly_chart")) == 1

@@ -36,12 +36,19 @@ def test_registry_table_and_selection_go_to_the_url(app, view_params):
     assert at.multiselect(key="w_candidates").value == ["cand-maths", "cand-code"]
     # the selection survives a page switch within the session
     at.switch_page("app_pages/3_Ranking.py").run()
+    assert "w_target" not in [w.key for w in at.selectbox]           # the selection box is closed (lazy)...
+    at.session_state["w_picker"] = True                              # ...until the user opens it
+    at.run()
     assert at.selectbox(key="w_target").value == "cand-prose"
     assert at.query_params["candidates"] == "cand-maths,cand-code"
 
 
 def test_settings_come_from_the_url_and_go_back(app, view_params, tiny_model_dir):
     at = app(PAGE, view_params).run()
+    summary = at.sidebar.expander[0].label                           # closed: a summary of the settings
+    assert not at.sidebar.text_input and "tiny" in summary and "3 × 4 × 32 tokens" in summary
+    at.session_state["sb_settings"] = True                           # the user opens the settings box
+    at.run()
     assert at.sidebar.text_input(key="sb_model").value == tiny_model_dir
     assert at.sidebar.number_input(key="sb_num_batches").value == 3
     at.sidebar.number_input(key="sb_num_batches").set_value(4).run()      # invalidates embeddings: asks first

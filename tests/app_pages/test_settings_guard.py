@@ -13,7 +13,9 @@ def embedded(settings, small_corpora):
 
 
 def test_estimator_change_asks_and_keep_keeps_the_view(app, view_params, embedded):
-    at = app("app_pages/3_Ranking.py", view_params).run()
+    at = app("app_pages/3_Ranking.py", view_params)
+    at.session_state["sb_settings"] = True                           # the settings box is open
+    at.run()
     assert at.get("plotly_chart")
     at.sidebar.selectbox(key="sb_estimator").set_value("reference").run()
     assert not at.exception, texts_of(at.exception)
@@ -35,7 +37,9 @@ def test_change_to_cached_settings_applies_at_once(app, view_params, embedded, s
 
     embed_corpora(["tgt", "cand-maths", "cand-prose"], replace(settings, batch=BatchConfig(4, 32, 3, seed=1)),
                   progress=False)
-    at = app("app_pages/2_Alignment.py", view_params).run()
+    at = app("app_pages/2_Alignment.py", view_params)
+    at.session_state["sb_settings"] = True
+    at.run()
     at.sidebar.number_input(key="sb_seed").set_value(1).run()
     assert not at.exception, texts_of(at.exception)
     assert at.query_params["seed"] == "1" and not at.sidebar.warning

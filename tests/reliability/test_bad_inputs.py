@@ -396,7 +396,8 @@ def test_dashboard_form_bad_input(env, name, fill, expected):
         return Proxy()
 
     at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=90)
-    at.query_params.update({"target": "good", "candidates": "prose", "model": env["model"]})
+    at.query_params.update({"target": "good", "candidates": "prose", "model": env["model"],
+                            "add_tab": "Hugging Face dataset" if name.startswith("hub") else "Local file or folder"})
     at.switch_page("app_pages/1_Corpora.py")
     at.run()
     at.run()                                         # warm: the sidebar opens the stores once
@@ -430,7 +431,7 @@ def test_finetune_page_needs_a_confirmation_above_the_source(env):
     for name in ("good", "pn-test-copy"):          # a new benchmark: warm the reports against it
         contamination_report(name)
     at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=90)
-    at.query_params.update({"model": env["model"]})
+    at.query_params.update({"model": env["model"], "ft_tab": "Single run"})
     at.switch_page("app_pages/5_Fine-tune.py")
     at.run()
     at.selectbox(key="ft_target").set_value("bench").run()
