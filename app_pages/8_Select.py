@@ -11,7 +11,7 @@ from ui import slides  # noqa: E402
 from ui.sidebar import settings_sidebar  # noqa: E402
 
 settings = settings_sidebar()
-slides.presenting("Select", settings)      # presenter mode: a title slide with page navigation (ui.slides)
+slides.presenting("select", settings)      # presenter mode: the selection methods head to head (ui.slides.select)
 st.title("Select windows for a target")
 st.markdown(sel.INTRO)
 targets = benchmark_targets()
