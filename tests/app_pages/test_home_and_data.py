@@ -50,3 +50,14 @@ def test_status_errors_are_messages(settings, small_corpora):
 
     s = corpus_status("no-such-corpus", settings)
     assert s.error and "no-such-corpus" in s.error and not s.ready
+
+
+def test_no_pages_folder_beside_app_py():
+    """A ``pages/`` folder beside app.py puts Streamlit in its v1 multipage mode until some session
+    opens Home: a fresh server's deep link (/Alignment) then ran the page without app.py ("app" in
+    the navigation, no Home, no presenter routing). The pages live in app_pages/ (ui.navigation)."""
+    from core.paths import REPO_ROOT
+    from ui.navigation import PAGES_DIR, page_infos
+
+    assert not (REPO_ROOT / "pages").exists()
+    assert PAGES_DIR.name == "app_pages" and [p.title for p in page_infos()][:3] == ["Home", "Corpora", "Alignment"]

@@ -95,12 +95,29 @@ SIGNATURE_JS = """() => {
   const main = document.querySelector('[data-testid="stMain"]');
   const h1 = [...main.querySelectorAll('h1')].map(e => e.innerText.trim());
   const sel = [...main.querySelectorAll('[data-testid="stSelectbox"], [data-testid="stMultiSelect"], '
-    + '[data-testid="stNumberInput"] input, [data-testid="stSegmentedControl"] button[aria-checked="true"], '
-    + 'button[role="tab"][aria-selected="true"]')].map(e => (e.value !== undefined && e.tagName === 'INPUT') ? e.value : e.innerText.trim());
+    + '[data-testid="stNumberInput"] input, button[role="radio"][aria-checked="true"], '
+    + '[role="tab"][aria-selected="true"]')].map(e => (e.value !== undefined && e.tagName === 'INPUT') ? e.value : e.innerText.trim());
   const charts = main.querySelectorAll('[data-testid="stPlotlyChart"]').length;
-  return JSON.stringify({h1, sel, charts});
+  const tables = main.querySelectorAll('[data-testid="stDataFrame"]').length;
+  return JSON.stringify({h1, sel, charts, tables});
 }"""
-PAGES = ["", "Corpora", "Alignment", "Ranking", "Mix", "Fine-tune", "Alignment_vs_perplexity", "Which_metric_predicts"]
+
+
+def signature(page, *, timeout: float = 20.0) -> str:
+    """What the page shows (:data:`SIGNATURE_JS`), once it stops changing: widgets' code loads after
+    the script run ends, so two reads 0.6 s apart must agree."""
+    import time
+
+    deadline, last = time.time() + timeout, None
+    while time.time() < deadline:
+        now = page.evaluate(SIGNATURE_JS)
+        if now == last:
+            return now
+        last = now
+        time.sleep(0.6)
+    return last
+PAGES = ["", "Corpora", "Alignment", "Ranking", "Mix", "Fine-tune", "Alignment_vs_perplexity", "Which_metric_predicts",
+         "Select"]
 
 
 def test_every_page_reopens_from_its_url(server_url, browser_page, embedded_view):
@@ -110,12 +127,69 @@ def test_every_page_reopens_from_its_url(server_url, browser_page, embedded_view
         page.goto(f"{server_url}/{name}?{view}&order=alphabetical")
         wait_idle(page, timeout=120)
         assert_no_exception(page)
-        first_url, first = page.url, page.evaluate(SIGNATURE_JS)
+        first_url, first = page.url, signature(page)
         page.reload()
         wait_idle(page, timeout=120)
         assert page.url == first_url, name
-        assert page.evaluate(SIGNATURE_JS) == first, name
+        assert signature(page) == first, name
         assert "target=e2e-target" in page.url
+
+
+def _number(page, label: str, value) -> None:
+    box = page.locator('[data-testid="stMain"]').get_by_label(label, exact=True)
+    box.click()
+    box.fill(str(value))
+    box.press("Enter")
+    wait_idle(page)
+
+
+#: A control changed on each page (through the page itself, as a user would): page -> actions.
+CHANGES = {
+    "Alignment": [lambda p: p.get_by_role("tab", name="Pairs with 95% CI").click(),
+                  lambda p: p.get_by_role("radio", name="alphabetical").click()],
+    "Corpora": [lambda p: p.get_by_role("tab", name="Hugging Face dataset").click(),
+                lambda p: _number(p, "Documents", 5)],
+    "Fine-tune": [lambda p: p.get_by_text("Hyperparameters (identical for every run").click(),
+                  lambda p: _number(p, "Token budget per source", 8000),
+                  lambda p: _number(p, "Epochs", 2.5),
+                  lambda p: p.get_by_role("tab", name="Single run").click()],
+    "Select": [lambda p: _number(p, "Seed", 3), lambda p: _number(p, "Pool windows (cap)", 200)],
+}
+
+
+@pytest.mark.parametrize("name", list(CHANGES))
+def test_controls_changed_on_a_page_reopen_from_its_url_in_a_new_session(server_url, _browser, embedded_view, name):
+    """Tabs and settings changed on the page go to the URL; a new browser session (a shared link)
+    opened at that URL shows the same controls and the same number of charts."""
+    view, _ = embedded_view
+    context = _browser.new_context(viewport={"width": 1600, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        page.goto(f"{server_url}/{name}?{view}")
+        wait_idle(page, timeout=120)
+        before = signature(page)
+        for act in CHANGES[name]:
+            act(page)
+            wait_idle(page, timeout=60)
+        assert_no_exception(page)
+        url, shown = page.url, signature(page)
+        assert shown != before, name                                  # the changes show
+    finally:
+        context.close()
+    context = _browser.new_context(viewport={"width": 1600, "height": 1000})      # another person's browser
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        page.goto(url)
+        wait_idle(page, timeout=120)
+        if name == "Fine-tune":
+            page.get_by_text("Hyperparameters (identical for every run").click()
+            wait_idle(page)
+        assert_no_exception(page)
+        assert signature(page) == shown, (name, url)
+    finally:
+        context.close()
 
 
 def test_clicking_a_ranking_bar_shows_sample_windows(server_url, browser_page, embedded_view):
