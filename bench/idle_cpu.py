@@ -1,6 +1,6 @@
 """CPU used by an idle dashboard server with one browser tab open (issue 14's idle-CPU figure).
 
-Starts ``streamlit run app.py`` on a free port (extra ``--server.*`` options are passed through, e.g.
+Starts the dashboard as ./run.sh does (``python -m ui.serve``) on a free port (extra ``--server.*`` options are passed through, e.g.
 ``--server.fileWatcherType auto`` to compare with the shipped ``none``), opens the Alignment page in
 headless Chromium (Playwright, Debian's /usr/bin/chromium), waits for it to settle, then reads the
 server process's CPU time (user + system, /proc) over ``--seconds``. Prints the share of one core and
@@ -42,7 +42,7 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
 
     port = _free_port()
-    srv = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+    srv = subprocess.Popen([sys.executable, "-m", "ui.serve", "--server.port", str(port),
                             "--server.headless", "true", *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         with sync_playwright() as p:

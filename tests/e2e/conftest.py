@@ -68,7 +68,7 @@ def server_url(server_cache, tmp_path_factory):
     env = {**os.environ, "ALIGNSCOPE_CACHE": str(server_cache), "HF_HUB_OFFLINE": "1",
            "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(REPO_ROOT)}
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+        proc = subprocess.Popen([sys.executable, "-m", "ui.serve", "--server.port", str(port),      # as ./run.sh
                                  "--server.headless", "true", "--server.address", "localhost",
                                  "--browser.gatherUsageStats", "false"],
                                 cwd=str(REPO_ROOT), env=env, stdout=log, stderr=subprocess.STDOUT,
