@@ -47,7 +47,7 @@ def heatmap_section(ready: dict, settings: EmbedSettings) -> None:
     if tab_m.open:
         with tab_m:
             square = charts.matrix_frame(matrix, ordered)
-            st.dataframe(square.style.format("{:.3f}"), width="stretch")
+            st.table(square.style.format("{:.3f}"))          # a static table: lighter than the data grid
             table_download(square, f"alignment-matrix-{view.target}", key="square")
     if tab_p.open:
         with tab_p:

@@ -30,12 +30,12 @@ def test_heatmap_from_cache_without_loading_the_model(app, view_params, settings
     assert all(not p.loaded for p in core.probe._LOADED.values())   # weights never loaded
     assert "Compute missing embeddings" not in [b.label for b in at.button]
     # the same data as a table, and the settings that produced it
-    frames = at.dataframe
+    frames = at.table                                           # the matrix: a static table
     assert frames and set(frames[0].value.columns) == {"tgt", "cand-maths", "cand-prose"}
     assert any("3 batches × 4 seqs × 32 tokens" in c for c in texts_of(at.caption))
     # order option: alphabetical reorders the table, the target stays first
     at.segmented_control(key="w_order").set_value("alphabetical").run()
-    assert list(at.dataframe[0].value.columns) == ["tgt", "cand-maths", "cand-prose"]
+    assert list(at.table[0].value.columns) == ["tgt", "cand-maths", "cand-prose"]
     assert at.query_params.get("order") == "alphabetical"
 
 
@@ -44,7 +44,7 @@ def test_the_chosen_tab_is_in_the_url_and_only_it_runs(app, view_params, setting
     at = app(PAGE, {**view_params, "align_tab": "Embedding map"}).run()      # a shared link naming a tab
     assert not at.exception, texts_of(at.exception)
     assert [c.key for c in at.get("plotly_chart")] == ["heatmap", "emb_map"]
-    assert not at.dataframe                                                  # the Matrix tab did not run
+    assert not at.table and not at.dataframe                       # the Matrix tab did not run
     at = app(PAGE, {**view_params, "align_tab": "Pairs with 95% CI"}).run()
     assert [c.key for c in at.get("plotly_chart")] == ["heatmap"]
     assert set(at.dataframe[0].value.columns) >= {"value", "ci_low", "ci_high"}
