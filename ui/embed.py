@@ -81,3 +81,28 @@ def embedding_gate(view: ViewState, settings: EmbedSettings, names: list[str], *
             set_view(job=job.job_id)
             st.rerun()
     return status
+
+
+def ready_corpora(view: ViewState, settings: EmbedSettings, *, key: str, need_target: bool) -> dict[str, CorpusStatus]:
+    """The Alignment and Ranking pages' gate: the view's corpora whose embeddings are all cached.
+
+    Says what is missing (with :func:`embedding_gate`'s "compute missing" job) and stops the page
+    run (``st.stop``) while fewer than two corpora are ready, or, with ``need_target``, while the
+    target is not; says how many are shown when only some are.
+
+    Returns:
+        ``name -> CorpusStatus`` of the ready corpora, target first.
+    """
+    names = view.corpora()
+    if len(names) < 2:
+        st.info("Pick a target and at least one candidate corpus above (or on the Corpora page).")
+        st.stop()
+    status = embedding_gate(view, settings, names, key=key)
+    ready = {n: s for n, s in status.items() if s.ready}
+    if len(ready) < 2 or (need_target and view.target not in ready):
+        st.info(f"The ranking appears here once {md_escape(view.target)} and at least one candidate have embeddings."
+                if need_target else "The heatmap appears here once at least two of the chosen corpora have embeddings.")
+        st.stop()
+    if len(ready) < len(names):
+        st.caption(f"Showing {len(ready)} of {len(names)} corpora; the others appear when their embeddings are ready.")
+    return ready
