@@ -14,23 +14,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from ui.serve import start_dashboard, stop_dashboard  # noqa: E402
 
 
 def _cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main() -> int:
@@ -41,9 +37,7 @@ def main() -> int:
     args, extra = ap.parse_known_args()
     from playwright.sync_api import sync_playwright
 
-    port = _free_port()
-    srv = subprocess.Popen([sys.executable, "-m", "ui.serve", "--server.port", str(port),
-                            "--server.headless", "true", *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    srv, base = start_dashboard(options=extra, timeout_s=180)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
@@ -51,7 +45,7 @@ def main() -> int:
             deadline = time.time() + 120
             while True:
                 try:
-                    page.goto(f"http://localhost:{port}/Alignment", timeout=120000)
+                    page.goto(f"{base}/Alignment", timeout=120000)
                     break
                 except Exception:
                     if time.time() > deadline:
@@ -63,8 +57,7 @@ def main() -> int:
             c1, t1 = _cpu_seconds(srv.pid), time.time()
             browser.close()
     finally:
-        srv.terminate()
-        srv.wait()
+        stop_dashboard(srv)
     share = 100 * (c1 - c0) / (t1 - t0)
     row = {"options": extra or ["(shipped config)"], "seconds": round(t1 - t0, 1), "percent_of_one_core": round(share, 2),
            "loadavg": os.getloadavg(), "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}

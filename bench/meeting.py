@@ -34,28 +34,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from ui.navigation import page_infos  # noqa: E402  (every page of the navigation, new ones included)
+from ui.serve import start_dashboard, stop_dashboard  # noqa: E402
 
 PAGES = [p.url_path for p in page_infos()]
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_idle(page, timeout: float = 120.0, settle: float = 0.25) -> None:
@@ -99,25 +92,6 @@ st.plotly_chart(go.Figure(go.Heatmap(z=z, text=np.round(z, 2), texttemplate="%{t
 """
 
 
-def _start(folder: Path, port: int, env: dict) -> subprocess.Popen:
-    launcher = ["-m", "ui.serve"] if (folder / "ui" / "serve.py").exists() else ["-m", "streamlit", "run", "app.py"]
-    return subprocess.Popen([sys.executable, *launcher, "--server.port", str(port), "--server.headless", "true"],
-                            cwd=str(folder), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-
-
-def _wait_health(base: str, proc: subprocess.Popen) -> None:
-    for _ in range(900):
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server for {base} exited with {proc.returncode}")
-        try:
-            urllib.request.urlopen(f"{base}/_stcore/health", timeout=1)
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"no answer from {base}")
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=5, help="fresh sessions per page and mode (default 5)")
@@ -152,10 +126,8 @@ def main() -> int:
                  "servers": {}}
     try:
         for name, folder in folders.items():
-            port = _free_port()
-            servers[name] = (f"http://localhost:{port}", _start(folder, port, env))
-        for name, (base, proc) in servers.items():
-            _wait_health(base, proc)
+            proc, base = start_dashboard(folder=folder, env=env, timeout_s=180)
+            servers[name] = (base, proc)
         pages = {name: (["Alignment"] if name.startswith("floor") else ["Alignment", "Ranking"]) for name in servers}
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
@@ -255,11 +227,7 @@ def main() -> int:
             browser.close()
     finally:
         for base, proc in servers.values():
-            try:
-                os.killpg(proc.pid, 15)
-                proc.wait(timeout=15)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                pass
+            stop_dashboard(proc)
         if args.baseline:
             subprocess.run(["git", "worktree", "remove", "--force", str(tmp / "baseline")], cwd=str(REPO),
                            capture_output=True)

@@ -29,8 +29,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,6 +42,7 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+from ui.serve import start_dashboard, stop_dashboard  # noqa: E402  (one server start/stop for tests and benches)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -87,46 +86,10 @@ def prepare(work: Path) -> tuple[Path, str]:
     return cache, query
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(cache: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
     env = {**os.environ, "ALIGNSCOPE_CACHE": str(cache), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
            "PYTHONPATH": str(ROOT)}
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                                 "--server.headless", "true", "--server.address", "localhost",
-                                 "--browser.gatherUsageStats", "false"], cwd=str(ROOT), env=env, stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://localhost:{port}"
-    deadline = time.time() + 120
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return proc, url
-        except OSError:
-            pass
-        if time.time() > deadline:
-            raise RuntimeError(f"streamlit did not answer in 120 s:\n{log_path.read_text()[-3000:]}")
-        time.sleep(0.3)
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=15)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    return start_dashboard(env=env, log_path=log_path, timeout_s=120)
 
 
 class HealthProbe(threading.Thread):
@@ -231,7 +194,7 @@ def main() -> None:
         alive = proc.poll() is None
     finally:
         if proc is not None:
-            stop_server(proc)
+            stop_dashboard(proc)
     times = [r["usable_s"] for r in results if "usable_s" in r]
     new_jobs = [j for j in jobs_after if j not in jobs_before]
     summary = {

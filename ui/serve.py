@@ -12,8 +12,14 @@ model weights are loaded (the probe network's weights load on first use of ``.mo
 """
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
 import sys
 import time
+import urllib.request
+from pathlib import Path
 
 from core.paths import REPO_ROOT
 
@@ -56,6 +62,80 @@ def main(argv: list[str] | None = None) -> int:
 
     sys.argv = ["streamlit", "run", str(REPO_ROOT / "app.py"), *args]
     return cli.main()
+
+
+def free_port() -> int:
+    """A free TCP port on localhost (the OS picks it; another process may take it before use)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_dashboard(*, port: int | None = None, env: dict | None = None, log_path: Path | None = None,
+                    folder: Path = REPO_ROOT, options: list[str] | tuple[str, ...] = (),
+                    timeout_s: float = 120.0) -> tuple[subprocess.Popen, str]:
+    """Start a dashboard server in its own process group and wait until ``/_stcore/health`` answers
+    (what the browser tests and the benches under ``bench/`` do).
+
+    Args:
+        port: TCP port (default: a free one).
+        env: the server's environment (default: this process's).
+        log_path: file for the server's output (default: discarded).
+        folder: the checkout to serve; one without ``ui/serve.py`` (an older commit) is served with
+            ``streamlit run app.py``.
+        options: more ``streamlit run`` options (e.g. ``["--server.fileWatcherType", "auto"]``).
+        timeout_s: seconds to wait for the health check.
+
+    Returns:
+        ``(process, base URL)``; stop it with :func:`stop_dashboard`.
+
+    Raises:
+        RuntimeError: the server exited, or did not answer within ``timeout_s`` (with its log's tail).
+    """
+    port = port or free_port()
+    launcher = ["-m", "ui.serve"] if (Path(folder) / "ui" / "serve.py").exists() else ["-m", "streamlit", "run", "app.py"]
+    log = open(log_path, "wb") if log_path else subprocess.DEVNULL
+    try:
+        proc = subprocess.Popen([sys.executable, *launcher, "--server.port", str(port), "--server.headless", "true",
+                                 "--server.address", "localhost", "--browser.gatherUsageStats", "false", *options],
+                                cwd=str(folder), env=env, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    finally:
+        if log_path:
+            log.close()
+    url = f"http://localhost:{port}"
+
+    def tail() -> str:
+        return Path(log_path).read_text(errors="replace")[-3000:] if log_path else "(no log kept)"
+
+    deadline = time.time() + timeout_s
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the dashboard server exited with {proc.returncode}:\n{tail()}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return proc, url
+        except OSError:
+            pass
+        if time.time() > deadline:
+            stop_dashboard(proc)
+            raise RuntimeError(f"the dashboard server did not answer in {timeout_s:.0f} s:\n{tail()}")
+        time.sleep(0.3)
+
+
+def stop_dashboard(proc: subprocess.Popen, *, timeout_s: float = 15.0) -> None:
+    """Stop a server started by :func:`start_dashboard` and its children (SIGTERM to its process
+    group, SIGKILL after ``timeout_s`` seconds); a server already gone is fine."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=timeout_s)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=timeout_s)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
 
 
 if __name__ == "__main__":

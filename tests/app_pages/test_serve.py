@@ -32,3 +32,14 @@ def test_main_runs_streamlit_on_app_py_with_the_given_options(monkeypatch):
     monkeypatch.setattr(sys, "argv", list(sys.argv))
     assert ui.serve.main(["--server.port", "8999"]) == 0
     assert seen["argv"] == ["streamlit", "run", str(REPO_ROOT / "app.py"), "--server.port", "8999"]
+
+
+def test_start_dashboard_names_a_server_that_exits(tmp_path):
+    """A checkout without app.py: the server exits at once; the error carries its log's tail."""
+    import pytest
+
+    from ui.serve import start_dashboard
+
+    with pytest.raises(RuntimeError, match="exited") as info:
+        start_dashboard(folder=tmp_path, log_path=tmp_path / "server.log", timeout_s=60)
+    assert "app.py" in str(info.value)

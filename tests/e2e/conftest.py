@@ -1,4 +1,4 @@
-"""Browser end-to-end fixtures: a real ``streamlit run app.py`` server and a headless Chromium page.
+"""Browser end-to-end fixtures: a real dashboard server (``python -m ui.serve``, as ./run.sh) and a headless Chromium page.
 
 Fixtures (other e2e test modules rely on these names):
 
@@ -16,12 +16,7 @@ Everything is skipped when ``/usr/bin/chromium`` is absent.
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -45,12 +40,6 @@ def _require_browser():
         pytest.skip(f"{CHROMIUM} is absent (install Debian's chromium: apt-get install -y chromium)")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def server_cache(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("e2e_cache")
@@ -62,42 +51,17 @@ def server_cache(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def server_url(server_cache, tmp_path_factory):
+    from ui.serve import start_dashboard, stop_dashboard
+
     _require_browser()
-    port = _free_port()
-    log_path = tmp_path_factory.mktemp("e2e_server") / "streamlit.log"
     env = {**os.environ, "ALIGNSCOPE_CACHE": str(server_cache), "HF_HUB_OFFLINE": "1",
            "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(REPO_ROOT)}
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "ui.serve", "--server.port", str(port),      # as ./run.sh
-                                 "--server.headless", "true", "--server.address", "localhost",
-                                 "--browser.gatherUsageStats", "false"],
-                                cwd=str(REPO_ROOT), env=env, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://localhost:{port}"
+    proc, url = start_dashboard(env=env, log_path=tmp_path_factory.mktemp("e2e_server") / "streamlit.log",
+                                timeout_s=90)      # python -m ui.serve, as ./run.sh
     try:
-        deadline = time.time() + 90
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.time() > deadline:
-                raise RuntimeError(f"streamlit did not answer in 90 s:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.3)
         yield url
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=15)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        stop_dashboard(proc)
 
 
 @pytest.fixture(scope="session")
@@ -150,3 +114,39 @@ def screenshot(page, name: str, *, full_page: bool = True) -> Path:
 def assert_no_exception(page) -> None:
     boxes = page.locator('[data-testid="stException"]')
     assert boxes.count() == 0, boxes.first.inner_text()
+
+
+def open_page(page, url: str, *, timeout: float = 120.0):
+    """Go to ``url``, wait for the script run, check there is no exception box; returns the main area."""
+    page.goto(url)
+    wait_idle(page, timeout=timeout)
+    assert_no_exception(page)
+    return page.locator('[data-testid="stMain"]')
+
+
+def pick(page, container, label: str, option: str) -> None:
+    """Choose ``option`` (a prefix of its text) in the selectbox ``label``; the click is repeated when
+    a rerun closed the list."""
+    import re
+
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    wanted = page.get_by_role("option", name=re.compile("^" + re.escape(option))).first
+    for _ in range(3):
+        wait_idle(page)
+        container.locator('[data-testid="stSelectbox"]').filter(has_text=label).click()
+        try:
+            wanted.wait_for(timeout=15_000)
+            break
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+    wanted.click()
+    wait_idle(page)
+
+
+def fill(page, locator, value) -> None:
+    """Type ``value`` into a text or number input, commit it (Enter) and wait for the rerun."""
+    locator.click()
+    locator.fill(str(value))
+    locator.press("Enter")
+    wait_idle(page)

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.e2e.conftest import assert_no_exception, screenshot, wait_idle
+from tests.e2e.conftest import assert_no_exception, fill, open_page, pick, screenshot, wait_idle
 from tests.app_pages.conftest import write_corpus
 
 TIMEOUT_MS = 240_000
@@ -37,34 +37,18 @@ def ft_view(server_cache, monkeypatch, tmp_path_factory, maths_texts, prose_text
     return urlencode({"model": tiny_model_dir, "batch_size": 4, "seq_len": 32, "num_batches": 2}, safe=",/")
 
 
-def _fill(locator, value) -> None:
-    locator.click()
-    locator.fill(str(value))
-    locator.press("Enter")
-
-
-def _pick(page, container, label: str, option: str) -> None:
-    container.locator('[data-testid="stSelectbox"]').filter(has_text=label).click()
-    page.get_by_role("option", name=option, exact=True).click()
-    wait_idle(page)
-
-
 def test_launch_a_small_run_and_see_its_point(server_url, browser_page, ft_view):
     page = browser_page
-    page.goto(f"{server_url}/Fine-tune?{ft_view}")
-    wait_idle(page, timeout=120)
-    assert_no_exception(page)
-    main = page.locator('[data-testid="stMain"]')
-    _pick(page, main, "Target benchmark", "ft-bench")
+    main = open_page(page, f"{server_url}/Fine-tune?{ft_view}")
+    pick(page, main, "Target benchmark", "ft-bench")
 
     main.get_by_text("Hyperparameters (identical").click()
     for label, value in (("Token budget per source", 200), ("Epochs", 1), ("Sequence length", 32),
                          ("Training batch size", 4)):
-        _fill(main.get_by_label(label, exact=True), value)
-        wait_idle(page)
+        fill(page, main.get_by_label(label, exact=True), value)
 
     main.get_by_role("tab", name="Single run").click()
-    _pick(page, main, "Source", "ft-maths")
+    pick(page, main, "Source", "ft-maths")
     main.get_by_role("button", name="Launch fine-tune").click()
 
     # the job panel follows the run until it is done, then the runs table shows it

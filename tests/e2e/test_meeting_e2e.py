@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import CHROMIUM_ARGS, assert_no_exception, screenshot, wait_idle
+from tests.e2e.conftest import CHROMIUM_ARGS, assert_no_exception, fill, screenshot, wait_idle
 from tests.e2e.test_dashboard_e2e import NAMES, e2e_view  # noqa: F401  (fixture)
 
 
@@ -136,11 +136,7 @@ def test_every_page_reopens_from_its_url(server_url, browser_page, embedded_view
 
 
 def _number(page, label: str, value) -> None:
-    box = page.locator('[data-testid="stMain"]').get_by_label(label, exact=True)
-    box.click()
-    box.fill(str(value))
-    box.press("Enter")
-    wait_idle(page)
+    fill(page, page.locator('[data-testid="stMain"]').get_by_label(label, exact=True), value)
 
 
 #: A control changed on each page (through the page itself, as a user would): page -> actions.

@@ -13,9 +13,8 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.e2e.conftest import assert_no_exception, screenshot, wait_idle
+from tests.e2e.conftest import assert_no_exception, open_page, pick, screenshot, wait_idle
 from tests.app_pages.conftest import write_corpus
 
 TIMEOUT_MS = 240_000
@@ -43,35 +42,17 @@ def sel_view(server_cache, monkeypatch, tmp_path_factory, maths_texts, prose_tex
     return urlencode({"model": tiny_model_dir, "batch_size": 4, "seq_len": 32, "num_batches": 2}, safe=",/")
 
 
-def _pick(page, main, label: str, option: str) -> None:
-    """Choose ``option`` in the selectbox ``label``; the click is repeated when a rerun closed the list."""
-    wanted = page.get_by_role("option", name=re.compile("^" + re.escape(option))).first
-    for _ in range(3):
-        wait_idle(page)
-        main.locator('[data-testid="stSelectbox"]').filter(has_text=label).click()
-        try:
-            wanted.wait_for(timeout=15_000)
-            break
-        except PlaywrightTimeout:
-            page.keyboard.press("Escape")
-    wanted.click()
-    wait_idle(page)
-
-
 def test_select_export_save_and_finetune(server_url, browser_page, sel_view):
     page = browser_page
-    page.goto(f"{server_url}/Select?{sel_view}")
-    wait_idle(page, timeout=120)
-    assert_no_exception(page)
-    main = page.locator('[data-testid="stMain"]')
-    _pick(page, main, "Target benchmark", "sel-bench")
+    main = open_page(page, f"{server_url}/Select?{sel_view}")
+    pick(page, main, "Target benchmark", "sel-bench")
     for corpus in ("sel-maths", "sel-prose"):
         main.locator('[data-testid="stMultiSelect"]').filter(has_text="Pool corpora").click()
         page.get_by_role("option", name=corpus, exact=True).click()
         wait_idle(page)
     page.keyboard.press("Escape")
     wait_idle(page)
-    _pick(page, main, "Method", "unigram-cos")
+    pick(page, main, "Method", "unigram-cos")
     main.get_by_role("button", name="Select windows").click()
     page.get_by_text(re.compile(r"Done: \d+/\d+")).first.wait_for(timeout=TIMEOUT_MS)
     wait_idle(page)
@@ -94,10 +75,7 @@ def test_select_export_save_and_finetune(server_url, browser_page, sel_view):
     wait_idle(page)
     assert_no_exception(page)
 
-    page.goto(f"{server_url}/Alignment_vs_perplexity?{sel_view}")
-    wait_idle(page, timeout=120)
-    assert_no_exception(page)
-    main = page.locator('[data-testid="stMain"]')
+    main = open_page(page, f"{server_url}/Alignment_vs_perplexity?{sel_view}")
     main.locator('[data-testid="stSelectbox"]').filter(has_text="Runs compared").click()
     page.get_by_role("option", name=re.compile("sel-bench")).first.click()   # the group of the selection's run
     wait_idle(page)
