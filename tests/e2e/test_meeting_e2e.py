@@ -103,18 +103,24 @@ SIGNATURE_JS = """() => {
 }"""
 
 
-def signature(page, *, timeout: float = 20.0) -> str:
-    """What the page shows (:data:`SIGNATURE_JS`), once it stops changing: widgets' code loads after
-    the script run ends, so two reads 0.6 s apart must agree."""
+def signature(page, *, timeout: float = 30.0) -> str:
+    """What the page shows (:data:`SIGNATURE_JS`), once it stops changing: a widget's or a chart's
+    code is fetched lazily after the script run ends, so the network must be idle and three reads
+    0.7 s apart must agree."""
     import time
 
-    deadline, last = time.time() + timeout, None
+    deadline, last, same = time.time() + timeout, None, 0
     while time.time() < deadline:
+        try:
+            page.wait_for_load_state("networkidle", timeout=10_000)
+        except Exception:                       # noqa: BLE001 - a busy page: the reads below still decide
+            pass
         now = page.evaluate(SIGNATURE_JS)
-        if now == last:
+        same = same + 1 if now == last else 0
+        if same >= 2:
             return now
         last = now
-        time.sleep(0.6)
+        time.sleep(0.7)
     return last
 PAGES = ["", "Corpora", "Alignment", "Ranking", "Mix", "Fine-tune", "Alignment_vs_perplexity", "Which_metric_predicts",
          "Select"]
