@@ -4,12 +4,12 @@ head-to-head comparison chart. Widget keys are ``sel_*``.
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import streamlit as st
 
 from core.errors import AlignScopeError
 from core.fingerprint import EmbedSettings
+from core.paths import REPO_ROOT
 from core.selection import jobs as seljobs   # registers the "select" job kind
 from core.views import md_escape
 from ui.jobs import job_panel
@@ -19,7 +19,7 @@ INTRO = ("Pick a **pool** of corpora and a **token budget**: AlignScope cuts the
          "Task2Vec methods embed every window once (cached; about 2 s per window on 2 CPU cores), the "
          "rivals (DSIR, ZIP-FIT, unigram cosine, random) need no forward pass. The selection's Task2Vec alignment is "
          "computed from its windows' embeddings without another pass.")
-COMPARE_RESULTS = Path("docs/results/selection_compare.json")
+COMPARE_RESULTS = REPO_ROOT / "docs" / "results" / "selection_compare.json"
 #: How errors name the inputs on this page (:meth:`core.errors.AlignScopeError.render`).
 UI_WORDS = {"budget": "'Budget (tokens)'", "pool": "'Pool corpora'", "max_windows": "'Pool windows (cap)'",
             "method": "'Method'", "include_derived": "including derived corpora", "seq_len": "the sidebar's 'Seq. length'"}

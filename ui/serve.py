@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         Streamlit's exit code.
     """
     args = list(sys.argv[1:] if argv is None else argv)
+    print("AlignScope: loading the engine (torch, transformers, the probe network's tokenizer)...", flush=True)
     print(f"AlignScope: engine loaded in {preload():.1f} s; starting the dashboard", flush=True)
     from streamlit.web import cli
 

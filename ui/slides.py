@@ -171,14 +171,12 @@ def validation(view: ViewState, settings) -> None:
 
 
 def _compare_results() -> tuple[dict | None, str]:
-    """The selection comparison results (``ui.select.COMPARE_RESULTS``, repo-relative unless absolute)
-    when they hold a finished run, else ``(None, why not)``."""
+    """The selection comparison results (``ui.select.COMPARE_RESULTS``) when they hold a finished run,
+    else ``(None, why not)``."""
     from core.errors import AlignScopeError
-    from core.paths import REPO_ROOT
     from core.selection.compare import load_results
-    from ui.select import COMPARE_RESULTS
+    from ui.select import COMPARE_RESULTS as path
 
-    path = COMPARE_RESULTS if COMPARE_RESULTS.is_absolute() else REPO_ROOT / COMPARE_RESULTS
     try:
         res = load_results(path)
     except AlignScopeError as exc:
@@ -270,8 +268,8 @@ SLIDES = {"corpora": corpora, "alignment": alignment, "ranking": ranking, "mix":
 
 
 def presenting(slide: str, settings) -> None:
-    """In presenter mode, draw this page's slide (one of :data:`SLIDES`, any case, else a title-only
-    slide named ``slide``) and stop the page; otherwise do nothing. Call it right after the sidebar."""
+    """In presenter mode, draw this page's slide (one of :data:`SLIDES`, else a title-only slide
+    named ``slide``) and stop the page; otherwise do nothing. Call it right after the sidebar."""
     from ui.state import get_view
 
     import inspect
@@ -282,8 +280,8 @@ def presenting(slide: str, settings) -> None:
     if not view.present:
         return
     st.session_state["present_page"] = url_of(inspect.stack()[1].filename)   # the calling page's URL path
-    if slide.lower() in SLIDES:
-        SLIDES[slide.lower()](view, settings)
+    if slide in SLIDES:
+        SLIDES[slide](view, settings)
     else:
         other(slide)
     st.stop()

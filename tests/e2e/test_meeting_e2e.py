@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import CHROMIUM_ARGS, assert_no_exception, fill, screenshot, wait_idle
+from tests.e2e.conftest import assert_no_exception, fill, screenshot, wait_idle
 from tests.e2e.test_dashboard_e2e import NAMES, e2e_view  # noqa: F401  (fixture)
 
 
