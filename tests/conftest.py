@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -24,6 +25,45 @@ def isolated_cache(tmp_path_factory, monkeypatch):
         (root / "models").symlink_to(real_models, target_is_directory=True)
     monkeypatch.setenv("ALIGNSCOPE_CACHE", str(root))
     yield root
+
+
+#: The test files whose outcome depends on what ``--precision auto`` resolves to on this CPU (the
+#: precision, estimators, engines, fine-tune runner and cache keys). They carry the
+#: ``precision_sensitive`` marker and see ``$ALIGNSCOPE_FAST_BF16`` as the environment gives it:
+#: ``.ci/run`` runs them once with ``=0`` and once with ``=1``, so a machine of either kind catches what
+#: the other would. Every other test runs with ``ALIGNSCOPE_FAST_BF16=0`` (auto = fp32, the reference).
+PRECISION_SENSITIVE = ("tests/core/test_precision.py", "tests/core/test_estimators.py", "tests/core/test_fingerprint.py",
+                       "tests/core/engine/", "tests/core/finetune/test_runner.py",
+                       "tests/integration/test_precision_real.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    from core import paths
+
+    for item in items:
+        rel = Path(str(item.fspath)).resolve().relative_to(paths.REPO_ROOT).as_posix()
+        if any(rel == p or (p.endswith("/") and rel.startswith(p)) for p in PRECISION_SENSITIVE):
+            item.add_marker(pytest.mark.precision_sensitive)
+
+
+def _clear_precision_memo() -> None:
+    """Forget what ``auto`` resolved to in this process (every memoised function of core.precision)."""
+    from core import precision
+
+    for value in vars(precision).values():
+        if callable(getattr(value, "cache_clear", None)):
+            value.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def pinned_precision(request, monkeypatch):
+    """``ALIGNSCOPE_FAST_BF16=0`` for every test that is not ``precision_sensitive`` (those keep the
+    environment's value, or the machine's measurement when it is unset), with the memo cleared around it."""
+    if request.node.get_closest_marker("precision_sensitive") is None:
+        monkeypatch.setenv("ALIGNSCOPE_FAST_BF16", "0")
+    _clear_precision_memo()
+    yield
+    _clear_precision_memo()
 
 
 def _make_tiny(folder, *, tied: bool, arch: str = "llama"):
@@ -82,13 +122,15 @@ def prose_texts():
     return [" ".join(rng.choice(words) for _ in range(80)).capitalize() + "." for _ in range(80)]
 
 
-def register_texts(tmp_path, name, texts, domain):
+def register_texts(tmp_path, name, texts, domain, *, overwrite=False):
     """Register ``texts`` as a JSONL corpus ``name`` (field ``text``) in the isolated registry."""
     from core.corpora import CorpusSpec, register_corpus
 
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / f"{name}.jsonl"
     path.write_text("\n".join(json.dumps({"text": t}) for t in texts) + "\n")
-    return register_corpus(CorpusSpec(name=name, kind="files", path=str(path), field="text", domain=domain))
+    return register_corpus(CorpusSpec(name=name, kind="files", path=str(path), field="text", domain=domain),
+                           overwrite=overwrite)
 
 
 @pytest.fixture

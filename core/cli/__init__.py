@@ -12,6 +12,11 @@ Commands (one module per group, each exposing ``add_commands(subparsers)``):
   jobs [list|cancel|log]                   background (detached) jobs       core.cli.jobs
   select run|methods|embed|compare|list    window-level data selection      core.cli.select
   report                                   HTML/PDF report of an analysis   core.cli.report
+  metrics score|list                       the lab's alignment metrics      core.metrics.cli
+  outcomes list|measure                    target-benchmark outcomes        core.outcomes.cli
+  icl run|export                           the in-context (few-shot) condition  core.icl.cli
+  predict                                  predicted outcome with an interval   core.validation.predict_cli
+  deck list|show|add|remove|export         saved views for a talk       core.cli.deck
 
 The groups are the :data:`COMMANDS` registry (:class:`core.registry.Registry`); a feature package
 adds its own with :func:`register_command_group` (or a line here) and is loaded lazily; a group
@@ -40,7 +45,12 @@ for _k, (_name, _target) in enumerate((("corpora", "core.cli.corpora:add_command
                                        ("validate", "core.validation.cli:add_commands"),
                                        ("jobs", "core.cli.jobs:add_commands"),
                                        ("select", "core.cli.select:add_commands"),
-                                       ("report", "core.cli.report:add_commands"))):
+                                       ("report", "core.cli.report:add_commands"),
+                                       ("metrics", "core.metrics.cli:add_commands"),
+                                       ("outcomes", "core.outcomes.cli:add_commands"),
+                                       ("icl", "core.icl.cli:add_commands"),
+                                       ("predict", "core.validation.predict_cli:add_commands"),
+                                       ("deck", "core.cli.deck:add_commands"))):
     COMMANDS.register(_name, _target, order=_k)
 
 

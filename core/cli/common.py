@@ -123,13 +123,21 @@ def batch_parent(*, prefix: str = "", title: str = "batches") -> argparse.Argume
     return p
 
 
-def device_parent(*, threads: bool = True) -> argparse.ArgumentParser:
-    """``--device`` (default ``auto``) and, for computing commands, ``--threads``."""
+#: ``--threads`` help of commands whose work runs in this process (torch's own default).
+THREADS_HELP = "torch CPU threads, >= 1 (default: torch's own, one per core it sees)"
+#: ``--threads`` help of the fine-tune commands (their runner picks the idle cores, core.finetune.runner.choose_threads).
+FINETUNE_THREADS_HELP = ("torch CPU threads of the fine-tune, >= 1 (default: the idle cores when the run starts, "
+                         "max(1, cores - 1-minute load average))")
+
+
+def device_parent(*, threads: bool = True, threads_help: str = THREADS_HELP) -> argparse.ArgumentParser:
+    """``--device`` (default ``auto``) and, for computing commands, ``--threads`` (``threads_help`` says
+    what its default does for that command)."""
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("device")
     g.add_argument("--device", default="auto", help="auto (CUDA if present, default), cpu, cuda, cuda:N")
     if threads:
-        g.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads, >= 1 (default: all cores)")
+        g.add_argument("--threads", type=positive_int, default=None, help=threads_help)
     return p
 
 

@@ -17,7 +17,7 @@ import sys
 import time
 from typing import Any
 
-from core.cli.common import (batch_parent, command_parser, device_parent, engine_parent, estimator_parent, json_parent,
+from core.cli.common import (FINETUNE_THREADS_HELP, batch_parent, command_parser, device_parent, engine_parent, estimator_parent, json_parent,
                              model_parent, precision_parent, settings_from_args, split)
 from core.errors import AlignScopeError
 from core.probe import DEFAULT_MODEL
@@ -27,6 +27,7 @@ FINETUNE_EPILOG = """
   python -m core finetune --source coq-stdlib --target proofnet
   python -m core finetune --mixture best-proofnet --method lora --detach
   python -m core finetune --source metamath --budget 20000 --epochs 2 --precision fp32 --json
+  python -m core finetune --source metamath --seed 1 --explain      # what would be packed, and the run id
 """
 EXPERIMENT_EPILOG = """
   python -m core experiment --target proofnet
@@ -73,7 +74,7 @@ def _finetune_parents() -> list[argparse.ArgumentParser]:
     """Fine-tuning hyperparameters, the model, device/precision and the alignment's embedding settings."""
     title = "alignment (Task2Vec embedding settings)"
     return [_hparam_parent(), model_parent(help=f"causal LM to fine-tune: {DEFAULT_MODEL} (embedded, default), a folder or a hub id"),
-            device_parent(), precision_parent(),
+            device_parent(threads_help=FINETUNE_THREADS_HELP), precision_parent(),
             model_parent(flag="--probe", title=title, help="probe network for the alignment coefficient (default "
                                                            f"{DEFAULT_MODEL})"),
             estimator_parent(title=title), batch_parent(prefix="align-", title=title), engine_parent(), json_parent()]
@@ -93,8 +94,35 @@ def _settings(args):
     return settings_from_args(args, prefix="align_", model_flag="probe")
 
 
+def _explain(config, args: argparse.Namespace) -> int:
+    """``finetune --explain``: the packed documents and the run's identity, nothing trained."""
+    from core.finetune.data import build_training_data
+    from core.finetune.runner import data_identity, run_id_for
+    from core.probe import load_probe
+
+    data = build_training_data(config, load_probe(config.model, device=config.device, progress=False).tokenizer)
+    ident = data_identity(config)
+    out = {"run_id": run_id_for(config, _settings(args), data=ident), "label": config.label, "seed": config.seed,
+           "tokens": data.tokens, "requested": data.requested, "documents": data.documents,
+           "sequences": len(data.sequences), "train_data_fp": ident["train"], "eval_fp": ident["eval"],
+           "notes": data.notes,
+           "packed": [{"source": s, "doc_id": d, "tokens": n} for s, d, n in data.packed]}
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    print(f"run {out['run_id']}: {config.label}, seed {config.seed}: {data.tokens} of {data.requested} tokens from "
+          f"{data.documents} documents in {len(data.sequences)} sequences of {config.seq_len}")
+    print(f"packed data sha256 {ident['train']}\nevaluation windows sha256 {ident['eval']}")
+    for n in data.notes:
+        print(f"note: {n}")
+    print(f"{'source':22s} {'document':50s} {'tokens':>7s}")
+    for s_, d, n in data.packed:
+        print(f"{s_[:22]:22s} {d[:50]:50s} {n:>7d}")
+    return 0
+
+
 def _follow(job_id: str, *, quiet: bool) -> str:
-    """Print the job's progress until it ends; Ctrl-C cancels it. Returns the final state."""
+    """Print the job's progress (to stderr) until it ends; Ctrl-C cancels it. Returns the final state."""
     from core.jobs import FINAL_STATES, get_job
 
     job = get_job(job_id)
@@ -178,6 +206,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     from core.finetune.runner import validate
 
     validate(config)                                      # bad input first (target, sources, contamination)
+    if args.explain:
+        return _explain(config, args)
     estimate = check_finetune(config, yes=args.yes)      # bounds on the work, before anything is queued
     if not args.json:
         print(f"estimate: {estimate.text()}", file=sys.stderr, flush=True)
@@ -187,7 +217,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         print(json.dumps({"job_id": sub.job_id, "run_id": sub.run_ids[0], "reused": sub.reused}) if args.json
               else f"queued job {sub.job_id} (run {sub.run_ids[0]}){' (already done or under way)' if sub.reused else ''}")
         return 0
-    state = _follow(sub.job_id, quiet=args.json) if not (sub.reused and results.get_run(sub.run_ids[0])["status"] == "done") else "done"
+    state = _follow(sub.job_id, quiet=False) if not (sub.reused and results.get_run(sub.run_ids[0])["status"] == "done") else "done"
     row = results.get_run(sub.run_ids[0])
     if args.json:
         print(json.dumps(row, indent=2, default=str))
@@ -222,7 +252,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
               else f"queued experiment job {sub.job_id} with {len(sources)} sources")
         return 0
     if not (sub.reused and all((results.get_run(r) or {}).get("status") == "done" for r in sub.run_ids)):
-        _follow(sub.job_id, quiet=args.json)
+        _follow(sub.job_id, quiet=False)               # progress on stderr; with --json stdout stays JSON
     rows = [results.get_run(r) for r in sub.run_ids]
     rows = [r for r in rows if r]
     wall = time.time() - t0
@@ -250,7 +280,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
 def cmd_perplexity(args: argparse.Namespace) -> int:
     """``perplexity``: a model's perplexity on a corpus or a target's held-out split; returns the exit code."""
-    from core.finetune.data import heldout_split
+    from core.corpora.benchmarks import heldout_split
     from core.finetune.perplexity import model_perplexity_on_corpus
 
     if bool(args.corpus) == bool(args.target):
@@ -348,6 +378,9 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--source", help="training corpus")
     p.add_argument("--mixture", help="saved mixture (core.mixture) instead of --source")
     p.add_argument("--selection", help="saved window selection (python -m core select run ... --save NAME) instead of --source")
+    p.add_argument("--explain", action="store_true",
+                   help="print the documents this run would pack (source, document id, tokens) and the run's identity "
+                        "(packed-data and evaluation fingerprints, run id); trains nothing")
     p.set_defaults(func=cmd_finetune)
 
     p = command_parser(sub, "experiment", epilog=EXPERIMENT_EPILOG, parents=_finetune_parents(),

@@ -1,16 +1,15 @@
-"""Fine-tune run configuration (what defines a run) and embedding-settings (de)serialisation."""
+"""Fine-tune run configuration (what defines a run).
+
+Embedding settings come back from a dict only through :meth:`core.fingerprint.EmbedSettings.from_dict`.
+"""
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, fields, replace
-from typing import TYPE_CHECKING
 
 from core.errors import AlignScopeError
 from core.precision import check_precision
 from core.probe import DEFAULT_MODEL
-
-if TYPE_CHECKING:
-    from core.fingerprint import EmbedSettings
 
 #: Defaults of the controlled experiment, sized for 2 CPU cores (about 1-2 min of training per source).
 DEFAULT_BUDGET = 4000        # tokens per source, as in the alignment paper's controlled experiment
@@ -171,16 +170,3 @@ class FinetuneConfig:
     def group_key(self) -> str:
         """Runs with the same key are comparable points of one plot (same target and hyperparameters)."""
         return json.dumps({"target": self.target, **self.hparams()}, sort_keys=True)
-
-
-def settings_from_dict(d: dict | None) -> EmbedSettings:
-    """An :class:`core.pipeline.EmbedSettings` from its ``to_dict()`` (None -> defaults)."""
-    from core.batches import BatchConfig
-    from core.pipeline import EmbedSettings
-
-    if not d:
-        return EmbedSettings()
-    s = dict(d)
-    return EmbedSettings(model=s.get("model") or DEFAULT_MODEL, estimator=s["estimator"],
-                         estimator_params=tuple(sorted(dict(s.get("estimator_params") or {}).items())),
-                         batch=BatchConfig(**s["batch"]), device=s.get("device", "auto"))

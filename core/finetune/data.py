@@ -16,12 +16,7 @@ Training data of one run (:func:`build_training_data`):
 A source with fewer tokens than the budget is trained on everything it has; the shortfall is
 recorded in the run's ``notes``.
 
-The held-out split (:func:`heldout_split`): ProofNet's ``test`` split (corpus ``proofnet``, pair
-format) is the evaluation set of both ``proofnet`` and ``proofnet-af``; the test-split corpora
-(``proofnet``, ``proofnet-af``) can never be training sources then. ProofNet-derived training
-sources must come from the ``valid`` split (``proofnet-valid``, ``proofnet-informal``). Any other
-corpus whose domain is ``target benchmark`` is its own held-out split (it must not be trained on);
-a corpus of another domain has no held-out split and is refused as a target.
+The target benchmarks and their held-out splits live in :mod:`core.corpora.benchmarks` (re-exported here).
 """
 from __future__ import annotations
 
@@ -32,53 +27,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from core.corpora.benchmarks import BENCHMARKS, HeldOut, heldout_split  # noqa: F401  (re-exported)
 from core.errors import AlignScopeError, CorpusError
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
     from core.finetune.config import FinetuneConfig
-
-#: Known benchmarks: target name -> (evaluation corpus, corpora that hold the evaluation split).
-BENCHMARKS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "proofnet": ("proofnet", ("proofnet", "proofnet-af")),
-    "proofnet-af": ("proofnet", ("proofnet", "proofnet-af")),
-}
-
-
-@dataclass(frozen=True)
-class HeldOut:
-    """The evaluation split of a target: ``corpus`` is evaluated, ``forbidden`` may not be trained on."""
-
-    target: str
-    corpus: str
-    forbidden: tuple[str, ...]
-
-
-def heldout_split(target: str) -> HeldOut:
-    """The held-out evaluation split of ``target``.
-
-    Raises:
-        CorpusError: the target is unknown or not installed, or it is not a benchmark (no held-out split).
-    """
-    from core.corpora import get_corpus
-
-    if target in BENCHMARKS:
-        corpus, forbidden = BENCHMARKS[target]
-    else:
-        c = get_corpus(target)
-        if c.spec.domain != "target benchmark":
-            raise CorpusError(
-                f"Target {target!r} has no held-out split: it is a {c.spec.domain!r} corpus, not a benchmark.",
-                fix="evaluate on proofnet, or register the benchmark's test split as a corpus with "
-                    "domain 'target benchmark' (python -m core corpora add NAME --path ... --domain 'target benchmark').")
-        corpus, forbidden = target, (target,)
-    c = get_corpus(corpus)
-    if not c.available():
-        raise CorpusError(f"The held-out split of target {target!r} (corpus {corpus!r}) is not installed.",
-                          fix=f"run: {c.install_hint() or 'install it'}")
-    return HeldOut(target=target, corpus=corpus, forbidden=forbidden)
-
 
 def check_training_sources(sources: list[str], target: str) -> HeldOut:
     """Refuse training on the target's evaluation split; returns :func:`heldout_split` of the target.
@@ -112,6 +67,9 @@ class TrainingData:
         requested: the budget asked for.  documents: how many documents contributed.
         sources: tokens per source (one entry for a corpus; several for a mixture).
         notes: human-readable remarks (e.g. the source is smaller than the budget).
+        packed: ``(source, doc_id, tokens)`` of every document that contributed, in the order each
+            first entered the stream; ``tokens`` counts its tokens in the stream (EOS separators
+            included). ``doc_id`` is ``"#<position>"`` for documents given without an id.
     """
 
     sequences: list[list[int]]
@@ -121,8 +79,10 @@ class TrainingData:
     seq_len: int
     sources: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    packed: list[tuple[str, str, int]] = field(default_factory=list)
 
     def fingerprint(self) -> str:
+        """sha256 (hex) of ``seq_len`` and the packed token ids: what the model is trained on, exactly."""
         h = hashlib.sha256(str(self.seq_len).encode())
         for s in self.sequences:
             h.update(np.asarray(s, dtype=np.int64).tobytes())
@@ -130,12 +90,16 @@ class TrainingData:
         return h.hexdigest()
 
 
-def pack_documents(docs: list[tuple[str, str]], tokenizer: PreTrainedTokenizerBase, *, budget: int, seq_len: int, seed: int,
-                   name: str) -> TrainingData:
-    """Pack documents ``[(source, text)]`` (already in sampling order) into training sequences.
+def pack_documents(docs: list[tuple[str, str] | tuple[str, str, str]], tokenizer: PreTrainedTokenizerBase, *, budget: int,
+                   seq_len: int, seed: int, name: str) -> TrainingData:
+    """Pack documents ``[(source, text)]`` or ``[(source, text, doc_id)]`` (already in sampling order)
+    into training sequences.
 
-    See the module docstring for the procedure. Raises :class:`CorpusError` when no document
-    has any token.
+    See the module docstring for the procedure. The document ids only label
+    :attr:`TrainingData.packed`; they never change the packing.
+
+    Raises:
+        CorpusError: no document has any token.
     """
     eos = tokenizer.eos_token_id
     if eos is None:
@@ -144,6 +108,8 @@ def pack_documents(docs: list[tuple[str, str]], tokenizer: PreTrainedTokenizerBa
     stream: list[int] = []
     per_source: dict[str, int] = {}
     used: set[int] = set()
+    order: list[int] = []                  # documents in the order they first entered the stream
+    taken: dict[int, int] = {}             # document -> its tokens in the stream
 
     def chunks(i: int) -> list[list[int]]:
         if encoded[i] is None:
@@ -169,7 +135,10 @@ def pack_documents(docs: list[tuple[str, str]], tokenizer: PreTrainedTokenizerBa
                 take = piece[: budget - len(stream)]
                 stream.extend(take)
                 per_source[docs[i][0]] = per_source.get(docs[i][0], 0) + len(take)
+                if i not in used:
+                    order.append(i)
                 used.add(i)
+                taken[i] = taken.get(i, 0) + len(take)
                 progressed = True
                 if len(stream) >= budget:
                     break
@@ -182,12 +151,13 @@ def pack_documents(docs: list[tuple[str, str]], tokenizer: PreTrainedTokenizerBa
     if len(stream) < budget:
         notes.append(f"{name} has only {len(stream)} tokens (budget {budget}); trained on all of them.")
     sequences = [stream[k:k + seq_len] for k in range(0, len(stream), seq_len)]
+    packed = [(docs[i][0], str(docs[i][2]) if len(docs[i]) > 2 else f"#{i}", taken[i]) for i in order]
     return TrainingData(sequences=sequences, tokens=len(stream), requested=budget, documents=len(used),
-                        seq_len=seq_len, sources=per_source, notes=notes)
+                        seq_len=seq_len, sources=per_source, notes=notes, packed=packed)
 
 
-def source_documents(source: str, seed: int) -> list[tuple[str, str]]:
-    """The documents of registry corpus ``source`` as ``[(source, text)]`` in seeded random order.
+def source_documents(source: str, seed: int) -> list[tuple[str, str, str]]:
+    """The documents of registry corpus ``source`` as ``[(source, text, doc_id)]`` in seeded random order.
 
     Raises:
         CorpusError: unknown, not installed or empty corpus.
@@ -201,7 +171,7 @@ def source_documents(source: str, seed: int) -> list[tuple[str, str]]:
     if not docs:
         raise CorpusError(f"Training source {c.name!r} has no documents.", fix="add documents or pick another source.")
     perm = np.random.default_rng([seed, 7477]).permutation(len(docs))
-    return [(c.name, docs[int(i)].text) for i in perm]
+    return [(c.name, docs[int(i)].text, docs[int(i)].doc_id) for i in perm]
 
 
 def load_mixture_module() -> ModuleType:
@@ -218,22 +188,36 @@ def load_mixture_module() -> ModuleType:
     return mixture
 
 
-def mixture_documents(name: str, tokenizer: PreTrainedTokenizerBase) -> tuple[list[dict], object]:
-    """``core.mixture.materialize(load_mixture(name), tokenizer=...)`` -> (rows, mixture)."""
-    mixture = load_mixture_module()
-    mix = mixture.load_mixture(name)
+def mixture_documents(name: str, tokenizer: PreTrainedTokenizerBase, *, mixture: object | None = None
+                      ) -> tuple[list[dict], object]:
+    """``core.mixture.materialize(load_mixture(name), tokenizer=...)`` -> (rows, mixture); ``mixture``: the
+    (possibly unsaved) ``core.mixture.Mixture`` object to use instead of loading ``name``."""
+    module = load_mixture_module()
+    mix = mixture if mixture is not None else module.load_mixture(name)
+    mixture = module
     rows = mixture.materialize(mix, tokenizer=tokenizer)
     if not rows:
         raise CorpusError(f"Mixture {name!r} produced no documents.", fix="check its sources and weights.")
     return rows, mix
 
 
-def build_training_data(config: FinetuneConfig, tokenizer: PreTrainedTokenizerBase) -> TrainingData:
+#: Version of the packing procedure (:func:`pack_documents`, :func:`source_documents`,
+#: :func:`build_training_data`). Bump it with any change of what they produce: it keys the memo of
+#: :func:`core.finetune.runner.data_identity`, and ``tests/core/finetune/test_data.py`` pins the
+#: packing of a fixed corpus and seed so that such a change cannot pass unnoticed.
+PACKING_VERSION = 2
+
+
+def build_training_data(config: FinetuneConfig, tokenizer: PreTrainedTokenizerBase, *,
+                        mixture: object | None = None) -> TrainingData:
     """Training sequences of a run (:class:`~core.finetune.config.FinetuneConfig`): a source's
-    documents in seeded order, or a mixture's materialised documents, packed within the budget."""
+    documents in seeded order, or a mixture's materialised documents, packed within the budget.
+
+    ``mixture``: the run's ``core.mixture.Mixture`` when it is not saved yet (the lab's dose points).
+    """
     if config.mixture:
-        rows, mix = mixture_documents(config.mixture, tokenizer)
-        docs = [(str(r["source"]), str(r["text"])) for r in rows]
+        rows, mix = mixture_documents(config.mixture, tokenizer, mixture=mixture)
+        docs = [(str(r["source"]), str(r["text"]), str(r.get("doc_id", ""))) for r in rows]
         perm = np.random.default_rng([config.seed, 7477]).permutation(len(docs))   # rows come grouped by source
         docs = [docs[int(i)] for i in perm]
         budget = int(getattr(mix, "budget_tokens", 0) or config.budget_tokens)

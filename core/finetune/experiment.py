@@ -29,7 +29,7 @@ DEFAULT_SOURCES = ("proofnet-valid", "proofnet-informal", "coq-stdlib", "metamat
 def candidate_sources(target: str) -> list[str]:
     """Installed corpora that may be trained on for ``target`` (not its held-out split, not benchmarks)."""
     from core.corpora import list_corpora
-    from core.finetune.data import heldout_split
+    from core.corpora.benchmarks import heldout_split
 
     held = heldout_split(target)
     out = []
@@ -44,7 +44,7 @@ def candidate_sources(target: str) -> list[str]:
 def benchmark_targets() -> list[str]:
     """Installed target benchmarks (a held-out split to evaluate on), ``proofnet`` first."""
     from core.corpora import list_corpora
-    from core.finetune.data import BENCHMARKS
+    from core.corpora.benchmarks import BENCHMARKS
 
     names = []
     for c in list_corpora():

@@ -83,7 +83,7 @@ class _State:
         return d
 
 
-_JSON_COLUMNS = ("hparams", "align_settings", "run_ids")
+_JSON_COLUMNS = ("hparams", "align_settings", "run_ids", "packed_documents")
 
 
 class Run(_State, Base):
@@ -117,6 +117,9 @@ class Run(_State, Base):
     tokens_seen: Mapped[int | None] = mapped_column(Integer)     # tokens x epochs
     documents_used: Mapped[int | None] = mapped_column(Integer)
     hparams: Mapped[str | None] = mapped_column(Text)            # JSON FinetuneConfig.to_dict()
+    train_data_fp: Mapped[str | None] = mapped_column(String(64))  # sha256 of the packed training ids (None: before issue 20)
+    eval_fp: Mapped[str | None] = mapped_column(String(64))        # sha256 of the evaluation windows
+    packed_documents: Mapped[str | None] = mapped_column(Text)     # JSON [[source, doc_id, tokens], ...]
     ppl_before: Mapped[float | None] = mapped_column(Float)      # base model on the held-out split
     ppl_after: Mapped[float | None] = mapped_column(Float)       # fine-tuned model on the held-out split
     nll_before: Mapped[float | None] = mapped_column(Float)

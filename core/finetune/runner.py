@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 from core.corpora.memory import InMemoryCorpus
 from core.errors import AlignScopeError
 from core.finetune import results
-from core.finetune.config import FinetuneConfig, settings_from_dict
+from core.finetune.config import FinetuneConfig
 from core.paths import cache_dir, file_lock
 
 if TYPE_CHECKING:
@@ -54,22 +54,75 @@ if TYPE_CHECKING:
 Progress = Callable[[int, int, str], None]
 
 
-def run_params(config: FinetuneConfig, settings: EmbedSettings) -> dict:
-    """Job parameters (and identity) of a run: its configuration (:meth:`FinetuneConfig.identity_dict`:
-    the precision resolved, and left out when ``fp32``, so fp32 runs keep the ids they had before
-    precision existed) and the alignment's embedding settings.
+def data_identity(config: FinetuneConfig, *, mixture: object | None = None) -> dict:
+    """What a run is trained and evaluated on, exactly: ``{"train": sha256 of the packed training token
+    ids (:meth:`core.finetune.data.TrainingData.fingerprint`), "eval": sha256 of the held-out split's
+    evaluation windows (:func:`core.finetune.perplexity.windows_fingerprint`)}``.
+
+    Packing needs the tokenizer only (no model weights). The packed fingerprint is memoised in the
+    results store's measurement cache, keyed by every input of the packing: the packing procedure's
+    version (:data:`core.finetune.data.PACKING_VERSION`), the tokenizer, the source corpus's content
+    fingerprint (a mixture: its definition and its sources' fingerprints), seed, budget and
+    ``seq_len``; so a lab plan of a hundred runs does not pack a hundred times. A change of the
+    packing, of the source's documents or of the held-out split changes this identity, so a run made on
+    other data gets another id.
+
+    Args:
+        mixture: the run's ``core.mixture.Mixture`` when it is not saved yet (the lab's dose points).
 
     Raises:
-        AlignScopeError: unknown precision.  ModelError: the config's device does not exist here.
+        AlignScopeError (CorpusError, ModelError): unknown target, source, mixture or model.
     """
-    return {"config": config.identity_dict(), "settings": settings.to_dict()}
+    from dataclasses import asdict
+
+    from core.corpora import get_corpus
+    from core.corpora.benchmarks import heldout_split
+    from core.finetune.data import PACKING_VERSION, build_training_data, load_mixture_module
+    from core.finetune.perplexity import corpus_windows
+    from core.probe import load_probe
+
+    probe = load_probe(config.model, device=config.device, progress=False)
+    _, eval_fp = corpus_windows(heldout_split(config.target).corpus, probe.tokenizer, config.seq_len,
+                                tokenizer_fingerprint=probe.tokenizer_fingerprint)
+    if config.mixture:
+        mix = mixture if mixture is not None else load_mixture_module().load_mixture(config.mixture)
+        what = {"mixture": asdict(mix), "sources": {s: get_corpus(s).fingerprint() for s in sorted(mix.weights)}}
+    else:
+        what = {"source": get_corpus(config.source).fingerprint()}
+    key = {"what": "packed training data", "packing": PACKING_VERSION, "tok": probe.tokenizer_fingerprint,
+           "seed": config.seed, "budget": config.budget_tokens, "seq_len": config.seq_len, **what}
+    hit = results.cache_get(key)
+    if hit is None:
+        hit = {"train": build_training_data(config, probe.tokenizer, mixture=mixture).fingerprint()}
+        results.cache_put(key, hit)
+    return {"train": hit["train"], "eval": eval_fp}
 
 
-def run_id_for(config: FinetuneConfig, settings: EmbedSettings) -> str:
-    """The run id: the id of the ``finetune`` job with :func:`run_params` (same work -> same id)."""
+def run_params(config: FinetuneConfig, settings: EmbedSettings, *, data: dict | None = None,
+               mixture: object | None = None) -> dict:
+    """Job parameters (and identity) of a run: its configuration (:meth:`FinetuneConfig.identity_dict`:
+    the precision resolved, and left out when ``fp32``), the alignment's embedding settings, and the
+    data it is trained and evaluated on (:func:`data_identity`; pass ``data`` when already known).
+
+    Since issue 20 the data is part of the identity: the same settings on differently packed data
+    (another packing procedure, a changed corpus) are another run, never a silent overwrite. Rows
+    recorded before that keep their ids and have no ``train_data_fp`` (their packing is unknown).
+
+    Raises:
+        AlignScopeError: unknown precision, target, source or model.  ModelError: the config's device
+            does not exist here.
+    """
+    return {"config": config.identity_dict(), "settings": settings.to_dict(),
+            "data": dict(data) if data is not None else data_identity(config, mixture=mixture)}
+
+
+def run_id_for(config: FinetuneConfig, settings: EmbedSettings, *, data: dict | None = None,
+               mixture: object | None = None) -> str:
+    """The run id: the id of the ``finetune`` job with :func:`run_params` (same work on the same data ->
+    same id)."""
     from core.jobs import job_id_for
 
-    return job_id_for("finetune", run_params(config, settings))
+    return job_id_for("finetune", run_params(config, settings, data=data, mixture=mixture))
 
 
 def validate(config: FinetuneConfig) -> HeldOut:
@@ -229,11 +282,11 @@ def run_finetune(config: FinetuneConfig, settings: EmbedSettings | dict | None =
         InterruptedError: cancelled (row ``cancelled``).  AlignScopeError and others: row ``failed``
             with the message as ``error``.
     """
-    from core.pipeline import EmbedSettings
+    from core.fingerprint import EmbedSettings
 
     settings = settings or EmbedSettings()
     if isinstance(settings, dict):
-        settings = settings_from_dict(settings)
+        settings = EmbedSettings.from_dict(settings)
     run_id = run_id or run_id_for(config, settings)
     say = log or (lambda m: None)
     stop = should_stop or (lambda: False)
@@ -321,7 +374,8 @@ def _step_prepare(r: _RunState) -> None:
     results.update_run(r.run_id, tokens_trained=r.data.tokens, tokens_seen=int(round(r.data.tokens * r.config.epochs)),
                        documents_used=r.data.documents, budget_tokens=r.data.requested, notes="; ".join(r.notes) or None,
                        eval_corpus=r.held.corpus, device=str(r.probe.device), precision=r.precision,
-                       hparams=r.config.to_dict(), phase="training data ready")
+                       hparams=r.config.to_dict(), train_data_fp=r.data.fingerprint(),
+                       packed_documents=[list(p) for p in r.data.packed], phase="training data ready")
     r.say(f"{r.label}: precision {r.precision} on {r.probe.device}")
 
 
@@ -333,6 +387,7 @@ def _step_tokenise(r: _RunState) -> None:
     cfg, probe = r.config, r.probe
     r.eval_windows, r.eval_fp = corpus_windows(r.held.corpus, probe.tokenizer, cfg.seq_len,
                                                tokenizer_fingerprint=probe.tokenizer_fingerprint)
+    results.update_run(r.run_id, eval_fp=r.eval_fp)
     if not r.eval_windows:
         raise AlignScopeError(f"The held-out split {r.held.corpus!r} of target {cfg.target!r} has no text to evaluate.",
                               fix="check the target corpus.")

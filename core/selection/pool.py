@@ -179,7 +179,7 @@ def pool_corpora(config: PoolConfig) -> tuple[list, dict[str, str]]:
 def _forbidden(target: str | None) -> set[str]:
     if not target:
         return set()
-    from core.finetune.data import BENCHMARKS
+    from core.corpora.benchmarks import BENCHMARKS
 
     out = {target}
     if target in BENCHMARKS:

@@ -265,7 +265,7 @@ def plan_runs(plan: LabPlan, settings: EmbedSettings | None = None) -> list[Plan
                 mix = Mixture(name=mixture_name(a, b, f, seed), weights={a: f, b: 1.0 - f},
                               budget_tokens=first.budget_tokens, seed=seed, target=plan.target)
                 cfg = _config(plan, first, seed, mixture=mix.name)
-                runs.append(PlannedRun("dose", dose_point(a, b, f), seed, cfg, run_id_for(cfg, settings),
+                runs.append(PlannedRun("dose", dose_point(a, b, f), seed, cfg, run_id_for(cfg, settings, mixture=mix),
                                        pair=(a, b), fraction=f, mixture=mix,
                                        tokens_seen=int(first.budget_tokens * first.epochs)))
 
@@ -567,7 +567,7 @@ def derived_from_target(name: str, target: str) -> bool:
     """
     from core.corpora import get_corpus
     from core.corpora.contamination import derived_from
-    from core.finetune.data import BENCHMARKS
+    from core.corpora.benchmarks import BENCHMARKS
 
     family = {target, *(BENCHMARKS.get(target, (target, ()))[1])}
     try:

@@ -195,7 +195,7 @@ def import_outcomes(plan: LabPlan, outcomes_path: Path, out: Path, *, local_resu
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise AlignScopeError(f"Cannot read remote outcomes from {str(outcomes_path)!r}: {exc}",
                               fix="give the --out file of python -m core.validation.remote run.") from None
-    from core.finetune.data import heldout_split
+    from core.corpora.benchmarks import heldout_split
 
     payload_eval = heldout_split(plan.target).corpus
     runs = []

@@ -17,6 +17,7 @@ import pytest
 
 from core.corpora.memory import InMemoryCorpus
 from core.pipeline import cached_embeddings, embed_corpus
+from core.precision import resolve_precision
 from core.store import EmbeddingStore
 
 TOLERANCE = 1e-5
@@ -48,7 +49,7 @@ def test_ray_embeddings_equal_the_local_engines_and_a_second_run_computes_nothin
     assert (8, 8) in seen                              # progress per batch over the job, as for local jobs
     for name in first:
         assert np.abs(first[name].embeddings - local[name].embeddings).max() <= TOLERANCE
-        assert first[name].precision == local[name].precision == "fp32"
+        assert first[name].precision == local[name].precision == resolve_precision(tiny_settings.precision, "cpu")
 
     # the engine never enters a key: the local engine finds every Ray-computed batch in the same store
     from core.engine import clear_engine
@@ -253,7 +254,7 @@ def test_per_window_pool_embeddings_on_ray_equal_the_local_engines_and_a_second_
     assert len(sent) == -(-n // tiny_settings.batch.batch_size)                       # one Ray Data row per forward pass
     assert sorted(int(r) for it in sent for r in it["rows"] if r >= 0) == list(range(n))
     assert seen[0] == 0 and seen[-1] == n and seen == sorted(seen)                     # progress per forward pass
-    assert first.keys == local.keys and first.precision == local.precision == "fp32"
+    assert first.keys == local.keys and first.precision == local.precision == resolve_precision(tiny_settings.precision, "cpu")
     assert np.abs(first.embeddings - local.embeddings).max() <= TOLERANCE
     metas = [EmbeddingStore().get(k)[1] for k in first.keys]
     assert {m["engine"] for m in metas} == {"ray"} and all(m["per_sequence"] for m in metas)

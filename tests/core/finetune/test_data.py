@@ -91,3 +91,30 @@ def test_missing_mixture_package_gives_a_clear_error(monkeypatch, tiny_config, t
     monkeypatch.setitem(sys.modules, "core.mixture", None)       # import fails with ModuleNotFoundError
     with pytest.raises(AlignScopeError, match="core.mixture"):
         build_training_data(tiny_config(source=None, mixture="m"), tok)
+
+
+def test_packing_is_pinned_for_a_fixed_corpus_and_seed():
+    """The packed token ids of a fixed text and seed, with the embedded tokenizer, pinned like the cache
+    keys (tests/core/test_fingerprint.py): a change of the packing procedure changes every run id
+    (core.finetune.runner.data_identity), so it must be deliberate, and then this value is updated."""
+    from core.probe import embedded_model_dir, load_probe
+
+    tok = load_probe(str(embedded_model_dir(progress=False)), device="cpu").tokenizer
+    docs = [("pinned", f"Lemma {i}: for every natural number n, n + {i} = {i} + n. " * (1 + i % 5), f"doc{i}")
+            for i in range(12)]
+    data = pack_documents(docs, tok, budget=400, seq_len=32, seed=3, name="pinned")
+    assert (data.tokens, data.documents, len(data.sequences)) == (400, 12, 13)
+    assert data.fingerprint() == PINNED_PACKING
+    assert [d for _, d, _ in data.packed][:3] == ["doc0", "doc1", "doc2"]
+    assert sum(n for _, _, n in data.packed) == data.tokens            # every token is some document's
+
+
+PINNED_PACKING = "4c52c0bbeb8cfa226b71ac430c40a56528927ffa3239fabae86e862a8e7f2517"
+
+
+def test_packed_documents_are_recorded_with_ids_and_token_counts(corpora, tiny_config, tok):
+    data = build_training_data(tiny_config(budget_tokens=300, seq_len=32), tok)
+    assert len(data.packed) == data.documents and sum(n for *_, n in data.packed) == data.tokens
+    assert all(src == "maths" and not doc.startswith("#") for src, doc, _ in data.packed)
+    ids = [doc for _, doc, _ in data.packed]
+    assert len(set(ids)) == len(ids)

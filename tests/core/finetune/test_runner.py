@@ -21,7 +21,7 @@ def fast_bf16(monkeypatch):
     memo.cache_clear()
 
 
-def test_fp32_runs_keep_their_old_ids_and_bf16_runs_get_new_ones(tiny_config, tiny_settings, fast_bf16):
+def test_fp32_runs_keep_their_old_ids_and_bf16_runs_get_new_ones(corpora, tiny_config, tiny_settings, fast_bf16):
     fp32 = tiny_config(precision="fp32")
     old = {k: v for k, v in fp32.to_dict().items() if k != "precision"}      # a config from before precision
     assert run_params(fp32, tiny_settings)["config"] == old
@@ -38,6 +38,48 @@ def test_fp32_runs_keep_their_old_ids_and_bf16_runs_get_new_ones(tiny_config, ti
     assert FinetuneConfig.from_dict(run_params(bf16, tiny_settings)["config"]).precision == "bf16"
     with pytest.raises(Exception, match="precision"):
         tiny_config(precision="fp16")
+
+
+def test_the_run_id_follows_the_packed_data(corpora, tiny_config, tiny_settings, tmp_path):
+    """Same settings on other data are another run (issue 20): the id holds the packed training ids'
+    and the evaluation windows' fingerprints, and the row records them."""
+    from tests.conftest import register_texts
+
+    from core.finetune.runner import data_identity
+
+    cfg = tiny_config()
+    ident = data_identity(cfg)
+    assert run_params(cfg, tiny_settings)["data"] == ident and set(ident) == {"train", "eval"}
+    assert run_id_for(cfg, tiny_settings) == run_id_for(cfg, tiny_settings, data=ident)
+    assert run_id_for(cfg, tiny_settings, data={**ident, "train": "0" * 64}) != run_id_for(cfg, tiny_settings)
+    # the source's documents change (one more document): the packing and so the id change
+    from core.corpora import get_corpus
+    texts = [d.text for d in get_corpus("maths").documents()]
+    register_texts(tmp_path / "v2", "maths", ["informal statement extra formal statement theorem x : 1 = 1 :="] + texts,
+                   "formal maths", overwrite=True)
+    assert data_identity(cfg)["train"] != ident["train"] and run_id_for(cfg, tiny_settings) != run_id_for(
+        cfg, tiny_settings, data=ident)
+
+
+def test_embedding_settings_survive_the_job_parameters(corpora, tiny_config, tiny_settings):
+    """A run given its settings as a dict (a job's parameters) keeps their precision (issue 21: the old
+    ``settings_from_dict`` dropped it, so bf16 settings silently became auto)."""
+    from dataclasses import replace
+
+    from core.fingerprint import EmbedSettings
+
+    bf16 = replace(tiny_settings, precision="bf16")
+    assert EmbedSettings.from_dict(bf16.to_dict()) == bf16
+    row = run_finetune(tiny_config(budget_tokens=64), bf16.to_dict())
+    assert row["status"] == "done" and row["align_settings"]["precision"] == "bf16"
+    assert row["train_data_fp"] == data_identity_of(tiny_config(budget_tokens=64))["train"]
+    assert row["eval_fp"] and len(row["packed_documents"]) >= 1
+
+
+def data_identity_of(cfg):
+    from core.finetune.runner import data_identity
+
+    return data_identity(cfg)
 
 
 def test_cache_keys_name_every_input_and_differ_between_precisions(tiny_config, tiny_model_dir):
