@@ -172,14 +172,17 @@ def run_compare(cfg: CompareConfig, *, out: Path, say: Say = print, limit: int |
             for method in cfg.methods:
                 name = selection_name(cfg, pool.fingerprint, method, seed)
                 fc = finetune_config(cfg, name, seed)
-                runs.append({"method": method, "seed": seed, "selection": name, "run_id": run_id_for(fc, settings)})
+                # a run's id follows its packed data, so it is known once its selection is saved
+                known = (selections_dir() / f"{name}.json").exists()
+                runs.append({"method": method, "seed": seed, "selection": name,
+                             "run_id": run_id_for(fc, settings) if known else None})
         t0 = time.time()
         done_now = 0
         from core.engine import RunRequest, current_engine
 
         distributed, pending = current_engine().distributed, []   # --engine ray: one Ray task per fine-tune
         for k, r in enumerate(runs):
-            row = db.get_run(r["run_id"]) or {}
+            row = (db.get_run(r["run_id"]) if r["run_id"] else None) or {}
             saved = (selections_dir() / f"{r['selection']}.json").exists()
             if saved and (select_only or row.get("status") == "done"):
                 continue
@@ -197,6 +200,7 @@ def run_compare(cfg: CompareConfig, *, out: Path, say: Say = print, limit: int |
                     f"{res.seconds:.1f} s; sources {_top(res.composition)}")
             else:
                 load_selection(r["selection"])
+            r["run_id"] = r["run_id"] or run_id_for(finetune_config(cfg, r["selection"], r["seed"]), settings)
             if select_only:
                 write_results(cfg, runs, out, wall=time.time() - t0, ctx=ctx)
                 continue
@@ -242,7 +246,7 @@ def write_results(cfg: CompareConfig, runs: list[dict], out: Path, *, wall: floa
     for r in runs:
         meta_path = selections_dir() / f"{r['selection']}.json"
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else None
-        row = db.get_run(r["run_id"]) or {}
+        row = (db.get_run(r["run_id"]) if r.get("run_id") else None) or {}
         rows.append({**r, "status": row.get("status") or ("selected" if meta else "missing"),
                      "ppl_before": row.get("ppl_before"), "ppl_after": row.get("ppl_after"),
                      "wall_seconds": row.get("wall_seconds"), "tokens_trained": row.get("tokens_trained"),
