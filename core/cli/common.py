@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any, NoReturn
+from typing import Any, Callable, NoReturn
 
 from core.errors import AlignScopeError
 from core.precision import PRECISIONS
@@ -224,7 +224,7 @@ def settings_from_args(args: argparse.Namespace, *, prefix: str = "", model_flag
             estimator or parameter; ModelError: a sequence length the probe network cannot take.
     """
     from core.batches import BatchConfig
-    from core.estimators import DEFAULT_ESTIMATOR, get_estimator, parse_params
+    from core.estimators import DEFAULT_ESTIMATOR, get_estimator
     from core.fingerprint import EmbedSettings
     from core.probe import check_limits
 
@@ -236,7 +236,7 @@ def settings_from_args(args: argparse.Namespace, *, prefix: str = "", model_flag
     except ValueError as exc:
         raise AlignScopeError(str(exc), fix=f"pass positive {flags} (--{prefix.replace('_', '-')}seq-len >= 2).") from exc
     settings = EmbedSettings(model=getattr(args, model_flag), estimator=args.estimator or DEFAULT_ESTIMATOR,
-                             estimator_params=tuple(sorted(parse_params(args.estimator_param).items())), batch=batch,
+                             estimator_params=tuple(sorted(key_values(args.estimator_param, option="--estimator-param", example="epochs=3").items())), batch=batch,
                              device=args.device, precision=getattr(args, "precision", "auto"))
     estimator = get_estimator(settings.estimator, **dict(settings.estimator_params))
     check_limits(settings.model, seq_len=batch.seq_len, estimator=estimator, seq_len_option=prefix + "seq_len")
@@ -261,3 +261,40 @@ def fmt_coefficient(c: dict | None, *, no_ci: str = "[n/a: too few batches]") ->
     lo, hi = c.get("ci_low"), c.get("ci_high")
     ci = f"[{lo:.4f}, {hi:.4f}]" if lo is not None and hi is not None else no_ci
     return f"{c['value']:.4f} {ci}"
+
+
+def key_values(pairs: list[str] | None, *, option: str, example: str) -> dict:
+    """``["k1=1.2", "device=cpu", "x=true"]`` -> ``{"k1": 1.2, "device": "cpu", "x": True}``: the values of a
+    repeatable ``KEY=VALUE`` option, ints, floats and true/false parsed (other values stay strings).
+
+    Raises:
+        AlignScopeError: an item without ``=`` or with an empty key, naming ``option`` and ``example``.
+    """
+    out: dict = {}
+    for pair in pairs or []:
+        key, eq, raw = pair.partition("=")
+        if not eq or not key.strip():
+            raise AlignScopeError(f"{option} {pair!r} is not of the form KEY=VALUE.",
+                                  fix=f"write e.g. {option} {example}.")
+        raw = raw.strip()
+        value: object = raw
+        if raw.lower() in ("true", "false"):
+            value = raw.lower() == "true"
+        else:
+            for cast in (int, float):
+                try:
+                    value = cast(raw)
+                    break
+                except ValueError:
+                    continue
+        out[key.strip()] = value
+    return out
+
+
+def table(rows: list[dict], columns: list[tuple[str, int, Callable[[dict], str]]]) -> str:
+    """A plain-text table: a header line, then one line per row; ``columns`` are ``(header, width, cell)``,
+    every cell left-aligned to its width (the last one unpadded)."""
+    def line(cells: list[str]) -> str:
+        return " ".join(f"{c:{w}s}" for c, (_, w, _) in zip(cells[:-1], columns[:-1])) + " " + cells[-1]
+
+    return "\n".join([line([h for h, _, _ in columns])] + [line([str(f(r)) for _, _, f in columns]) for r in rows])

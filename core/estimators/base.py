@@ -148,24 +148,3 @@ def get_estimator(name: str, **params: Any) -> Task2VecEstimator:
     except RegistryError as exc:
         raise EstimatorError(exc.raw_what, fix=exc.raw_fix) from None
     return cls(**params)
-
-
-def parse_params(pairs: list[str] | None) -> dict:
-    """Parse CLI ``k=v`` strings into a dict, converting ints, floats and booleans."""
-    out: dict = {}
-    for pair in pairs or []:
-        if "=" not in pair:
-            raise EstimatorError(f"Estimator parameter {pair!r} is not of the form key=value.",
-                                 fix=f"write e.g. {opt('estimator_param', 'epochs=3')}")
-        key, raw = pair.split("=", 1)
-        value: object = raw
-        for cast in (int, float):
-            try:
-                value = cast(raw)
-                break
-            except ValueError:
-                continue
-        if raw.lower() in ("true", "false"):
-            value = raw.lower() == "true"
-        out[key.strip()] = value
-    return out

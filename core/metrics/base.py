@@ -267,16 +267,18 @@ class AlignmentMetric(ABC):
 
     # -- scoring ------------------------------------------------------------------------------------
     def score(self, source: CorpusRef, target: CorpusRef, *, progress: bool | Progress | None = None,
-              should_stop: Callable[[], bool] | None = None) -> MetricValue:
+              should_stop: Callable[[], bool] | None = None, cached_only: bool = False) -> MetricValue | None:
         """The metric of ``source`` with respect to ``target`` (cached).
 
         Args:
             source, target: registry names or corpus objects (e.g. ``InMemoryCorpus`` of mixed texts).
             progress: True (tqdm bar), a callable ``(done, total, message)``, or None (silence).
             should_stop: polled between work units; True raises ``InterruptedError``.
+            cached_only: return the cached value or None, never compute (a page load).
 
         Returns:
-            :class:`MetricValue` (``cached=True`` when read from ``cache/metrics``).
+            :class:`MetricValue` (``cached=True`` when read from ``cache/metrics``); None when
+            ``cached_only`` and nothing is cached.
 
         Raises:
             CorpusError: unknown / uninstalled corpus, or too little text to sample.
@@ -296,6 +298,8 @@ class AlignmentMetric(ABC):
             return MetricValue(value=v["value"], ci_low=v["ci_low"], ci_high=v["ci_high"], seconds=v["seconds"],
                                n=v["n"], cached=True,
                                details={**v["details"], "lookup_seconds": time.perf_counter() - t_lookup})
+        if cached_only:
+            return None
         report, close = make_progress(progress, f"{self.name} {src.name}")
         try:
             out = self._compute(src, tgt, progress=report, should_stop=should_stop)

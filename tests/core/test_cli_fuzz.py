@@ -59,10 +59,11 @@ def test_fuzz_embedding_flags(parser, tiny_model_dir, capsys, data):
 @given(pairs=st.lists(st.one_of(PARAMS, st.text(max_size=12)), max_size=4),
        name=st.sampled_from(["closed_form_head", "closed_form_blocks", "reference"]))
 def test_fuzz_estimator_params(pairs, name):
-    from core.estimators import get_estimator, parse_params
+    from core.cli.common import key_values
+    from core.estimators import get_estimator
 
     try:
-        est = get_estimator(name, **parse_params(pairs))
+        est = get_estimator(name, **key_values(pairs, option="--estimator-param", example="epochs=3"))
     except AlignScopeError as exc:
         assert exc.fix
         return

@@ -98,7 +98,9 @@ def test_the_base_model_is_evaluated_once_and_windows_tokenised_once(corpora, ti
     import core.finetune.perplexity as ppl_mod
 
     calls, tokenised = [], []
-    real_ppl, real_windows = ppl_mod.perplexity, ppl_mod.document_windows
+    import core.outcomes.text_ppl as text_ppl
+
+    real_ppl, real_windows = ppl_mod.perplexity, text_ppl.document_windows_owned
 
     def spy_ppl(model, windows, **kw):
         calls.append(windows)
@@ -109,8 +111,8 @@ def test_the_base_model_is_evaluated_once_and_windows_tokenised_once(corpora, ti
         return real_windows(texts, tokenizer, seq_len)
 
     monkeypatch.setattr(ppl_mod, "perplexity", spy_ppl)
-    monkeypatch.setattr(ppl_mod, "document_windows", spy_windows)
-    ppl_mod._WINDOWS.clear()
+    monkeypatch.setattr(text_ppl, "document_windows_owned", spy_windows)
+    text_ppl._WINDOWS.clear()
     first = run_finetune(tiny_config("maths", precision="fp32"), tiny_settings)
     probe = load_probe(tiny_config().model, device="cpu")
     held, _ = ppl_mod.corpus_windows("bench", probe.tokenizer, 32, tokenizer_fingerprint=probe.tokenizer_fingerprint)
