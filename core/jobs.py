@@ -45,7 +45,8 @@ FINAL_STATES = ("done", "failed", "cancelled", "killed")
 #: Job kinds -> ``"module:function"`` run by the worker process (:class:`core.registry.Registry`).
 #: The engine's kinds are declared here, once; other layers add theirs with :func:`register_job_kind`.
 JOBS = Registry("job kind")
-JOBS.register("embed", "core.jobs:embed_job", description="Task2Vec embeddings of corpora")
+JOBS.register("embed", "core.jobs:embed_job", description="Task2Vec embeddings of corpora",
+              total="core.jobs:embed_total")
 JOBS.register("mix_verify", "core.mixture.jobs:verify_job", description="measure a mixture's alignment")
 JOBS.register("finetune", "core.finetune.jobs:finetune_job", description="one fine-tune run",
               status="core.finetune.jobs:job_status", spawned="core.finetune.jobs:record_worker")
@@ -62,7 +63,9 @@ def register_job_kind(kind: str, target: str, **meta: object) -> None:
     its own state and progress there (the :class:`JobContext` then writes no state). With it,
     ``spawned="module:function"``, ``f(job: Job, pid: int) -> None``, records there the worker
     process :func:`submit` just started, so a worker that dies before its target starts is seen at
-    the next status read.
+    the next status read. ``total="module:function"``, ``f(params: dict) -> int``, gives the units of
+    progress of a job from its parameters alone (cheap: no model, no corpus read), so that the job's
+    first status, written by :func:`submit` before the worker has even started, shows ``0/total``.
 
     Raises:
         RegistryError: ``kind`` is already registered with another target.
@@ -238,7 +241,8 @@ def submit(kind: str, params: dict, *, restart: bool = False, wait: bool = False
     _write_json(folder / "spec.json", {"kind": kind, "target": JOBS.target(kind), "params": params,
                                        "created": time.time()})
     _write_json(folder / "status.json", {"points_to": points_to} if elsewhere else
-                {"state": "queued", "done": 0, "total": 0, "message": "queued", "updated": time.time()})
+                {"state": "queued", "done": 0, "total": planned_total(kind, params), "message": "queued",
+                 "updated": time.time()})
     job = Job(job_id, folder)
     if wait:
         run_job(folder)
@@ -252,6 +256,18 @@ def submit(kind: str, params: dict, *, restart: bool = False, wait: bool = False
             st["pid"] = proc.pid
             _write_json(folder / "status.json", st)
     return job
+
+
+def planned_total(kind: str, params: dict) -> int:
+    """Units of progress of a job of ``kind`` with ``params``, known before it runs: its kind's
+    ``total=`` function (:func:`register_job_kind`), else 0 (unknown until the target reports)."""
+    hook = _kind_hook(kind, "total")
+    if hook is None:
+        return 0
+    try:
+        return max(0, int(hook(params)))
+    except (KeyError, TypeError, ValueError):        # malformed params: the target reports the error
+        return 0
 
 
 def _spawn_worker(folder: Path) -> subprocess.Popen:
@@ -303,7 +319,9 @@ class JobContext:
         self.folder = folder
         self.started = time.time()
         self.records_state = records_state
-        self._state = {"state": "running", "done": 0, "total": 0, "message": "", "started": self.started,
+        queued = (_read_json(folder / "status.json") or {}) if records_state else {}
+        total = queued.get("total") if isinstance(queued.get("total"), int) else 0
+        self._state = {"state": "running", "done": 0, "total": total, "message": "starting", "started": self.started,
                        "pid": os.getpid()}
         self._write()
 
@@ -354,6 +372,11 @@ def run_job(folder: Path) -> None:
 
 def _stop_on_sigterm(*_: object) -> None:
     raise InterruptedError("terminated")
+
+
+def embed_total(params: dict) -> int:
+    """Units of progress of an ``embed`` job: batches per corpus times corpora."""
+    return EmbedSettings.from_dict(params["settings"]).batch.num_batches * len(params["corpora"])
 
 
 def embed_job(params: dict, ctx: JobContext) -> dict:

@@ -42,4 +42,6 @@ say "preparing the embedded probe network (SmolLM2-135M, converted once to cache
 .venv/bin/python -m core model prepare
 say "installing demo corpora (Debian corpora need apt; missing ones are listed as not installed)"
 .venv/bin/python -m core corpora install --allow-missing | sed 's/^/  /'
+say "counting the corpora's tokens once (cached, so that listings never estimate the built-in corpora)"
+.venv/bin/python -m core corpora count > /dev/null || say "some corpora could not be counted (listed with their error)"
 say "done"

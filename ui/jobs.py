@@ -28,6 +28,16 @@ def _eta(seconds, job: Job | None = None, status: dict | None = None) -> str:
     return f"{fmt(lo)} – {fmt(hi)}"
 
 
+def progress_counter(status: dict) -> str:
+    """``"3/10"`` (units done of the job's total; the total is known from submission on for the kinds
+    that declare it, :func:`core.jobs.planned_total`), or ``"starting"`` / ``"queued"`` while a kind
+    without a declared total has not reported yet (never ``"0/0"``)."""
+    done, total = int(status.get("done") or 0), int(status.get("total") or 0)
+    if total:
+        return f"{done}/{total}"
+    return "queued" if status.get("state") == "queued" else "starting"
+
+
 def job_panel(job_id: str, *, key: str, title: str = "Job", poll_seconds: float = 1.0) -> dict | None:
     """Draw a self-refreshing job panel (``st.fragment`` polling every ``poll_seconds`` while running).
 
@@ -47,7 +57,7 @@ def job_panel(job_id: str, *, key: str, title: str = "Job", poll_seconds: float 
         frac = done / total if total else 0.0
         st.markdown(f"**{md(title)}** · `{job_id}` · state **{state}**")
         if state not in FINAL_STATES:
-            st.progress(frac, text=f"{done}/{total} · ETA {_eta(status.get('eta_s'), job, status)} · "
+            st.progress(frac, text=f"{progress_counter(status)} · ETA {_eta(status.get('eta_s'), job, status)} · "
                                     f"{md(status.get('message', ''))}")
             if st.button("Cancel", key=f"{key}_cancel"):
                 job.cancel()

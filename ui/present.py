@@ -9,6 +9,8 @@
   space; Esc leaves presenter mode (:func:`footer`: hidden page links clicked by a small key
   listener in a ``components.html`` frame).
 - Never computes: slides read the cache only (:mod:`ui.slides`) and say what is missing.
+- Decks (``?present=1&deck=NAME``): the arrow keys step through the deck's saved views instead of the
+  pages (:mod:`ui.deck`), each shown as the deck's export shows it.
 """
 from __future__ import annotations
 
@@ -83,6 +85,12 @@ def style() -> None:
 def _exit() -> None:
     from ui.state import set_view
 
+    for k in ("deck", "slide"):                # leaving a deck: the page keeps the slide's view only
+        try:
+            if k in st.query_params:
+                del st.query_params[k]
+        except Exception:  # a bare script run without a browser session
+            pass
     set_view(present=False)
 
 
@@ -111,29 +119,42 @@ def message(text: str, *, heading: str = "") -> None:
             st.markdown(text)
 
 
-def footer(note: str = "") -> None:
+def footer(note: str = "", *, links: dict | None = None, number: tuple[int, int] | None = None) -> None:
     """The footer line: previous / next page links (also behind the arrow keys), the page number,
-    an optional note (e.g. the settings that produced the chart), and the Esc button."""
+    an optional note (e.g. the settings that produced the chart), and the Esc button.
+
+    Args:
+        note: the footer's text after the number.
+        links: in a deck (:func:`ui.deck.present_deck`): ``{"prev"|"next": (page, label, query_params)}``
+            instead of the neighbouring pages (a missing key: no link that way).
+        number: ``(k, n)`` shown as ``k/n`` instead of the page's place among the pages.
+    """
     import streamlit.components.v1 as components
 
     from ui.navigation import neighbours, page_infos
     from ui.state import get_view
 
-    infos = page_infos()
-    current = st.session_state.get("present_page", "")
-    prev, nxt = neighbours(current, infos)
-    pages = st.session_state.get("_pages", {})
-    qp = view_to_params(get_view())
-    number = next((k for k, p in enumerate(infos, 1) if p.url_path == current), 0)
+    if links is None:
+        infos = page_infos()
+        current = st.session_state.get("present_page", "")
+        prev, nxt = neighbours(current, infos)
+        pages = st.session_state.get("_pages", {})
+        qp = view_to_params(get_view())
+        links = {}
+        for name, info, label in (("prev", prev, "← {}"), ("next", nxt, "{} →")):
+            if info is not None:
+                target = pages.get("Home") if info.path is None else str(info.path.relative_to(PAGES_ROOT))
+                links[name] = (target, label.format(info.title), qp)
+        number = number or (next((k for k, p in enumerate(infos, 1) if p.url_path == current), 0), len(infos))
     with st.container(key="present_footer"):
         c = st.columns([2.4, 3, 6.2, 1.4], vertical_alignment="center")
-        for col, key, info, label in ((c[0], "present_prev", prev, "← {}"), (c[1], "present_next", nxt, "{} →")):
-            target = None if info is None else (pages.get("Home") if info.path is None else
-                                                str(info.path.relative_to(PAGES_ROOT)))
-            with col.container(key=key):
-                if target is not None:
-                    st.page_link(target, label=label.format(info.title), query_params=qp)
-        c[2].caption(f"{number}/{len(infos)} · " + md_escape(note))
+        for col, name in ((c[0], "prev"), (c[1], "next")):
+            with col.container(key=f"present_{name}"):
+                if links.get(name) and links[name][0] is not None:
+                    target, label, params = links[name]
+                    st.page_link(target, label=label, query_params=params)
+        k, n = number or (0, 0)
+        c[2].caption(f"{k}/{n} · " + md_escape(note))
         with c[3].container(key="present_exit"):
             st.button("Esc: exit", key="present_exit_btn", on_click=_exit, help="Leave presenter mode")
     with st.container(key="present_keys"):
@@ -142,7 +163,14 @@ def footer(note: str = "") -> None:
 
 def title_slide(view, settings) -> None:
     """The Home page in presenter mode (:func:`ui.slides.home`): the question and the cached ranking,
-    or what is compared and what is missing."""
+    or what is compared and what is missing; with ``deck=NAME`` in the URL, the deck's current slide
+    (:func:`ui.deck.present_deck`, which moves to that slide's page)."""
     from ui import slides
+    from ui.deck import deck_requested, present_deck
 
+    name = deck_requested()
+    if name:
+        st.session_state["present_page"] = ""
+        present_deck(name, "")
+        return
     slides.home(view, settings)

@@ -46,6 +46,7 @@ def settings_sidebar() -> EmbedSettings:
     if settings_box.open:                # lazy: the widgets are built only when the box is open
         _settings_widgets(settings_box, view)
     pending_change(sb)
+    _deck_control(sb)
     _engine_settings(sb)
     cache = sb.expander("Cache", key="sb_cache", on_change="rerun")      # lazy: the store is read only when open
     if cache.open:
@@ -122,6 +123,16 @@ def pending_change(where) -> None:
         c1, c2 = st.columns(2)
         c1.button("Apply", key="sb_apply", type="primary", on_click=_apply_pending, width="stretch")
         c2.button("Keep current view", key="sb_keep", on_click=_keep_view, width="stretch")
+
+
+def _deck_control(sb) -> None:
+    """"Add this view to a deck" (:func:`ui.deck.deck_control`) for the page calling :func:`settings_sidebar`."""
+    import sys
+
+    from ui.deck import deck_control, page_of
+
+    frame = sys._getframe(2)                 # settings_sidebar's caller: the page script (or ui/home.py)
+    deck_control(sb, page=page_of(frame.f_code.co_filename))
 
 
 #: The dashboard's words for the engine options in error messages (core.errors.opt placeholders).

@@ -7,6 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core import charts
+from core.errors import AlignScopeError
 from core.views import ViewState, md_escape, settings_caption
 from ui import present
 
@@ -118,37 +119,54 @@ def mix(view: ViewState, settings) -> None:
 
 
 def finetune(view: ViewState, settings) -> None:
-    """Finished fine-tunes on the target: perplexity before -> after."""
+    """Finished fine-tunes on the target: perplexity before -> after (the newest live group on the
+    target, else the committed lab's 4k regime for it, labelled as such)."""
     from core.finetune import results
+    from core.validation.committed import lab_groups
 
     groups = results.groups(results.list_runs(target=view.target))
     rows = ([r for r in results.list_runs(group_key=groups[0]["group_key"]) if r.get("status") == "done"]
             if groups else [])
+    note = "perplexity on the target's held-out split · same budget and hyperparameters per group"
+    if not rows:
+        try:
+            lab = next(iter(lab_groups(view.target)), None)
+        except AlignScopeError:
+            lab = None
+        if lab is not None:
+            rows, note = list(lab.rows), f"{lab.label} · mean over seeds · {note}"
     present.title(f"Fine-tuning on candidate sources, evaluated on {view.target}")
     if not rows:
         present.message("No finished fine-tune on this target yet. Press Esc to launch them on this page.",
                         heading="No fine-tune results")
     else:
         present.slide(charts.before_after_figure(rows, target=view.target), key="before_after")
-    present.footer("perplexity on the target's held-out split · same budget and hyperparameters per group")
+    present.footer(note)
 
 
 def alignment_vs_perplexity(view: ViewState, settings) -> None:
-    """The fit of perplexity after fine-tuning on alignment (the most recent group of runs)."""
-    from core.finetune import plots, results
+    """The fit of perplexity after fine-tuning on alignment: the group named by the URL's
+    ``avp_group`` when there is one, else the page's default (the newest live group on the target,
+    else the committed lab's 4k regime; :func:`core.validation.committed.plot_groups`)."""
+    from core.finetune import plots
+    from core.validation.committed import find_group, plot_groups
 
     present.title("Does alignment predict perplexity after fine-tuning?")
-    rows = results.list_runs()
-    groups = results.groups(rows)
+    groups, _ = plot_groups(view.target)
     if not groups:
         present.message("No fine-tune runs yet.", heading="No results")
         present.footer("")
         return
-    g = groups[0]
-    runs = results.list_runs(group_key=g["group_key"])
-    fig = plots.alignment_figure_styled(runs, target=g["target"])
+    g = find_group(groups, st.query_params.get("avp_group")) or groups[0]
+    rows = g.rows()
+    if g.lab is not None:
+        fig = plots.alignment_figure_styled(rows, target=g.target, provenance=g.lab.label,
+                                            points_name="committed lab: mean over seeds")
+        note = g.lab.label + " · bars: min–max over seeds, 95% CI of the alignment"
+    else:
+        fig, note = plots.alignment_figure_styled(rows, target=g.target), g.title
     present.slide(fig, key="avp")
-    present.footer(g["title"])
+    present.footer(note)
 
 
 def validation(view: ViewState, settings) -> None:
@@ -280,6 +298,12 @@ def presenting(slide: str, settings) -> None:
     if not view.present:
         return
     st.session_state["present_page"] = url_of(inspect.stack()[1].filename)   # the calling page's URL path
+    from ui.deck import deck_requested, present_deck
+
+    deck = deck_requested()
+    if deck:                            # ?present=1&deck=NAME: the deck's slide, whatever the page
+        present_deck(deck, st.session_state["present_page"])
+        st.stop()
     if slide in SLIDES:
         SLIDES[slide](view, settings)
     else:

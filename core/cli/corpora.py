@@ -1,4 +1,4 @@
-"""``python -m core corpora [list|install|add|remove|show]``: the corpus registry."""
+"""``python -m core corpora [list|install|add|remove|show|count]``: the corpus registry."""
 from __future__ import annotations
 
 import argparse
@@ -13,12 +13,13 @@ EPILOG = """
   python -m core corpora add notes --path 'data/notes/*.md' --domain maths
   python -m core corpora add gsm --hf openai/gsm8k --config main --split test --template '{question} {answer}'
   python -m core corpora show proofnet --samples 2
+  python -m core corpora count                             # exact token counts, cached (setup runs it)
   python -m core corpora remove notes
 """
 
 
 def cmd_corpora(args: argparse.Namespace) -> int:
-    """List, install, add, remove or show corpora; returns the exit code."""
+    """List, install, add, remove, show or count corpora; returns the exit code."""
     from core.corpora import install_demo_corpora
 
     action = args.action or "list"
@@ -26,7 +27,7 @@ def cmd_corpora(args: argparse.Namespace) -> int:
         result = install_demo_corpora(args.names or None, progress=not args.json)
         emit(args, result, "\n".join(f"{k:20s} {v}" for k, v in result.items()))
         return 0 if all(not v.startswith("not installed") for v in result.values()) or args.allow_missing else 1
-    return {"add": _add, "remove": _remove, "show": _show, "list": _list}[action](args)
+    return {"add": _add, "remove": _remove, "show": _show, "list": _list, "count": _count}[action](args)
 
 
 def _add(args: argparse.Namespace) -> int:
@@ -80,37 +81,40 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from core.corpora import list_corpora
-    from core.pipeline import corpus_stats
+    from core.corpus_counts import format_tokens, listing
 
-    rows = []
-    for c in list_corpora():
-        row = {"name": c.name, "kind": c.spec.kind, "domain": c.spec.domain, "available": c.available(),
-               "documents": None, "tokens": None, "source": c.spec.source, "license": c.spec.license,
-               "install": None if c.available() else c.install_hint()}
-        if c.available() and not args.no_tokens:
-            try:
-                row.update(corpus_stats(c, model=args.model, progress=not args.json))
-            except AlignScopeError as exc:
-                row["error"] = str(exc)
-        rows.append(row)
-    lines = [f"{'name':20s} {'domain':16s} {'avail':5s} {'docs':>7s} {'tokens':>10s}  license / source"]
+    rows, _ = listing(args.names or None, model=args.model, tokens=not args.no_tokens, background=False,
+                      progress=not args.json)
+    lines = [f"{'name':20s} {'domain':16s} {'avail':5s} {'docs':>7s} {'tokens':>12s}  license / source"]
     for r in rows:
-        size = (f"{r['documents'] or '':>7} {r['tokens'] or '':>10}" if r["available"] else f"{'-':>7} {'-':>10}")
+        size = (f"{r['documents'] or '':>7} {format_tokens(r):>12}" if r["available"] else f"{'-':>7} {'-':>12}")
         extra = f"{r['license']} / {r['source']}" if r["available"] else f"NOT INSTALLED: {r['install']}"
-        lines.append(f"{r['name']:20s} {r['domain'][:16]:16s} {'yes' if r['available'] else 'no':5s} {size}  {extra}")
+        lines.append(f"{r['name']:20s} {r['domain'][:16]:16s} {'yes' if r['available'] else 'no':5s} {size}  {extra}"
+                     + (f"  ({r['error']})" if r.get("error") else ""))
+    if any(r.get("tokens_estimated") for r in rows):
+        lines.append("≈: estimated from a sample (± its relative standard error); "
+                     "python -m core corpora count gives exact counts.")
     emit(args, rows, "\n".join(lines))
     return 0
 
 
+def _count(args: argparse.Namespace) -> int:
+    from core.corpus_counts import count_corpora
+
+    out = count_corpora(args.names or None, model=args.model, progress=not args.json)
+    emit(args, out, "\n".join(f"{n:20s} " + (v["error"] if "error" in v else f"{v['documents']:>7,} documents "
+                                                f"{v['tokens']:>12,} tokens") for n, v in out.items()))
+    return 1 if any("error" in v for v in out.values()) else 0
+
+
 def add_commands(sub: Any) -> None:
     """Add ``corpora`` to the ``python -m core`` parser."""
-    p = command_parser(sub, "corpora", help="list / install / add / remove / show corpora", epilog=EPILOG,
+    p = command_parser(sub, "corpora", help="list / install / add / remove / show / count corpora", epilog=EPILOG,
                        parents=[model_parent(help="probe network whose tokenizer counts the tokens in the listing"),
                                 json_parent()])
-    p.add_argument("action", nargs="?", choices=["list", "install", "add", "remove", "show"], default="list",
+    p.add_argument("action", nargs="?", choices=["list", "install", "add", "remove", "show", "count"], default="list",
                    help="what to do (default list)")
-    p.add_argument("names", nargs="*", help="corpus names (install: demo corpora, default all; add/show: one)")
+    p.add_argument("names", nargs="*", help="corpus names (install: demo corpora, default all; list/count: default all; add/show: one)")
     a = p.add_argument_group("add")
     a.add_argument("--path", help="local file, folder or glob (.txt, .md, .jsonl, .json, .csv, .parquet...)")
     a.add_argument("--hf", help="Hugging Face dataset id (instead of --path)")

@@ -101,7 +101,34 @@ def label_positions(xs: Sequence[float], ys: Sequence[float], labels: Sequence[s
     return out
 
 
-def _scatter_with_fit(rows, x: str, xtitle: str, title: str, base: float | None, *, xerr: bool):
+#: Marker of points whose training text is derived from the target benchmark (``row["derived"]``).
+DERIVED = "#ff7f0e"
+
+
+def _y_error(pts: list[dict]) -> dict | None:
+    """Vertical error bars from ``ppl_low`` / ``ppl_high`` (e.g. min–max over seeds), when rows have them."""
+    if not any(r.get("ppl_low") is not None and r.get("ppl_high") is not None for r in pts):
+        return None
+    lo = [max(0.0, r["ppl_after"] - r["ppl_low"]) if r.get("ppl_low") is not None else 0.0 for r in pts]
+    hi = [max(0.0, r["ppl_high"] - r["ppl_after"]) if r.get("ppl_high") is not None else 0.0 for r in pts]
+    return dict(type="data", symmetric=False, array=hi, arrayminus=lo, thickness=1, color="#7f7f7f")
+
+
+def _hover_extra(r: dict) -> str:
+    """Hover line of a point summarising several seeds (a committed-lab point), else ``""``."""
+    seeds = r.get("ppl_seeds")
+    if not seeds:
+        return ""
+    return (f"<br>{len(seeds)} seeds: " + ", ".join(f"{v:.2f}" for v in seeds)
+            + (" · derived from the target" if r.get("derived") else ""))
+
+
+def _fmt3(v) -> str:
+    return "n/a" if v is None or not np.isfinite(v) else f"{v:.3f}"
+
+
+def _scatter_with_fit(rows, x: str, xtitle: str, title: str, base: float | None, *, xerr: bool,
+                      points_name: str = "fine-tuned runs"):
     import plotly.graph_objects as go
 
     pts = plottable(rows, x)
@@ -119,19 +146,28 @@ def _scatter_with_fit(rows, x: str, xtitle: str, title: str, base: float | None,
                                      hoverinfo="skip", name="95% confidence band"))
         fig.add_trace(go.Scatter(x=grid, y=fit.predict(grid), mode="lines", line=dict(color=FIT, width=2),
                                  name=f"OLS fit (r² = {fit.r2:.3f})"))
-    err = None
-    if xerr and pts:
-        lo_e = [max(0.0, r[x] - r["align_ci_low"]) if r.get("align_ci_low") is not None else 0.0 for r in pts]
-        hi_e = [max(0.0, r["align_ci_high"] - r[x]) if r.get("align_ci_high") is not None else 0.0 for r in pts]
-        err = dict(type="data", symmetric=False, array=hi_e, arrayminus=lo_e, thickness=1, color="#7f7f7f")
-    positions = label_positions([r[x] for r in pts], [r["ppl_after"] for r in pts], [r["label"] for r in pts])
-    fig.add_trace(go.Scatter(
-        x=[r[x] for r in pts], y=[r["ppl_after"] for r in pts], mode="markers+text", text=[r["label"] for r in pts],
-        textposition=positions, marker=dict(size=10, color=POINT), error_x=err, name="fine-tuned runs",
-        customdata=[[r.get("ppl_before"), r.get("familiarity"), r.get("tokens_trained"), r.get("run_id")] for r in pts],
-        hovertemplate=("<b>%{text}</b><br>" + xtitle + " %{x:.4f}<br>perplexity after %{y:.3f}<br>"
-                       "before %{customdata[0]:.3f}<br>familiarity %{customdata[1]:.3f}<br>"
-                       "tokens %{customdata[2]}<br>run %{customdata[3]}<extra></extra>")))
+    positions = dict(zip((id(r) for r in pts),
+                         label_positions([r[x] for r in pts], [r["ppl_after"] for r in pts], [r["label"] for r in pts])))
+    derived = [r for r in pts if r.get("derived")]
+    for group, name, marker in (
+            ([r for r in pts if not r.get("derived")], points_name, dict(size=10, color=POINT)),
+            (derived, "derived from the target benchmark", dict(size=12, color=DERIVED, symbol="diamond"))):
+        if not group and name != points_name:           # the derived trace only when there are such points
+            continue
+        err = None
+        if xerr and group:
+            lo_e = [max(0.0, r[x] - r["align_ci_low"]) if r.get("align_ci_low") is not None else 0.0 for r in group]
+            hi_e = [max(0.0, r["align_ci_high"] - r[x]) if r.get("align_ci_high") is not None else 0.0 for r in group]
+            err = dict(type="data", symmetric=False, array=hi_e, arrayminus=lo_e, thickness=1, color="#7f7f7f")
+        fig.add_trace(go.Scatter(
+            x=[r[x] for r in group], y=[r["ppl_after"] for r in group], mode="markers+text",
+            text=[r["label"] for r in group], textposition=[positions[id(r)] for r in group], marker=marker,
+            error_x=err, error_y=_y_error(group), name=name,
+            customdata=[[_fmt3(r.get("ppl_before")), _fmt3(r.get("familiarity")), r.get("tokens_trained"),
+                         r.get("run_id"), _hover_extra(r)] for r in group],
+            hovertemplate=("<b>%{text}</b><br>" + xtitle + " %{x:.4f}<br>perplexity after %{y:.3f}<br>"
+                           "before %{customdata[0]}<br>familiarity %{customdata[1]}<br>"
+                           "tokens %{customdata[2]}<br>run %{customdata[3]}%{customdata[4]}<extra></extra>")))
     if base is not None:
         fig.add_hline(y=base, line_dash="dash", line_color="#555555",
                       annotation_text=f"base model (before fine-tuning) {base:.2f}", annotation_position="top right")
@@ -141,34 +177,47 @@ def _scatter_with_fit(rows, x: str, xtitle: str, title: str, base: float | None,
     return fig, fit
 
 
-def alignment_figure(rows: list[dict], *, target: str = "", base: float | None = None) -> tuple[go.Figure,
-                     LinearFit | None]:
-    """Alignment vs test perplexity; returns ``(figure, LinearFit | None)``."""
+def alignment_figure(rows: list[dict], *, target: str = "", base: float | None = None,
+                     points_name: str = "fine-tuned runs") -> tuple[go.Figure, LinearFit | None]:
+    """Alignment vs test perplexity; returns ``(figure, LinearFit | None)``.
+
+    Rows are results-database rows (:func:`core.finetune.results.list_runs`) or rows shaped like them
+    (:func:`core.validation.committed.lab_groups`). A row may also carry ``ppl_low`` / ``ppl_high``
+    (vertical error bars, e.g. min–max over seeds), ``ppl_seeds`` (listed in the hover) and
+    ``derived`` (training text derived from the target benchmark: an orange diamond, still in the fit).
+    ``points_name`` names the points in the legend.
+    """
     base = base if base is not None else base_perplexity(rows)
     t = f"Alignment with {target} vs test perplexity after fine-tuning" if target else "Alignment vs test perplexity"
-    return _scatter_with_fit(rows, "alignment", "alignment coefficient with the target (Task2Vec)", t, base, xerr=True)
+    return _scatter_with_fit(rows, "alignment", "alignment coefficient with the target (Task2Vec)", t, base, xerr=True,
+                             points_name=points_name)
 
 
-def alignment_figure_styled(rows: list[dict], *, target: str = "") -> go.Figure:
+def alignment_figure_styled(rows: list[dict], *, target: str = "", provenance: str = "",
+                            points_name: str = "fine-tuned runs") -> go.Figure:
     """:func:`alignment_figure` in the dashboard's style (:func:`core.charts.dashboard_style`: same
     fonts and margins as the other charts, no point, label or base-model line clipped), naming the
-    estimator and probe network that produced the alignments (from each run's ``align_settings``)."""
+    estimator and probe network that produced the alignments (from each run's ``align_settings``), or
+    ``provenance`` when given (e.g. a committed lab group's :attr:`~core.validation.committed.LabGroup.label`)."""
     from core.charts import dashboard_style
 
-    fig, _ = alignment_figure(list(rows), target=target, base=base_perplexity(list(rows)))
+    fig, _ = alignment_figure(list(rows), target=target, base=base_perplexity(list(rows)), points_name=points_name)
     used = sorted({f"estimator {(r.get('align_settings') or {}).get('estimator')} · probe "
-                   f"{(r.get('align_settings') or {}).get('model')}" for r in rows if r.get("align_settings")})
+                   f"{(r.get('align_settings') or {}).get('model')}" for r in rows
+                   if r.get("align_settings") and not r.get("lab")})
     fig.update_yaxes(title_text="test perplexity (lower is better)")
-    return dashboard_style(fig, subtitle=("alignment: " + "; ".join(used)) if used else "")
+    subtitle = provenance or (("alignment: " + "; ".join(used)) if used else "")
+    return dashboard_style(fig, subtitle=subtitle)
 
 
-def familiarity_figure(rows: list[dict], *, target: str = "", base: float | None = None) -> tuple[go.Figure,
-                       LinearFit | None]:
-    """Familiarity (base-model perplexity on the source) vs test perplexity; ``(figure, fit)``."""
+def familiarity_figure(rows: list[dict], *, target: str = "", base: float | None = None,
+                       points_name: str = "fine-tuned runs") -> tuple[go.Figure, LinearFit | None]:
+    """Familiarity (base-model perplexity on the source) vs test perplexity; ``(figure, fit)``.
+    Rows as for :func:`alignment_figure`."""
     base = base if base is not None else base_perplexity(rows)
     t = f"Familiarity vs perplexity on {target}" if target else "Familiarity vs test perplexity"
     return _scatter_with_fit(rows, "familiarity", "familiarity: base-model perplexity on the source (lower = more familiar)",
-                             t, base, xerr=False)
+                             t, base, xerr=False, points_name=points_name)
 
 
 #: Pixel size of exported fine-tune figures (PNG/SVG/PDF), passed to :func:`core.charts.save_figure`.

@@ -76,7 +76,10 @@ def test_finetune_page_shows_bad_input_errors_and_the_runs(app, bench, monkeypat
     assert list(df["label"]) == ["maths"] and df["ppl_after"].iloc[0] == 20.0
 
 
-def test_plot_page_without_runs(app):
+def test_plot_page_without_runs(app, monkeypatch):
+    import core.validation.report as report
+
+    monkeypatch.setattr(report, "results_path", lambda: None)           # no committed lab either
     at = app(AVP).run()
     assert not at.exception, texts_of(at.exception)
     assert any("No fine-tune runs yet" in i for i in texts_of(at.info))
@@ -90,7 +93,9 @@ def test_plot_page_shows_fit_r2_and_exports(app, bench):
     _row("r9", "e", 0.5, None, 50.0, status="failed")               # not plotted
     at = app(AVP).run()
     assert not at.exception, texts_of(at.exception)
-    assert len(at.selectbox(key="avp_group").options) == 2       # the latest group is shown first
+    box = at.selectbox(key="avp_group")
+    assert len(box.options) == 4                                     # 2 live groups + the committed lab's 2 regimes
+    assert box.value == "g1"                                         # the latest live group is shown first
     fit = ols([p[1] for p in pts], [p[2] for p in pts])
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["r²"] == f"{fit.r2:.3f}" and metrics["slope"] == f"{fit.slope:.3g}"
