@@ -62,6 +62,9 @@ def _hparam_parent() -> argparse.ArgumentParser:
     g.add_argument("--method", choices=["full", "lora"], default="full", help="full fine-tuning or LoRA adapters (peft)")
     g.add_argument("--lora-r", type=int, default=8, help="LoRA rank (default 8)")
     g.add_argument("--lora-alpha", type=int, default=16, help="LoRA scaling alpha (default 16)")
+    g.add_argument("--outcomes", default="", metavar="NAMES",
+                   help="comma-separated target outcomes measured before and after, beside the held-out perplexity "
+                        "(e.g. af-nll; `python -m core outcomes list`; default none)")
     j = p.add_argument_group("job")
     j.add_argument("--detach", action="store_true", help="queue the job and return (follow it in the dashboard)")
     j.add_argument("--restart", action="store_true", help="run again even if an identical run finished")
@@ -87,6 +90,8 @@ def _config_dict(args) -> dict:
          "lora_r": args.lora_r, "lora_alpha": args.lora_alpha, "device": args.device, "precision": args.precision}
     if lr is not None:
         d["learning_rate"] = lr
+    if args.outcomes.strip():
+        d["outcomes"] = [n.strip() for n in args.outcomes.split(",") if n.strip()]
     return d
 
 

@@ -48,6 +48,11 @@ class FinetuneConfig:
             :meth:`identity_dict`), so runs made before precision existed keep their ids.
         save_adapter: keep the LoRA adapter under ``cache/finetune/adapters/<run_id>`` (LoRA only;
             full fine-tuned weights are never saved, the metrics are what matter).
+        outcomes: target outcomes (:mod:`core.outcomes` names or aliases, e.g. ``("af-nll",)``)
+            measured on the base model (cached) and on the fine-tuned one, per problem, beside the
+            held-out perplexity that every run records; canonical names, in the order given. Part of
+            a run's identity only when not empty (runs made before outcomes keep their ids); not a
+            hyperparameter (runs measuring other outcomes stay comparable on perplexity).
     """
 
     source: str | None = None
@@ -70,8 +75,15 @@ class FinetuneConfig:
     device: str = "auto"
     save_adapter: bool = True
     precision: str = "auto"
+    outcomes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        if self.outcomes:
+            from core.outcomes.measure import parse_names
+
+            object.__setattr__(self, "outcomes", tuple(parse_names(self.outcomes)))
+        else:
+            object.__setattr__(self, "outcomes", ())
         if bool(self.source) == bool(self.mixture):
             raise AlignScopeError("A fine-tune needs exactly one of a source corpus or a mixture.",
                                   fix="pass --source NAME or --mixture NAME (not both).")
@@ -99,7 +111,14 @@ class FinetuneConfig:
         return self.source or f"mixture:{self.mixture}"
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """All fields (job parameters, a row's ``hparams``); ``outcomes`` only when not empty, so the
+        dicts of runs without outcomes are those written before outcomes existed."""
+        d = asdict(self)
+        if self.outcomes:
+            d["outcomes"] = list(self.outcomes)
+        else:
+            d.pop("outcomes")
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "FinetuneConfig":
@@ -162,6 +181,7 @@ class FinetuneConfig:
         d = self.identity_dict()
         for k in ("source", "mixture", "target", "device", "save_adapter", "eval_batch_size"):
             d.pop(k)
+        d.pop("outcomes", None)
         if self.method == "full":
             for k in ("lora_r", "lora_alpha", "lora_dropout"):
                 d.pop(k)

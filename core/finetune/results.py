@@ -83,7 +83,7 @@ class _State:
         return d
 
 
-_JSON_COLUMNS = ("hparams", "align_settings", "run_ids", "packed_documents")
+_JSON_COLUMNS = ("hparams", "align_settings", "run_ids", "packed_documents", "outcomes")
 
 
 class Run(_State, Base):
@@ -126,6 +126,7 @@ class Run(_State, Base):
     nll_after: Mapped[float | None] = mapped_column(Float)
     eval_tokens: Mapped[int | None] = mapped_column(Integer)
     familiarity: Mapped[float | None] = mapped_column(Float)     # base model perplexity on the training data
+    outcomes: Mapped[str | None] = mapped_column(Text)           # JSON {name: {value, ci_low, ci_high, before, ...}} (config.outcomes)
     train_loss_first: Mapped[float | None] = mapped_column(Float)
     train_loss_last: Mapped[float | None] = mapped_column(Float)
     train_steps: Mapped[int | None] = mapped_column(Integer)

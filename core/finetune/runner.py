@@ -145,6 +145,11 @@ def validate(config: FinetuneConfig) -> HeldOut:
         if not c.available():
             raise AlignScopeError(f"Training source {config.source!r} is not installed.",
                                   fix=f"run: {c.install_hint() or 'install it'}")
+    if config.outcomes:
+        from core.outcomes.base import get_outcome
+
+        for name in config.outcomes:
+            get_outcome(name).check(config.target)
     load_probe(config.model, device=config.device, progress=False)
     return held
 
@@ -344,6 +349,8 @@ class _RunState:
     eval_fp: str = ""
     base: dict | None = None
     fam: dict | None = None
+    outcomes_before: dict = field(default_factory=dict)    # {name: OutcomeResult} of the base weights
+    outcomes_after: dict = field(default_factory=dict)     # {name: OutcomeResult} of the fine-tuned weights
     keys: dict = field(default_factory=dict)
     phases: object = None
     model: object = None
@@ -446,6 +453,15 @@ def _step_base(r: _RunState) -> None:
         r.say(f"{r.label}: base-model perplexity reused from the cache")
     results.update_run(r.run_id, ppl_before=r.base["perplexity"], nll_before=r.base["nll"], eval_tokens=r.base["tokens"])
     r.say(f"{r.label}: base-model perplexity on {r.held.corpus}: {r.base['perplexity']:.3f} ({r.base['tokens']} tokens)")
+    if r.config.outcomes:
+        from core.outcomes.measure import base_outcomes
+
+        results.update_run(r.run_id, phase="base-model outcomes")
+        r.outcomes_before = base_outcomes(r.probe, r.config.target, r.config.outcomes, precision=r.precision,
+                                          batch_size=r.config.eval_batch_size, should_stop=r.stop, model=r.model)
+        for name, res in r.outcomes_before.items():
+            r.say(f"{r.label}: base-model {name} on {r.config.target}: {res.value:.4f} {res.unit}"
+                  + (" (cached)" if res.extra.get("cached") else ""))
 
 
 def _step_familiarity(r: _RunState) -> None:
@@ -494,6 +510,12 @@ def _step_evaluate(r: _RunState) -> None:
     if not math.isfinite(r.after.perplexity):
         raise TrainingError(f"The fine-tuned model's perplexity on {r.held.corpus!r} is not finite (nll {r.after.nll}).",
                             fix=f"lower the learning rate (now {cfg.learning_rate:g}).")
+    if cfg.outcomes:
+        from core.outcomes.measure import measure_outcomes
+
+        results.update_run(r.run_id, phase="outcomes")
+        r.outcomes_after = measure_outcomes(r.model, r.probe.tokenizer, cfg.target, cfg.outcomes,
+                                            precision=r.precision, batch_size=cfg.eval_batch_size, should_stop=r.stop)
     if cfg.method == "lora" and cfg.save_adapter:
         r.adapter = str(cache_dir("finetune", "adapters", r.run_id))
         r.model.save_pretrained(r.adapter)
@@ -508,9 +530,31 @@ def _step_finish(r: _RunState) -> None:
     wall = time.time() - r.t0
     r.say(f"{r.label}: perplexity {r.base['perplexity']:.3f} -> {r.after.perplexity:.3f} in {wall:.0f} s")
     results.update_run(r.run_id, ppl_after=r.after.perplexity, nll_after=r.after.nll, adapter_path=r.adapter,
-                       status="done", phase="done", error=None, finished=time.time(), wall_seconds=wall,
+                       outcomes=outcome_record(r.outcomes_after, r.outcomes_before) or None, status="done", phase="done", error=None, finished=time.time(), wall_seconds=wall,
                        notes="; ".join(r.notes) or None)
     r.phases.update("eval", 1, f"{r.label}: done")
+
+
+def outcome_record(after: dict, before: dict) -> dict:
+    """The ``outcomes`` column of a run row: ``{name: {value, ci_low, ci_high, n, unit, direction,
+    before, before_ci, difference, difference_ci}}`` of the fine-tuned weights (``after``) and, where
+    the base weights were measured on the same problems, the paired difference after - before with its
+    95% paired bootstrap CI (:meth:`core.outcomes.base.OutcomeResult.paired_difference`). The shape
+    :func:`core.validation.axes.run_outcome` reads.
+
+    Args:
+        after, before: ``{name: OutcomeResult}``.
+    """
+    out = {}
+    for name, res in after.items():
+        rec = {"value": res.value, "ci_low": res.ci[0], "ci_high": res.ci[1], "n": res.n, "unit": res.unit,
+               "direction": res.direction}
+        base = before.get(name)
+        if base is not None:
+            d = res.paired_difference(base)
+            rec.update(before=base.value, before_ci=list(base.ci), difference=d.difference, difference_ci=list(d.ci))
+        out[name] = rec
+    return out
 
 
 #: The steps of a run, in order, and whether each holds the machine-wide training slot.

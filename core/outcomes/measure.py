@@ -91,7 +91,8 @@ def outcome_key(*, model_fingerprint: str, tokenizer_fingerprint: str, outcome_f
 def base_outcomes(probe: ProbeNetwork, target: str, names: str | Sequence[str] = DEFAULT_OUTCOMES, *,
                   precision: str = "auto", batch_size: int = 8, should_stop: Callable[[], bool] | None = None,
                   progress: Callable[[int, int], None] | None = None,
-                  problem_ids: Sequence[str] | None = None) -> dict[str, OutcomeResult]:
+                  problem_ids: Sequence[str] | None = None,
+                  model: torch.nn.Module | None = None) -> dict[str, OutcomeResult]:
     """The base weights' outcomes on ``target``, each computed once and cached under ``cache/outcomes/``.
 
     Keyed by :func:`outcome_key` (probe fingerprint, tokenizer fingerprint, outcome fingerprint, the
@@ -101,6 +102,9 @@ def base_outcomes(probe: ProbeNetwork, target: str, names: str | Sequence[str] =
 
     Args:
         precision: ``auto`` | ``fp32`` | ``bf16`` (``auto`` resolved on the probe's device).
+        model: a copy of the probe's base weights already in memory (e.g. the fine-tune runner's
+            float32 copy before training) to measure instead of loading ``probe.model``; the
+            cache key is the probe's, so it must hold the same weights.
 
     Raises:
         as :func:`measure_outcomes`.
@@ -124,7 +128,7 @@ def base_outcomes(probe: ProbeNetwork, target: str, names: str | Sequence[str] =
             hit.extra["cached"] = True
             out[n] = hit
             continue
-        res = o.measure(probe.model, probe.tokenizer, target, precision=resolved, batch_size=batch_size,
+        res = o.measure(model if model is not None else probe.model, probe.tokenizer, target, precision=resolved, batch_size=batch_size,
                         should_stop=should_stop, progress=progress, problem_ids=problem_ids)
         atomic_write(path, json.dumps(res.to_dict()))
         res.extra["cached"] = False

@@ -5,7 +5,7 @@
   validate report  --results F                 the leaderboard from a results file (no fine-tuning)
   validate metrics                             the registered alignment metrics
   validate export  [plan options] --out P      the plan's fine-tunes as token ids, to run on a GPU box
-  validate import  [plan options] --outcomes O --out F   a results file from a GPU box's outcomes
+  validate import  [plan options] --remote R --out F   a results file from a GPU box's outcomes
 
 On a machine with only torch and transformers (e.g. a GPU box), run an exported payload with
   python -m core.validation.remote run P --model SmolLM2-135M-Instruct.Q4_1.gguf --out O
@@ -73,6 +73,7 @@ def parse_regime(text: str) -> Regime:
 
 def plan_from_args(args: argparse.Namespace) -> LabPlan:
     """A :class:`core.validation.lab.LabPlan` from the plan options."""
+    from core.outcomes.measure import parse_names
     from core.precision import check_precision
     from core.validation.lab import DEFAULT_DOSE_FRACTIONS, DEFAULT_DOSE_PAIRS, DEFAULT_SOURCES, LabPlan, REGIME_4K, REGIME_LONG
 
@@ -100,7 +101,8 @@ def plan_from_args(args: argparse.Namespace) -> LabPlan:
     return LabPlan(target=args.target, sources=tuple(_split(args.sources)) if args.sources else DEFAULT_SOURCES,
                    regimes=regimes, dose_pairs=pairs, dose_fractions=fractions,
                    dose_seeds=_ints(args.dose_seeds, "--dose-seeds") if args.dose_seeds else (0, 1, 2),
-                   metrics=tuple(_split(args.metrics)), model=args.model, precision=check_precision(args.precision))
+                   metrics=tuple(_split(args.metrics)), model=args.model, precision=check_precision(args.precision),
+                   outcomes=tuple(parse_names(args.outcomes)) if args.outcomes.strip() else ())
 
 
 def _plan_args(p: argparse.ArgumentParser) -> None:
@@ -109,6 +111,8 @@ def _plan_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("lab plan")
     g.add_argument("--target", default="proofnet", help="target benchmark; its held-out split is evaluated (default proofnet)")
     g.add_argument("--sources", default=None, help="comma-separated training sources (default: the 9 sources of the committed experiment)")
+    g.add_argument("--outcomes", default="", metavar="NAMES",
+                   help="target outcomes each run measures before and after, beside held-out perplexity (e.g. af-nll; default none)")
     g.add_argument("--regime", action="append", default=[], metavar="NAME=BUDGET[:SEEDS][:EPOCHS]",
                    help="a fine-tune regime, repeatable (default: 4k=4000:0,1,2 and long=16000:0)")
     g.add_argument("--dose-pairs", default=None, metavar="A+B,...",
@@ -152,7 +156,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     im = sub.add_parser("import", help="a results file from the outcomes of python -m core.validation.remote run",
                         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     _plan_args(im)
-    im.add_argument("--outcomes", required=True, help="the --out file of python -m core.validation.remote run")
+    im.add_argument("--remote", required=True, metavar="R", help="the --out file of python -m core.validation.remote run")
     im.add_argument("--out", required=True, help="results file to write")
     im.add_argument("--metrics-from", default=None, metavar="FILE",
                     help="take the metric rows from this results file of the same plan (default: this machine's "
@@ -244,8 +248,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     from core.validation.remote import import_outcomes
 
     plan = plan_from_args(args)
-    if not Path(args.outcomes).is_file():
-        raise AlignScopeError(f"--outcomes {args.outcomes!r} does not exist.", fix="give the outcomes file of the remote run.")
+    if not Path(args.remote).is_file():
+        raise AlignScopeError(f"--remote {args.remote!r} does not exist.", fix="give the --out file of the remote run.")
     if args.metrics_from:
         if not Path(args.metrics_from).is_file():
             raise AlignScopeError(f"--metrics-from {args.metrics_from!r} does not exist.", fix="give a results file.")
@@ -255,7 +259,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
         with tempfile.TemporaryDirectory() as d:
             local = write_results(plan, plan_runs(plan), Path(d) / "local.json")
-    res = import_outcomes(plan, Path(args.outcomes), Path(args.out), local_results=local)
+    res = import_outcomes(plan, Path(args.remote), Path(args.out), local_results=local)
     print(json.dumps({"out": args.out, "runs": len(res["runs"]), "metrics": len(res["metrics"])}) if args.json else
           f"wrote {len(res['runs'])} runs and {len(res['metrics'])} metric values to {args.out}")
     return 0

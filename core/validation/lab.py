@@ -102,6 +102,9 @@ class LabPlan:
         metrics: alignment metric names (``core.metrics``); empty -> every registered metric.
         model: the causal LM that is fine-tuned (and the probe network of the metrics).
         precision: ``auto`` | ``fp32`` | ``bf16`` for training and evaluation.
+        outcomes: target outcomes (:mod:`core.outcomes`, e.g. ``("af-nll",)``) every run measures
+            before and after, beside held-out perplexity (the lab's ``text-ppl`` outcome); each run
+            row then carries ``outcomes`` (:func:`core.finetune.runner.outcome_record`).
     """
 
     target: str = "proofnet"
@@ -113,9 +116,13 @@ class LabPlan:
     metrics: tuple[str, ...] = ()
     model: str = DEFAULT_MODEL
     precision: str = "auto"
+    outcomes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if not self.outcomes:            # plans made before outcomes existed keep their dicts
+            d.pop("outcomes")
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "LabPlan":
@@ -123,7 +130,7 @@ class LabPlan:
         d["regimes"] = tuple(Regime(**{**r, "seeds": tuple(r["seeds"]),
                                        "sources": None if r.get("sources") is None else tuple(r["sources"])})
                          for r in d.get("regimes", ()))
-        for k in ("sources", "dose_fractions", "dose_seeds", "metrics"):
+        for k in ("sources", "dose_fractions", "dose_seeds", "metrics", "outcomes"):
             if k in d:
                 d[k] = tuple(d[k])
         if "dose_pairs" in d:
@@ -180,6 +187,8 @@ def _config(plan: LabPlan, regime: Regime, seed: int, *, source: str | None = No
               batch_size=regime.batch_size, seq_len=regime.seq_len, seed=seed, save_adapter=False)
     if "precision" in FinetuneConfig.__dataclass_fields__:
         kw["precision"] = plan.precision
+    if plan.outcomes:
+        kw["outcomes"] = tuple(plan.outcomes)
     return FinetuneConfig(**kw)
 
 
@@ -187,7 +196,8 @@ def validate_plan(plan: LabPlan, *, token_counts: Callable[[str], int] | None = 
     """Check a plan before any work (fast; corpora sizes are counted once and cached).
 
     Raises:
-        AlignScopeError: no regime or seed; fewer than 3 sources (no fit possible); a duplicate or
+        AlignScopeError: no regime or seed; an outcome the target cannot give (e.g. ``af-nll`` of a
+            target without a pair format); fewer than 3 sources (no fit possible); a duplicate or
             unknown source; a source on the target's test split; a dose fraction outside (0, 1); a
             source smaller than a regime's budget (the message gives the largest feasible budget).
     """
@@ -204,6 +214,11 @@ def validate_plan(plan: LabPlan, *, token_counts: Callable[[str], int] | None = 
     if len(set(plan.sources)) != len(plan.sources):
         dup = sorted({s for s in plan.sources if plan.sources.count(s) > 1})
         raise AlignScopeError(f"Sources listed twice: {', '.join(dup)}.", fix="list each source once (--sources).")
+    if plan.outcomes:
+        from core.outcomes.base import get_outcome
+
+        for name in plan.outcomes:
+            get_outcome(name).check(plan.target)
     if len(plan.sources) < 3:
         raise AlignScopeError(f"The lab needs at least 3 sources to fit a metric against perplexity; got {len(plan.sources)}.",
                               fix="pass 3 or more sources with --sources.")
@@ -605,7 +620,7 @@ def write_results(plan: LabPlan, runs: list[PlannedRun], out: Path, *, wall: flo
                      "nll_after": row.get("nll_after"), "tokens_trained": row.get("tokens_trained"),
                      "wall_seconds": row.get("wall_seconds"), "train_seconds": row.get("train_seconds"),
                      "precision": row.get("precision"), "alignment": row.get("alignment"),
-                     "familiarity": row.get("familiarity"),
+                     "familiarity": row.get("familiarity"), "outcomes": row.get("outcomes"),
                      "record": {k: v for k, v in row.items() if k in _RECORD_FIELDS}})
     metrics_file = _metrics_path(plan)
     metric_rows = json.loads(metrics_file.read_text())["rows"] if metrics_file.is_file() else []
@@ -637,7 +652,7 @@ _RECORD_FIELDS = ("group_key", "label", "source", "mixture", "target", "eval_cor
                   "align_ci_low", "align_ci_high", "align_settings", "budget_tokens", "tokens_trained", "tokens_seen",
                   "documents_used", "hparams", "ppl_before", "ppl_after", "nll_before", "nll_after", "eval_tokens",
                   "familiarity", "train_loss_first", "train_loss_last", "train_steps", "train_seconds", "wall_seconds",
-                  "device", "precision", "status", "error", "notes", "started", "finished")
+                  "device", "precision", "status", "error", "notes", "started", "finished", "outcomes")
 
 
 def import_runs(path: Path, runs: list[PlannedRun]) -> int:

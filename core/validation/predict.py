@@ -106,6 +106,7 @@ class Predictor:
     regime: str
     exclude_derived: bool
     alpha: float = ALPHA
+    measured: float | None = None      # the lab's own mean outcome of a left-out source (fit_predictor(leave_out=))
 
     def predict(self, value: float) -> Prediction:
         """The prediction for metric value ``value`` (see the module docstring).
@@ -239,7 +240,7 @@ def leaderboard_metric(results: Mapping, *, condition: str, outcome: str, regime
 
 def fit_predictor(results: Mapping, *, condition: str = "finetune", outcome: str = "text-ppl",
                   regime: str | None = None, metric: str | None = None, exclude_derived: bool = True,
-                  alpha: float = ALPHA) -> Predictor:
+                  alpha: float = ALPHA, leave_out: str | None = None) -> Predictor:
     """The lab's predictor for one (condition, outcome, regime, metric).
 
     Args:
@@ -247,6 +248,8 @@ def fit_predictor(results: Mapping, *, condition: str = "finetune", outcome: str
         regime: default ``4k`` when present, else the first regime with runs.
         metric: default :func:`leaderboard_metric`.
         exclude_derived: leave the target-derived sources out (default: a new source is not derived).
+        leave_out: a lab source to leave out of the fit (the one being predicted, so that its own
+            runs never inform its prediction); its measured outcome is kept as ``Predictor.measured``.
 
     Raises:
         AlignScopeError: unknown condition/outcome/regime/metric, or fewer than :data:`MIN_POINTS`
@@ -269,10 +272,13 @@ def fit_predictor(results: Mapping, *, condition: str = "finetune", outcome: str
         raise AlignScopeError(f"The lab results have no values of metric {metric!r}.", fix=f"choose one of {known}.")
     pts = [p for p in stats.regime_points(view, regime) if p.ppl and p.metric_point in table
            and not (exclude_derived and p.derived)]
+    measured = next((p.ppl_mean for p in stats.regime_points(view, regime) if p.ppl and p.name == leave_out), None)
+    pts = [p for p in pts if p.name != leave_out]
     if len(pts) < MIN_POINTS:
         raise AlignScopeError(f"Only {len(pts)} lab sources have a {condition} {outcome} and a {metric} value in "
                               f"regime {regime}; a prediction needs {MIN_POINTS}.", fix="run the lab on more sources.")
     x = np.array([table[p.metric_point]["value"] for p in pts], dtype=float)
     y = np.array([p.ppl_mean for p in pts], dtype=float)
     return Predictor(x=x, y=y, names=tuple(p.name for p in pts), metric=metric, condition=condition,
-                     outcome=outcome, regime=regime, exclude_derived=exclude_derived, alpha=alpha)
+                     outcome=outcome, regime=regime, exclude_derived=exclude_derived, alpha=alpha,
+                     measured=None if measured is None else float(measured))

@@ -23,7 +23,8 @@ def predict_source(source: str, *, target: str, results_path: str | None = None,
 
     Returns:
         :meth:`core.validation.predict.Prediction.to_dict` plus ``source``, ``target``, ``results``
-        (the lab file), ``metric_ci`` and ``metric_cached``; with ``cached_only`` and no cached metric
+        (the lab file), ``measured`` (the lab's mean outcome when ``source`` is a lab source, which
+        is then left out of the fit, else None), ``metric_ci`` and ``metric_cached``; with ``cached_only`` and no cached metric
         value, ``{"source", "metric", "value": None, "missing": True}``.
 
     Raises:
@@ -47,12 +48,17 @@ def predict_source(source: str, *, target: str, results_path: str | None = None,
         raise AlignScopeError(f"Source {source!r} holds the test split of target {target!r}.",
                               fix="predict for a source disjoint from the target's held-out split.")
     pred = fit_predictor(results, condition=condition, outcome=outcome, regime=regime, metric=metric,
-                         exclude_derived=not with_derived)
+                         exclude_derived=not with_derived, leave_out=source)
     value = get_metric(pred.metric).score(source, target, cached_only=cached_only)
     if value is None:
         return {"source": source, "metric": pred.metric, "value": None, "missing": True}
     out = pred.predict(value.value).to_dict()
-    return {**out, "source": source, "target": target, "results": str(path),
+    if pred.measured is not None:      # a lab source: predicted from the others, beside what the lab measured
+        inside = out["low"] <= pred.measured <= out["high"]
+        out["note"] = "; ".join(filter(None, [out.get("note"), (
+            f"{source} is a lab source: left out of the fit; the lab measured {pred.measured:.4g} "
+            f"({'inside' if inside else 'outside'} the interval)")]))
+    return {**out, "source": source, "target": target, "results": str(path), "measured": pred.measured,
             "metric_ci": [value.ci_low, value.ci_high], "metric_cached": value.cached}
 
 

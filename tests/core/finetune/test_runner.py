@@ -156,3 +156,43 @@ def test_an_old_database_gains_the_precision_column():
     assert results.get_run("old", reconcile_first=False)["precision"] == "fp32"
     with sqlite3.connect(path) as conn:
         assert "precision" in {r[1] for r in conn.execute("PRAGMA table_info(runs)")}
+
+
+def test_a_run_records_af_nll_before_and_after_with_a_paired_ci(corpora, tiny_config, tiny_settings, tmp_path):
+    from tests.conftest import register_texts
+    from core.outcomes.problems import PAIR_FORMATS, PairFormat
+    from core.validation.axes import run_outcome
+
+    fmt = PairFormat(name="qa", condition_template="Q: {condition}\nA:", completion_template=" {completion}",
+                     stop=("\n",))
+    docs = [f"Q: what is {a} plus {b}?\nA: {a + b}" for a in range(4) for b in range(4)]
+    register_texts(tmp_path, "qa-bench", docs, "target benchmark")
+    PAIR_FORMATS.register("qa-bench", fmt)
+    try:
+        cfg = tiny_config("maths", target="qa-bench", precision="fp32", outcomes=("af-nll",))
+        plain = tiny_config("maths", target="qa-bench", precision="fp32")
+        assert "outcomes" not in plain.identity_dict() and cfg.identity_dict()["outcomes"] == ["af-nll"]
+        assert run_id_for(cfg, tiny_settings) != run_id_for(plain, tiny_settings)
+        assert cfg.hparams() == plain.hparams()            # comparable on perplexity
+        row = run_finetune(cfg, tiny_settings)
+        rec = row["outcomes"]["af-nll"]
+        assert rec["n"] == len(docs) and rec["unit"] == "nats/token" and rec["direction"] == "lower"
+        assert rec["ci_low"] <= rec["value"] <= rec["ci_high"]
+        assert rec["difference"] == pytest.approx(rec["value"] - rec["before"])
+        assert rec["difference_ci"][0] <= rec["difference"] <= rec["difference_ci"][1]
+        assert run_outcome(row, "af-nll") == rec["value"]
+        again = run_finetune(tiny_config("maths", target="qa-bench", precision="fp32", outcomes=("af-nll",), seed=1),
+                             tiny_settings)
+        assert again["outcomes"]["af-nll"]["before"] == rec["before"]          # base outcome from the cache
+    finally:
+        PAIR_FORMATS.unregister("qa-bench")
+
+
+def test_an_unknown_outcome_or_a_target_without_pairs_is_refused_before_any_work(corpora, tiny_config):
+    from core.errors import AlignScopeError
+    from core.finetune.runner import validate
+
+    with pytest.raises(AlignScopeError, match="af-nll"):
+        tiny_config("maths", outcomes=("no-such-outcome",))
+    with pytest.raises(AlignScopeError, match="pair format"):
+        validate(tiny_config("maths", outcomes=("af-nll",)))

@@ -217,3 +217,31 @@ def test_report_cli_renders_markdown_tables_from_a_results_file(capsys):
     rows = json.loads(capsys.readouterr().out)["leaderboard"]
     assert {"metric", "regime", "n_sources", "n_seeds", "r2", "r2_ci", "spearman", "spearman_ci", "loo_error"} <= set(rows[0])
     assert main(["validate", "report", "--results", str(small.with_name("missing.json"))]) == 2
+
+
+def test_a_lab_with_outcomes_puts_af_nll_on_the_finetune_axis(tmp_path, tiny_model_dir, lab_corpora):
+    import dataclasses
+
+    from core.outcomes.problems import PAIR_FORMATS, PairFormat
+    from core.validation.axes import axes_of, axis_view
+    from tests.conftest import register_texts
+
+    register_texts(tmp_path, "qa-bench", [f"Q: what is {a} times {b}?\nA: {a * b}" for a in range(4) for b in range(3)],
+                   "target benchmark")
+    PAIR_FORMATS.register("qa-bench", PairFormat(name="qa", condition_template="Q: {condition}\nA:",
+                                                 completion_template=" {completion}", stop=("\n",)))
+    try:
+        plan = LabPlan(target="qa-bench", sources=tuple(lab_corpora), regimes=(Regime("t", 128, seeds=(0,), **TINY),),
+                       dose_pairs=(), model=tiny_model_dir, precision="fp32", outcomes=("af-nll",))
+        assert LabPlan.from_dict(plan.to_dict()) == plan
+        assert "outcomes" not in dataclasses.replace(plan, outcomes=()).to_dict()
+        with pytest.raises(AlignScopeError, match="pair format"):
+            validate_plan(dataclasses.replace(plan, target="bench"))
+        res = run_lab(plan, out=tmp_path / "lab.json", settings=_settings(tiny_model_dir), say=lambda *_: None,
+                      metrics=False)
+        assert [r["outcomes"]["af-nll"]["n"] for r in res["runs"]] == [12, 12, 12]
+        assert ("finetune", "af-nll") in axes_of(res) and ("finetune", "text-ppl") in axes_of(res)
+        view = axis_view(res, "finetune", "af-nll")
+        assert [r["ppl_after"] for r in view["runs"]] == [r["outcomes"]["af-nll"]["value"] for r in res["runs"]]
+    finally:
+        PAIR_FORMATS.unregister("qa-bench")

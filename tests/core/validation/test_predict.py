@@ -97,6 +97,10 @@ def test_fit_on_lab_results_uses_the_leaderboard_first_metric_unless_told():
     assert fit_predictor(results, metric="gzip", exclude_derived=False).metric == "gzip"
     derived = [n for n, v in results["sources"].items() if v["derived_from_target"]]
     assert not set(fit_predictor(results, metric="gzip").names) & set(derived)
+    full = fit_predictor(results, metric="gzip", exclude_derived=False)
+    held = fit_predictor(results, metric="gzip", exclude_derived=False, leave_out=full.names[0])
+    assert full.names[0] not in held.names and len(held.names) == len(full.names) - 1
+    assert held.measured == pytest.approx(full.y[0]) and full.measured is None      # its own runs never fit it
     for bad in (dict(metric="nosuch"), dict(regime="nosuch"), dict(outcome="af-nll"), dict(condition="icl")):
         with pytest.raises(AlignScopeError):
             fit_predictor(results, **{"exclude_derived": False, **bad})
