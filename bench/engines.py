@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 OUT = Path(__file__).with_suffix(".json")
-#: Assumptions of the GPU projection when no GPU is measured (stated in the JSON and the README).
+#: Assumptions of the GPU projection when no GPU is measured (stated in the JSON and docs/ray.md).
 H100_BF16_DENSE_TFLOPS = 989.0           # NVIDIA H100 SXM, dense bf16 tensor-core peak
 ASSUMED_MFU = 0.05                       # a 135M-parameter model on 2,048-token batches: small matmuls
 GPU_COUNTS = (1, 2, 4, 8, 16, 32, 64)

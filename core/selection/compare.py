@@ -10,7 +10,7 @@ Design (``python -m core select compare``):
 - Each selection is saved as a corpus (``sel-<method>-s<seed>-<hash>``, :mod:`core.selection.export`)
   and fine-tuned through the product's launcher (:func:`core.finetune.runner.run_finetune`, rows in
   the results database) in the regime the validation lab found to separate sources (``4k``: 4,000
-  tokens, 2 epochs, lr 1e-4, batch 8, 128-token sequences; README "Which alignment metric predicts
+  tokens, 2 epochs, lr 1e-4, batch 8, 128-token sequences; docs/validation.md "Which alignment metric predicts
   fine-tuning?"). The outcome is the perplexity on ProofNet's test split.
 - Resumable: a saved selection is reused, a ``done`` run is skipped; the results file is rewritten
   atomically after every run. One compare at a time per cache (a file lock).

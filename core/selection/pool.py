@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 #: Characters per token used to estimate a document's windows before tokenising (SmolLM2's BPE
 #: averages 3.5-4.5 characters per token on the demo corpora; only the sampling weights depend on it).
 CHARS_PER_TOKEN = 4
-#: Default cap on the pool (see README "Selecting windows": 2,400 windows x 128 tokens, about 307k
+#: Default cap on the pool (see docs/selection.md "Selecting windows": 2,400 windows x 128 tokens, about 307k
 #: tokens, is a 10-15 minute per-window Task2Vec pass on 2 CPU cores).
 DEFAULT_MAX_WINDOWS = 2400
 

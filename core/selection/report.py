@@ -31,7 +31,7 @@ def compare_rows(res: Mapping) -> list[dict]:
 
 
 def compare_table(res: Mapping) -> str:
-    """Markdown table of :func:`compare_rows` (the README's table)."""
+    """Markdown table of :func:`compare_rows` (the table of docs/selection.md)."""
     rows = compare_rows(res)
     if not rows:
         return "no comparison results yet"

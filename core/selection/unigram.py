@@ -1,6 +1,6 @@
 """``unigram-cos``: windows whose token-unigram counts are closest in cosine to the target's.
 
-The validation lab's best-fitting metric (README "Which alignment metric predicts fine-tuning?":
+The validation lab's best-fitting metric (docs/validation.md "Which alignment metric predicts fine-tuning?":
 ``unigram-cos`` had the highest r² against ProofNet perplexity, 0.84 vs 0.66 for ``t2v-head``, the
 difference not significant at 95%), applied per window: score(w) = cos(c_w, c_T) with c_w the
 window's token-id counts (probe tokenizer) and c_T the counts over every document of the target

@@ -84,7 +84,7 @@ class Regime:
 #: The paper's controlled budget, 3 seeds (the default regime).
 REGIME_4K = Regime("4k", 4000, sources=tuple(s for s in DEFAULT_SOURCES if s != "champ"))
 #: The longer regime: 4x the tokens (32 optimiser steps instead of 8), three seeds. Chosen so that the
-#: spread between sources is well beyond seed noise; see docs/results/validation.json and the README.
+#: spread between sources is well beyond seed noise; see docs/results/validation.json and docs/validation.md.
 REGIME_LONG = Regime("long", 16000, seeds=(0, 1, 2), sources=tuple(s for s in DEFAULT_SOURCES if s != "proofnet-informal"))
 
 
