@@ -14,6 +14,20 @@ from ui.export import table_download
 _DECIMALS = {"ci_low": "95% CI low", "ci_high": "95% CI high", "diversity": "diversity"}
 
 
+PREDICTED_HELP = ("Held-out perplexity the validation lab predicts after a 4k-token fine-tune on this source, with a "
+                  "leave-one-source-out conformal interval (python -m core predict), from the metric the lab ranks first "
+                  "(without target-derived sources); a lab source is left out of its own fit. Empty: the metric is not "
+                  "cached for it yet (python -m core metrics score) or there are no lab results for this target.")
+
+
+@st.cache_data(show_spinner=False, ttl=600)
+def predictions(sources: tuple[str, ...], target: str) -> dict[str, str]:
+    """``{source: cell}`` of the "predicted after fine-tuning" column (cached metric values only)."""
+    from core.validation.predict_cli import prediction_cell, ranking_predictions
+
+    return {s: prediction_cell(p) for s, p in ranking_predictions(list(sources), target=target).items()}
+
+
 def table_height(n_rows: int, *, row_px: int = 35) -> int:
     """Pixel height of a ``st.dataframe`` showing all ``n_rows`` rows and its header (no inner scroll)."""
     return (n_rows + 1) * row_px + 3
@@ -24,8 +38,8 @@ def ranking_table(rows: list[dict], *, target: str) -> None:
     the diversity coefficient to 3 decimals, size in tokens and batches; with its CSV download."""
     cc = st.column_config
     df = pd.DataFrame(rows)
-    order = [c for c in ("ranks", "source", "domain", "alignment", "ci_low", "ci_high", "diversity", "tokens", "batches")
-             if c in df]
+    order = [c for c in ("ranks", "source", "domain", "alignment", "ci_low", "ci_high", "diversity", "predicted",
+                         "tokens", "batches") if c in df]
     st.dataframe(df, width="stretch", hide_index=True, placeholder="", column_order=order,
                  height=table_height(len(df)), column_config={
         "rank": cc.NumberColumn("rank", width="small"),
@@ -36,6 +50,7 @@ def ranking_table(rows: list[dict], *, target: str) -> None:
         "tokens": cc.NumberColumn("tokens", format="localized",
                                   help="Whole corpus, default probe tokenizer (count on the Corpora page)"),
         "batches": cc.TextColumn("batches", help="batches of candidate x target"),
+        "predicted": cc.TextColumn("predicted after fine-tuning", help=PREDICTED_HELP),
     })
     table_download(df, f"ranking-{target}", key="ranking")
 
@@ -59,6 +74,9 @@ def ranking_section(ready: dict, settings: EmbedSettings, *, target: str) -> Non
     ranking = rank_sources(matrix, target)
     rows = ranking_rows(ranking, tokens=cached_token_counts(list(ready)), domains=domains(),
                         groups=tie_groups(matrix, target, ranking))
+    cells = predictions(tuple(r["source"] for r in rows), target)
+    for r in rows:
+        r["predicted"] = cells.get(r["source"], "")
     caption = settings_caption(settings)
     fig = charts.ranking_figure(rows, target=target, subtitle=caption)
     drill.remember(drill.pair_from_event(show_figure(fig, key="ranking", select=True), target=target))

@@ -62,6 +62,47 @@ def predict_source(source: str, *, target: str, results_path: str | None = None,
             "metric_ci": [value.ci_low, value.ci_high], "metric_cached": value.cached}
 
 
+def ranking_predictions(sources: list[str], *, target: str, results_path: str | None = None,
+                        condition: str = "finetune", outcome: str = "text-ppl", with_derived: bool = False,
+                        metric: str | None = None) -> dict:
+    """``{source: prediction dict | None}`` for a ranking table, from cached metric values only (no
+    metric is computed: a source whose value is not cached gets None, as does every source when
+    there are no lab results for ``target``). One metric for all rows: ``metric``, else the lab
+    leaderboard's first (:func:`core.validation.predict.leaderboard_metric`); each lab source is left out of its own fit
+    (:func:`predict_source`).
+    """
+    from core.validation.predict import fit_predictor
+    from core.validation.report import load_results, results_path as default_path
+
+    path = results_path or default_path()
+    try:
+        if path is None:
+            return {s: None for s in sources}
+        metric = fit_predictor(load_results(path), condition=condition, outcome=outcome, metric=metric,
+                               exclude_derived=not with_derived).metric
+    except AlignScopeError:
+        return {s: None for s in sources}
+    out: dict = {}
+    for s in sources:
+        try:
+            p = predict_source(s, target=target, results_path=str(path), condition=condition, outcome=outcome,
+                               metric=metric, with_derived=with_derived, cached_only=True)
+        except AlignScopeError:                  # e.g. the target's own split, another target's lab
+            p = None
+        out[s] = None if p is None or p.get("missing") else p
+    return out
+
+
+def prediction_cell(p: dict | None) -> str:
+    """A ranking table's cell: ``"28.1 [25.3, 30.9] (sbert)"``, ``"extrapolates"`` appended when the
+    metric value is outside the lab's range, the interval alone when the point is refused, ``""`` for None."""
+    if p is None:
+        return ""
+    ival = f"[{p['low']:.3g}, {p['high']:.3g}]"
+    head = f"{p['value']:.3g} {ival}" if p["value"] is not None else f"no point estimate, {ival}"
+    return f"{head} ({p['metric']})" + (", extrapolates" if p["extrapolates"] else "")
+
+
 def prediction_text(p: dict) -> str:
     """One paragraph for the terminal."""
     unit = "nats/token" if p["outcome"].endswith("nll") else "perplexity"

@@ -20,6 +20,7 @@ def test_ranking_from_cache(app, view_params, settings):
     assert {"ci_low", "ci_high", "diversity", "tokens"} <= set(df.columns)
     assert df.set_index("source").loc["cand-maths", "tokens"] > 0
     assert df["ci_low"].le(df["alignment"]).all() and df["ci_high"].ge(df["alignment"]).all()
+    assert set(df["predicted"]) == {""}          # the committed lab is for proofnet, not this target: no prediction
 
 
 def test_ranking_needs_target_embeddings(app, view_params, settings):

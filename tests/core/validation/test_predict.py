@@ -132,6 +132,15 @@ def test_predict_and_metrics_commands(corpora, capsys, monkeypatch, tmp_path):
     assert out["metric"] == "gzip" and out["low"] <= out["high"] and out["n"] >= 4
     assert out["metric_value"] == pytest.approx(rows[1]["value"])
     assert out["extrapolates"] == (not out["fit_range"][0] <= out["metric_value"] <= out["fit_range"][1])
+    from core.validation.predict_cli import prediction_cell, ranking_predictions
+
+    cells = ranking_predictions(["prose", "wiki-ish", "bench"], target="bench", results_path=str(lab), metric="gzip",
+                                with_derived=True)
+    assert cells["prose"]["value"] == pytest.approx(out["value"])       # cached gzip value: the same prediction
+    assert cells["wiki-ish"] is None and cells["bench"] is None         # not cached (nothing computed) / the test split
+    assert prediction_cell(cells["prose"]).endswith("(gzip)" + (", extrapolates" if out["extrapolates"] else ""))
+    assert prediction_cell(None) == ""
+    assert ranking_predictions(["prose"], target="bench", results_path=str(tmp_path / "none.json")) == {"prose": None}
     for bad in (["predict", "--target", "bench", "--source", "bench", "--results", str(lab)],           # the test split
                 ["predict", "--target", "proofnet", "--source", "prose", "--results", str(lab)],        # other target
                 ["predict", "--target", "bench", "--source", "prose", "--results", str(lab), "--metric", "nosuch"],
