@@ -11,14 +11,15 @@ from ui import slides  # noqa: E402
 
 settings = settings_sidebar()
 slides.presenting("validation", settings)
-st.title("Which metric predicts fine-tuning?")
+axis = v.axis_control()
+st.title("Which metric predicts " + (v.axis_label(axis["condition"], axis["outcome"]) if axis else "fine-tuning") + "?")
 st.markdown(
     "AlignScope ranks sources by an alignment metric; this page shows how well each metric **predicts the outcome**: "
     "the perplexity on the target benchmark of a model fine-tuned on that source (same budget, several seeds). "
     "Rival metrics (Task2Vec variants, GZIP, SBERT, token unigrams, DSIR, familiarity) are scored on the same "
     "sources, and a dose-response experiment mixes an aligned with an unaligned source at fixed budget.")
 
-rep, path, error = v.load_report()
+rep, path, error = v.load_report(axis)
 if error:
     st.error(md_escape(error))
     st.stop()

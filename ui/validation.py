@@ -32,8 +32,52 @@ def _version(path: Path) -> tuple[str, int, int]:
 
 
 @st.cache_data(max_entries=8, show_spinner="Rebuilding the leaderboard from the lab results...")
-def _report(path: str, mtime_ns: int, size: int) -> dict:
-    return report.report(report.load_results(path))
+def _report(path: str, mtime_ns: int, size: int, condition: str = "finetune", outcome: str = "text-ppl") -> dict:
+    from core.validation.axes import axis_view
+
+    results = report.load_results(path)
+    if (condition, outcome) != ("finetune", "text-ppl"):
+        results = axis_view(results, condition, outcome)
+    return report.report(results)
+
+
+AXIS_PARAM = "axis"
+#: How a (condition, outcome) reads in the selector and the page title.
+CONDITION_WORDS = {"finetune": "after fine-tuning", "icl": "in context (few-shot)"}
+OUTCOME_WORDS = {"text-ppl": "held-out perplexity", "af-nll": "AF NLL (formal | informal)",
+                 "af-ppl": "AF perplexity (formal | informal)"}
+
+
+def axis_label(condition: str, outcome: str) -> str:
+    """``"AF NLL (formal | informal) in context (few-shot)"``."""
+    return f"{OUTCOME_WORDS.get(outcome, outcome)} {CONDITION_WORDS.get(condition, condition)}"
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _cached_axes(versions: tuple) -> list[dict]:
+    return report.lab_axes()
+
+
+def _axes() -> list[dict]:
+    """:func:`core.validation.report.lab_axes`, memoised per version of the files it reads."""
+    paths = [p for p in (report.results_path(), report.ICL_RESULTS_FILE) if p is not None]
+    return _cached_axes(tuple((str(p), *(_version(p)[1:] if p.is_file() else (0, 0))) for p in paths))
+
+
+def axis_control() -> dict | None:
+    """The (condition, outcome) selector, in the URL (``?axis=icl/af-nll``): ``{"condition",
+    "outcome", "path"}`` of the chosen axis, or None when no lab file has runs."""
+    axes = _axes()
+    if not axes:
+        return None
+    keys = [f"{a['condition']}/{a['outcome']}" for a in axes]
+    _url_choice(AXIS_PARAM, "wv_axis", keys, keys[0])
+    key = st.selectbox("Condition and outcome", keys, key="wv_axis",
+                       format_func=lambda k: axis_label(*k.split("/", 1)),
+                       help="How the source is used (fine-tuned on, or shown as demonstrations in the prompt) and "
+                            "what is measured on the target benchmark; each from its committed lab file.")
+    _write_url(AXIS_PARAM, "wv_axis", key)
+    return axes[keys.index(key)]
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -41,16 +85,17 @@ def _verdict(path: str, mtime_ns: int, size: int) -> str:
     return report.verdict_for_file(path)
 
 
-def load_report() -> tuple[dict | None, Path | None, str | None]:
-    """The report of the current results file: ``(report, path, error)``.
+def load_report(axis: dict | None = None) -> tuple[dict | None, Path | None, str | None]:
+    """The report of the current results file, or of ``axis`` (:func:`axis_control`): ``(report, path, error)``.
 
     ``(None, None, None)`` when there is no results file; ``(None, path, message)`` when it cannot
     be read (the message names the file and the field)."""
-    path = report.results_path()
+    path = axis["path"] if axis else report.results_path()
     if path is None:
         return None, None, None
     try:
-        return _report(*_version(path)), path, None
+        extra = (axis["condition"], axis["outcome"]) if axis else ()
+        return _report(*_version(path), *extra), path, None
     except OSError:
         return None, path, (f"Validation results file {path} does not exist (set by ${report.RESULTS_ENV})."
                             f" Fix: point ${report.RESULTS_ENV} at an existing file, or unset it.")

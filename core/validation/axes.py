@@ -41,13 +41,14 @@ def run_condition(run: Mapping) -> str:
 def run_outcome(run: Mapping, outcome: str) -> float | None:
     """The value of ``outcome`` of a run row, or None when it was not measured (or is not finite).
 
-    ``text-ppl`` falls back to the row's ``ppl_after`` (the only outcome before the axes existed);
+    ``text-ppl`` of a fine-tune row falls back to its ``ppl_after`` (the only outcome before the axes
+    existed; an in-context row's ``ppl_after`` is its af-ppl);
     ``af-ppl`` is ``exp`` of ``af-nll`` when only the latter is recorded.
     """
     rec = (run.get("outcomes") or {}).get(outcome)
     value = rec.get("value") if isinstance(rec, Mapping) else rec
-    if value is None and outcome == "text-ppl":
-        value = run.get("ppl_after")
+    if value is None and outcome == "text-ppl" and run_condition(run) == "finetune":
+        value = run.get("ppl_after")      # an in-context row's ppl_after is its af-ppl, not held-out text
     if value is None and outcome == "af-ppl":
         nll = run_outcome(run, "af-nll")
         value = math.exp(nll) if nll is not None and nll < 700 else None
@@ -61,7 +62,7 @@ def _recorded(run: Mapping, outcome: str) -> bool:
     failure of that run; a missing entry means it was never measured)."""
     if outcome in (run.get("outcomes") or {}):
         return True
-    return (outcome == "text-ppl" and "ppl_after" in run) or (outcome == "af-ppl" and _recorded(run, "af-nll"))
+    return (outcome == "text-ppl" and "ppl_after" in run and run_condition(run) == "finetune") or (outcome == "af-ppl" and _recorded(run, "af-nll"))
 
 
 def axes_of(results: Mapping) -> list[tuple[str, str]]:

@@ -24,6 +24,8 @@ from core.paths import REPO_ROOT
 from core.validation import stats
 
 RESULTS_FILE = REPO_ROOT / "docs" / "results" / "validation.json"
+#: The committed in-context lab (``bench/icl_lab.py``): the ``icl`` condition's results file.
+ICL_RESULTS_FILE = REPO_ROOT / "docs" / "results" / "validation_icl_cpu.json"
 RESULTS_ENV = "ALIGNSCOPE_VALIDATION_RESULTS"
 SUPPORTED_VERSIONS = (1,)
 RUN_STATES = ("done", "failed", "killed", "cancelled", "running", "queued")
@@ -59,6 +61,29 @@ def results_path() -> Path | None:
 
 def _num(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def lab_axes() -> list[dict]:
+    """``[{"condition", "outcome", "path"}]``: every (condition, outcome) with measured runs in the
+    dashboard's results file (:func:`results_path`) and the committed in-context lab
+    (:data:`ICL_RESULTS_FILE`), in that order. The dashboard's file comes first as
+    ``finetune``/``text-ppl`` even when it cannot be read (the page then shows its error); another
+    file that cannot be read is skipped."""
+    from core.validation.axes import axes_of
+
+    main = results_path()
+    paths = [p for p in (main, ICL_RESULTS_FILE) if p is not None]
+    out, seen = [], set()
+    for path in dict.fromkeys(paths):
+        try:
+            pairs = axes_of(load_results(path))
+        except (OSError, AlignScopeError):
+            pairs = [("finetune", "text-ppl")] if path == main else []
+        for condition, outcome in pairs:
+            if (condition, outcome) not in seen:
+                seen.add((condition, outcome))
+                out.append({"condition": condition, "outcome": outcome, "path": Path(path)})
+    return out
 
 
 def load_results(path: str | Path) -> dict:

@@ -79,6 +79,7 @@ def test_regime_and_derived_from_url_and_back(app, small_file):
 def test_no_results_file_says_how_to_produce_one(app, monkeypatch, tmp_path):
     monkeypatch.delenv(report.RESULTS_ENV, raising=False)
     monkeypatch.setattr(report, "RESULTS_FILE", tmp_path / "absent.json")
+    monkeypatch.setattr(report, "ICL_RESULTS_FILE", tmp_path / "absent-icl.json")
     at = app(PAGE).run()
     assert not at.exception, texts_of(at.exception)
     assert any("No validation results yet" in t for t in texts_of(at.info))
@@ -140,3 +141,15 @@ def test_results_without_metric_values_show_the_finished_runs(app, monkeypatch, 
     assert len(at.dataframe) == 3                               # points of 4k, long, dose
     assert list(at.dataframe[0].value["point"]) == sorted(data["sources"])
     assert not at.get("plotly_chart")
+
+
+def test_the_in_context_axis_shows_its_own_leaderboard(app, small_file):
+    axes = report.lab_axes()
+    assert [(a["condition"], a["outcome"]) for a in axes][:2] == [("finetune", "text-ppl"), ("icl", "af-nll")]
+    at = app(PAGE, {"axis": "icl/af-nll"}).run()
+    assert not at.exception, texts_of(at.exception)
+    assert not at.error
+    assert "in context" in at.title[0].value and at.query_params["axis"] == "icl/af-nll"
+    assert any("validation_icl_cpu.json" in c for c in texts_of(at.caption))
+    df = _table(at)
+    assert "t2v-head (default)" in set(df["metric"]) and all(s.startswith("16 × 3") for s in df["sources × seeds"])
