@@ -102,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     from core.cli import main as core_main
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    if "--list" in argv:
-        return core_main(["metrics", "list", *[a for a in argv if a != "--list"]])
-    return core_main(["metrics", "score", *argv])
+    args = ["metrics", "list", *[a for a in argv if a != "--list"]] if "--list" in argv else ["metrics", "score", *argv]
+    try:
+        return core_main(args)
+    except SystemExit as e:              # argparse's usage errors: the exit code, as the old entry point returned it
+        return e.code if isinstance(e.code, int) else 2
