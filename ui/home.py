@@ -6,16 +6,30 @@ import streamlit as st
 from core.views import md_escape, settings_caption, view_to_params
 
 
+def _title_slide(view, settings) -> None:
+    """The Home page in presenter mode (:func:`ui.slides.home`): the question and the cached ranking,
+    or what is compared and what is missing; with ``deck=NAME`` in the URL, the deck's current slide
+    (:func:`ui.deck.present_deck`, which moves to that slide's page)."""
+    from ui import slides
+    from ui.deck import deck_requested, present_deck
+
+    name = deck_requested()
+    if name:
+        st.session_state["present_page"] = ""
+        present_deck(name, "")
+        return
+    slides.home(view, settings)
+
+
 def home() -> None:
     """Draw the Home page (presenter mode: a title slide)."""
-    from ui import present
     from ui.sidebar import settings_sidebar
     from ui.state import get_view
 
     settings = settings_sidebar()
     view = get_view()
     if view.present:
-        present.title_slide(view, settings)
+        _title_slide(view, settings)
         return
     st.title("AlignScope")
     st.markdown(

@@ -159,18 +159,3 @@ def footer(note: str = "", *, links: dict | None = None, number: tuple[int, int]
             st.button("Esc: exit", key="present_exit_btn", on_click=_exit, help="Leave presenter mode")
     with st.container(key="present_keys"):
         components.html(KEYS_JS.replace("KEYS", json.dumps({"next": NEXT_KEYS, "prev": PREV_KEYS})), height=0)
-
-
-def title_slide(view, settings) -> None:
-    """The Home page in presenter mode (:func:`ui.slides.home`): the question and the cached ranking,
-    or what is compared and what is missing; with ``deck=NAME`` in the URL, the deck's current slide
-    (:func:`ui.deck.present_deck`, which moves to that slide's page)."""
-    from ui import slides
-    from ui.deck import deck_requested, present_deck
-
-    name = deck_requested()
-    if name:
-        st.session_state["present_page"] = ""
-        present_deck(name, "")
-        return
-    slides.home(view, settings)
