@@ -17,6 +17,8 @@ Commands (one module per group, each exposing ``add_commands(subparsers)``):
   icl run|export                           the in-context (few-shot) condition  core.icl.cli
   predict                                  predicted outcome with an interval   core.validation.predict_cli
   deck list|show|add|remove|export         saved views for a talk       core.cli.deck
+  design plan|run|report NAME              the lab's other designs (kinds, budget curves)  core.designs.cli
+  pretrain                                 a small causal LM from random initialisation    core.pretrain.cli
 
 The groups are the :data:`COMMANDS` registry (:class:`core.registry.Registry`); a feature package
 adds its own with :func:`register_command_group` (or a line here) and is loaded lazily; a group
@@ -50,7 +52,9 @@ for _k, (_name, _target) in enumerate((("corpora", "core.cli.corpora:add_command
                                        ("outcomes", "core.outcomes.cli:add_commands"),
                                        ("icl", "core.icl.cli:add_commands"),
                                        ("predict", "core.validation.predict_cli:add_commands"),
-                                       ("deck", "core.cli.deck:add_commands"))):
+                                       ("deck", "core.cli.deck:add_commands"),
+                                       ("design", "core.designs.cli:add_commands"),
+                                       ("pretrain", "core.pretrain.cli:add_commands"))):
     COMMANDS.register(_name, _target, order=_k)
 
 
