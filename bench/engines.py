@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from core.batches import BatchConfig
     from core.engine import EngineConfig
-    from core.fingerprint import EmbedSettings
+    from core.settings import EmbedSettings
     from core.probe import embedded_model_dir, load_probe
 
     settings = EmbedSettings(batch=BatchConfig(batch_size=args.batch_size, seq_len=args.seq_len,

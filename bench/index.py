@@ -35,7 +35,7 @@ OUT = Path(__file__).with_name("index.json")
 
 def real_pool_recall(dims_list=(64, 128, 256, 511), depths=(100, 200, 400, 800)) -> dict:
     """Part 1 (module docstring)."""
-    from core.fingerprint import EmbedSettings
+    from core.settings import EmbedSettings
     from core.pipeline import embed_corpus
     from core.probe import load_probe
     from core.selection.compare import CompareConfig
@@ -87,7 +87,7 @@ def real_pool_recall(dims_list=(64, 128, 256, 511), depths=(100, 200, 400, 800))
 
 def _pool_stats() -> dict:
     """:func:`_reduced_stats` of the committed comparison's pool (cached embeddings only)."""
-    from core.fingerprint import EmbedSettings
+    from core.settings import EmbedSettings
     from core.probe import load_probe
     from core.selection.compare import CompareConfig
     from core.selection.embed import embed_windows

@@ -31,7 +31,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.engine import EngineConfig, clear_engine, use_engine  # noqa: E402
-from core.fingerprint import EmbedSettings  # noqa: E402
+from core.settings import EmbedSettings
 from core.probe import load_probe  # noqa: E402
 from core.selection.embed import embed_windows  # noqa: E402
 from core.selection.pool import PoolConfig, load_pool  # noqa: E402

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, Sequence
 
 import numpy as np
 
@@ -34,7 +34,16 @@ from core.errors import CorpusError
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-    from core.corpora.registry import Corpus
+
+class DocumentSource(Protocol):
+    """What batching needs of a corpus: its ``name`` and its ``documents()`` (each with ``.text``).
+
+    :class:`core.corpora.Corpus` is one; batching never imports the registry (it sits below it).
+    """
+
+    name: str
+
+    def documents(self) -> Sequence: ...
 
 
 @dataclass(frozen=True)
@@ -129,7 +138,7 @@ def _window(ids: list[int], seq_len: int, rng: np.random.Generator) -> tuple[lis
     return ids[offset:offset + seq_len], offset
 
 
-def sample_batches(corpus: Corpus, tokenizer: PreTrainedTokenizerBase, config: BatchConfig, *,
+def sample_batches(corpus: DocumentSource, tokenizer: PreTrainedTokenizerBase, config: BatchConfig, *,
                    indices: list[int] | None = None) -> list[TokenBatch]:
     """Draw the batches of ``corpus`` described by ``config``.
 

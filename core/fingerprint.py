@@ -1,4 +1,4 @@
-"""Identity of everything AlignScope caches: one hasher, every key builder, and :class:`EmbedSettings`.
+"""Identity of everything AlignScope caches: one hasher and every key builder.
 
 Modelled on HF datasets' ``fingerprint.py``: one function (:func:`fingerprint`, sha256 of canonical
 JSON) makes every key, and a key covers the *values* that determine the cached thing, so making a
@@ -27,16 +27,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping
 
 import numpy as np
-
-from core.batches import BatchConfig
-from core.errors import AlignScopeError
-from core.estimators import DEFAULT_ESTIMATOR
-from core.precision import check_precision
-from core.probe import DEFAULT_MODEL
 
 #: Version of the embedding key layout (bump to invalidate every cached embedding).
 KEY_VERSION = 1
@@ -87,10 +80,15 @@ def embedding_key(*, model_fingerprint: str, tokenizer_fingerprint: str, estimat
     return "emb:" + fingerprint(ident)
 
 
-def batches_key(*, corpus_fingerprint: str, tokenizer_fingerprint: str, batch: BatchConfig) -> str:
-    """Store key of a corpus's drawn batches (corpus content, tokenizer, batch config)."""
-    return "batches:" + fingerprint({"corpus": corpus_fingerprint, "tok": tokenizer_fingerprint,
-                                     "batch": batch.to_dict()})
+def batches_key(*, corpus_fingerprint: str, tokenizer_fingerprint: str, batch: Mapping[str, Any]) -> str:
+    """Store key of a corpus's drawn batches (corpus content, tokenizer, batch config).
+
+    Args:
+        batch: the batch config as plain data (:meth:`core.batches.BatchConfig.to_dict`), or any
+            object with that ``to_dict()`` (the key is the same).
+    """
+    plain = batch.to_dict() if hasattr(batch, "to_dict") else dict(batch)
+    return "batches:" + fingerprint({"corpus": corpus_fingerprint, "tok": tokenizer_fingerprint, "batch": plain})
 
 
 def stats_key(*, corpus_fingerprint: str, tokenizer_fingerprint: str) -> str:
@@ -119,64 +117,7 @@ def corpus_fingerprint(identity: Any) -> str:
     return fingerprint(identity, legacy_spacing=True)
 
 
-# -- embedding settings ---------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class EmbedSettings:
-    """Everything that determines a Task2Vec embedding besides the corpus.
-
-    Attributes:
-        model: probe network name (``smollm2-135m``, a hub id or a folder).
-        estimator: registered estimator name (``closed_form_head``, ``reference``, ...).
-        estimator_params: hyperparameters as sorted ``(key, value)`` pairs (hashable).
-        batch: :class:`~core.batches.BatchConfig`.
-        device: ``auto``, ``cpu``, ``cuda``...
-        precision: requested forward-pass precision, ``auto`` | ``fp32`` | ``bf16``
-            (:mod:`core.precision`); resolved against the probe's device before use.
-
-    Raises (constructor):
-        AlignScopeError: unknown precision.
-    """
-
-    model: str = DEFAULT_MODEL
-    estimator: str = DEFAULT_ESTIMATOR
-    estimator_params: tuple = ()
-    batch: BatchConfig = field(default_factory=BatchConfig)
-    device: str = "auto"
-    precision: str = "auto"
-
-    def __post_init__(self) -> None:
-        check_precision(self.precision)
-
-    def to_dict(self) -> dict:
-        """JSON-able form; ``precision`` is left out while it is the default ``auto`` (so the dicts,
-        and the job ids made from them, are the same as before precision existed)."""
-        d = asdict(self)
-        d["estimator_params"] = dict(self.estimator_params)
-        if self.precision == "auto":
-            d.pop("precision")
-        return d
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any] | None) -> "EmbedSettings":
-        """Inverse of :meth:`to_dict` (None or ``{}`` -> defaults; missing keys -> defaults).
-
-        Raises:
-            AlignScopeError: unknown keys, or bad batch / precision values.
-        """
-        if not d:
-            return cls()
-        s = dict(d)
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(s) - known)
-        if unknown:
-            raise AlignScopeError(f"Unknown embedding settings: {', '.join(unknown)}.",
-                                  fix=f"use only: {', '.join(sorted(known))}.")
-        try:
-            batch = BatchConfig(**dict(s.get("batch") or {}))
-        except (TypeError, ValueError) as exc:
-            raise AlignScopeError(f"Bad batch settings {s.get('batch')!r}: {exc}",
-                                  fix="use positive batch_size, seq_len (>= 2), num_batches and an int seed.") from exc
-        return cls(model=s.get("model") or DEFAULT_MODEL, estimator=s.get("estimator") or DEFAULT_ESTIMATOR,
-                   estimator_params=tuple(sorted(dict(s.get("estimator_params") or {}).items())),
-                   batch=batch, device=s.get("device") or "auto", precision=s.get("precision") or "auto")
+# EmbedSettings lives in core.settings (it names the batch config, estimator, precision and probe
+# defaults, which all sit above this file). The name stays importable from here until every caller
+# imports it from core.settings.
+from core.settings import EmbedSettings  # noqa: E402,F401  (transitional re-export)

@@ -18,7 +18,8 @@ from core.batches import BatchConfig, TokenBatch, sample_batches
 from core.coefficients import AlignmentMatrix, cross_alignment, rank_sources
 from core.errors import AlignScopeError, CorpusError
 from core.estimators import get_estimator
-from core.fingerprint import EmbedSettings, array_digest, distance_block_key, embedding_key
+from core.fingerprint import array_digest, distance_block_key, embedding_key
+from core.settings import EmbedSettings
 from core.fingerprint import batches_key as _batches_key
 from core.fingerprint import stats_key as _stats_key
 from core.precision import resolve_precision
@@ -87,7 +88,7 @@ _resolve_corpus = resolve_corpus     # old private name, still used by a few cal
 def batches_key(corpus: str | Corpus, probe: ProbeNetwork, batch: BatchConfig) -> str:
     """Store key of a corpus's drawn batches (:func:`core.fingerprint.batches_key`)."""
     return _batches_key(corpus_fingerprint=corpus.fingerprint(), tokenizer_fingerprint=probe.tokenizer_fingerprint,
-                        batch=batch)
+                        batch=batch.to_dict())
 
 
 def stats_key(corpus: str | Corpus, probe: ProbeNetwork) -> str:
@@ -333,7 +334,7 @@ def embed_corpus(corpus: str | Corpus, settings: EmbedSettings = EmbedSettings()
 def _engine():
     """This process's execution engine (:func:`core.engine.current_engine`: ``local`` unless the CLI's
     ``--engine``, the dashboard's sidebar or ``$ALIGNSCOPE_ENGINE`` chose ``ray``)."""
-    from core.engine import current_engine
+    from core.execution import current_engine
 
     return current_engine()
 

@@ -24,7 +24,7 @@ import socket
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlparse
 
 from core.errors import ModelError
@@ -33,7 +33,13 @@ from core.paths import cache_dir
 if TYPE_CHECKING:
     import torch
 
-    from core.estimators.base import Task2VecEstimator
+
+class ChecksModel(Protocol):
+    """Anything that checks itself against a probe network's layer count, as a Task2Vec estimator
+    does (:meth:`core.estimators.base.Task2VecEstimator.check_model`); the probe never imports the
+    estimators (they sit above it)."""
+
+    def check_model(self, *, num_layers: int | None = None) -> None: ...
 
 DEFAULT_MODEL = "smollm2-135m"
 _ALIASES = {"default": DEFAULT_MODEL, "smollm2": DEFAULT_MODEL, "smollm2-135m": DEFAULT_MODEL}
@@ -216,7 +222,7 @@ def _limits_of(cfg: dict) -> ModelLimits:
                        vocab_size=first("vocab_size"))
 
 
-def check_limits(name: str, *, seq_len: int | None = None, estimator: Task2VecEstimator | None = None,
+def check_limits(name: str, *, seq_len: int | None = None, estimator: ChecksModel | None = None,
                  seq_len_option: str = "seq_len",
                  revision: str | None = None) -> ModelLimits | None:
     """Check inputs against a probe network's limits before any weights load.

@@ -15,7 +15,7 @@ import json
 import time
 from dataclasses import dataclass
 
-from core.fingerprint import EmbedSettings
+from core.settings import EmbedSettings
 
 #: Measurements kept per key.
 KEEP = 12

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 from core.batches import BatchConfig
 from core.estimators import DEFAULT_ESTIMATOR
-from core.fingerprint import EmbedSettings
+from core.settings import EmbedSettings
 from core.precision import PRECISIONS
 from core.probe import DEFAULT_MODEL
 

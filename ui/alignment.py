@@ -13,7 +13,7 @@ import time
 import streamlit as st
 
 from core import charts
-from core.fingerprint import EmbedSettings
+from core.settings import EmbedSettings
 from core.views import ORDERS, ViewState, md_escape, settings_caption
 from ui import drill
 from ui.data import alignment_matrix

@@ -14,7 +14,8 @@ import numpy as np
 import streamlit as st
 
 from core.errors import AlignScopeError
-from core.fingerprint import EmbedSettings, array_digest
+from core.fingerprint import array_digest
+from core.settings import EmbedSettings
 from core.pipeline import stats_key
 
 

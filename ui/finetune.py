@@ -13,7 +13,7 @@ from core.finetune import config as C
 from core.finetune import results
 from core.finetune import jobs as ftjobs
 from core.finetune.experiment import default_sources
-from core.fingerprint import EmbedSettings
+from core.settings import EmbedSettings
 from core.mixture import list_mixtures
 from ui.jobs import job_panel
 

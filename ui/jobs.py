@@ -14,7 +14,7 @@ def _eta(seconds, job: Job | None = None, status: dict | None = None) -> str:
         spec = (job.spec if job is not None else {}) or {}
         params = spec.get("params") or {}
         if spec.get("kind") == "embed" and params.get("settings"):
-            from core.fingerprint import EmbedSettings
+            from core.settings import EmbedSettings
             from core.throughput import estimate
 
             settings = EmbedSettings.from_dict(params["settings"])

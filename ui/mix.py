@@ -11,7 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 from core.errors import AlignScopeError
-from core.fingerprint import EmbedSettings
+from core.settings import EmbedSettings
 from core.jobs import get_job
 from core.mixture import (MissingEmbeddingsError, Mixture, SourceSet, list_mixtures, load_mixture, load_source_set,
                           materialize_with_report, mixtures_dir, predict_mixture, save_mixture,

@@ -7,7 +7,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from core.fingerprint import EmbedSettings
+from core.settings import EmbedSettings
 from ui.export import table_download
 
 #: Columns shown to 3 decimals: row key -> header.

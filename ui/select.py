@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.errors import AlignScopeError
-from core.fingerprint import EmbedSettings
+from core.settings import EmbedSettings
 from core.paths import REPO_ROOT
 from core.selection import jobs as seljobs   # registers the "select" job kind
 from core.views import md_escape

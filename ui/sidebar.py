@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.estimators import REGISTRY
-from core.fingerprint import EmbedSettings
+from core.settings import EmbedSettings
 from core.precision import PRECISIONS
 from core.probe import DEFAULT_MODEL
 from core.views import DEVICES, INT_PARAMS, md_escape

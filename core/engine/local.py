@@ -12,13 +12,13 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
-from core.engine.base import Engine, Progress, RowsDone, RunOutcome, RunRequest
+from core.execution import Engine, Progress, RowsDone, RunOutcome, RunRequest
 
 if TYPE_CHECKING:
     import numpy as np
 
     from core.estimators.base import Task2VecEstimator
-    from core.fingerprint import EmbedSettings
+    from core.settings import EmbedSettings
     from core.pipeline import CachedEmbeddings
     from core.probe import ProbeNetwork
     from core.selection.pool import Pool

@@ -43,12 +43,12 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from core.engine.base import Engine, EngineConfig, EngineError, Progress, RowsDone, RunOutcome, RunRequest
+from core.execution import Engine, EngineConfig, EngineError, Progress, RowsDone, RunOutcome, RunRequest
 from core.errors import opt
 
 if TYPE_CHECKING:
     from core.estimators.base import Task2VecEstimator
-    from core.fingerprint import EmbedSettings
+    from core.settings import EmbedSettings
     from core.pipeline import CachedEmbeddings
     from core.probe import ProbeNetwork
     from core.selection.pool import Pool
@@ -116,7 +116,7 @@ class ProbeActor:
         import torch
 
         from core.estimators import get_estimator
-        from core.fingerprint import EmbedSettings
+        from core.settings import EmbedSettings
         from core.probe import load_probe
 
         if threads:

@@ -175,17 +175,18 @@ def source_documents(source: str, seed: int) -> list[tuple[str, str, str]]:
 
 
 def load_mixture_module() -> ModuleType:
-    """``core.mixture``, or a clear error when the mixture feature is not installed."""
-    import importlib
+    """``core.mixture`` (a plain import: the mixture layer sits below fine-tuning), or a clear error
+    when the mixture feature is not installed."""
+    import sys
 
     try:
-        mixture = importlib.import_module("core.mixture")   # sys.modules first, whatever was imported before
+        import core.mixture  # noqa: F401  (the module is read from sys.modules below, as Python binds it)
     except ModuleNotFoundError as exc:
         if exc.name in ("core.mixture",):
             raise AlignScopeError("Mixtures are not available: the package core.mixture is missing.",
                                   fix="fine-tune on a single --source, or update AlignScope.") from exc
         raise
-    return mixture
+    return sys.modules["core.mixture"]
 
 
 def mixture_documents(name: str, tokenizer: PreTrainedTokenizerBase, *, mixture: object | None = None

@@ -18,7 +18,7 @@ from typing import Callable
 from core.errors import AlignScopeError
 from core.finetune import results
 from core.finetune.config import FinetuneConfig
-from core.fingerprint import EmbedSettings
+from core.settings import EmbedSettings
 
 #: Candidate sources of the demo pack for the ProofNet experiment (formal maths, informal maths,
 #: code, general prose), all disjoint from ProofNet's test split.
@@ -173,7 +173,7 @@ def _run_in_turn(configs: list[FinetuneConfig], run_ids: list[str], settings: Em
                  stop: Callable[[], bool], say: Callable[[str], None], report: Callable[[int, int, str], None],
                  n: int) -> dict[str, dict]:
     """The experiment's loop: each run reused when done, else fine-tuned; returns ``{label: outcome}``."""
-    from core.engine import current_engine
+    from core.execution import current_engine
     from core.finetune.runner import run_finetune
 
     if current_engine().distributed:         # --engine ray: one Ray task per run, rows recorded here
@@ -210,7 +210,7 @@ def _run_on_engine(configs: list[FinetuneConfig], run_ids: list[str], settings: 
                    n: int) -> dict[str, dict]:
     """The experiment's runs on a distributed engine (:meth:`core.engine.Engine.run_finetunes`): done
     runs reused, the others sent at once (one task per run); returns ``{label: outcome}``."""
-    from core.engine import RunRequest, current_engine
+    from core.execution import RunRequest, current_engine
 
     out: dict[str, dict] = {}
     todo: list[RunRequest] = []

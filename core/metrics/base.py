@@ -28,6 +28,7 @@ from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Union
 
+from core.bounds import BoundedConfig, bounded  # noqa: F401  (re-exported for the metrics)
 from core.errors import AlignScopeError, CorpusError
 from core.registry import Registry
 
@@ -177,28 +178,6 @@ def check_stop(should_stop: Callable[[], bool] | None, what: str) -> None:
     """Raise ``InterruptedError`` when ``should_stop()`` says so (polled between work units)."""
     if should_stop is not None and should_stop():
         raise InterruptedError(f"stopped while computing {what}")
-
-
-def bounded(default: int, *, low: int | None = None, high: int | None = None, key: bool = True) -> Any:
-    """A ``Config`` field with a range: ``low <= value <= high`` (None: unbounded), checked by
-    :class:`BoundedConfig`. ``key=False``: the field does not enter the cache key (execution only)."""
-    return field(default=default, metadata={"low": low, "high": high, "key": key})
-
-
-class BoundedConfig:
-    """Base of a metric's frozen ``Config`` dataclass: checks the ranges of its :func:`bounded` fields.
-
-    Raises:
-        ValueError: naming the first field out of range, its range and its value (``build_config``
-            turns it into a :class:`MetricError`).
-    """
-
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            low, high, value = f.metadata.get("low"), f.metadata.get("high"), getattr(self, f.name)
-            if (low is not None and value < low) or (high is not None and value > high):
-                span = " and ".join(x for x in (low is not None and f">= {low}", high is not None and f"<= {high}") if x)
-                raise ValueError(f"{f.name} must be {span} (got {value!r})")
 
 
 class AlignmentMetric(ABC):

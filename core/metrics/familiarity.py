@@ -84,7 +84,7 @@ class Familiarity(AlignmentMetric):
 
     def _compute(self, source, target, *, progress: Progress | None,
                  should_stop: Callable[[], bool] | None) -> MetricValue:
-        from core.finetune.perplexity import perplexity
+        from core.outcomes.text_ppl import perplexity
 
         import time
 

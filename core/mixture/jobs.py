@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from core.fingerprint import EmbedSettings
+from core.settings import EmbedSettings
 
 if TYPE_CHECKING:
     from core.jobs import Job, JobContext

@@ -30,7 +30,7 @@ from core.errors import AlignScopeError
 if TYPE_CHECKING:
     from core.corpora.memory import InMemoryCorpus
     from core.corpora.registry import Corpus
-    from core.fingerprint import EmbedSettings
+    from core.settings import EmbedSettings
     from core.store import EmbeddingStore
 
 NOISE_MODES = ("linear", "subbatch")

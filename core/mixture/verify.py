@@ -20,7 +20,7 @@ from core.mixture.predict import DEFAULT_NOISE, load_source_set, predict_mixture
 from core.mixture.sampling import mixed_batches, realised_token_shares
 
 if TYPE_CHECKING:
-    from core.fingerprint import EmbedSettings
+    from core.settings import EmbedSettings
 
 
 def _agree(pred: dict, meas: dict) -> dict:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Sequence
 import numpy as np
 
 from core.errors import AlignScopeError
-from core.metrics.base import BoundedConfig
+from core.bounds import BoundedConfig
 from core.registry import Registry, build_config
 
 if TYPE_CHECKING:

@@ -27,7 +27,7 @@ from typing import ClassVar, Sequence
 
 import numpy as np
 
-from core.metrics.base import bounded
+from core.bounds import bounded
 from core.outcomes.base import Outcome, OutcomeResult, Statistic, chosen_problems, bootstrap_ci
 from core.outcomes.batching import inference, padded_batches
 

@@ -23,13 +23,18 @@ from typing import TYPE_CHECKING, Callable, ClassVar
 
 import numpy as np
 
-from core.metrics.base import CorpusObject, bounded
+from core.bounds import bounded
 from core.outcomes.base import Outcome, OutcomeResult, Statistic, select_problems
 from core.outcomes.batching import inference, padded_batches
 
 if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedTokenizerBase
+
+    from core.corpora.memory import InMemoryCorpus
+    from core.corpora.registry import Corpus
+
+    CorpusObject = Corpus | InMemoryCorpus
 
 
 @dataclass

@@ -24,7 +24,7 @@ from core.errors import AlignScopeError, opt
 from core.registry import Registry, RegistryError
 
 if TYPE_CHECKING:
-    from core.fingerprint import EmbedSettings
+    from core.settings import EmbedSettings
     from core.selection.embed import WindowEmbeddings
     from core.selection.index import WindowIndex
     from core.selection.pool import Pool

@@ -31,7 +31,7 @@ from core.errors import AlignScopeError
 
 if TYPE_CHECKING:
     from core.finetune.config import FinetuneConfig
-    from core.fingerprint import EmbedSettings
+    from core.settings import EmbedSettings
     from core.selection.base import SelectionContext
     from core.selection.pool import PoolConfig
 
@@ -102,7 +102,7 @@ def finetune_config(cfg: CompareConfig, source: str, seed: int) -> FinetuneConfi
 def align_settings(cfg: CompareConfig) -> EmbedSettings:
     """Task2Vec settings of the runs' alignment column (default settings, ``align_batches`` batches)."""
     from core.batches import BatchConfig
-    from core.fingerprint import EmbedSettings
+    from core.settings import EmbedSettings
 
     return EmbedSettings(model=cfg.model, batch=BatchConfig(num_batches=cfg.align_batches))
 
@@ -158,7 +158,7 @@ def run_compare(cfg: CompareConfig, *, out: Path, say: Say = print, limit: int |
                               fix="wait for it (it resumes where it stops), or stop it first.") from None
     stop = should_stop or (lambda: False)
     try:
-        from core.fingerprint import EmbedSettings
+        from core.settings import EmbedSettings
 
         probe = load_probe(cfg.model, progress=False)
         say(f"pool: {len(cfg.pool)} corpora, up to {cfg.max_windows} windows")
@@ -178,7 +178,7 @@ def run_compare(cfg: CompareConfig, *, out: Path, say: Say = print, limit: int |
                              "run_id": run_id_for(fc, settings) if known else None})
         t0 = time.time()
         done_now = 0
-        from core.engine import RunRequest, current_engine
+        from core.execution import RunRequest, current_engine
 
         distributed, pending = current_engine().distributed, []   # --engine ray: one Ray task per fine-tune
         for k, r in enumerate(runs):

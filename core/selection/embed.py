@@ -24,7 +24,7 @@ import numpy as np
 from core.errors import EstimatorError
 
 if TYPE_CHECKING:
-    from core.fingerprint import EmbedSettings
+    from core.settings import EmbedSettings
     from core.estimators.base import Task2VecEstimator
     from core.probe import ProbeNetwork
     from core.selection.pool import Pool
@@ -89,7 +89,7 @@ def embed_windows(pool: Pool, settings: EmbedSettings, *, store: EmbeddingStore 
         EstimatorError: the estimator has no per-window embedding (only ``closed_form_head`` has),
             or ``compute=False`` and windows are missing.  InterruptedError: stopped.
     """
-    from core.engine import current_engine
+    from core.execution import current_engine
     from core.estimators import get_estimator
     from core.precision import resolve_precision
     from core.probe import load_probe

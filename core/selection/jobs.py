@@ -13,7 +13,7 @@ SELECT_KIND = "select"
 
 def select_job(params: dict, ctx: JobContext) -> dict:
     """Job target: :func:`core.selection.select.run_selection` with progress (per-window embeddings)."""
-    from core.fingerprint import EmbedSettings
+    from core.settings import EmbedSettings
     from core.probe import load_probe
     from core.selection.pool import PoolConfig, load_pool
     from core.selection.select import run_selection, with_texts

@@ -25,7 +25,7 @@ from core.selection.pool import Pool, PoolConfig
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-    from core.fingerprint import EmbedSettings
+    from core.settings import EmbedSettings
 
 #: Share of the pool each seed may select from (seeds differ in the windows they can see).
 SEED_SHARE = 0.8
@@ -116,7 +116,7 @@ def run_selection(*, method: str, target: str, pool_config: PoolConfig, budget: 
     Raises:
         SelectionError, PoolError, CorpusError: bad input (before heavy work).  EstimatorError.
     """
-    from core.fingerprint import EmbedSettings
+    from core.settings import EmbedSettings
     from core.probe import load_probe
     from core.selection.embed import embed_windows
     from core.selection.pool import load_pool, subset

@@ -35,7 +35,7 @@ from core.errors import AlignScopeError
 from core.probe import DEFAULT_MODEL
 
 if TYPE_CHECKING:
-    from core.fingerprint import EmbedSettings
+    from core.settings import EmbedSettings
 
 #: Sources of the committed 9-source experiment (formal maths, informal maths, code, prose), plus
 #: champ (informal maths, 73k tokens), which stands in for proofnet-informal (8.6k tokens) in the
@@ -388,7 +388,7 @@ def run_lab(plan: LabPlan, *, out: Path, settings: EmbedSettings | None = None, 
             todo = todo[:limit]
         say(f"validation lab: {len(runs)} fine-tunes planned, {len(runs) - len(todo)} already done, "
             f"{len(todo)} to run; expected {_fmt_s(estimate_seconds(todo, plan.model))}")
-        from core.engine import current_engine
+        from core.execution import current_engine
 
         if current_engine().distributed:      # --engine ray: one Ray task per run, rows recorded here
             _run_on_engine(plan, runs, todo, settings, out=out, t0=t0, say=say, stop=stop)
@@ -425,7 +425,7 @@ def _run_on_engine(plan: LabPlan, runs: list[PlannedRun], todo: list[PlannedRun]
     """The lab's missing runs on a distributed engine (:meth:`core.engine.Engine.run_finetunes`): the
     dose points' mixtures are saved first, every run is sent at once (one task per run), and the
     results file is rewritten as each run's row arrives."""
-    from core.engine import RunRequest, current_engine
+    from core.execution import RunRequest, current_engine
     from core.mixture import save_mixture
 
     for r in todo:

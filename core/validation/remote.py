@@ -29,7 +29,7 @@ from core.paths import atomic_write
 if TYPE_CHECKING:
     import torch
 
-    from core.fingerprint import EmbedSettings
+    from core.settings import EmbedSettings
     from core.validation.lab import LabPlan
 
 PAYLOAD_VERSION = 1

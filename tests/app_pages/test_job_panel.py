@@ -14,7 +14,7 @@ def _panel(tmp_path, job_id: str) -> AppTest:
 def test_first_line_shows_the_real_total(tmp_path, monkeypatch):
     import core.jobs as jobs
     from core.batches import BatchConfig
-    from core.fingerprint import EmbedSettings
+    from core.settings import EmbedSettings
 
     monkeypatch.setattr(jobs, "_spawn_worker", lambda folder: type("P", (), {"pid": 0})())   # no worker yet
     settings = EmbedSettings(batch=BatchConfig(num_batches=3))

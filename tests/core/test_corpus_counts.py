@@ -80,7 +80,7 @@ def test_listing_never_counts_and_the_background_job_does(corpora, tiny_model_di
 def test_first_status_shows_the_real_total(monkeypatch):
     """A job's status written at submission (before any worker runs) has its kind's total."""
     import core.jobs as jobs
-    from core.fingerprint import EmbedSettings
+    from core.settings import EmbedSettings
 
     monkeypatch.setattr(jobs, "_spawn_worker", lambda folder: type("P", (), {"pid": 0})())    # no worker
     job = jobs.submit(cc.STATS_KIND, {"corpora": ["a", "b", "c"], "model": "m"})

@@ -9,8 +9,8 @@ import pytest
 
 from core.batches import BatchConfig
 from core.errors import AlignScopeError
-from core.fingerprint import (EmbedSettings, array_digest, batches_key, corpus_fingerprint, distance_block_key,
-                              embedding_key, fingerprint, job_id, stats_key)
+from core.fingerprint import (array_digest, batches_key, corpus_fingerprint, distance_block_key, embedding_key, fingerprint, job_id, stats_key)
+from core.settings import EmbedSettings
 
 EST = {"estimator": "closed_form_head", "version": 1, "a": 2}
 

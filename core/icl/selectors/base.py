@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
 import numpy as np
 
 from core.errors import AlignScopeError, opt
-from core.metrics.base import BoundedConfig
+from core.bounds import BoundedConfig
 from core.probe import DEFAULT_MODEL
 from core.registry import Registry, build_config
 

@@ -20,7 +20,7 @@ from typing import ClassVar
 import numpy as np
 
 from core.icl.selectors.base import DemoSelector, RankEnv, rank_by_score
-from core.metrics.base import bounded
+from core.bounds import bounded
 
 
 class SbertDemos(DemoSelector):

@@ -24,7 +24,7 @@ from typing import ClassVar
 import numpy as np
 
 from core.icl.selectors.base import DemoSelector, RankEnv
-from core.metrics.base import bounded
+from core.bounds import bounded
 
 
 class Task2VecDemos(DemoSelector):
@@ -46,7 +46,7 @@ class Task2VecDemos(DemoSelector):
 
     def _rank(self, pool, queries, depth, seed, env: RankEnv) -> list[np.ndarray]:
         from core.batches import BatchConfig
-        from core.fingerprint import EmbedSettings
+        from core.settings import EmbedSettings
         from core.probe import load_probe
         from core.selection.embed import embed_windows
         from core.selection.index import load_or_build, search

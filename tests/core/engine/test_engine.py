@@ -42,7 +42,8 @@ def test_engine_settings_travel_to_child_processes_through_the_environment(monke
 
 def test_the_engine_never_enters_a_cache_key():
     from core import fingerprint
-    from core.fingerprint import EmbedSettings, embedding_key, job_id
+    from core.fingerprint import embedding_key, job_id
+    from core.settings import EmbedSettings
 
     assert "engine" not in {f.name for f in dataclasses.fields(EmbedSettings)}
     for builder in (embedding_key, fingerprint.batches_key, fingerprint.stats_key, fingerprint.distance_block_key):

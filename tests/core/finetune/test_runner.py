@@ -66,7 +66,7 @@ def test_embedding_settings_survive_the_job_parameters(corpora, tiny_config, tin
     ``settings_from_dict`` dropped it, so bf16 settings silently became auto)."""
     from dataclasses import replace
 
-    from core.fingerprint import EmbedSettings
+    from core.settings import EmbedSettings
 
     bf16 = replace(tiny_settings, precision="bf16")
     assert EmbedSettings.from_dict(bf16.to_dict()) == bf16

@@ -28,7 +28,7 @@ def sharp_model_dir(tmp_path_factory):
 @pytest.fixture
 def settings(sharp_model_dir):
     from core.batches import BatchConfig
-    from core.fingerprint import EmbedSettings
+    from core.settings import EmbedSettings
 
     return EmbedSettings(model=sharp_model_dir, batch=BatchConfig(batch_size=4, seq_len=32, num_batches=2), device="cpu")
 

@@ -1,5 +1,12 @@
 """The execution engine: *where* embeddings and fine-tunes are computed, never *what* is computed.
 
+This file is the engine *interface* (:class:`Engine`, :class:`EngineConfig`, :data:`ENGINES`,
+:func:`current_engine`); it sits below the steps that hand work to an engine (:mod:`core.pipeline`,
+:mod:`core.selection.embed`, the fine-tune sweeps), and names what it needs of them as protocols
+(:class:`EmbeddingLookup`, :class:`WindowPool`), so it imports none of them. The implementations,
+:mod:`core.engine.local` and :mod:`core.engine.ray`, sit above everything they run and are loaded
+by name from :data:`ENGINES`.
+
 Two engines are registered in :data:`ENGINES` (a :class:`core.registry.Registry`):
 
 - ``local`` (default, :class:`core.engine.local.LocalEngine`): today's behaviour, in this process
@@ -26,7 +33,7 @@ import os
 import re
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol, Sequence
 
 from core.errors import AlignScopeError, opt
 from core.registry import Registry
@@ -35,10 +42,8 @@ if TYPE_CHECKING:
     import numpy as np
 
     from core.estimators.base import Task2VecEstimator
-    from core.fingerprint import EmbedSettings
-    from core.pipeline import CachedEmbeddings
     from core.probe import ProbeNetwork
-    from core.selection.pool import Pool
+    from core.settings import EmbedSettings
     from core.store import EmbeddingStore
 
 #: Execution engines: name -> ``"module:class"`` (imported on first use, so listing never imports ray).
@@ -54,6 +59,29 @@ SPECIAL_ADDRESSES = ("auto", "local")
 ENV_ENGINE, ENV_ADDRESS, ENV_ACTORS = "ALIGNSCOPE_ENGINE", "ALIGNSCOPE_RAY_ADDRESS", "ALIGNSCOPE_RAY_ACTORS"
 
 _ADDRESS = re.compile(r"^(ray://)?(?P<host>[A-Za-z0-9_.\-]+|\[[0-9a-fA-F:]+\]):(?P<port>\d{1,5})$")
+
+
+class EmbeddingLookup(Protocol):
+    """What an engine reads of a corpus's cache look-up (:class:`core.pipeline.CachedEmbeddings` is one):
+    the drawn batches, their store keys, which rows were found (float32 [D] each) and which are missing,
+    and the probe network, estimator and resolved precision to compute the missing ones with."""
+
+    batches: Sequence
+    keys: Sequence[str]
+    found: dict
+    missing: Sequence[int]
+    probe: Any
+    estimator: Any
+    precision: str
+
+
+class WindowPool(Protocol):
+    """What an engine reads of a selection pool (:class:`core.selection.pool.Pool` is one): its windows,
+    their token ids and attention masks (int64 [N, T])."""
+
+    windows: Sequence
+    input_ids: Any
+    attention_mask: Any
 
 
 class EngineError(AlignScopeError):
@@ -205,7 +233,7 @@ class Engine:
         """
         return requested
 
-    def embed_missing(self, look: "CachedEmbeddings", settings: "EmbedSettings", *, store: "EmbeddingStore",
+    def embed_missing(self, look: "EmbeddingLookup", settings: "EmbedSettings", *, store: "EmbeddingStore",
                       should_stop: Callable[[], bool] | None = None,
                       on_batch: Callable[[int, bool], None] | None = None) -> tuple[list["np.ndarray"], int]:
         """Fill ``look.missing``: compute each missing batch's Task2Vec embedding and store it.
@@ -223,7 +251,7 @@ class Engine:
         """
         raise NotImplementedError
 
-    def embed_windows_missing(self, pool: "Pool", missing: Sequence[int], settings: "EmbedSettings", *,
+    def embed_windows_missing(self, pool: "WindowPool", missing: Sequence[int], settings: "EmbedSettings", *,
                               keys: Sequence[str], probe: "ProbeNetwork", estimator: "Task2VecEstimator",
                               precision: str, store: "EmbeddingStore", should_stop: Callable[[], bool] | None = None,
                               on_rows: RowsDone | None = None) -> int:
@@ -249,7 +277,7 @@ class Engine:
         """
         raise NotImplementedError
 
-    def prefetch(self, looks: Sequence["CachedEmbeddings"], settings: "EmbedSettings", *, store: "EmbeddingStore",
+    def prefetch(self, looks: Sequence["EmbeddingLookup"], settings: "EmbedSettings", *, store: "EmbeddingStore",
                  should_stop: Callable[[], bool] | None = None, progress: Progress | None = None) -> list[int]:
         """Compute the missing batches of several corpora at once, if the engine gains from it (a Ray
         job starts its actors once for all of them); the local engine does nothing here and computes
