@@ -27,7 +27,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     from core.pipeline import embed_corpora
 
     settings = settings_from_args(args)
-    res = embed_corpora(split(args.corpus), settings, progress=not args.json)
+    res = embed_corpora(split(args.corpus, "--corpus"), settings, progress=not args.json)
     payload = {n: {"batches": len(e.batch_indices), "dim": int(e.embeddings.shape[1]), "computed": e.computed,
                    "cached": e.cached, "computed_by_other": e.computed_by_other, "seconds": round(e.seconds, 3),
                    "tokens": e.tokens, "precision": e.precision}
@@ -46,7 +46,7 @@ def cmd_diversity(args: argparse.Namespace) -> int:
     from core.pipeline import embed_corpora
 
     settings = settings_from_args(args)
-    res = embed_corpora(split(args.corpus), settings, progress=not args.json)
+    res = embed_corpora(split(args.corpus, "--corpus"), settings, progress=not args.json)
     out = {}
     for n, e in res.items():
         if len(e.embeddings) < 2:
@@ -64,7 +64,7 @@ def cmd_align(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     t0 = time.perf_counter()
-    res = align(args.target, split(args.sources), settings, progress=not args.json)
+    res = align(args.target, split(args.sources, "--sources"), settings, progress=not args.json)
     seconds = time.perf_counter() - t0
     emb = res["embedded"]
     payload = {"target": res["target"], "settings": res["settings"], "precision": res["precision"],

@@ -108,18 +108,21 @@ def batch_parent(*, prefix: str = "", title: str = "batches") -> argparse.Argume
     """``--batch-size``, ``--seq-len``, ``--num-batches``, ``--seed`` (with ``prefix``, e.g.
     ``--align-batch-size``, defaulting to None = the :class:`~core.batches.BatchConfig` default)."""
     from core.batches import BatchConfig
+    from core.cli.args import BATCH_SIZE_MAX, NUM_BATCHES_MAX, SEED_MAX, SEQ_LEN_MAX, int_range, seed
 
     d = BatchConfig()
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group(title)
     dflt = (lambda v: None) if prefix else (lambda v: v)
-    g.add_argument(f"--{prefix}batch-size", type=int, default=dflt(d.batch_size),
-                   help=f"sequences per Task2Vec batch (default {d.batch_size}; the papers use 512)")
-    g.add_argument(f"--{prefix}seq-len", type=int, default=dflt(d.seq_len),
-                   help=f"tokens per sequence of a batch (default {d.seq_len})")
-    g.add_argument(f"--{prefix}num-batches", type=int, default=dflt(d.num_batches),
-                   help=f"batches per corpus (default {d.num_batches}; at least 2 for a confidence interval)")
-    g.add_argument(f"--{prefix}seed", type=int, default=dflt(d.seed), help=f"batch sampling seed (default {d.seed})")
+    g.add_argument(f"--{prefix}batch-size", type=int_range(1, BATCH_SIZE_MAX), default=dflt(d.batch_size),
+                   help=f"sequences per Task2Vec batch, 1 to {BATCH_SIZE_MAX} (default {d.batch_size}; the papers use 512)")
+    g.add_argument(f"--{prefix}seq-len", type=int_range(2, SEQ_LEN_MAX), default=dflt(d.seq_len),
+                   help=f"tokens per sequence of a batch, 2 to the probe network's positions (default {d.seq_len})")
+    g.add_argument(f"--{prefix}num-batches", type=int_range(1, NUM_BATCHES_MAX), default=dflt(d.num_batches),
+                   help=f"batches per corpus (default {d.num_batches}; at least 2 for a confidence interval; "
+                        "bounded by the memory budget, docs/limits.md)")
+    g.add_argument(f"--{prefix}seed", type=seed, default=dflt(d.seed),
+                   help=f"batch sampling seed, 0 to {SEED_MAX} (default {d.seed})")
     return p
 
 
@@ -137,7 +140,9 @@ def device_parent(*, threads: bool = True, threads_help: str = THREADS_HELP) -> 
     g = p.add_argument_group("device")
     g.add_argument("--device", default="auto", help="auto (CUDA if present, default), cpu, cuda, cuda:N")
     if threads:
-        g.add_argument("--threads", type=positive_int, default=None, help=threads_help)
+        from core.cli.args import threads as threads_type
+
+        g.add_argument("--threads", type=threads_type, default=None, help=threads_help + "; capped at the cores")
     return p
 
 
@@ -180,6 +185,11 @@ def apply_engine(args: argparse.Namespace) -> None:
         EngineError: unknown engine, malformed or unreachable address (naming it and the fix),
             ``--ray-address``/``--ray-actors`` without ``--engine ray``.
     """
+    note = getattr(getattr(args, "threads", None), "note", None)
+    if note:                                      # --threads clamped to the cores (core.cli.args.threads)
+        import sys
+
+        print(note, file=sys.stderr)
     if not hasattr(args, "engine"):
         return
     from core.engine import EngineConfig, EngineError, use_engine
@@ -219,12 +229,19 @@ def settings_from_args(args: argparse.Namespace, *, prefix: str = "", model_flag
     ``config.json`` (:func:`core.probe.check_limits`), the sequence length (2 to
     ``max_position_embeddings``) and the estimator's limits (``k`` within the layer count).
 
+    The request's memory (:func:`core.limits.check_embedding_request`) and a pickled
+    ``pytorch_model.bin`` probe (:func:`core.cli.args.check_model_file`) are checked too.
+
     Raises:
-        AlignScopeError: non-positive batch sizes, naming the flags; EstimatorError: a bad
-            estimator or parameter; ModelError: a sequence length the probe network cannot take.
+        AlignScopeError: non-positive batch sizes, naming the flags, or a request over the memory
+            budget naming the largest ``--num-batches`` that fits; EstimatorError: a bad
+            estimator or parameter; ModelError: a sequence length the probe network cannot take,
+            or weights that cannot be loaded safely.
     """
     from core.batches import BatchConfig
+    from core.cli.args import check_model_file
     from core.estimators import DEFAULT_ESTIMATOR, get_estimator
+    from core.limits import check_embedding_request
     from core.fingerprint import EmbedSettings
     from core.probe import check_limits
 
@@ -239,13 +256,25 @@ def settings_from_args(args: argparse.Namespace, *, prefix: str = "", model_flag
                              estimator_params=tuple(sorted(key_values(args.estimator_param, option="--estimator-param", example="epochs=3").items())), batch=batch,
                              device=args.device, precision=getattr(args, "precision", "auto"))
     estimator = get_estimator(settings.estimator, **dict(settings.estimator_params))
+    check_model_file(settings.model, option=f"--{model_flag}")
     check_limits(settings.model, seq_len=batch.seq_len, estimator=estimator, seq_len_option=prefix + "seq_len")
+    check_embedding_request(batch_size=batch.batch_size, seq_len=batch.seq_len, num_batches=batch.num_batches,
+                            prefix=prefix.replace("_", "-"))
     return settings
 
 
-def split(value: str | None) -> list[str]:
-    """``"a, b,,c"`` -> ``["a", "b", "c"]`` (comma-separated flag values)."""
-    return [s.strip() for s in (value or "").split(",") if s.strip()]
+def split(value: str | None, option: str = "the list", *, unique: bool = True) -> list[str]:
+    """``"a, b,c"`` -> ``["a", "b", "c"]`` (comma-separated flag values; None -> ``[]``).
+
+    The one list parser (:func:`core.cli.args.parse_list`): an empty value, an empty item
+    (``"a,,b"``, ``",,,"``) or a duplicate is refused.
+
+    Raises:
+        AlignScopeError: naming ``option``.
+    """
+    from core.cli.args import parse_list
+
+    return parse_list(value, option=option, unique=unique)
 
 
 def emit(args: argparse.Namespace, payload: Any, text: str) -> None:

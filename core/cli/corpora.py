@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from core.cli.args import int_range
 from core.cli.common import command_parser, emit, json_parent, model_parent
 from core.errors import AlignScopeError
 
@@ -38,6 +39,8 @@ def _add(args: argparse.Namespace) -> int:
     if bool(args.path) == bool(args.hf):
         raise AlignScopeError("corpora add needs exactly one of --path or --hf.",
                               fix="give a local file/folder/glob with --path, or a dataset id with --hf.")
+    if args.derived_from is not None:
+        _check_benchmark(args.derived_from)
     spec = CorpusSpec(name=args.names[0], kind="files" if args.path else "hf", path=args.path, field=args.field,
                       template=args.template, hf_id=args.hf, hf_config=args.config, split=args.split,
                       domain=args.domain, description=args.description or "", license=args.license or "unknown",
@@ -45,6 +48,21 @@ def _add(args: argparse.Namespace) -> int:
     c = register_corpus(spec, overwrite=args.overwrite)
     emit(args, {"added": c.name, "documents": len(c.documents())}, f"added {c.name}: {len(c.documents())} documents")
     return 0
+
+
+def _check_benchmark(name: str) -> None:
+    """``--derived-from``: a target benchmark that is registered (a corpus of domain ``target benchmark``,
+    or the benchmark such a corpus declares it belongs to).
+
+    Raises:
+        AlignScopeError: naming the value and the benchmarks there are.
+    """
+    from core.corpora import list_corpora
+
+    benches = sorted({c.spec.derived_from or c.name for c in list_corpora() if c.spec.domain == "target benchmark"})
+    if name not in benches:
+        raise AlignScopeError(f"--derived-from {name!r} is not a registered target benchmark.",
+                              fix=f"use one of: {', '.join(benches) or '(none registered)'}.")
 
 
 def _remove(args: argparse.Namespace) -> int:
@@ -129,7 +147,8 @@ def add_commands(sub: Any) -> None:
                         "validation lab reports its statistics with and without such corpora")
     a.add_argument("--license", help="license of the data (default unknown)")
     a.add_argument("--overwrite", action="store_true", help="replace a registered corpus of the same name")
-    p.add_argument("--samples", type=int, default=3, help="show: how many documents to print (default 3)")
+    p.add_argument("--samples", type=int_range(0, 10_000), default=3,
+                   help="show: how many documents to print, 0 to 10000 (default 3)")
     p.add_argument("--no-tokens", action="store_true", help="skip token counting in the listing")
     p.add_argument("--allow-missing", action="store_true", help="install: exit 0 even if some corpora could not be installed")
     p.set_defaults(func=cmd_corpora)

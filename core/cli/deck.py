@@ -98,8 +98,10 @@ def _remove(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from core.deck_export import export_deck
 
+    from core.cli.args import check_output
+
     name = _need_name(args)
-    out = args.out or f"{name}.html"
+    out = str(check_output(args.out if args.out is not None else f"{name}.html", option="--out"))
     res = export_deck(name, out, pdf=args.pdf)
     lines = [f"wrote {res['html']} ({res['slides']} slides)" + (f" and {res['pdf']}" if res["pdf"] else "")]
     lines += [f"  slide {n}: {p}" for n, p in res["problems"].items()]

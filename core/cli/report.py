@@ -23,15 +23,22 @@ def cmd_report(args: argparse.Namespace) -> int:
     from core.paths import atomic_write
     from core.report import collect, html_to_pdf, render_html
 
+    from core.cli.args import check_output
+
+    # every input and the output first, before any work (embeddings, the lab, the PDF)
+    out = check_output(args.out if args.out is not None else f"alignscope-report-{args.target}.html", option="--out",
+                       suffixes=(".html", ".htm"))
+    if args.pdf:
+        check_output(out.with_suffix(".pdf"), option="--pdf (beside --out)")
     settings = settings_from_args(args)
-    sources = split(args.sources)
+    sources = split(args.sources, "--sources")
     if not sources:
         raise AlignScopeError("--sources names no corpus.", fix="pass --sources a,b (comma-separated corpus names).")
+    if args.target in sources:
+        raise AlignScopeError(f"--sources names the target {args.target!r}: a benchmark is not a candidate source "
+                              "for itself.", fix="leave it out of --sources.")
     for name in [args.target, *sources]:
         get_corpus(name)                                   # unknown names fail here, before any work
-    out = Path(args.out or f"alignscope-report-{args.target}.html")
-    if out.suffix.lower() not in (".html", ".htm"):
-        raise AlignScopeError(f"--out {out} is not an .html file.", fix="pass --out report.html (the PDF goes beside it).")
     t0 = time.perf_counter()
     data = collect(args.target, sources, settings, mixture=args.mixture, lab=not args.no_lab)
     atomic_write(out, render_html(data))

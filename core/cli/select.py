@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from core.cli.args import seed
 from core.cli.common import (command_parser, device_parent, emit, engine_parent, json_parent, model_parent,
                              positive_int, split)
 
@@ -35,7 +36,7 @@ def _pool_args(p: argparse.ArgumentParser, *, required: bool = True) -> None:
     g.add_argument("--max-windows", type=positive_int, default=None,
                    help="cap on the pool's windows, all corpora together (default 2400)")
     g.add_argument("--seq-len", type=positive_int, default=128, help="tokens per window (default 128)")
-    g.add_argument("--pool-seed", type=int, default=0, help="pool sampling seed (default 0)")
+    g.add_argument("--pool-seed", type=seed, default=0, help="pool sampling seed (default 0)")
     g.add_argument("--include-derived", action="store_true",
                    help="keep corpora derived from the target benchmark (e.g. proofnet-valid); left out by default")
 
@@ -43,7 +44,7 @@ def _pool_args(p: argparse.ArgumentParser, *, required: bool = True) -> None:
 def _pool_config(args):
     from core.selection.pool import DEFAULT_MAX_WINDOWS, PoolConfig
 
-    return PoolConfig(corpora=tuple(split(args.pool)), target=args.target,
+    return PoolConfig(corpora=tuple(split(args.pool, "--pool")), target=args.target,
                       max_windows=args.max_windows or DEFAULT_MAX_WINDOWS, seq_len=args.seq_len, seed=args.pool_seed,
                       include_derived=args.include_derived)
 
@@ -67,7 +68,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     _pool_args(r)
     r.add_argument("--budget", type=int, required=True, help="tokens to select")
     r.add_argument("--method", default="t2v-greedy", help="selection method (python -m core select methods; default t2v-greedy)")
-    r.add_argument("--seed", type=int, default=0, help="method seed (random order, DSIR noise; default 0)")
+    r.add_argument("--seed", type=seed, default=0, help="method seed (random order, DSIR noise; default 0)")
     r.add_argument("--max-share", type=float, default=None, help="cap on one corpus's share of the budget, in (0, 1]")
     r.add_argument("--save", default=None, metavar="NAME", help="save the selection as corpus NAME (fine-tune it with --source NAME)")
     r.add_argument("--export", default=None, metavar="FILE", help="write the selection as JSONL (provenance, score, text)")
@@ -104,6 +105,28 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     ls.set_defaults(func=cmd_list)
 
 
+def _seed_items(items: list[str]) -> list[int]:
+    """``["0", "1"]`` -> ``[0, 1]``: the items of ``--seeds``, each an integer seed in ``[0, 2**32-1]``.
+
+    Raises:
+        AlignScopeError: an item that is not such an integer, naming ``--seeds``.
+    """
+    from core.cli.args import SEED_MAX
+    from core.errors import AlignScopeError
+
+    out = []
+    for s in items:
+        try:
+            v = int(s)
+        except ValueError:
+            v = None
+        if v is None or not 0 <= v <= SEED_MAX:
+            raise AlignScopeError(f"--seeds item {s!r} is not an integer seed in [0, {SEED_MAX}].",
+                                  fix="pass --seeds 0,1,2.")
+        out.append(v)
+    return out
+
+
 def cmd_methods(args: argparse.Namespace) -> int:
     from core.selection.base import SELECTION_METHODS
 
@@ -123,8 +146,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from core.selection.pool import load_pool
     from core.selection.select import run_selection, validate_request, with_texts
 
+    from core.cli.args import check_output
+
     cfg = _pool_config(args)
     validate_request(method=args.method, budget=args.budget, pool_config=cfg, max_share=args.max_share)
+    if args.export is not None:
+        check_output(args.export, option="--export")          # writable, before the work
     if args.save:
         from core.corpora.spec import CorpusSpec, validate_spec
 
@@ -175,12 +202,19 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from core.selection.compare import CompareConfig, load_results, run_compare
     from core.selection.report import compare_table, save_compare_figure
 
-    out = Path(args.out)
+    from core.cli.args import check_output
+
+    if args.report:
+        out = Path(args.out)
+    else:
+        out = check_output(args.out, option="--out")
+    if args.figure is not None:
+        check_output(args.figure, option="--figure")
     if not args.report:
         d = CompareConfig()
-        seeds = tuple(int(s) for s in split(args.seeds))
-        cfg = CompareConfig(methods=tuple(split(args.methods)) or d.methods, seeds=seeds or d.seeds,
-                            pool=tuple(split(args.pool)) or d.pool, max_windows=args.max_windows or d.max_windows,
+        seeds = tuple(_seed_items(split(args.seeds, "--seeds")))
+        cfg = CompareConfig(methods=tuple(split(args.methods, "--methods")) or d.methods, seeds=seeds or d.seeds,
+                            pool=tuple(split(args.pool, "--pool")) or d.pool, max_windows=args.max_windows or d.max_windows,
                             budget=args.budget or d.budget)
         run_compare(cfg, out=out, limit=args.limit, say=(lambda m: None) if args.json else print,
                     select_only=args.select_only)

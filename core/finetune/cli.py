@@ -17,6 +17,7 @@ import sys
 import time
 from typing import Any
 
+from core.cli.args import SEED_MAX, check_model_file, check_output, int_range, seed
 from core.cli.common import (FINETUNE_THREADS_HELP, batch_parent, command_parser, device_parent, engine_parent, estimator_parent, json_parent,
                              model_parent, precision_parent, settings_from_args, split)
 from core.errors import AlignScopeError
@@ -58,10 +59,11 @@ def _hparam_parent() -> argparse.ArgumentParser:
     g.add_argument("--lr", type=float, default=None, help=f"learning rate (default {c.DEFAULT_LR:g} full, 1e-3 LoRA)")
     g.add_argument("--seq-len", type=int, default=c.DEFAULT_SEQ_LEN, help=f"tokens per sequence / evaluation window (default {c.DEFAULT_SEQ_LEN})")
     g.add_argument("--batch-size", type=int, default=c.DEFAULT_BATCH_SIZE, help=f"sequences per step (default {c.DEFAULT_BATCH_SIZE})")
-    g.add_argument("--seed", type=int, default=0, help="training seed: data order, initialisation of LoRA (default 0)")
+    g.add_argument("--seed", type=seed, default=0,
+                   help=f"training seed: data order, initialisation of LoRA, 0 to {SEED_MAX} (default 0)")
     g.add_argument("--method", choices=["full", "lora"], default="full", help="full fine-tuning or LoRA adapters (peft)")
-    g.add_argument("--lora-r", type=int, default=8, help="LoRA rank (default 8)")
-    g.add_argument("--lora-alpha", type=int, default=16, help="LoRA scaling alpha (default 16)")
+    g.add_argument("--lora-r", type=int_range(1, 4096), default=8, help="LoRA rank, 1 to 4096 (default 8)")
+    g.add_argument("--lora-alpha", type=int_range(1, 1 << 20), default=16, help="LoRA scaling alpha, >= 1 (default 16)")
     g.add_argument("--outcomes", default="", metavar="NAMES",
                    help="comma-separated target outcomes measured before and after, beside the held-out perplexity "
                         "(e.g. af-nll; `python -m core outcomes list`; default none)")
@@ -206,6 +208,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         args.source = args.selection
     if bool(args.source) == bool(args.mixture):
         raise AlignScopeError("finetune needs exactly one of --source or --mixture.", fix="python -m core finetune --source proofnet-valid")
+    check_model_file(args.model)
     config = FinetuneConfig(source=args.source, mixture=args.mixture, **_config_dict(args))
     from core.finetune.estimate import check_finetune
     from core.finetune.runner import validate
@@ -237,7 +240,10 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     from core.finetune.experiment import default_sources
     from core.finetune.jobs import submit_experiment
 
-    sources = split(args.sources) or default_sources(args.target)
+    sources = split(args.sources, "--sources") or default_sources(args.target)
+    for path in args.plot:
+        check_output(path, option="--plot", suffixes=(".png", ".svg", ".html", ".pdf"))
+    check_model_file(args.model)
     settings = _settings(args)
     from core.finetune.estimate import check_finetune
     from core.finetune.experiment import experiment_configs
@@ -293,6 +299,7 @@ def cmd_perplexity(args: argparse.Namespace) -> int:
                               fix="python -m core perplexity --target proofnet")
     from core.probe import check_limits
 
+    check_model_file(args.model)
     check_limits(args.model, seq_len=args.seq_len)           # before any weights load
     if args.batch_size < 1 or (args.budget is not None and args.budget < 1):
         raise AlignScopeError(f"perplexity needs --batch-size >= 1 and --budget >= 1 (got {args.batch_size}, "
@@ -312,8 +319,10 @@ def cmd_results(args: argparse.Namespace) -> int:
     """``results``: list, group, show, export, plot or delete fine-tune runs; returns the exit code."""
     from core.finetune import results
 
-    rows = results.list_runs(target=args.target, experiment_id=args.experiment)
     action = args.action or "list"
+    for path in args.out if action in ("export", "plot") else ():
+        check_output(path, option="--out", suffixes=(".csv",) if action == "export" else (".png", ".svg", ".html", ".pdf"))
+    rows = results.list_runs(target=args.target, experiment_id=args.experiment)
     if action == "groups":
         gs = results.groups(rows)
         if args.json:
@@ -402,7 +411,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--target", help="target benchmark: measure on its held-out split (instead of --corpus)")
     p.add_argument("--seq-len", type=int, default=128, help="tokens per evaluation window (default 128)")
     p.add_argument("--budget", type=int, default=None, help="sample and pack this many tokens (familiarity style)")
-    p.add_argument("--seed", type=int, default=0, help="sampling seed with --budget (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="sampling seed with --budget (default 0)")
     p.add_argument("--batch-size", type=int, default=16, help="windows per forward pass (default 16; does not change the result)")
     p.set_defaults(func=cmd_perplexity)
 

@@ -5,6 +5,7 @@ import argparse
 import sys
 from typing import Any
 
+from core.cli.args import seed
 from core.cli.common import (command_parser, device_parent, emit, json_parent, key_values, model_parent,
                              positive_int, precision_parent, table)
 
@@ -108,7 +109,7 @@ def _point_parent() -> argparse.ArgumentParser:
                    help=f"demonstration selector: {', '.join(DEMO_SELECTORS.names())} (python -m core icl selectors)")
     g.add_argument("--selector-param", action="append", default=[], metavar="K=V",
                    help="selector parameter, repeatable (e.g. --selector-param k1=1.2 for bm25)")
-    g.add_argument("--seed", type=int, default=0,
+    g.add_argument("--seed", type=seed, default=0,
                    help="seed of the candidate sample, the random draw and score ties (default 0)")
     g.add_argument("--budget", type=positive_int, default=DEFAULT_BUDGET,
                    help=f"demonstration tokens per prompt, separators included, the same for every source "
@@ -118,7 +119,7 @@ def _point_parent() -> argparse.ArgumentParser:
                         "(ids recorded; default all)")
     g.add_argument("--max-candidates", type=positive_int, default=256,
                    help="candidate demonstrations drawn per source (default 256)")
-    g.add_argument("--pool-seed", type=int, default=None,
+    g.add_argument("--pool-seed", type=seed, default=None,
                    help="seed of the candidate sample (default: --seed); fix it to keep one sample per source "
                         "across seeds")
     g.add_argument("--window-tokens", type=positive_int, default=128,

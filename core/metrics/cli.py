@@ -61,7 +61,7 @@ def _row_text(row: dict) -> str:
 
 def cmd_score(args: argparse.Namespace) -> int:
     """``metrics score``: every (metric, source) value with its CI and cost; exit 2 on bad input."""
-    rows = score_rows(split(args.sources), args.target, split(args.metrics) or None, progress=not args.json)
+    rows = score_rows(split(args.sources, "--sources"), args.target, split(args.metrics, "--metrics") or None, progress=not args.json)
     if args.json:
         print(json.dumps(rows, indent=1))
     else:
@@ -91,7 +91,7 @@ def add_commands(sub: Any) -> None:
                        help="score sources against a target with every (or some) alignment metric")
     s.add_argument("--sources", required=True, help="comma-separated source corpora")
     s.add_argument("--target", default="proofnet", help="target benchmark (default proofnet)")
-    s.add_argument("--metrics", default="", help="comma-separated metric names (default: all; see metrics list)")
+    s.add_argument("--metrics", default=None, help="comma-separated metric names (default: all; see metrics list)")
     s.set_defaults(func=cmd_score)
     ls = command_parser(msub, "list", epilog=LIST_EPILOG, parents=[json_parent()], help="list the alignment metrics")
     ls.set_defaults(func=cmd_list)

@@ -16,22 +16,60 @@ import sys
 from functools import partial
 from typing import Any
 
+from core.cli.args import check_output, seed
 from core.cli.common import (command_parser, embedding_parents, emit as _emit, fmt_coefficient, json_parent,
                              model_parent, settings_from_args as _settings, split as _split)
 
 _fmt = partial(fmt_coefficient, no_ci="[n/a]")
 
 
+def _parse_weights(text: str) -> dict[str, float]:
+    """``--weights a=0.5,b=0.5`` -> ``{"a": 0.5, "b": 0.5}``: the one list parser first
+    (:func:`core.cli.args.parse_list`: no empty item), then each source named once (``news=1,news=2``
+    is refused, not the last value winning), then :func:`core.mixture.model.parse_weights`.
+
+    Raises:
+        AlignScopeError: naming ``--weights``.
+    """
+    from core.cli.args import check_unique, parse_list
+    from core.mixture.model import parse_weights
+
+    items = parse_list(text, option="--weights", unique=False, allow_none=False, example="coq-stdlib=0.6,metamath=0.4")
+    check_unique([i.replace(":", "=").partition("=")[0].strip() for i in items], option="--weights", value=text)
+    return parse_weights(text)
+
+
+def _check_roles(weights: dict, target: str | None) -> None:
+    """Refuse, at save time, a source that is a target benchmark's held-out split (domain ``target
+    benchmark``, e.g. ``proofnet``) and a target that is also one of the sources.
+
+    Raises:
+        AlignScopeError: naming the source and the fix.
+    """
+    from core.corpora import get_corpus
+    from core.errors import AlignScopeError
+
+    if target and target in weights:
+        raise AlignScopeError(f"--target {target!r} is also a source of the mixture: it would be trained on the "
+                              "benchmark it is evaluated on.", fix=f"remove {target} from --weights, or pick another --target.")
+    for name in weights:
+        spec = get_corpus(name).spec
+        if spec.domain == "target benchmark":
+            raise AlignScopeError(f"--weights source {name!r} is a target benchmark's held-out split (domain 'target "
+                                  "benchmark'): a mixture trains on its sources.",
+                                  fix="use a disjoint split as the source (e.g. proofnet-valid), not the test split.")
+
+
 def _weights_and_target(args):
     from core.errors import AlignScopeError
-    from core.mixture.model import load_mixture, parse_weights
+    from core.mixture.model import load_mixture
 
     if getattr(args, "name", None):
         m = load_mixture(args.name)
         return m.weights, args.target or m.target, m
     if not args.weights:
         raise AlignScopeError("No mixture given.", fix="pass a saved mixture NAME or --weights a=0.5,b=0.5.")
-    return parse_weights(args.weights), args.target, None
+    return _parse_weights(args.weights), args.target, None
 
 
 def _need_target(target):
@@ -87,7 +125,15 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     from core.mixture.optimise import suggest_mix
 
     target = _need_target(args.target)
-    sources = _split(args.sources)
+    sources = _split(args.sources, "--sources")
+    if target in sources:
+        from core.errors import AlignScopeError
+
+        raise AlignScopeError(f"--sources names the target {target!r}.", fix="leave the target out of --sources.")
+    if args.save:
+        from core.mixture.model import Mixture as _M
+
+        _M(args.save, {s: 1.0 for s in sources} or {"": 1.0}, max(1, args.budget), target=target)   # the name, first
     Mixture("check", {s: 1.0 for s in sources} or {"": 1.0}, 1, target=target)
     settings = _settings(args)
     ss = _load(target, sources, settings, args)
@@ -106,9 +152,11 @@ def cmd_suggest(args: argparse.Namespace) -> int:
 
 def cmd_save(args: argparse.Namespace) -> int:
     """``mix save``: save a named mixture; returns the exit code."""
-    from core.mixture.model import Mixture, parse_weights, save_mixture
+    from core.mixture.model import Mixture, save_mixture
 
-    m = Mixture(args.name, parse_weights(args.weights), args.budget, seed=args.mix_seed, target=args.target)
+    weights = _parse_weights(args.weights)
+    m = Mixture(args.name, weights, args.budget, seed=args.mix_seed, target=args.target)
+    _check_roles(m.weights, m.target)
     path = save_mixture(m)
     _emit(args, {"saved": str(path), **m.to_dict()},
           f"saved mixture {m.name!r}: {', '.join(f'{s} {w:.1%}' for s, w in m.weights.items())}, "
@@ -151,6 +199,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from core.probe import load_probe
 
     m = load_mixture(args.name)
+    check_output(args.out if args.out is not None else f"{m.name}.jsonl", option="--out")   # before sampling
     tok = load_probe(args.model).tokenizer
     rep = materialize_with_report(m, tokenizer=tok, on_short="use_all" if args.allow_short else "error")
     from core.mixture.sampling import write_jsonl
@@ -239,14 +288,14 @@ def add_commands(subparsers: Any) -> None:
     q.add_argument("--restarts", type=int, default=4, help="random SLSQP restarts")
     q.add_argument("--save", metavar="NAME", help="save the suggested mix under this name")
     q.add_argument("--budget", type=int, default=1_000_000, help="token budget of the saved mix")
-    q.add_argument("--mix-seed", type=int, default=0, help="document sampling seed of the saved mix")
+    q.add_argument("--mix-seed", type=seed, default=0, help="document sampling seed of the saved mix")
     q.set_defaults(func=cmd_suggest)
 
     q = command("save", "save a named mixture (weights, budget, seed) for export / fine-tuning", [json_parent()])
     q.add_argument("name", help="name of the mixture")
     q.add_argument("--weights", required=True, help="source=share,... (normalised)")
     q.add_argument("--budget", type=int, required=True, help="total tokens of the dataset")
-    q.add_argument("--mix-seed", "--seed", dest="mix_seed", type=int, default=0, help="document sampling seed")
+    q.add_argument("--mix-seed", "--seed", dest="mix_seed", type=seed, default=0, help="document sampling seed")
     q.add_argument("--target", default=None, help="target benchmark the mixture is meant for")
     q.set_defaults(func=cmd_save)
 

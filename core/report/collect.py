@@ -197,7 +197,11 @@ def collect(target: str, candidates: list[str], settings: EmbedSettings, *, mixt
                 data.leaderboard = [r for r in rep["leaderboard"] if r["regime"] == regime and not r["exclude_derived"]]
                 data.lab = {"path": str(path), "regime": regime, "verdict": rep.get("verdict", ""),
                             "summary": {k: rep["summary"].get(k) for k in ("target", "model", "n_runs_done",
-                                                                            "n_runs_failed", "created")}}
+                                                                            "n_runs_failed", "n_runs_nonfinite",
+                                                                            "created")}}
+                if rep["summary"].get("n_runs_nonfinite"):
+                    data.notes.append(f"Validation results {path}: {rep['summary']['n_runs_nonfinite']} finished run(s) "
+                                      "have a non-finite ppl_after and are left out of the leaderboard.")
             except (AlignScopeError, OSError) as exc:
                 data.notes.append(f"Validation results {path} not readable: {exc}")
     return data

@@ -31,13 +31,37 @@ EPILOG = """examples:
 """
 
 
-def _split(value: str | None) -> list[str]:
-    return [s.strip() for s in (value or "").split(",") if s.strip()]
+def _split(value: str | None, flag: str = "the list") -> list[str]:
+    """The items of a comma-separated flag (:func:`core.cli.args.parse_list`: empty items and
+    duplicates refused, naming ``flag``)."""
+    from core.cli.args import parse_list
+
+    return parse_list(value, option=flag)
+
+
+def _metric_names(value: str | None) -> tuple[str, ...]:
+    """``--metrics``: registered alignment metrics (aliases resolved); None -> ``()`` (all).
+
+    Raises:
+        AlignScopeError: an empty list or item, a duplicate, or an unknown metric, naming ``--metrics``.
+    """
+    from core.metrics import METRICS
+
+    names = []
+    for m in _split(value, "--metrics"):
+        try:
+            names.append(METRICS.canonical(m))
+        except AlignScopeError:
+            raise AlignScopeError(f"--metrics names {m!r}, which is not an alignment metric.",
+                                  fix=f"use some of: {', '.join(METRICS.names())} (python -m core validate metrics).") from None
+    if len(set(names)) != len(names):
+        raise AlignScopeError(f"--metrics {value!r} names a metric twice (an alias and its name).", fix="give each once.")
+    return tuple(names)
 
 
 def _ints(value: str, flag: str) -> tuple[int, ...]:
     try:
-        out = tuple(int(x) for x in _split(value))
+        out = tuple(int(x) for x in _split(value, flag))
     except ValueError:
         raise AlignScopeError(f"{flag} {value!r} is not a comma-separated list of integers.",
                               fix=f"write e.g. {flag} 0,1,2") from None
@@ -86,7 +110,7 @@ def plan_from_args(args: argparse.Namespace) -> LabPlan:
         pairs = ()
     else:
         pairs = []
-        for p in _split(args.dose_pairs):
+        for p in _split(args.dose_pairs, "--dose-pairs"):
             a, plus, b = p.partition("+")
             if not plus or not a or not b:
                 raise AlignScopeError(f"--dose-pairs item {p!r} is not of the form ALIGNED+UNALIGNED.",
@@ -94,14 +118,18 @@ def plan_from_args(args: argparse.Namespace) -> LabPlan:
             pairs.append((a, b))
         pairs = tuple(pairs)
     try:
-        fractions = tuple(float(x) for x in _split(args.dose_fractions)) if args.dose_fractions else DEFAULT_DOSE_FRACTIONS
+        fractions = tuple(float(x) for x in _split(args.dose_fractions, "--dose-fractions")) if args.dose_fractions is not None else DEFAULT_DOSE_FRACTIONS
     except ValueError:
         raise AlignScopeError(f"--dose-fractions {args.dose_fractions!r} is not a list of numbers.",
                               fix="write e.g. --dose-fractions 0.125,0.25,0.5,0.75") from None
-    return LabPlan(target=args.target, sources=tuple(_split(args.sources)) if args.sources else DEFAULT_SOURCES,
+    sources = tuple(_split(args.sources, "--sources")) if args.sources is not None else DEFAULT_SOURCES
+    if args.target in sources:
+        raise AlignScopeError(f"--sources names the target {args.target!r}: its held-out split is what the lab "
+                              "evaluates on.", fix="leave it out of --sources.")
+    return LabPlan(target=args.target, sources=sources,
                    regimes=regimes, dose_pairs=pairs, dose_fractions=fractions,
-                   dose_seeds=_ints(args.dose_seeds, "--dose-seeds") if args.dose_seeds else (0, 1, 2),
-                   metrics=tuple(_split(args.metrics)), model=args.model, precision=check_precision(args.precision),
+                   dose_seeds=_ints(args.dose_seeds, "--dose-seeds") if args.dose_seeds is not None else (0, 1, 2),
+                   metrics=_metric_names(args.metrics), model=args.model, precision=check_precision(args.precision),
                    outcomes=tuple(parse_names(args.outcomes)) if args.outcomes.strip() else ())
 
 
@@ -213,7 +241,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     plan = plan_from_args(args)
     if args.limit is not None and args.limit < 1:
         raise AlignScopeError(f"--limit {args.limit} is not positive.", fix="give --limit 1 or more, or leave it out.")
-    out = Path(args.out) if args.out else _default_out()
+    from core.cli.args import check_output
+
+    out = check_output(args.out, option="--out") if args.out is not None else _default_out()
     say = (lambda m: print(m, file=sys.stderr, flush=True)) if args.json else (lambda m: print(m, flush=True))
     if args.resume_from and not Path(args.resume_from).is_file():
         raise AlignScopeError(f"--resume-from {args.resume_from!r} does not exist.", fix="give the path of a results file.")
@@ -237,7 +267,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from core.validation.remote import export_payload
 
-    summary = export_payload(plan_from_args(args), Path(args.out))
+    from core.cli.args import check_output
+
+    plan = plan_from_args(args)
+    summary = export_payload(plan, check_output(args.out, option="--out"))
     print(json.dumps({"out": args.out, **summary}) if args.json else
           f"wrote {summary['runs']} fine-tunes ({summary['bytes']:,} bytes) to {args.out}")
     return 0
@@ -247,7 +280,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     from core.validation.lab import plan_runs, write_results
     from core.validation.remote import import_outcomes
 
+    from core.cli.args import check_output
+
     plan = plan_from_args(args)
+    check_output(args.out, option="--out")
     if not Path(args.remote).is_file():
         raise AlignScopeError(f"--remote {args.remote!r} does not exist.", fix="give the --out file of the remote run.")
     if args.metrics_from:
@@ -272,6 +308,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not path.is_file():
         raise AlignScopeError(f"--results {str(path)!r} does not exist.",
                               fix="give a results file (python -m core validate run writes one).")
+    if args.figures is not None:
+        _check_figures_dir(args.figures)
     res = report(load_results(path), regimes=[args.regime] if args.regime else None)
     if args.figures:
         res["figures"] = write_figures(res, Path(args.figures))
@@ -282,6 +320,28 @@ def cmd_report(args: argparse.Namespace) -> int:
     else:
         print(format_report(res))
     return 0
+
+
+def _check_figures_dir(folder: str) -> None:
+    """``--figures DIR``: an existing, writable folder, or one whose parent is (it is created then).
+
+    Raises:
+        AlignScopeError: empty, a file, or a parent that does not exist or cannot be written.
+    """
+    import os
+
+    from core.cli.args import check_output
+
+    if not folder.strip():
+        raise AlignScopeError("--figures '' is empty.", fix="pass --figures DIR (a folder).")
+    p = Path(folder).expanduser()
+    if p.is_dir():
+        if not os.access(p, os.W_OK | os.X_OK):
+            raise AlignScopeError(f"--figures {folder}: the folder is not writable.", fix="pass a folder you can write to.")
+        return
+    if p.exists():
+        raise AlignScopeError(f"--figures {folder} is a file, not a folder.", fix="pass --figures DIR.")
+    check_output(str(p), option="--figures")             # its parent exists and is writable
 
 
 def _ci(v, ci, digits: int = 2) -> str:

@@ -217,6 +217,7 @@ def report(results: Mapping, *, regimes: Sequence[str] | None = None, n_boot: in
             + stats.build_leaderboard(results, exclude_derived=True, **opts))
     runs = results.get("runs") or []
     status = [r.get("status") for r in runs]
+    bad = nonfinite_runs(results)
     return _jsonable({
         "leaderboard": rows,
         "points": {r: stats.point_records(results, r, confidence=confidence) for r in regimes},
@@ -226,7 +227,8 @@ def report(results: Mapping, *, regimes: Sequence[str] | None = None, n_boot: in
                     "precision": results.get("precision"), "created": results.get("created"),
                     "wall_seconds": results.get("wall_seconds"), "base": results.get("base"),
                     "regimes": {r: (results.get("regimes") or {}).get(r, {}) for r in regimes},
-                    "n_runs": len(runs), "n_runs_done": status.count("done"),
+                    "n_runs": len(runs), "n_runs_done": status.count("done") - len(bad),
+                    "n_runs_nonfinite": len(bad), "nonfinite_runs": bad,
                     "n_runs_failed": sum(s in stats.FAILED_STATES for s in status),
                     "n_runs_pending": sum(s in stats.PENDING_STATES for s in status),
                     "metrics": stats.metric_names(results, default_metric=default_metric),
@@ -235,6 +237,21 @@ def report(results: Mapping, *, regimes: Sequence[str] | None = None, n_boot: in
                                  "seed": seed, "default_metric": default_metric,
                                  "reported": datetime.now(timezone.utc).isoformat(timespec="seconds")}},
     })
+
+
+def nonfinite_runs(results: Mapping) -> list[dict]:
+    """The runs marked done whose ``ppl_after`` is not a finite number (NaN, inf, null, a string):
+    every fit leaves them out, so the report names and counts them instead of dropping them silently.
+
+    Returns:
+        ``[{"run_id", "regime", "point", "seed", "ppl_after"}]`` with ``ppl_after`` as text (``"nan"``).
+    """
+    out = []
+    for run in results.get("runs") or []:
+        if isinstance(run, Mapping) and run.get("status") == "done" and not _num(run.get("ppl_after")):
+            out.append({"run_id": run.get("run_id"), "regime": run.get("regime"), "point": run.get("point"),
+                        "seed": run.get("seed"), "ppl_after": repr(run.get("ppl_after"))})
+    return out
 
 
 def _jsonable(obj):
@@ -374,8 +391,14 @@ def format_report(rep: Mapping) -> str:
     out = [rep["verdict"], ""]
     s = rep.get("summary") or {}
     out.append(f"target {s.get('target')} · probe {s.get('model')} · {s.get('n_runs_done')} runs done, "
-               f"{s.get('n_runs_failed')} failed, {s.get('n_runs_pending')} pending · "
-               f"{(s.get('settings') or {}).get('n_boot')} nested-bootstrap resamples")
+               f"{s.get('n_runs_failed')} failed, {s.get('n_runs_pending')} pending"
+               + (f", {s['n_runs_nonfinite']} finished with a non-finite ppl_after" if s.get("n_runs_nonfinite") else "")
+               + f" · {(s.get('settings') or {}).get('n_boot')} nested-bootstrap resamples")
+    if s.get("n_runs_nonfinite"):
+        bad = s.get("nonfinite_runs") or []
+        out.append(f"warning: {len(bad)} run(s) marked done have a non-finite ppl_after and are left out of every fit: "
+                   + ", ".join(f"{b['run_id']} ({b['regime']}/{b['point']}, seed {b['seed']}: {b['ppl_after']})"
+                               for b in bad[:10]) + (f" and {len(bad) - 10} more" if len(bad) > 10 else ""))
     keys = list(dict.fromkeys((r["regime"], r["exclude_derived"]) for r in rep["leaderboard"]))
     for regime, excl in keys:
         rows = [r for r in rep["leaderboard"] if r["regime"] == regime and r["exclude_derived"] == excl]
