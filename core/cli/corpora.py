@@ -46,7 +46,14 @@ def _add(args: argparse.Namespace) -> int:
                       domain=args.domain, description=args.description or "", license=args.license or "unknown",
                       source=args.path or args.hf, derived_from=args.derived_from)
     c = register_corpus(spec, overwrite=args.overwrite)
-    emit(args, {"added": c.name, "documents": len(c.documents())}, f"added {c.name}: {len(c.documents())} documents")
+    docs = c.documents()
+    if not args.json:
+        import sys
+
+        for w in c.warnings:                   # skipped files, files resolving outside the folder given...
+            print(f"warning: {w}", file=sys.stderr)
+    emit(args, {"added": c.name, "documents": len(docs), "warnings": list(c.warnings)},
+         f"added {c.name}: {len(docs)} documents")
     return 0
 
 

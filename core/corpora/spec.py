@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import string
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.corpora.readers.template import template_fields
 from core.errors import CorpusError, opt
 
 KINDS = ("files", "hf", "demo")
@@ -30,6 +30,64 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 # Spec fields that define *what text comes out* (they enter the fingerprint); the others
 # (name, domain, description, source, license) are metadata only.
 CONTENT_FIELDS = ("kind", "path", "field", "template", "hf_id", "hf_config", "split", "max_documents")
+
+
+#: A template field's format spec: ``[[fill]align][sign][#][0][width][,|_][.precision][type]``
+#: (https://docs.python.org/3/library/string.html#format-specification-mini-language).
+_SPEC_RE = re.compile(r"^(?:.?[<>=^])?[+\- ]?#?0?(?P<width>\d*)[,_]?(?:\.(?P<precision>\d+))?[bcdeEfFgGnosxX%]?$", re.S)
+
+
+def template_fields(template: str, *, where: str = "template") -> list[str]:
+    """Return the column names a ``str.format`` template uses (in order, deduplicated).
+
+    Only plain ``{column}`` references are allowed (with an optional conversion ``!s``/``!r`` and a
+    format spec such as ``{text:>20}``): no attribute or index access (``{text.__class__}``,
+    ``{row[0]}``), no nested fields in a format spec, and a width or precision of at most
+    ``$ALIGNSCOPE_MAX_TEMPLATE_WIDTH`` characters (:mod:`core.limits`, default 1000).
+
+    Raises:
+        CorpusError: the template does not parse, uses positional fields (``{}``/``{0}``), attribute
+            or index access, a nested or too wide format spec, or no field at all.
+    """
+    from core.limits import limit
+
+    names: list[str] = []
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise CorpusError(f"Template of {where} does not parse: {exc} ({template!r}).",
+                          fix="write fields as {column}; double literal braces as {{ and }}.") from exc
+    width_cap = limit("ALIGNSCOPE_MAX_TEMPLATE_WIDTH")
+    for _, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        root = re.split(r"[.\[]", name, maxsplit=1)[0]
+        if root == "" or root.isdigit():
+            raise CorpusError(f"Template of {where} uses a positional field {{{name}}} ({template!r}).",
+                              fix="name the column, e.g. {nl_statement}.")
+        if name != root:                      # {a.b} / {a[0]}: attribute or index access in str.format
+            raise CorpusError(f"Template of {where} uses {{{name}}}: only plain {{column}} references are allowed "
+                              f"(no attribute or index access) ({template!r}).",
+                              fix=f"write {{{root}}}, naming the column itself.")
+        if conversion not in (None, "s", "r"):
+            raise CorpusError(f"Template of {where} uses the conversion !{conversion} in {{{name}}} ({template!r}).",
+                              fix="leave the conversion out (or use !s).")
+        if spec:
+            m = _SPEC_RE.match(spec)
+            if "{" in spec or m is None:
+                raise CorpusError(f"Template of {where} has the format spec {spec!r} in {{{name}}}, which is not a "
+                                  f"plain width/alignment ({template!r}).", fix=f"write {{{name}}} or e.g. {{{name}:>20}}.")
+            for part in ("width", "precision"):
+                if m.group(part) and int(m.group(part)) > width_cap:
+                    raise CorpusError(f"Template of {where} pads {{{name}}} to {int(m.group(part)):,} characters, over the "
+                                      f"{width_cap:,} allowed ($ALIGNSCOPE_MAX_TEMPLATE_WIDTH) ({template[:80]!r}).",
+                                      fix=f"use a {part} of at most {width_cap}, or leave the format spec out.")
+        if root not in names:
+            names.append(root)
+    if not names:
+        raise CorpusError(f"Template of {where} uses no column ({template!r}).",
+                          fix="include at least one {column}, or use field instead.")
+    return names
 
 
 @dataclass(frozen=True)
@@ -160,7 +218,6 @@ def validate_spec(spec: CorpusSpec, *, allow_demo: bool = False) -> CorpusSpec:
         raise CorpusError(f"Corpus {spec.name!r} sets both {opt('field', spec.field)} and {opt('template', spec.template)}.",
                           fix=f"give either {opt('field')} (one column) or {opt('template')} (several columns), not both.")
     if spec.template is not None:
-
         template_fields(spec.template, where=f"corpus {spec.name!r}")
     if spec.max_documents is not None and (
             not isinstance(spec.max_documents, int) or isinstance(spec.max_documents, bool)

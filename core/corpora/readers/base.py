@@ -12,8 +12,9 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar, Iterable, Iterator
 
-from core.corpora.readers.template import render, template_fields
-from core.corpora.spec import CorpusSpec, Document
+from core.corpora.readers.template import render
+from core.corpora.readers.text import check_document_size
+from core.corpora.spec import CorpusSpec, Document, template_fields
 from core.paths import cache_dir
 
 
@@ -38,11 +39,17 @@ class FileReader(ABC):
 def emit_rows(spec: CorpusSpec, rows: Iterable[tuple[int, dict[str, Any]]], f: Path,
               rel: str, unit: str) -> Iterator[Document]:
     """Render ``(n, row)`` pairs to documents ``"<rel>:<n>"`` (empty texts dropped; ``unit``, e.g.
-    ``"line"``, names the row in error messages)."""
+    ``"line"``, names the row in error messages).
+
+    Raises:
+        CorpusError: a used field that does not hold text (:func:`~core.corpora.readers.template.text_value`),
+            or a document over ``$ALIGNSCOPE_MAX_DOC_BYTES``; naming the file and the row.
+    """
     for n, row in rows:
-        text = render(spec, row, f"{f} {unit} {n}")
+        where = f"{f} {unit} {n}"
+        text = render(spec, row, where, strict=True)
         if text.strip():
-            yield Document(f"{rel}:{n}", text)
+            yield Document(f"{rel}:{n}", check_document_size(text, where))
 
 
 def datasets_quiet() -> contextlib.AbstractContextManager:

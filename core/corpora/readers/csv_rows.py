@@ -13,6 +13,37 @@ from core.corpora.spec import CorpusSpec, Document
 from core.errors import CorpusError
 
 
+def check_csv(f: Path, text: str) -> list[str]:
+    """Parse ``text`` strictly with the :mod:`csv` module and return the header.
+
+    Every record must have as many fields as the header (blank lines aside) and every quote must
+    be closed: pandas (under ``datasets``) would otherwise pad or swallow rows, or make the rest of
+    the file one document.
+
+    Raises:
+        CorpusError: no header, a ragged record or an unterminated quote, naming the line.
+    """
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    start = 1
+    try:
+        header = next(reader)
+        start = reader.line_num + 1
+        for row in reader:
+            if row and len(row) != len(header):
+                raise CorpusError(f"{f} line {start} has {len(row)} field(s) but the header has {len(header)}.",
+                                  fix="give every row as many comma-separated fields as the header (quote fields "
+                                      "that contain commas).")
+            start = reader.line_num + 1
+    except StopIteration:
+        raise CorpusError(f"{f} has no header row.", fix="save it as comma-separated UTF-8 with a header row.") from None
+    except csv.Error as exc:
+        what = "has a quote that is never closed" if "end of data" in str(exc) or "EOF" in str(exc) else f"is not valid CSV ({exc})"
+        raise CorpusError(f"{f} line {start} {what}.",
+                          fix="close the quote (a literal quote inside a quoted field is written twice: \"\"), "
+                              "or save it as comma-separated UTF-8 with a header row.") from exc
+    return header
+
+
 class CsvReader(FileReader):
     """Rows loaded with HF ``datasets`` (``load_dataset("csv")``, every column a string), or the
     :mod:`csv` module when compressed or when ``datasets`` cannot load the file."""
@@ -23,12 +54,7 @@ class CsvReader(FileReader):
         text = decode_text(read_bytes(f), f)
         if not text.strip():
             raise _BadFile(f"{f} is empty.", fix="add rows to it or remove it.", empty=True)
-        try:
-            reader = csv.reader(io.StringIO(text, newline=""))
-            header = next(reader)
-        except (csv.Error, StopIteration) as exc:
-            raise CorpusError(f"{f} is not a readable CSV file ({exc}).",
-                              fix="save it as comma-separated UTF-8 with a header row.") from exc
+        header = check_csv(f, text)
         check_columns(spec, header, str(f))
         if not gz:
             from datasets import Features, Value

@@ -11,7 +11,8 @@ from core.corpora.readers.csv_rows import CsvReader
 from core.corpora.readers.jsonl import JsonReader
 from core.corpora.readers.parquet import ParquetReader
 from core.corpora.readers.plain import HtmlReader, TextReader
-from core.corpora.readers.text import SUPPORTED_EXTENSIONS, _NARROW_FIX, _BadFile, file_type, is_supported
+from core.corpora.readers.text import (SUPPORTED_EXTENSIONS, _NARROW_FIX, _BadFile, check_regular, file_type,
+                                      is_supported)
 from core.corpora.spec import CorpusSpec, Document
 from core.errors import CorpusError, opt
 
@@ -26,8 +27,13 @@ def resolve_files(path: str) -> tuple[Path, list[Path], list[str]]:
     supported file below it (hidden names skipped), a glob every matching file (unsupported
     extensions skipped with a warning).
 
+    Symlinks are followed only to regular files (a FIFO, a device or a dangling link is skipped in a
+    folder, refused as the path itself: "not a regular file"); files that resolve outside ``base``
+    through symlinks are named in a warning.
+
     Raises:
-        CorpusError: the path does not exist, the glob matches nothing, or no supported file.
+        CorpusError: the path does not exist or is not a regular file or folder, the glob matches
+            nothing, or no supported file.
     """
     warnings: list[str] = []
     p = Path(path).expanduser()
@@ -59,12 +65,19 @@ def resolve_files(path: str) -> tuple[Path, list[Path], list[str]]:
     elif p.is_dir():
         base = p
         files = []
+        special = []
         for root, dirs, names in os.walk(p):
             dirs[:] = [d for d in dirs if not d.startswith(".") and d != "__pycache__"]
             for name in names:
                 f = Path(root) / name
                 if not name.startswith(".") and is_supported(f):
-                    files.append(f)
+                    if f.is_file():                     # symlinks followed only to a regular file
+                        files.append(f)
+                    else:
+                        special.append(f.name)
+        if special:
+            warnings.append(f"skipped {len(special)} path(s) that are not regular files (FIFOs, devices, dangling "
+                            f"symlinks) under {path}, e.g. {', '.join(special[:3])}")
         if not files:
             raise CorpusError(
                 f"Folder {path} contains no supported file.",
@@ -78,14 +91,39 @@ def resolve_files(path: str) -> tuple[Path, list[Path], list[str]]:
                 f"{path} has an unsupported extension.",
                 fix=f"use one of: {', '.join(sorted(SUPPORTED_EXTENSIONS))} (optionally .gz), or rename it to .txt "
                     "if it is plain text.")
+    elif os.path.lexists(p):
+        check_regular(p)                                   # raises: a FIFO, a device, a dangling symlink...
+        raise CorpusError(f"Path {path} is not a regular file.", fix="point the corpus at regular files.")
     else:
         raise CorpusError(f"Path {path} does not exist.",
                           fix="check the spelling, or give an absolute path, a folder or a glob.")
     files.sort(key=lambda f: _rel(f, base))
+    outside = _outside(files, base)
+    if outside:
+        warnings.append(f"{len(outside)} file(s) resolve outside {base} through symlinks: "
+                        + ", ".join(f"{_rel(f, base)} -> {real}" for f, real in outside[:5])
+                        + (" ..." if len(outside) > 5 else ""))
     files, dups = _unique_real(files)
     if dups:
         warnings.append(f"skipped {dups} duplicate path(s) of the same file(s) (symlinks) under {path}")
     return base, files, warnings
+
+
+def _outside(files: list[Path], base: Path) -> list[tuple[Path, str]]:
+    """``(file, real path)`` of the files whose real path (symlinks resolved) is not below ``base``'s."""
+    try:
+        root = os.path.realpath(base)
+    except OSError:
+        return []
+    out = []
+    for f in files:
+        try:
+            real = os.path.realpath(f)
+        except OSError:
+            continue
+        if os.path.commonpath([root, real]) != root:
+            out.append((f, real))
+    return out
 
 
 def _unique_real(files: list[Path]) -> tuple[list[Path], int]:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from core.corpora.readers.base import FileReader, emit_rows, hf_load_local, needed_columns
-from core.corpora.readers.template import check_columns
+from core.corpora.readers.template import check_columns, text_value
 from core.corpora.readers.text import _BadFile, decode_text, read_bytes
 from core.corpora.spec import CorpusSpec, Document
 from core.errors import CorpusError
@@ -34,11 +34,26 @@ def jsonl_rows(f: Path, text: str | None = None) -> list[tuple[int, dict[str, An
         except json.JSONDecodeError as exc:
             raise CorpusError(f"{f.name} line {lineno} is not valid JSON: {exc.msg} at column {exc.colno} ({f}).",
                               fix="repair or delete that line.") from exc
+        except RecursionError:
+            raise _too_deep(f, f"line {lineno}") from None
         if not isinstance(row, dict):
             raise CorpusError(f"{f.name} line {lineno} is a JSON {type(row).__name__}, not an object ({f}).",
                               fix="put one JSON object per line, e.g. {\"text\": \"...\"}.")
         rows.append((lineno, row))
     return rows
+
+
+def _too_deep(f: Path, where: str) -> CorpusError:
+    return CorpusError(f"{f.name} {where} nests arrays/objects deeper than can be parsed ({f}).",
+                       fix="store one flat JSON object per line, e.g. {\"text\": \"...\"}.")
+
+
+def _check_types(spec: CorpusSpec, rows: list[tuple[int, dict[str, Any]]], f: Path, unit: str) -> None:
+    """Every used field of every row holds text or nothing (before ``datasets`` may coerce a type)."""
+    cols = needed_columns(spec)
+    for n, r in rows:
+        for c in cols:
+            text_value(r.get(c), field=c, where=f"{f} {unit} {n}", numbers=spec.field is None)
 
 
 class JsonReader(FileReader):
@@ -66,6 +81,8 @@ class JsonReader(FileReader):
         except json.JSONDecodeError as exc:
             raise CorpusError(f"{f.name} line {exc.lineno} is not valid JSON: {exc.msg} ({f}).",
                               fix="repair the file (a JSON array of objects, or one object per line).") from exc
+        except RecursionError:
+            raise _too_deep(f, "its array") from None
         rows = []
         for i, row in enumerate(data, 1):
             if not isinstance(row, dict):
@@ -74,6 +91,7 @@ class JsonReader(FileReader):
             rows.append((i, row))
         columns = list(dict.fromkeys(k for _, r in rows for k in r))
         check_columns(spec, columns, str(f))
+        _check_types(spec, rows, f, "item")
         yield from emit_rows(spec, rows, f, rel, "item")
 
     @staticmethod
@@ -86,6 +104,7 @@ class JsonReader(FileReader):
         missing_in = [n for n, r in rows if spec.field is not None and spec.field not in r]
         if missing_in and spec.field is not None:
             warnings.append(f"{f.name}: field {spec.field!r} absent on {len(missing_in)} line(s), e.g. line {missing_in[0]}")
+        _check_types(spec, rows, f, "line")
         if not gz:
             loaded = hf_load_local("json", f, needed_columns(spec))
             cols = needed_columns(spec)

@@ -6,7 +6,8 @@ from typing import Iterator
 
 from core.corpora.readers.base import FileReader
 from core.corpora.readers.html_text import html_to_text
-from core.corpora.readers.text import HTML_EXTENSIONS, PLAIN_EXTENSIONS, _BadFile, decode_text, read_bytes
+from core.corpora.readers.text import (HTML_EXTENSIONS, PLAIN_EXTENSIONS, _BadFile, check_document_size, decode_text,
+                                      read_bytes)
 from core.corpora.spec import CorpusSpec, Document
 
 
@@ -19,7 +20,7 @@ class TextReader(FileReader):
         text = self.text(decode_text(read_bytes(f), f))
         if not text.strip():
             raise _BadFile(f"{f} is empty.", fix="add text to it or remove it.", empty=True)
-        yield Document(rel, text)
+        yield Document(rel, check_document_size(text, str(f)))
 
     def text(self, raw: str) -> str:
         """The document text of a decoded file."""

@@ -1,23 +1,27 @@
-"""Rows -> text: ``field`` / ``template`` rendering and column checks (imported by :mod:`core.corpora.spec`
-and the row readers; it imports neither, which ends their import cycle)."""
+"""Rows -> text: ``field`` / ``template`` rendering and column checks (imported by the row readers).
+
+:func:`template_fields` lives in :mod:`core.corpora.spec` (the spec validates templates) and is
+re-exported here; this module imports the spec, the spec never imports it (no import circle).
+
+A local file's field must hold text: a number, a list, a dict or bytes is refused (naming the
+field and the record) instead of being turned into ``"0"`` or ``'["a", "b"]'``; a missing value
+(None/null, NaN) is an empty text. A template may also format numbers (``"{n}. {statement}"``),
+never lists, objects, booleans or bytes. Hugging Face datasets keep the lenient :func:`as_text`.
+"""
 from __future__ import annotations
 
 import json
 import math
-import re
-import string
 from typing import Any, Iterable
 
-from typing import TYPE_CHECKING
-
+from core.corpora.spec import CorpusSpec, template_fields
 from core.errors import CorpusError, opt
 
-if TYPE_CHECKING:                    # spec.py imports this module to validate templates
-    from core.corpora.spec import CorpusSpec
+__all__ = ["as_text", "check_columns", "render", "template_fields", "text_value"]
 
 
 def as_text(value: Any) -> str:
-    """Turn a row value into text: None/NaN -> "", str unchanged, lists/dicts -> JSON."""
+    """Turn a row value into text leniently: None/NaN -> "", str unchanged, lists/dicts -> JSON."""
     if value is None:
         return ""
     if isinstance(value, str):
@@ -29,32 +33,33 @@ def as_text(value: Any) -> str:
     return str(value)
 
 
-def template_fields(template: str, *, where: str = "template") -> list[str]:
-    """Return the column names a ``str.format`` template uses (in order, deduplicated).
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def text_value(value: Any, *, field: str, where: str, numbers: bool = False) -> Any:
+    """A row's value of ``field`` as text, strictly: a string, or "" for a missing value (None, NaN).
+
+    Args:
+        numbers: also accept an int or a finite float, returned as is (a template formats it
+            faithfully, e.g. ``"{n}. {statement}"``); a document's whole text (``field``) is never one.
 
     Raises:
-        CorpusError: the template does not parse, uses positional fields (``{}``/``{0}``) or
-            uses no field at all.
+        CorpusError: any other type (a number unless ``numbers``, a bool, list, dict, bytes), naming
+            the field, the record (``where``: file and line/row) and the type.
     """
-    names: list[str] = []
-    try:
-        parsed = list(string.Formatter().parse(template))
-    except ValueError as exc:
-        raise CorpusError(f"Template of {where} does not parse: {exc} ({template!r}).",
-                          fix="write fields as {column}; double literal braces as {{ and }}.") from exc
-    for _, name, _, _ in parsed:
-        if name is None:
-            continue
-        root = re.split(r"[.\[]", name, maxsplit=1)[0]
-        if root == "" or root.isdigit():
-            raise CorpusError(f"Template of {where} uses a positional field {{{name}}} ({template!r}).",
-                              fix="name the column, e.g. {nl_statement}.")
-        if root not in names:
-            names.append(root)
-    if not names:
-        raise CorpusError(f"Template of {where} uses no column ({template!r}).",
-                          fix="include at least one {column}, or use field instead.")
-    return names
+    if _missing(value):
+        return ""
+    if isinstance(value, str):
+        return value
+    if numbers and isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return value
+    kind = {bool: "a boolean", int: "a number", float: "a number", list: "a list", tuple: "a list", dict: "an object",
+            bytes: "bytes", bytearray: "bytes"}.get(type(value), f"a {type(value).__name__}")
+    shown = repr(value)
+    raise CorpusError(f"Field {field!r} of {where} is {kind} ({shown[:60]}{'...' if len(shown) > 60 else ''}), not text.",
+                      fix=f"store the text as a string in {field!r}, or pick another {opt('field')} / "
+                          f"{opt('template')} column that holds text.")
 
 
 def check_columns(spec: CorpusSpec, columns: Iterable[str], where: str) -> None:
@@ -82,15 +87,25 @@ def check_columns(spec: CorpusSpec, columns: Iterable[str], where: str) -> None:
             fix="use one of the available fields (names are case-sensitive).")
 
 
-def render(spec: CorpusSpec, row: dict[str, Any], where: str) -> str:
+def render(spec: CorpusSpec, row: dict[str, Any], where: str, *, strict: bool = False) -> str:
     """Build one document's text from a row with ``spec.field`` or ``spec.template``.
 
+    Args:
+        strict: the used fields must hold text (:func:`text_value`); local files are read strictly,
+            Hugging Face datasets leniently (:func:`as_text`).
+
     Raises:
-        CorpusError: the template fails on this row (bad format spec, missing key).
+        CorpusError: the template fails on this row (bad format spec, missing key), or, with
+            ``strict``, a used field does not hold text.
     """
     if spec.field is not None:
-        return as_text(row.get(spec.field))
-    values = {k: ("" if v is None or (isinstance(v, float) and math.isnan(v)) else v) for k, v in row.items()}
+        value = row.get(spec.field)
+        return text_value(value, field=spec.field, where=where) if strict else as_text(value)
+    used = template_fields(spec.template, where=f"corpus {spec.name!r}")
+    if strict:
+        values = {k: text_value(row.get(k), field=k, where=where, numbers=True) for k in used if k in row}
+    else:
+        values = {k: ("" if _missing(v) else v) for k, v in row.items()}
     try:
         return spec.template.format_map(values)
     except (KeyError, IndexError, ValueError, AttributeError, TypeError) as exc:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import stat
 import zlib
 from pathlib import Path
 
@@ -46,16 +47,78 @@ def is_supported(path: Path) -> bool:
     return file_type(path)[0] in SUPPORTED_EXTENSIONS
 
 
-def read_bytes(path: Path) -> bytes:
-    """Read a file, transparently gunzipping ``*.gz``.
+def check_regular(path: Path) -> os.stat_result:
+    """``os.stat`` of ``path`` (symlinks followed), which must be a regular file.
 
     Raises:
-        _BadFile: the ``.gz`` file is not valid gzip.
+        CorpusError: a FIFO, a device (``/dev/zero``), a socket or a folder: "not a regular file";
+            a path that cannot be stat-ed: it does not exist or cannot be read.
     """
     try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise CorpusError(f"{path} does not exist" + (" (a dangling symlink)" if os.path.islink(path) else "") + ".",
+                          fix="check the spelling, or give an absolute path, a folder or a glob.") from None
+    except OSError as exc:
+        raise CorpusError(f"{path} cannot be read ({exc.strerror or exc}).", fix="check the file's permissions.") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise CorpusError(f"{path} is not a regular file ({_kind(st.st_mode)}).",
+                          fix="point the corpus at regular files (a FIFO or a device has no end to read).")
+    return st
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder")):
+        if test(mode):
+            return name
+    return "not a file"
+
+
+def _inflate(path: Path, compressed: int) -> bytes:
+    """Gunzip ``path`` in chunks, refusing an output over ``$ALIGNSCOPE_MAX_DECOMPRESSED_BYTES`` or a
+    ratio over ``$ALIGNSCOPE_MAX_GZIP_RATIO`` (past :data:`core.limits.RATIO_GRACE_BYTES`): a gzip bomb
+    stops within one chunk of the cap, never inflating the whole of it."""
+    from core.limits import RATIO_GRACE_BYTES, human, limit
+
+    cap, ratio = limit("ALIGNSCOPE_MAX_DECOMPRESSED_BYTES"), limit("ALIGNSCOPE_MAX_GZIP_RATIO")
+    chunks, total = [], 0
+    with gzip.open(path, "rb") as fh:
+        while True:
+            chunk = fh.read(1 << 20)
+            if not chunk:
+                break
+            total += len(chunk)
+            if total > cap:
+                raise CorpusError(f"{path} inflates to more than {human(cap)} ($ALIGNSCOPE_MAX_DECOMPRESSED_BYTES) from "
+                                  f"{human(compressed)}.", fix="split it into smaller files, or raise the cap "
+                                  "(docs/limits.md).")
+            if total > RATIO_GRACE_BYTES and total > ratio * max(compressed, 1):
+                raise CorpusError(f"{path} inflates more than {ratio}x ({human(compressed)} -> over {human(total)}; "
+                                  "$ALIGNSCOPE_MAX_GZIP_RATIO): it looks like a decompression bomb.",
+                                  fix="check where the file comes from; raise the cap if it is genuine (docs/limits.md).")
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def read_bytes(path: Path) -> bytes:
+    """Read a regular file, transparently gunzipping ``*.gz``, within the size caps of :mod:`core.limits`.
+
+    Raises:
+        CorpusError: not a regular file, a file over ``$ALIGNSCOPE_MAX_FILE_BYTES``, a ``.gz`` over
+            the decompressed size or ratio caps, or unreadable. _BadFile: the ``.gz`` file is not
+            valid gzip.
+    """
+    from core.limits import human, limit
+
+    st = check_regular(path)
+    cap = limit("ALIGNSCOPE_MAX_FILE_BYTES")
+    if st.st_size > cap:
+        raise CorpusError(f"{path} is {human(st.st_size)}, over the {human(cap)} a corpus file may have "
+                          "($ALIGNSCOPE_MAX_FILE_BYTES).", fix="split it into smaller files, or raise the cap (docs/limits.md).")
+    try:
         if file_type(path)[1]:
-            with gzip.open(path, "rb") as fh:
-                return fh.read()
+            return _inflate(path, st.st_size)
         return path.read_bytes()
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise _BadFile(f"{path} is not a valid gzip file ({exc}).",
@@ -63,6 +126,22 @@ def read_bytes(path: Path) -> bytes:
     except OSError as exc:
         raise CorpusError(f"{path} cannot be read ({exc.strerror or exc}).",
                           fix="check the file's permissions.") from exc
+
+
+def check_document_size(text: str, where: str) -> str:
+    """``text`` unchanged when it is at most ``$ALIGNSCOPE_MAX_DOC_BYTES`` (UTF-8).
+
+    Raises:
+        CorpusError: a larger document, naming ``where`` (file, line or row).
+    """
+    from core.limits import human, limit
+
+    cap = limit("ALIGNSCOPE_MAX_DOC_BYTES")
+    if len(text) * 4 > cap and len(text.encode("utf-8", "surrogatepass")) > cap:
+        raise CorpusError(f"The document of {where} is {human(len(text.encode('utf-8', 'surrogatepass')))}, over the "
+                          f"{human(cap)} one document may have ($ALIGNSCOPE_MAX_DOC_BYTES).",
+                          fix="split it into smaller documents, or raise the cap (docs/limits.md).")
+    return text
 
 
 def decode_text(data: bytes, path: Path | str) -> str:
