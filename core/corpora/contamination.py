@@ -9,7 +9,9 @@ benchmark"`` is (part of) a held-out split; corpora are grouped by benchmark (``
 their own name), so ProofNet's test split is ``proofnet`` (pair format) plus ``proofnet-af``
 (informal and formal statements as separate documents). Its *units* are all these documents.
 
-Measures, after normalisation (:func:`normalise`: Unicode NFKC, case folding, whitespace collapsed)
+Measures, after normalisation (:func:`normalise`: HTML markup dropped, Unicode NFKC, invisible characters
+removed (format class Cf and the other default-ignorables), case folding, confusables folded to a
+UTS #39 skeleton, whitespace collapsed)
 and tokenisation into words and single punctuation marks (:func:`words`):
 
 - ``exact``: source documents whose normalised text hashes (sha256) equal a held-out unit's.
@@ -68,17 +70,115 @@ NEAR_DUPLICATE_COVERAGE = 0.8
 MAX_FRACTION = 0.01
 #: Share of held-out units sharing at least one 13-gram with a source that marks it derived from the benchmark.
 DERIVED_SHARED_UNITS = 0.05
-#: Version of the algorithm (part of the cache key).
-VERSION = 2
+#: Version of the algorithm (part of the cache key). 3 (issue 24): :func:`normalise` also drops
+#: invisible characters (Unicode format class Cf and the other default-ignorables), folds confusables
+#: to a UTS #39 skeleton and strips HTML markup, so every cached report is recomputed once.
+VERSION = 3
 BENCHMARK_DOMAIN = "target benchmark"
 
 _WORDS = re.compile(r"\w+|[^\w\s]")
 _SPACE = re.compile(r"\s+")
+#: HTML/XML tags (``<p>``, ``</b>``, ``<br/>``, ``<span class="x">``) and Markdown emphasis/code marks.
+_TAGS = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
+_MARKS = re.compile(r"`+|\*\*+|~~+")
+
+#: Default_Ignorable_Code_Point (Unicode DerivedCoreProperties.txt) that are not in the format class
+#: Cf: Hangul fillers, the combining grapheme joiner, Mongolian and other variation selectors,
+#: Khmer inherent vowels. They render as nothing; fillers and the braille blank render as a space.
+_IGNORABLE_RANGES = ((0x034F, 0x034F), (0x17B4, 0x17B5), (0x180B, 0x180F), (0xFE00, 0xFE0F), (0xE0100, 0xE01EF),
+                     (0x2065, 0x2065), (0x1D173, 0x1D17A))
+_BLANK_LOOKING = (0x115F, 0x1160, 0x3164, 0xFFA0, 0x2800)
+
+
+def _build_fold_table() -> dict[int, str]:
+    """``str.translate`` table: invisible characters removed, blank-looking ones made spaces, and
+    every character of a confusable class (the UTS #39 confusables data shipped by the maintained
+    ``confusable_homoglyphs`` package) mapped to one prototype of its class (an ASCII letter or digit
+    where the class has one, else its lowest code point). Single-character classes only: a
+    character confusable only with a sequence (``m`` / ``rn``) stays itself.
+    """
+    import sys
+
+    table: dict[int, str] = {}
+    for cp in range(sys.maxunicode + 1):
+        if unicodedata.category(chr(cp)) == "Cf":
+            table[cp] = ""
+    for lo, hi in _IGNORABLE_RANGES:
+        for cp in range(lo, hi + 1):
+            table[cp] = ""
+    for cp in _BLANK_LOOKING:
+        table[cp] = " "
+    try:
+        from confusable_homoglyphs.confusables import confusables_data
+    except ImportError:                              # the requirement is missing: Cf and NFKC still apply
+        return table
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for ch, glyphs in confusables_data.items():
+        if len(ch) != 1:
+            continue
+        for g in glyphs:
+            c = g.get("c", "")
+            if len(c) == 1 and c != ch:
+                a, b = find(ch), find(c)
+                if a != b:
+                    parent[a] = b
+    classes: dict[str, list[str]] = {}
+    for x in list(parent):
+        classes.setdefault(find(x), []).append(x)
+
+    def rank(c: str) -> tuple:
+        return (not (c.isascii() and c.isalpha() and c.islower()), not (c.isascii() and c.isalnum()), not c.isascii(),
+                ord(c))
+
+    for members in classes.values():
+        if len(members) < 2:
+            continue
+        proto = min(members, key=rank)
+        for c in members:
+            if c != proto and ord(c) not in table and not c.isspace():
+                table[ord(c)] = proto
+    return table
+
+
+_FOLD: dict[int, str] | None = None
+
+
+def _fold_table() -> dict[int, str]:
+    global _FOLD
+    if _FOLD is None:
+        _FOLD = _build_fold_table()
+    return _FOLD
+
+
+def skeleton(text: str) -> str:
+    """``text`` with invisible characters removed and confusables folded to their prototype (UTS #39
+    skeleton, single characters), NFKC before and after."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).translate(_fold_table()))
 
 
 def normalise(text: str) -> str:
-    """Unicode NFKC, case-folded, whitespace runs collapsed to one space, stripped."""
-    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+    """What a reader sees, as one canonical string: HTML entities decoded and tags and Markdown
+    marks dropped, Unicode NFKC (UAX #15), invisible characters removed (format class Cf and the
+    other default-ignorables), case-folded, confusables folded to a UTS #39 skeleton
+    (:func:`skeleton`), case-folded again, whitespace runs collapsed to one space, stripped.
+
+    ``"Let\u200b G be a grоup"`` (a zero-width space, a Cyrillic ``о``) normalises as ``"let g be a group"``.
+    """
+    if "&" in text or "<" in text:
+        import html
+
+        text = _TAGS.sub(" ", html.unescape(text))
+    if "`" in text or "**" in text or "~~" in text:
+        text = _MARKS.sub("", text)
+    text = skeleton(unicodedata.normalize("NFKC", text).casefold()).casefold()
+    return _SPACE.sub(" ", text).strip()
 
 
 def words(text: str) -> list[str]:
