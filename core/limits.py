@@ -15,7 +15,6 @@ variable                            what it caps                                
                                     (checked past 16 MiB inflated)
 ``ALIGNSCOPE_MAX_TEMPLATE_WIDTH``   width and precision in a template's format     1000
                                     spec (``{text:>N}``)
-``ALIGNSCOPE_MAX_JSON_DEPTH``       nesting of ``[``/``{`` in a JSON file or line  64
 ``ALIGNSCOPE_MAX_REQUEST_BYTES``    memory an embedding request's batches may      half the available
                                     take (token ids, masks, embeddings)            memory, at most 8 GiB
 ==================================  =============================================  =====================
@@ -36,7 +35,6 @@ DEFAULTS: dict[str, int] = {
     "ALIGNSCOPE_MAX_DECOMPRESSED_BYTES": 1 * GiB,
     "ALIGNSCOPE_MAX_GZIP_RATIO": 200,
     "ALIGNSCOPE_MAX_TEMPLATE_WIDTH": 1000,
-    "ALIGNSCOPE_MAX_JSON_DEPTH": 64,
 }
 #: Inflated bytes below which a ``.gz`` file's ratio is not checked (small files compress oddly).
 RATIO_GRACE_BYTES = 16 * MiB
