@@ -120,7 +120,7 @@ def measure_ratio(texts: list[str], tokenizer: Any, *, windows: int = SAMPLE_WIN
 
 
 def _exact(corpus: "Corpus", probe, store: "EmbeddingStore") -> dict | None:
-    from core.pipeline import stats_key
+    from core.embedding import stats_key
 
     hit = store.get(stats_key(corpus, probe))
     return None if hit is None else {**hit[1], "estimate": False}
@@ -144,7 +144,8 @@ def estimate_counts(corpus: "str | Corpus", *, model: str = DEFAULT_MODEL, store
     Raises:
         CorpusError: the corpus is not installed or cannot be read.
     """
-    from core.pipeline import corpus_stats, resolve_corpus, stats_key
+    from core.embedding import resolve_corpus, stats_key
+    from core.pipeline import corpus_stats
     from core.probe import load_probe
     from core.store import EmbeddingStore
 
@@ -179,7 +180,7 @@ def known_counts(names: Iterable[str], *, model: str = DEFAULT_MODEL) -> dict[st
         known, or the corpus is not installed).
     """
     from core.corpora import get_corpus
-    from core.pipeline import stats_key
+    from core.embedding import stats_key
     from core.probe import load_probe
     from core.store import EmbeddingStore
 

@@ -27,7 +27,7 @@ import struct
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import diskcache
 import numpy as np
@@ -239,6 +239,24 @@ class EmbeddingStore:
         except ValueError as exc:
             self._refuse(key, f"corrupted value ({exc})")
             return None
+    def get_many(self, keys: Sequence[str], *, array: str = "embedding") -> dict[int, np.ndarray]:
+        """The stored ``array`` of each key that is present: ``{position in keys: array}``.
+
+        The one look-up of many cached embeddings (a corpus's batches in :mod:`core.embedding`, a
+        pool's windows in :mod:`core.selection.embed`); absent, corrupted or refused entries are left
+        out (see :meth:`get`), so the caller computes them.
+
+        Args:
+            keys: store keys, in the caller's row order.
+            array: which stored array to return (``embedding``: float32 [D]).
+        """
+        found: dict[int, np.ndarray] = {}
+        for k, key in enumerate(keys):
+            hit = self.get(key)
+            if hit is not None:
+                found[k] = hit[0][array]
+        return found
+
     def put(self, key: str, arrays: dict[str, np.ndarray], meta: dict | None = None) -> None:
         """Store arrays under ``key`` (atomic: diskcache commits a whole value or nothing)."""
         self.cache.set(key, encode_arrays(arrays, meta))

@@ -37,7 +37,7 @@ class LocalEngine(Engine):
                       should_stop: Callable[[], bool] | None = None,
                       on_batch: Callable[[int, bool], None] | None = None) -> tuple[list["np.ndarray"], int]:
         """:func:`core.pipeline.embed_batches` over the looked-up batches (see :meth:`Engine.embed_missing`)."""
-        from core.pipeline import embed_batches
+        from core.embedding import embed_batches
 
         return embed_batches(look.batches, look.probe, look.estimator, precision=look.precision, store=store,
                              keys=look.keys, found=look.found, should_stop=should_stop, on_batch=on_batch)

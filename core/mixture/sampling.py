@@ -124,7 +124,7 @@ def materialize_with_report(mixture: Mixture, *, tokenizer: PreTrainedTokenizerB
         want = budgets[src]
         if want <= 0:
             continue
-        from core.pipeline import _resolve_corpus
+        from core.embedding import resolve_corpus as _resolve_corpus
 
         docs = _resolve_corpus(resolve_corpus(src, corpora)).documents()
         order = np.random.default_rng([mixture.seed, _stable(src), 31337]).permutation(len(docs))

@@ -107,11 +107,7 @@ def embed_windows(pool: Pool, settings: EmbedSettings, *, store: EmbeddingStore 
     probe = load_probe(settings.model, device=settings.device, progress=False)
     precision = resolve_precision(settings.precision, probe.device)
     keys = window_keys(pool, probe, estimator, precision)
-    rows: dict[int, np.ndarray] = {}
-    for i, key in enumerate(keys):
-        hit = store.get(key)
-        if hit is not None:
-            rows[i] = hit[0]["embedding"]
+    rows: dict[int, np.ndarray] = store.get_many(keys)
     cached = len(rows)
     missing = [i for i in range(len(pool)) if i not in rows]
     if missing and not compute:
