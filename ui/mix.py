@@ -4,7 +4,6 @@ batches, save/export and saved mixtures. Widget keys are ``mix_*``.
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -32,18 +31,36 @@ CAPTION = ("Weight each source with a slider: the mixture's alignment with the t
            "exact in expectation for the closed-form head estimator), then verified on real mixed batches.")
 
 
-@st.cache_data(max_entries=4, show_spinner="Loading cached embeddings...")
-def _source_set(target: str, sources: tuple, settings_json: str, cache_folder: str):
-    """Embeddings read once per (corpora, settings, cache folder); cleared with the sidebar's cache button."""
-    ss = load_source_set(target, list(sources), EmbedSettings.from_dict(json.loads(settings_json)))
+def _settings_key(settings: EmbedSettings) -> str:
+    """How Streamlit's cache keys an :class:`EmbedSettings` argument: the fingerprint of its ``to_dict``,
+    the same form every cache and job id uses (so a default made explicit is the same entry)."""
+    from core.fingerprint import fingerprint
+
+    return fingerprint(settings.to_dict())
+
+
+@st.cache_data(max_entries=4, show_spinner="Loading cached embeddings...", hash_funcs={EmbedSettings: _settings_key})
+def _cached_source_set(target: str, sources: tuple, settings: EmbedSettings, cache_folder: str):
+    ss = load_source_set(target, list(sources), settings)
     return ss, single_source_alignments(ss)
+
+
+def source_set(target: str, sources: list[str] | tuple, settings: EmbedSettings) -> tuple[SourceSet, list[dict]]:
+    """The :class:`~core.mixture.SourceSet` and single-source alignments, read once per (target, sources,
+    settings, cache folder) and kept in Streamlit's cache (cleared with the sidebar's cache button).
+
+    Raises:
+        MissingEmbeddingsError: a corpus has no cached embeddings under ``settings``.
+        AlignScopeError: a bad corpus name or settings.
+    """
+    return _cached_source_set(target, tuple(sources), settings, str(cache_root()))
 
 
 def cached_sources(target: str, sources: list[str], settings: EmbedSettings) -> tuple[SourceSet, list[dict]]:
     """The :class:`~core.mixture.SourceSet` and single-source alignments; when embeddings are missing,
     the embedding gate (button, jobs) and ``st.stop()``."""
     try:
-        return _source_set(target, tuple(sources), json.dumps(settings.to_dict(), sort_keys=True), str(cache_root()))
+        return source_set(target, sources, settings)
     except MissingEmbeddingsError as exc:
         st.warning(str(exc.what))
         embedding_gate(get_view(), settings, [target, *sources], key="mix")

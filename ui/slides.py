@@ -87,16 +87,11 @@ def mix(view: ViewState, settings) -> None:
     from core.errors import AlignScopeError
     from core.mixture import MissingEmbeddingsError, predict_mixture
     from core.mixture.charts import contribution_figure
-    from ui.mix import _source_set, default_budget
+    from ui.mix import default_budget, source_set
 
     present.title("The fine-tuning mix")
     try:
-        import json
-
-        from core.paths import cache_root
-
-        ss, singles = _source_set(view.target, tuple(view.candidates), json.dumps(settings.to_dict(), sort_keys=True),
-                                  str(cache_root()))
+        ss, singles = source_set(view.target, view.candidates, settings)
     except MissingEmbeddingsError as exc:
         present.message(md_escape(exc.what) + "\n\nPresenter mode never computes: press Esc and compute them on the "
                         "Alignment page.", heading="Embeddings missing")
