@@ -81,8 +81,8 @@ def test_auto_picks_pca_for_too_few_or_too_many_batches_or_a_failed_umap(monkeyp
     def boom(*a, **k):
         raise RuntimeError("numba could not compile")
 
-    monkeypatch.setattr(views, "_import_umap", lambda: SimpleNamespace())
-    monkeypatch.setattr(views, "_umap_layout", boom)
+    monkeypatch.setattr("core.embedding_map._import_umap", lambda: SimpleNamespace())
+    monkeypatch.setattr("core.embedding_map._umap_layout", boom)
     failed = embedding_map(_clustered())
     assert failed["method"] == "pca" and failed["note"].endswith("UMAP failed (RuntimeError: numba could not compile)")
     with pytest.raises(RuntimeError):
