@@ -19,7 +19,14 @@ default, SmolLM2-135M), it prints and saves to ``bench/results.json``:
 - peak resident memory of the process that ran the estimator (each estimator runs in its own
   process, so peaks do not mix);
 - fidelity: Spearman and Pearson correlation of the alignment coefficients over all corpus pairs
-  against the reference, plus the reference's own Monte-Carlo noise (two independent label draws).
+  against the reference, plus the reference's own Monte-Carlo noise (two independent label draws);
+- ``auto``: what ``--precision auto`` decides on this machine and why (:func:`core.precision.auto_decision`:
+  one real ``closed_form_head`` step timed in fp32 and bf16, alternated, median; bf16 only when
+  >= 1.25x faster), a fresh measurement of that step in the same run (``--auto-repeats``), the
+  matrix-product microbenchmark beside it, the CPU model and flags, and the load (``uptime``).
+
+    .venv/bin/python bench/estimators.py --estimators closed_form_head --corpora coq-stdlib,wikipedia \
+        --batches 2 --out docs/results/estimators_precision_cpu.json      # issue 20's precision figures
 """
 from __future__ import annotations
 
@@ -105,6 +112,67 @@ def _run(job):
     return res
 
 
+def _auto_worker(job, queue):
+    """In a fresh process: ``auto``'s stored decision, and a fresh alternated measurement of the step."""
+    import torch
+
+    torch.set_num_threads(job["threads"])
+    from core import precision as P
+    from core.probe import load_probe
+
+    probe = load_probe("smollm2-135m", device="cpu")
+    probe.model
+    fresh = P.measure_step_speedup(probe, repeats=job["repeats"])
+    forced = os.environ.get("ALIGNSCOPE_FAST_BF16", "").strip() or None
+    decision = P.auto_decision("cpu", probe)
+    queue.put({"decision": decision, "resolves_to": P.resolve_precision("auto", "cpu", probe=probe),
+               "pinned_by_ALIGNSCOPE_FAST_BF16": forced, "fresh_step_measurement": fresh,
+               "fresh_step_decision": "bf16" if fresh["speedup"] >= P.MIN_STEP_SPEEDUP else "fp32",
+               "threshold": P.MIN_STEP_SPEEDUP, "cpu_bf16_matmul_speedup": P.cpu_bf16_speedup(),
+               "threads": job["threads"]})
+
+
+def _auto_section(threads: int, repeats: int) -> dict:
+    """What ``auto`` decides here and why, with the machine: CPU model/flags, torch, load before and after."""
+    import platform
+    import subprocess
+
+    import torch
+
+    from core.precision import _cpu_bf16_flag, _cpu_identity
+
+    def uptime():
+        try:
+            return subprocess.run(["uptime"], capture_output=True, text=True, timeout=5).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return str(os.getloadavg())
+
+    model, flags = (_cpu_identity().split("|") + ["", ""])[:2]
+    before = uptime()
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    proc = ctx.Process(target=_auto_worker, args=({"threads": threads, "repeats": repeats}, q))
+    proc.start()
+    out = q.get()
+    proc.join()
+    bf16_flags = sorted({f for f in flags.split() if "bf16" in f or f.startswith("amx") or f == "avx512f"})
+    return {**out, "machine": {"cpu_model": model, "cpu_bf16_flags": bf16_flags, "cpu_flags": flags,
+                               "onednn_bf16": _cpu_bf16_flag(), "cores": os.cpu_count(), "torch": torch.__version__,
+                               "python": platform.python_version(), "uptime_before": before, "uptime_after": uptime()}}
+
+
+def _print_auto(auto: dict) -> None:
+    m, d = auto["fresh_step_measurement"], auto["decision"]
+    print(f"auto on {auto['machine']['cpu_model']} ({' '.join(auto['machine']['cpu_bf16_flags'])}): "
+          f"{auto['resolves_to']} -- {d['reason']}"
+          + (f" [pinned by ALIGNSCOPE_FAST_BF16={auto['pinned_by_ALIGNSCOPE_FAST_BF16']}]"
+             if auto["pinned_by_ALIGNSCOPE_FAST_BF16"] else ""))
+    print(f"  fresh step, this run: fp32 {m['fp32_median_s']:.3f} s, bf16 {m['bf16_median_s']:.3f} s "
+          f"(fp32 {['%.3f' % x for x in m['fp32_s']]}, bf16 {['%.3f' % x for x in m['bf16_s']]}): "
+          f"{m['speedup']:.2f}x -> {auto['fresh_step_decision']}; matmul microbenchmark {auto['cpu_bf16_matmul_speedup']:.2f}x")
+    print(f"  load: {auto['machine']['uptime_before']} / {auto['machine']['uptime_after']}")
+
+
 def _reference_cost_model(threads, seq_len):
     """Measured per-minibatch costs (8 x seq_len) of the reference's steps, for extrapolation."""
     import torch
@@ -168,6 +236,8 @@ def main(argv=None):
     ap.add_argument("--precisions", default="fp32,bf16", help="precisions measured side by side (fp32 first)")
     ap.add_argument("--estimators", default="reference,closed_form_head,closed_form_blocks",
                     help="which estimators to run (the reference is needed for the fidelity columns)")
+    ap.add_argument("--auto-repeats", type=int, default=5,
+                    help="alternated repeats of the fresh closed_form_head step measurement for the auto section (0: skip)")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
     args = ap.parse_args(argv)
@@ -201,8 +271,9 @@ def main(argv=None):
         for prec in spec.get("precisions", precisions):
             print(f"[bench]   {prec}: median {statistics.median(results[name][prec]['times']):.2f} s/batch, "
                   f"floor {statistics.median(results[name][prec]['floor']):.2f} s", flush=True)
+    auto = _auto_section(args.threads, args.auto_repeats) if args.auto_repeats > 0 else None
     if "reference" not in results:
-        _precision_only(args, corpora, precisions, results, t_all)
+        _precision_only(args, corpora, precisions, results, t_all, auto)
         return
     cost = results["closed_form_head"]["cost_model"]  # measured in the same process, right after it
     # Reference at its published settings: 512 x 128 = 64 minibatches of 8; E=10.
@@ -240,7 +311,7 @@ def main(argv=None):
                             "cpu_bf16_matmul_speedup": cpu_bf16_speedup()},
                "pairs": len(keys), "table": table, "reference_cost_model": cost,
                "reference_published_seconds_per_512x128_batch": {"original_code": original, "this_reference": ours},
-               "reference_mc_noise_max_abs_alignment_diff": noise,
+               "reference_mc_noise_max_abs_alignment_diff": noise, "auto": auto,
                "wall_seconds": time.perf_counter() - t_all}
     Path(args.out).write_text(json.dumps(summary, indent=2))
     print(f"\n{len(corpora)} corpora, {len(keys)} pairs, {args.batches} batches of {args.batch_size}x{args.seq_len} "
@@ -257,6 +328,8 @@ def main(argv=None):
     _print_tolerance(table)
     print(f"reference at E=10, 512x128 (extrapolated): original code {original:.0f} s/batch, ours {ours:.0f} s/batch")
     print(f"reference Monte-Carlo noise (two draws): max |delta alignment| = {noise:.4f}")
+    if auto:
+        _print_auto(auto)
     print(f"saved {args.out} ({summary['wall_seconds']:.0f} s)")
 
 
@@ -284,6 +357,17 @@ def _precision_rows(name: str, r: dict, precisions: list[str]) -> list[dict]:
                  for c in fp["embeddings"] for a, b in zip(fp["embeddings"][c], x["embeddings"][c])]
             row["task2vec_distance_to_fp32_max"] = max(d)
             row["task2vec_distance_to_fp32_median"] = statistics.median(d)
+            pairs = [(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
+                     for c in fp["embeddings"] for a, b in zip(fp["embeddings"][c], x["embeddings"][c])]
+            cos = [float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b))) for a, b in pairs]
+            rel = [float(np.linalg.norm(b - a) / np.linalg.norm(a)) for a, b in pairs]
+            row["cosine_to_fp32_min"] = min(cos)
+            row["relative_l2_error_to_fp32_max"] = max(rel)
+            row["relative_l2_error_to_fp32_median"] = statistics.median(rel)
+            row["per_batch_time_ratio_to_fp32"] = [t / f for t, f in zip(x["times"], fp["times"])]
+            row["times_s"], row["fp32_times_s"] = list(x["times"]), list(fp["times"])
+            row["time_spread_s"] = [min(x["times"]), max(x["times"])]
+            row["fp32_time_spread_s"] = [min(fp["times"]), max(fp["times"])]
             if len(fp["embeddings"]) > 1:
                 a32, a16 = _alignments(fp["embeddings"]), _alignments(x["embeddings"])
                 row["max_abs_alignment_change_vs_fp32"] = max(abs(a32[k] - a16[k]) for k in a32)
@@ -302,7 +386,7 @@ def _print_tolerance(table: list[dict]) -> None:
                     f"floor {r['floor_ratio_to_fp32_floor']:.2f}x the fp32 floor")
 
 
-def _precision_only(args, corpora, precisions, results, t_all) -> None:
+def _precision_only(args, corpora, precisions, results, t_all, auto=None) -> None:
     """Without the reference: speed and fp32 tolerance per precision only (``--estimators`` subset)."""
     from core.precision import cpu_bf16_speedup
 
@@ -310,7 +394,8 @@ def _precision_only(args, corpora, precisions, results, t_all) -> None:
     summary = {"settings": {"corpora": corpora, "n": args.batches, "batch_size": args.batch_size,
                             "seq_len": args.seq_len, "threads": args.threads, "precisions": precisions,
                             "model": "smollm2-135m", "device": "cpu", "cpu_bf16_matmul_speedup": cpu_bf16_speedup()},
-               "table": table, "wall_seconds": time.perf_counter() - t_all}
+               "table": table, "auto": auto, "wall_seconds": time.perf_counter() - t_all}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(summary, indent=2))
     print(f"\n{len(corpora)} corpora, {args.batches} batches of {args.batch_size}x{args.seq_len} per corpus, "
           f"{args.threads} threads; bf16 matmul speed-up measured on this CPU {cpu_bf16_speedup():.2f}x")
@@ -319,7 +404,10 @@ def _precision_only(args, corpora, precisions, results, t_all) -> None:
         print(f"{r['estimator']:20s} {r['precision']:5s} {r['median_s_per_batch']:8.2f} {r['median_floor_s']:8.2f} "
               f"{r['ratio_to_floor']:8.2f} {r['ratio_to_fp32_same_batches']:7.2f} {r['peak_rss_mib']:9.0f}")
     _print_tolerance(table)
+    if auto:
+        _print_auto(auto)
     print(f"saved {args.out} ({summary['wall_seconds']:.0f} s)")
+
 
 if __name__ == "__main__":
     main()

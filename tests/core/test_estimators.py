@@ -227,3 +227,27 @@ def test_head_fim_bf16_logits_are_widened_before_the_softmax(tied, batch):
     assert e16.dtype == torch.float32 and chunked.dtype == torch.float32
     torch.testing.assert_close(chunked, e16, rtol=1e-4, atol=1e-12)      # same bf16 logits, chunked or not
     torch.testing.assert_close(e16, e32, rtol=0.05, atol=1e-9)
+
+
+@pytest.mark.precision_sensitive
+@pytest.mark.parametrize("ratio,expected", [(2.0, "bf16"), (1.1, "fp32")])
+def test_auto_decided_on_the_probes_own_step_embeds_as_that_precision(tied, batch, monkeypatch, ratio, expected):
+    """``auto`` resolved with the probe network follows its measured closed_form_head step (the timer is
+    replaced by given timings, issue 20), and the embedding is the one of the precision it chose;
+    on the timing batch itself bf16 stays within the Task2Vec tolerance of fp32."""
+    from core import precision as P
+    from core.distance import task2vec_distance
+
+    monkeypatch.delenv("ALIGNSCOPE_FAST_BF16", raising=False)
+    monkeypatch.setattr(P, "_cpu_bf16_flag", lambda: True)
+    monkeypatch.setattr(P, "_time_steps", lambda probe, b, repeats: {"fp32": [ratio] * repeats, "bf16": [1.0] * repeats})
+    P._DECISIONS.clear()
+    try:
+        resolved = P.resolve_precision("auto", tied.device, probe=tied)
+        assert resolved == expected
+        est = get_estimator("closed_form_head")
+        np.testing.assert_array_equal(est.embed(tied, batch, precision=resolved), est.embed(tied, batch, precision=expected))
+        step = P.step_batch(tied)
+        assert task2vec_distance(est.embed(tied, step, precision="fp32"), est.embed(tied, step, precision="bf16")) < 1e-3
+    finally:
+        P._DECISIONS.clear()
