@@ -12,8 +12,12 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.errors import AlignScopeError
+
+if TYPE_CHECKING:
+    from core.designs.plan import BudgetDesign, KindsDesign
 
 EXAMPLES = """
   python -m core design plan kinds --source proofnet-valid
@@ -149,7 +153,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
 
 
-def design_from_args(args: argparse.Namespace):
+def design_from_args(args: argparse.Namespace) -> KindsDesign | BudgetDesign:
     """A :class:`~core.designs.plan.KindsDesign` or :class:`~core.designs.plan.BudgetDesign` from the flags.
 
     Raises:

@@ -38,11 +38,16 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from core.errors import AlignScopeError, CorpusError, opt
 from core.probe import DEFAULT_MODEL
+
+if TYPE_CHECKING:
+    from core.corpora.spec import Document
+    from core.designs.pairs import Splitter
 
 KINDS = ("paired", "unpaired", "formal-only", "informal-only")
 #: Version of the derivation (enters the fingerprint).
@@ -151,7 +156,7 @@ def derangement(n: int, seed: int, *, same: list[str] | None = None) -> np.ndarr
                           fix="deduplicate the corpus's formal statements.")
 
 
-def split_documents(docs, splitter) -> Halves:
+def split_documents(docs: Sequence[Document], splitter: Splitter) -> Halves:
     """The halves of every document (:meth:`Splitter.split`; documents that do not split raise).
 
     Raises:
@@ -169,7 +174,7 @@ def split_documents(docs, splitter) -> Halves:
     return Halves(ids, inf, form)
 
 
-def kind_documents(halves: Halves, splitter, perm: np.ndarray) -> dict[str, list[tuple[str, str]]]:
+def kind_documents(halves: Halves, splitter: Splitter, perm: np.ndarray) -> dict[str, list[tuple[str, str]]]:
     """kind -> ``[(doc_id, text)]`` of the four variants (module docstring); ``perm`` is ``unpaired``'s
     derangement (int ``[n]``)."""
     n = len(halves)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Sequence
 
 import numpy as np
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def outcomes_dir():
+def outcomes_dir() -> Path:
     """``cache/designs/outcomes`` (created on demand)."""
     from core.paths import cache_dir
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import string
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 from core.errors import CorpusError, opt
 
@@ -147,7 +147,7 @@ def _first_unsplit(docs: Sequence[Document], splitter: Splitter) -> Document | N
     return None
 
 
-def splitter_for(corpus, target: str, *, splitter: str = "auto", informal_field: str | None = None) -> Splitter:
+def splitter_for(corpus: Any, target: str, *, splitter: str = "auto", informal_field: str | None = None) -> Splitter:
     """The layout that splits every document of ``corpus`` (module docstring).
 
     Args:

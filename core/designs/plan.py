@@ -27,7 +27,7 @@ from core.probe import DEFAULT_MODEL
 from core.validation.lab import PlannedRun, Regime
 
 if TYPE_CHECKING:
-    from core.designs.kinds import DerivedKinds
+    from core.designs.kinds import DerivedKinds, KindsConfig
     from core.fingerprint import EmbedSettings
 
 DESIGNS = ("kinds", "budget")
@@ -56,14 +56,15 @@ class IclSettings:
 
     Attributes:
         k: demonstrations per prompt.  selector: ``random`` | ``bm25`` | ``t2v`` | ``sbert`` | ``unigram``.
-        budget_tokens: demonstration tokens per prompt.  problems: None (all) or a seeded subsample size.
+        budget_tokens: demonstration tokens per prompt.  problems: None (all), a seeded subsample size,
+            or problem ids (:func:`core.icl.run.choose_problems`).
         batch_size: prompts per forward pass.
     """
 
     k: int = 4
     selector: str = "random"
     budget_tokens: int = 512
-    problems: int | None = None
+    problems: int | tuple[str, ...] | None = None
     batch_size: int = 8
 
 
@@ -98,7 +99,7 @@ class KindsDesign:
 
     name = "kinds"
 
-    def kinds_config(self):
+    def kinds_config(self) -> KindsConfig:
         from core.designs.kinds import KindsConfig
 
         return KindsConfig(source=self.source, target=self.target, perm_seed=self.perm_seed, max_pairs=self.max_pairs,
@@ -156,6 +157,8 @@ def design_from_dict(d: dict) -> KindsDesign | BudgetDesign:
                 d[k] = tuple(d[k])
         if kind == "kinds":
             icl = d.pop("icl", None)
+            if icl is not None and isinstance(icl.get("problems"), list):
+                icl = {**icl, "problems": tuple(icl["problems"])}
             return KindsDesign(regime=regime, icl=None if icl is None else IclSettings(**icl), **d)
         if kind == "budget":
             return BudgetDesign(regime=regime, **d)
@@ -270,7 +273,8 @@ def validate_kinds(design: KindsDesign) -> None:
 
         pair_format(design.target)
         i = design.icl
-        if i.k < 1 or i.budget_tokens < 1 or i.batch_size < 1 or (i.problems is not None and i.problems < 1):
+        if i.k < 1 or i.budget_tokens < 1 or i.batch_size < 1 or (isinstance(i.problems, int) and i.problems < 1) \
+                or (isinstance(i.problems, tuple) and not i.problems):
             raise AlignScopeError(f"In-context settings {asdict(i)} must be positive.",
                                   fix=f"give e.g. {opt('icl_k', 4)} and {opt('icl_budget', 512)}.")
 
@@ -419,7 +423,7 @@ def expected_seconds(plan: DesignPlan, *, todo_finetunes: list[PlannedRun] | Non
     return out
 
 
-def with_seeds(design, seeds: tuple[int, ...]):
+def with_seeds(design: KindsDesign | BudgetDesign, seeds: tuple[int, ...]) -> KindsDesign | BudgetDesign:
     """``design`` with other seeds (its regime's)."""
     return replace(design, regime=replace(design.regime, seeds=tuple(seeds)))
 

@@ -27,11 +27,14 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
 from core.errors import AlignScopeError
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 #: The alignment paper's AF-split result (unpaired relative to paired), for the report.
 PAPER_AF_SPLIT = {"alignment": -0.217, "perplexity": +0.382,
@@ -273,7 +276,7 @@ def _most_aligned(sources: list[str], table: dict) -> str:
     return max(known, key=known.get) if known else sources[0]
 
 
-def summary(res: Mapping, **kw) -> dict:
+def summary(res: Mapping, **kw: Any) -> dict:
     """:func:`kinds_summary` or :func:`budget_summary` by the results file's design."""
     return kinds_summary(res) if res["design"] == "kinds" else budget_summary(res, **kw)
 
@@ -328,7 +331,7 @@ def summary_lines(s: Mapping) -> list[str]:
 
 
 # -- figures ------------------------------------------------------------------------------------------
-def kinds_figure(s: Mapping):
+def kinds_figure(s: Mapping) -> go.Figure:
     """A plotly figure of a kinds summary: one panel per axis (alignment, each fine-tuned outcome,
     in-context af-nll), one bar per variant with its 95% CI."""
     import plotly.graph_objects as go
@@ -361,7 +364,7 @@ def kinds_figure(s: Mapping):
     return fig
 
 
-def budget_figure(s: Mapping, outcome: str | None = None):
+def budget_figure(s: Mapping, outcome: str | None = None) -> go.Figure:
     """A plotly figure of a budget summary: ``outcome`` vs training tokens (log axis), one line per
     source with seed CIs, the reference level and each matched budget marked."""
     import plotly.graph_objects as go
@@ -390,6 +393,6 @@ def budget_figure(s: Mapping, outcome: str | None = None):
     return fig
 
 
-def figure(s: Mapping, **kw):
+def figure(s: Mapping, **kw: Any) -> go.Figure:
     """:func:`kinds_figure` or :func:`budget_figure` by the summary's design."""
     return kinds_figure(s) if s["design"] == "kinds" else budget_figure(s, **kw)

@@ -44,7 +44,7 @@ RESULTS_VERSION = 1
 Progress = Callable[[str], None]
 
 
-def default_out(design) -> Path:
+def default_out(design: KindsDesign | BudgetDesign) -> Path:
     """``cache/designs/<name>[-<source>].json``: where results go by default (never ``docs/results``)."""
     from core.paths import cache_dir
 
@@ -94,7 +94,9 @@ def _icl_settings(plan: DesignPlan) -> dict | None:
     from dataclasses import asdict
 
     icl = getattr(plan.design, "icl", None)
-    return None if icl is None else {**asdict(icl), "model": plan.design.model, "precision": plan.design.precision}
+    if icl is None:
+        return None
+    return json.loads(json.dumps({**asdict(icl), "model": plan.design.model, "precision": plan.design.precision}))
 
 
 def run_design(design: KindsDesign | BudgetDesign, *, out: Path | None = None, settings: EmbedSettings | None = None,
@@ -216,7 +218,8 @@ def _one_icl(plan: DesignPlan, p: IclPoint, *, say: Progress, stop) -> dict:
     t1 = time.time()
     try:
         res = run_icl(d.target, p.corpus, k=i.k, selector=i.selector, seed=p.seed, budget_tokens=i.budget_tokens,
-                      model=d.model, precision=d.precision, problems=i.problems, batch_size=i.batch_size,
+                      model=d.model, precision=d.precision,
+                      problems=list(i.problems) if isinstance(i.problems, tuple) else i.problems, batch_size=i.batch_size,
                       should_stop=stop)
     except InterruptedError:
         raise
