@@ -374,6 +374,39 @@ def _stop_on_sigterm(*_: object) -> None:
     raise InterruptedError("terminated")
 
 
+def _sigterm_as_keyboard_interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+
+def sigterm_as_interrupt() -> bool:
+    """Make SIGTERM of this process behave as Ctrl-C (raise ``KeyboardInterrupt`` in the main thread),
+    so a caller that follows a job it started and cancels it on Ctrl-C (the ``finetune`` and
+    ``experiment`` CLI commands without ``--detach``: ``job.cancel(kill_after=60)`` and "cancelling the
+    job") does the same on ``kill <pid>``; by default SIGTERM would end this process at once and leave
+    the detached worker running.
+
+    Called by the fine-tune submission helpers when they start a worker (``wait=False``). Only from
+    the main thread (the Streamlit server submits from script threads: nothing changes there), and only
+    when SIGTERM still has its default action (a handler someone installed, or an ignored SIGTERM, is
+    kept). SIGKILL cannot be caught: a ``kill -9`` of the CLI still leaves the worker running.
+
+    Returns:
+        True when the handler was installed (or already was).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    try:
+        current = signal.getsignal(signal.SIGTERM)
+        if current is _sigterm_as_keyboard_interrupt:
+            return True
+        if current is not signal.SIG_DFL:
+            return False
+        signal.signal(signal.SIGTERM, _sigterm_as_keyboard_interrupt)
+    except (ValueError, OSError):       # not the main interpreter thread, or no signals here
+        return False
+    return True
+
+
 def embed_total(params: dict) -> int:
     """Units of progress of an ``embed`` job: batches per corpus times corpora."""
     return EmbedSettings.from_dict(params["settings"]).batch.num_batches * len(params["corpora"])

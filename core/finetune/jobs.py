@@ -69,9 +69,25 @@ def job_status(job: jobs.Job) -> dict:
                 "error": f"its row {ref} is not in the results database (cache cleared?)"}
     state = row["status"]
     done = total if state == "done" else int(round((row.get("progress") or 0.0) * total / 100))
-    return {"state": state, "done": done, "total": total, "message": row.get("message") or row.get("phase") or state,
+    message = row.get("message") or row.get("phase") or state
+    if state in ("killed", "cancelled", "failed") and "run_id" in ref:
+        message = f"{message} ({state}; {resume_hint(ref['run_id'], row)})"
+    return {"state": state, "done": done, "total": total, "message": message,
             "started": row.get("started"), "updated": row.get("updated"), "eta_s": row.get("eta_s"),
             "pid": row.get("worker_pid"), "error": row.get("error")}
+
+
+def resume_hint(run_id: str, row: dict | None = None) -> str:
+    """What submitting an unfinished run again does, in words: ``the same command resumes training from
+    its checkpoint at step k/N`` when :func:`core.finetune.train.latest_checkpoint` finds a complete one
+    in the run's checkpoint folder, else ``the same command starts it again from step 0 (no checkpoint
+    yet)`` (the phases before training are cached, so only training is redone)."""
+    from core.finetune.train import checkpoint_dir, latest_checkpoint
+
+    ck = latest_checkpoint(checkpoint_dir(run_id))
+    if ck is not None:
+        return f"the same command resumes training from its checkpoint at step {ck.step}/{ck.max_steps}"
+    return "the same command starts it again from step 0 (no checkpoint yet)"
 
 
 def record_worker(job: jobs.Job, pid: int) -> None:
@@ -147,6 +163,14 @@ def submit_finetune(config: FinetuneConfig, settings: EmbedSettings = None, *, r
                     wait: bool = False) -> Submission:
     """Validate and queue one fine-tune (or return the identical one already done or under way).
 
+    A killed, cancelled or failed run is queued again under the same run id; its worker resumes
+    training from the run's newest complete checkpoint (:func:`core.finetune.train.latest_checkpoint`,
+    :func:`resume_hint` says which), or starts from step 0 when there is none, and says so in its log.
+    With ``restart`` the run is run again from step 0 (done or not: its checkpoints are removed first).
+    When this call starts a worker (``wait=False``) from the main thread, SIGTERM of this process
+    becomes ``KeyboardInterrupt`` (:func:`core.jobs.sigterm_as_interrupt`), so an attached CLI cancels the
+    job it started on SIGTERM as on Ctrl-C.
+
     Raises:
         AlignScopeError: bad input (see :func:`core.finetune.runner.validate`).
     """
@@ -163,8 +187,14 @@ def submit_finetune(config: FinetuneConfig, settings: EmbedSettings = None, *, r
             return Submission(row["job_id"], [run_id], True)
         if row and row["status"] == "done" and not restart:
             return Submission(row.get("job_id") or run_id, [run_id], True)
+        if restart:                                          # asked to start over: from step 0
+            from core.finetune.train import checkpoint_dir, remove_checkpoints
+
+            remove_checkpoints(checkpoint_dir(run_id))
         _queue(run_id, config, settings, job_id=run_id, experiment_id=None, worker_pid=os.getpid() if wait else None)
         job = jobs.submit("finetune", params, restart=True, wait=wait, points_to={"run_id": run_id})
+    if not wait:
+        jobs.sigterm_as_interrupt()     # a follower's SIGTERM cancels the job it started, as Ctrl-C does
     return Submission(job.job_id, [run_id], False)
 
 
@@ -233,6 +263,8 @@ def submit_experiment(target: str, sources: list[str], base: FinetuneConfig | di
                 continue          # done: reused; under way in another job: the experiment waits for it
             _queue(r, c, settings, job_id=job_id, experiment_id=job_id, worker_pid=pid)
         job = jobs.submit("experiment", params, restart=True, wait=wait, points_to={"experiment_id": job_id})
+    if not wait:
+        jobs.sigterm_as_interrupt()     # a follower's SIGTERM cancels the job it started, as Ctrl-C does
     return Submission(job.job_id, run_ids, False)
 
 

@@ -16,8 +16,10 @@ it is known, so a killed worker loses only the step it was in; each is timed, se
    perplexity on the training data): deterministic, so stored in the results store's cache keyed
    by model, target, split, tokenizer, seq_len, the exact token windows and the precision
    (:func:`base_key`, :func:`familiarity_key`) and computed only by the first run that needs them;
-7. ``train`` (:func:`core.finetune.train.train`), 8. ``evaluate``: perplexity of the fine-tuned
-   model on the held-out split; 9. ``finish``: the row is completed.
+7. ``train`` (:func:`core.finetune.train.train`), checkpointed in ``cache/finetune/checkpoints/<run_id>``
+   and resumed from there by the next attempt after a kill or a cancellation (issue 24: the same run
+   id, the same final weights; the row's notes say so); 8. ``evaluate``: perplexity of the fine-tuned
+   model on the held-out split; 9. ``finish``: the row is completed and the checkpoints removed.
 
 Precision: ``config.precision`` is resolved once (:meth:`FinetuneConfig.resolved_precision`); under
 ``bf16`` training uses the Trainer's bf16 mixed precision and every perplexity runs under bf16
@@ -479,23 +481,54 @@ def _step_familiarity(r: _RunState) -> None:
 
 
 def _step_train(r: _RunState) -> None:
-    """Fine-tune the loaded model in place (LoRA adapters first for ``method="lora"``)."""
+    """Fine-tune the loaded model in place (LoRA adapters first for ``method="lora"``), checkpointing in
+    :func:`core.finetune.train.checkpoint_dir` of the run id and resuming from an earlier attempt's
+    newest complete checkpoint (said in the log and noted in the row)."""
     from core.finetune import train as train_mod
 
     cfg = r.config
     if cfg.method == "lora":
         r.model = train_mod.lora_wrap(r.model, cfg)
-    results.update_run(r.run_id, phase="training", train_steps=train_mod.num_steps(len(r.data.sequences), cfg))
+    total = train_mod.num_steps(len(r.data.sequences), cfg)
+    results.update_run(r.run_id, phase="training", train_steps=total)
+    sweep_checkpoints(keep=r.run_id)
     t_train = time.perf_counter()
 
     def on_step(step, total, loss):
         msg = f"{r.label}: step {step}/{total}" + (f", loss {loss:.4f}" if loss is not None else "")
         r.phases.update("train", step / max(total, 1), msg)
 
+    def say(line: str) -> None:
+        r.say(f"{r.label}: {line}" if line.startswith(("resuming", "restarting", "checkpoints")) else line)
+        if line.startswith(("resuming", "restarting")):
+            results.update_run(r.run_id, message=f"{r.label}: {line.split(' (')[0].split(':')[0]}")
+
     tr = train_mod.train(r.model, r.data.sequences, cfg, pad_id=r.pad_id, progress=on_step, should_stop=r.stop,
-                         log=r.say)
+                         log=say, checkpoint_dir=train_mod.checkpoint_dir(r.run_id))
+    if tr.resumed_from:
+        r.notes.append(f"training resumed at step {tr.resumed_from}/{tr.steps} from its checkpoint after an interruption")
+        results.update_run(r.run_id, notes="; ".join(r.notes))
     results.update_run(r.run_id, train_steps=tr.steps, train_loss_first=tr.first_loss, train_loss_last=tr.last_loss,
                        train_seconds=time.perf_counter() - t_train, phase="evaluating")
+
+
+def sweep_checkpoints(*, keep: str | None = None) -> list[str]:
+    """Remove the checkpoint folders (``cache/finetune/checkpoints/<run_id>``) of runs that are done or
+    no longer in the results database (a run killed after it was recorded done, a deleted run); the
+    ones of killed, cancelled or failed runs stay, for the next attempt to resume from. Returns the run
+    ids removed. ``keep``: a run id never removed (the run about to train)."""
+    from core.finetune.train import remove_checkpoints
+
+    root = cache_dir("finetune", "checkpoints")
+    removed = []
+    for folder in sorted(root.iterdir()):
+        if not folder.is_dir() or folder.name == keep:
+            continue
+        row = results.get_run(folder.name, reconcile_first=False)
+        if row is None or row.get("status") == "done":
+            remove_checkpoints(folder)
+            removed.append(folder.name)
+    return removed
 
 
 def _step_evaluate(r: _RunState) -> None:
@@ -532,6 +565,10 @@ def _step_finish(r: _RunState) -> None:
     results.update_run(r.run_id, ppl_after=r.after.perplexity, nll_after=r.after.nll, adapter_path=r.adapter,
                        outcomes=outcome_record(r.outcomes_after, r.outcomes_before) or None, status="done", phase="done", error=None, finished=time.time(), wall_seconds=wall,
                        notes="; ".join(r.notes) or None)
+    from core.finetune.train import checkpoint_dir, remove_checkpoints
+
+    if remove_checkpoints(checkpoint_dir(r.run_id)):      # the run is done: its checkpoints are not needed
+        r.say(f"{r.label}: checkpoints removed")
     r.phases.update("eval", 1, f"{r.label}: done")
 
 
