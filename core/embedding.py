@@ -168,7 +168,7 @@ def cached_embeddings(corpus: str | Corpus, settings: EmbedSettings = EmbedSetti
     corpus = resolve_corpus(corpus)
     probe = load_probe(settings.model, device=settings.device, progress=progress)
     estimator = get_estimator(settings.estimator, **dict(settings.estimator_params))
-    precision = resolve_precision(settings.precision, probe.device)
+    precision = resolve_precision(settings.precision, probe.device, probe=probe)
     if draw:
         batches = corpus_batches(corpus, probe, settings.batch, store)
     else:

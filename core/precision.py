@@ -181,6 +181,11 @@ def resolve_precision(requested: str, device: torch.device | str, *, probe: Prob
     return "bf16" if fast_bf16(dtype) else "fp32"
 
 
+#: The estimator whose ``embed`` step ``auto`` is timed on (the default, ``closed_form_head``), named
+#: as ``"module:class"`` and loaded on first use, as the engines are (:data:`core.execution.ENGINES`):
+#: the estimators sit above this file (they run under its :func:`autocast`), so it never imports them.
+TIMED_STEP = "core.estimators.closed_form:ClosedFormHeadEstimator"
+
 #: The real batch ``auto`` is timed on: windows of this text, tokenised by the probe's tokenizer.
 _STEP_TEXT = (
     "Theorem add_comm : forall n m : nat, n + m = m + n. Proof. intros n m. induction n as [| n IH]; simpl. "
@@ -210,11 +215,11 @@ def step_batch(probe: ProbeNetwork, *, batch_size: int = 2, seq_len: int = 128) 
 def _time_steps(probe: ProbeNetwork, batch: TokenBatch, repeats: int) -> dict[str, list[float]]:
     """Wall seconds of ``repeats`` ``closed_form_head`` steps per precision, alternated
     (fp32, bf16, fp32, ...) after one untimed warm-up step of each (kernel selection, weight casts)."""
+    import importlib
     import time
 
-    from core.estimators import get_estimator
-
-    est = get_estimator("closed_form_head")
+    module, _, name = TIMED_STEP.partition(":")
+    est = getattr(importlib.import_module(module), name)()
     out: dict[str, list[float]] = {"fp32": [], "bf16": []}
     for rep in range(repeats + 1):
         for prec in ("fp32", "bf16"):
@@ -225,7 +230,7 @@ def _time_steps(probe: ProbeNetwork, batch: TokenBatch, repeats: int) -> dict[st
     return out
 
 
-def measure_step_speedup(probe: ProbeNetwork, *, repeats: int = 3, batch_size: int = 2, seq_len: int = 128) -> dict:
+def measure_step_speedup(probe: ProbeNetwork, *, repeats: int = 5, batch_size: int = 2, seq_len: int = 128) -> dict:
     """Time the default estimator's step (``closed_form_head.embed``: forward pass + head FIM) on
     :func:`step_batch` in fp32 and bf16, alternated, ``repeats`` times each.
 

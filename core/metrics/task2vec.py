@@ -127,7 +127,7 @@ class _Task2VecMetric(AlignmentMetric):
         s = self.settings()
         probe = load_probe(s.model, device=s.device)
         return {"model": probe.fingerprint, "tokenizer": probe.tokenizer_fingerprint,
-                "precision": resolve_precision(s.precision, probe.device)}
+                "precision": resolve_precision(s.precision, probe.device, probe=probe)}
 
     def _embed(self, source, target, progress: Progress | None, should_stop: Callable[[], bool] | None):
         from core.pipeline import cached_embeddings, embed_corpus

@@ -105,7 +105,7 @@ def embed_windows(pool: Pool, settings: EmbedSettings, *, store: EmbeddingStore 
     pinned = engine.pin_precision(settings.precision, settings.device)   # ``auto`` as the engine's workers resolve it
     settings = replace(settings, precision=pinned) if pinned != settings.precision else settings
     probe = load_probe(settings.model, device=settings.device, progress=False)
-    precision = resolve_precision(settings.precision, probe.device)
+    precision = resolve_precision(settings.precision, probe.device, probe=probe)
     keys = window_keys(pool, probe, estimator, precision)
     rows: dict[int, np.ndarray] = store.get_many(keys)
     cached = len(rows)
