@@ -3,6 +3,7 @@ a fine-tune at random points, then check the recovery.
 
 Usage:
     nice -n 5 .venv/bin/python bench/fault_injection.py [--trials 20] [--seed 12] [--out docs/results/fault_injection.json]
+    nice -n 5 .venv/bin/python bench/fault_injection.py --resume-trials 10 --seed 24   # issue 24, below
 
 Each trial, in a fresh cache folder with three small registered corpora and the tiny probe network of
 the tests (2-layer Llama, d=32):
@@ -19,6 +20,12 @@ the tests (2-layer Llama, d=32):
    waited on a lock (the dead holder's locks are released by the kernel), recomputed nothing from the
    snapshot (every stored embedding key is logged), left no row unfinished, and, for ``embed``, gave
    the same embeddings as an uninterrupted run.
+
+Issue 24 (``--resume-trials N``): kill -9 of a tiny fine-tune worker at a seeded random training step;
+the same submission again must resume from the newest complete checkpoint (the row's note), keep the
+run id, remove the checkpoints and end at the uninterrupted run's perplexity (relative difference
+< 1e-4, fp32 on CPU). Recorded in the output's ``finetune_resume`` section after each trial; a
+second call with the same seed continues where the first stopped; the other sections are kept.
 
 Kinds rotate embed -> experiment -> finetune; kill points come from ``random.Random(seed)``. Writes a
 JSON summary (per trial: kind, kill time, what existed before the rerun, rerun seconds, checks).
@@ -395,9 +402,26 @@ def main() -> None:
     ap.add_argument("--worker", choices=KINDS, help=argparse.SUPPRESS)
     ap.add_argument("--model", help=argparse.SUPPRESS)
     ap.add_argument("--log", help=argparse.SUPPRESS)
+    ap.add_argument("--resume-trials", type=int, default=0,
+                    help="issue 24: run only N kill -9 trials during training that must resume from the last "
+                         "checkpoint; written to the output's finetune_resume section (resumable: done trials kept)")
+    ap.add_argument("--resume-worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         worker_main(args.worker, args.model, args.log)
+        return
+    if args.resume_worker:
+        resume_worker_main(args.model)
+        return
+    if args.resume_trials:
+        work = Path(tempfile.mkdtemp(prefix="alignscope-resume-"))
+        try:
+            s = run_resume_trials(args.resume_trials, args.seed, work=work, out=Path(args.out))
+        finally:
+            if not args.keep:
+                shutil.rmtree(work, ignore_errors=True)
+        print(f"{s.get('survived')}/{s.get('trials_done')} resume trials survived; {s.get('resumed_from_a_checkpoint')} "
+              f"resumed from a checkpoint; max relative perplexity difference {s.get('max_rel_ppl_diff')}")
         return
     work = Path(tempfile.mkdtemp(prefix="alignscope-faults-"))
     t0 = time.perf_counter()
@@ -415,6 +439,162 @@ def main() -> None:
           f"embeddings recomputed: {summary['recomputed_embeddings_total']}; rows left running: "
           f"{summary['rows_running_after_kill']}; lock waits in reruns: {summary['rerun_lock_waits']}; "
           f"wrote {args.out}")
+
+
+
+# -- issue 24: kill -9 during training, the rerun resumes from the last checkpoint ---------------------
+RESUME_EPOCHS = 6          # the tiny run: 16 sequences of 32 tokens, batch 4 -> 4 steps an epoch, 24 steps
+RESUME_SAVE_STEPS = 3
+
+
+def _resume_config(model: str):
+    from core.finetune.config import FinetuneConfig
+
+    return FinetuneConfig(source="maths", target="bench", model=model, budget_tokens=512, epochs=RESUME_EPOCHS,
+                          seq_len=32, batch_size=4, learning_rate=3e-3, device="cpu", precision="fp32")
+
+
+def resume_worker_main(model: str) -> None:
+    """The process that gets killed during training: one tiny fine-tune, ``submit_finetune(wait=True)``."""
+    import torch
+
+    torch.set_num_threads(1)
+    from core.finetune.jobs import submit_finetune
+
+    print("READY", flush=True)
+    submit_finetune(_resume_config(model), _settings(model, 2), wait=True)
+    print("DONE", flush=True)
+
+
+def _start_resume_worker(model: str, cache: Path) -> subprocess.Popen:
+    env = {**os.environ, "ALIGNSCOPE_CACHE": str(cache), "ALIGNSCOPE_TORCH_THREADS": "1", "OMP_NUM_THREADS": "1",
+           "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1",
+           "ALIGNSCOPE_FINETUNE_SAVE_STEPS": str(RESUME_SAVE_STEPS)}
+    return subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--resume-worker", "--model", model],
+                            cwd=str(ROOT), env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+
+def _training_step(cache: Path) -> int | None:
+    """The training step the run's row last reported (``maths: step k/N``), read from the database file."""
+    import re
+    import sqlite3
+
+    db = cache / "results" / "finetune.sqlite"
+    if not db.exists():
+        return None
+    try:
+        with sqlite3.connect(db, timeout=1) as con:
+            rows = con.execute("SELECT message FROM runs").fetchall()
+    except sqlite3.Error:
+        return None
+    m = re.search(r": step (\d+)/", (rows[0][0] or "") if rows else "")
+    return int(m.group(1)) if m else None
+
+
+def run_resume_trials(trials: int, seed: int, *, work: Path, out: Path, log=print) -> dict:
+    """``trials`` kill -9 trials of a tiny fine-tune at seeded random training steps; each rerun must
+    resume from the newest complete checkpoint and end at the uninterrupted run's perplexity. Resumable:
+    trials already recorded in ``out``'s ``finetune_resume`` section (same seed) are kept."""
+    import re
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ["ALIGNSCOPE_FINETUNE_SAVE_STEPS"] = str(RESUME_SAVE_STEPS)
+    old = json.loads(out.read_text()) if out.is_file() else {}
+    section = old.get("finetune_resume") or {}
+    records = section.get("records", []) if section.get("seed") == seed else []
+    template, model = make_template(work)
+    saved = os.environ.get("ALIGNSCOPE_CACHE")
+    from core.finetune import results
+    from core.finetune.train import checkpoint_dir, latest_checkpoint
+
+    def final_row(cache: Path) -> dict:
+        os.environ["ALIGNSCOPE_CACHE"] = str(cache)
+        rows = results.list_runs()
+        return rows[0] if rows else {}
+
+    try:
+        ref_cache = _fresh_cache(template, work / "resume-reference")
+        proc = _start_resume_worker(model, ref_cache)
+        out_, _ = proc.communicate(timeout=900)
+        ref = final_row(ref_cache)
+        total = int(ref["train_steps"])
+        log(f"uninterrupted: perplexity {ref['ppl_after']:.6f} after {total} steps", flush=True)
+        rng = random.Random(seed)
+        points = [rng.randint(1, total - 1) for _ in range(trials)]
+        for i in range(len(records), trials):
+            cache = _fresh_cache(template, work / f"resume-{i:02d}")
+            proc = _start_resume_worker(model, cache)
+            _wait_ready(proc)
+            target, t0 = points[i], time.time()
+            while proc.poll() is None and time.time() - t0 < 600:
+                step = _training_step(cache)
+                if step is not None and step >= target:
+                    break
+                time.sleep(0.01)
+            killed_at = _training_step(cache)
+            finished_first = proc.poll() is not None
+            if not finished_first:
+                os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(60)
+            os.environ["ALIGNSCOPE_CACHE"] = str(cache)
+            run_id = final_row(cache).get("run_id")
+            ck = latest_checkpoint(checkpoint_dir(run_id)) if run_id else None
+            t1 = time.perf_counter()
+            try:
+                from core.finetune.jobs import submit_finetune
+
+                submit_finetune(_resume_config(model), _settings(model, 2), wait=True)
+                error = None
+            except Exception as exc:      # reported in the record
+                error = f"{type(exc).__name__}: {exc}"
+            row = final_row(cache)
+            m = re.search(r"training resumed at step (\d+)/", row.get("notes") or "")
+            resumed = int(m.group(1)) if m else 0
+            rel = abs(row["ppl_after"] - ref["ppl_after"]) / ref["ppl_after"] if row.get("ppl_after") else None
+            checks = {"rerun_finished": error is None and row.get("status") == "done",
+                      "resumed_from_last_checkpoint": resumed == (ck.step if ck else 0),
+                      "same_run_id": row.get("run_id") == ref["run_id"],
+                      "same_perplexity_within_1e-4": rel is not None and rel < 1e-4,
+                      "checkpoints_removed": not checkpoint_dir(row.get("run_id") or "x").exists()}
+            rec = {"trial": i, "kill_at_step": target, "step_reported_at_kill": killed_at,
+                   "finished_before_kill": finished_first, "last_checkpoint_before_rerun": ck.step if ck else None,
+                   "resumed_from": resumed, "ppl_after": row.get("ppl_after"), "rel_diff": rel,
+                   "rerun_seconds": round(time.perf_counter() - t1, 2), "error": error, "checks": checks,
+                   "ok": all(checks.values())}
+            records.append(rec)
+            log(f"resume trial {i}: kill at step {target} (row said {killed_at}), checkpoint {rec['last_checkpoint_before_rerun']},"
+                f" resumed from {resumed}, ppl {row.get('ppl_after')} (rel diff {rel}) -> {'ok' if rec['ok'] else checks}",
+                flush=True)
+            summary = _resume_summary(records, trials, seed, ref, total, model)
+            old["finetune_resume"] = summary
+            out.write_text(json.dumps(old, indent=2, default=str) + "\n")   # after each trial: resumable
+    finally:
+        if saved is None:
+            os.environ.pop("ALIGNSCOPE_CACHE", None)
+        else:
+            os.environ["ALIGNSCOPE_CACHE"] = saved
+    return old.get("finetune_resume", {})
+
+
+def _resume_summary(records: list, trials: int, seed: int, ref: dict, total: int, model: str) -> dict:
+    return {"what": "issue 24: kill -9 of a fine-tune worker at a seeded random training step, then the same "
+                    "submission again; it must resume from the newest complete checkpoint and end at the "
+                    "uninterrupted run's perplexity",
+            "model": "tiny test model (2-layer Llama, d=32, SmolLM2 tokenizer; tests/conftest.py _make_tiny), fp32, CPU, "
+                     "1 thread",
+            "budget": {"budget_tokens": 512, "seq_len": 32, "batch_size": 4, "epochs": RESUME_EPOCHS,
+                       "train_steps": total, "save_steps": RESUME_SAVE_STEPS},
+            "why_not_smollm2": "2 shared CPU cores and a deadline: a SmolLM2-135M 1k-token fine-tune is ~1-2 min a "
+                               "trial plus ~1.6 GB checkpoints; the mechanism is the same (Trainer checkpoints)",
+            "seed": seed, "trials_planned": trials, "trials_done": len(records),
+            "survived": sum(r["ok"] for r in records),
+            "killed_mid_training": sum(not r["finished_before_kill"] for r in records),
+            "resumed_from_a_checkpoint": sum(r["resumed_from"] > 0 for r in records),
+            "uninterrupted_ppl_after": ref["ppl_after"],
+            "max_rel_ppl_diff": max((r["rel_diff"] for r in records if r["rel_diff"] is not None), default=None),
+            "command": f"bench/fault_injection.py --resume-trials {trials} --seed {seed}",
+            "records": records}
 
 
 if __name__ == "__main__":
