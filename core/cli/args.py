@@ -186,11 +186,12 @@ def check_output(path: str | os.PathLike | None, *, option: str, suffixes: tuple
     if path is None or not str(path).strip():
         raise AlignScopeError(f"{option} {str(path or '')!r} is empty.", fix=f"pass {option} FILE (a file name).")
     p = Path(str(path)).expanduser()
+    if p.is_dir() or str(path).endswith(os.sep):
+        raise AlignScopeError(f"{option} {path} is a folder, not a file.",
+                              fix=f"pass {option} {p / ('out' + (suffixes[0] if suffixes else ''))}.")
     if suffixes and p.suffix.lower() not in suffixes:
         raise AlignScopeError(f"{option} {path} does not end in {' or '.join(suffixes)}.",
                               fix=f"pass {option} out{suffixes[0]}.")
-    if p.is_dir() or str(path).endswith(os.sep):
-        raise AlignScopeError(f"{option} {path} is a folder, not a file.", fix=f"pass {option} {p / ('out' + (suffixes[0] if suffixes else ''))}.")
     parent = p.parent if str(p.parent) else Path(".")
     # a parent that is a file (/etc/passwd/x.html) or does not exist: stop at the first missing part
     probe = parent
@@ -234,8 +235,17 @@ def check_model_file(model: str | None, *, option: str = "--model") -> None:
 
         import torch
 
+        import warnings
+
         try:
-            torch.load(str(f), map_location="meta", weights_only=True, mmap=True)
+            with warnings.catch_warnings():        # torch's notes on pickle protocols: not for the user
+                warnings.simplefilter("ignore")
+                try:
+                    torch.load(str(f), map_location="meta", weights_only=True, mmap=True)
+                except RuntimeError as exc:        # a legacy (non-zip) torch.save: no mmap, still weights only
+                    if "mmap" not in str(exc):
+                        raise
+                    torch.load(str(f), map_location="meta", weights_only=True)
         except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError, AttributeError,
                 ImportError, TypeError) as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]

@@ -80,7 +80,7 @@ _WORDS = re.compile(r"\w+|[^\w\s]")
 _SPACE = re.compile(r"\s+")
 #: HTML/XML tags (``<p>``, ``</b>``, ``<br/>``, ``<span class="x">``) and Markdown emphasis/code marks.
 _TAGS = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
-_MARKS = re.compile(r"`+|\*\*+|~~+")
+_MARKS = re.compile(r"```[A-Za-z0-9_+-]*|`+|\*\*+|~~+")
 
 #: Default_Ignorable_Code_Point (Unicode DerivedCoreProperties.txt) that are not in the format class
 #: Cf: Hangul fillers, the combining grapheme joiner, Mongolian and other variation selectors,
@@ -148,13 +148,16 @@ def _build_fold_table() -> dict[int, str]:
 
 
 _FOLD: dict[int, str] | None = None
+_FOLD_NON_ASCII: dict[int, str] | None = None
 
 
-def _fold_table() -> dict[int, str]:
-    global _FOLD
+def _fold_table(*, non_ascii: bool = False) -> dict[int, str]:
+    global _FOLD, _FOLD_NON_ASCII
     if _FOLD is None:
         _FOLD = _build_fold_table()
-    return _FOLD
+        _FOLD_NON_ASCII = {k: v for k, v in _FOLD.items()      # NFKC's own ASCII folds (fullwidth I) come first
+                           if k > 127 and not unicodedata.normalize("NFKC", chr(k)).isascii()}
+    return _FOLD_NON_ASCII if non_ascii else _FOLD
 
 
 def skeleton(text: str) -> str:
@@ -177,6 +180,9 @@ def normalise(text: str) -> str:
         text = _TAGS.sub(" ", html.unescape(text))
     if "`" in text or "**" in text or "~~" in text:
         text = _MARKS.sub("", text)
+    # non-ASCII look-alikes fold before case folding (Greek capital iota is an 'l', its lower case an 'i'),
+    # then the case-folded text is folded again (ASCII case never changes a word's class)
+    text = text.translate(_fold_table(non_ascii=True))     # before NFKC too: it maps lunate sigma to a final sigma
     text = skeleton(unicodedata.normalize("NFKC", text).casefold()).casefold()
     return _SPACE.sub(" ", text).strip()
 

@@ -28,6 +28,14 @@ class ParquetReader(FileReader):
                               fix="re-export it with pandas.DataFrame.to_parquet, or exclude it.") from exc
         check_columns(spec, schema.names, str(f))
         cols = needed_columns(spec)
+        for c in cols:                             # non-text columns refused from the schema, before any loading
+            t = schema.field(c).type
+            ok = pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t) or (
+                spec.field is None and (pa.types.is_integer(t) or pa.types.is_floating(t)))
+            if not ok:
+                raise CorpusError(f"Field {c!r} of {f} row 1 is of type {t}, not text (every row of a parquet "
+                                  "column has one type).",
+                                  fix=f"store the text as strings in {c!r}, or pick another column that holds text.")
         loaded = None if gz else hf_load_local("parquet", f, cols)
         if isinstance(loaded, dict):
             n = loaded["__len__"][0]
