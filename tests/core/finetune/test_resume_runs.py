@@ -90,7 +90,7 @@ def test_restart_and_done_runs_drop_their_checkpoints(corpora, tiny_config, tiny
 def _cli(tiny_model_dir):
     return [sys.executable, "-m", "core", "finetune", "--source", "maths", "--target", "bench", "--model",
             tiny_model_dir, "--probe", tiny_model_dir, "--estimator", "closed_form_head", "--align-batch-size", "4",
-            "--align-seq-len", "32", "--align-num-batches", "2", "--budget", "2000", "--epochs", "150",
+            "--align-seq-len", "32", "--align-num-batches", "2", "--budget", "2000", "--epochs", "40",
             "--seq-len", "32", "--batch-size", "4", "--lr", "3e-3", "--device", "cpu", "--yes"]
 
 
