@@ -38,7 +38,8 @@ from typing import Callable
 
 from core.paths import REPO_ROOT, atomic_write, cache_dir
 from core.registry import Registry
-from core.fingerprint import EmbedSettings, job_id
+from core.fingerprint import job_id
+from core.settings import EmbedSettings
 
 FINAL_STATES = ("done", "failed", "cancelled", "killed")
 

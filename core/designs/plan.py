@@ -28,7 +28,7 @@ from core.validation.lab import PlannedRun, Regime
 
 if TYPE_CHECKING:
     from core.designs.kinds import DerivedKinds, KindsConfig
-    from core.fingerprint import EmbedSettings
+    from core.settings import EmbedSettings
 
 DESIGNS = ("kinds", "budget")
 #: Alignment metrics measured by default: the Task2Vec default and the lab's other metrics of

@@ -38,7 +38,7 @@ from core.errors import AlignScopeError
 
 if TYPE_CHECKING:
     from core.designs.plan import BudgetDesign, DesignPlan, IclPoint, KindsDesign
-    from core.fingerprint import EmbedSettings
+    from core.settings import EmbedSettings
 
 RESULTS_VERSION = 1
 Progress = Callable[[str], None]

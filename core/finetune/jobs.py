@@ -25,7 +25,7 @@ from core import jobs
 from core.errors import AlignScopeError
 from core.finetune import results
 from core.finetune.config import FinetuneConfig
-from core.fingerprint import EmbedSettings
+from core.settings import EmbedSettings
 from core.paths import cache_dir, file_lock
 
 if TYPE_CHECKING:

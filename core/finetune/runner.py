@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
     from core.finetune.data import HeldOut
-    from core.fingerprint import EmbedSettings
+    from core.settings import EmbedSettings
     from core.probe import ProbeNetwork
 
 Progress = Callable[[int, int, str], None]
@@ -289,7 +289,7 @@ def run_finetune(config: FinetuneConfig, settings: EmbedSettings | dict | None =
         InterruptedError: cancelled (row ``cancelled``).  AlignScopeError and others: row ``failed``
             with the message as ``error``.
     """
-    from core.fingerprint import EmbedSettings
+    from core.settings import EmbedSettings
 
     settings = settings or EmbedSettings()
     if isinstance(settings, dict):
