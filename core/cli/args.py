@@ -90,6 +90,9 @@ def int_range(lo: int | None = None, hi: int | None = None, *, what: str = "an i
     The callable raises ``argparse.ArgumentTypeError`` (argparse then exits 2 with one line naming
     the flag) for a non-integer or an out-of-range value.
     """
+    if what == "an integer" and lo is not None and lo >= 1:
+        what = "a positive integer"
+
     def parse(text: str) -> int:
         try:
             value = int(str(text).strip())
