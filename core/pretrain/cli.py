@@ -17,13 +17,18 @@ import json
 import shlex
 import sys
 
-from core.cli.common import command_parser, device_parent, emit, json_parent
+try:       # the shared parent parsers (moving from core.cli.common to core.clikit.common in a concurrent change)
+    from core.clikit.common import command_parser, device_parent, emit, json_parent
+    from core.clikit import args as cli_args
+except ImportError:   # pragma: no cover - before the move
+    from core.cli.common import command_parser, device_parent, emit, json_parent
+    from core.cli import args as cli_args
 from core.errors import AlignScopeError
 
 
 def _config_parent() -> argparse.ArgumentParser:
     """``--config`` and the overrides of a :class:`~core.pretrain.config.PretrainConfig`."""
-    from core.cli.args import float_range, int_range
+    float_range, int_range = cli_args.float_range, cli_args.int_range
     from core.pretrain.config import CONFIGS, DEFAULT_CONFIG
 
     p = argparse.ArgumentParser(add_help=False)
@@ -71,7 +76,7 @@ def _plan_parent() -> argparse.ArgumentParser:
 
 
 def _plan_from(args: argparse.Namespace):
-    from core.cli.args import parse_list
+    parse_list = cli_args.parse_list
     from core.pretrain.grid import GridPlan
 
     seeds = []
@@ -154,7 +159,7 @@ def _configs(args) -> int:
 
 
 def _run(args) -> int:
-    from core.cli.args import check_output, parse_list
+    check_output, parse_list = cli_args.check_output, cli_args.parse_list
     from core.pretrain.run import pretrain
 
     cfg = _config_from(args)
@@ -195,7 +200,7 @@ def _grid_plan(args) -> int:
 
 
 def _grid_run(args) -> int:
-    from core.cli.args import check_output
+    check_output = cli_args.check_output
     from core.pretrain.grid import run_grid
 
     plan = _plan_from(args)
@@ -216,7 +221,7 @@ def _grid_report(args) -> int:
     if args.n_boot < 100:
         raise AlignScopeError(f"--n-boot must be at least 100, got {args.n_boot}.", fix="pass e.g. --n-boot 2000.")
     if args.figure:
-        from core.cli.args import check_output
+        check_output = cli_args.check_output
 
         check_output(args.figure, option="--figure", suffixes=(".html", ".png", ".svg"))
     results = load_results(args.results)
