@@ -2,13 +2,14 @@
 one seed, the tiny config, two model-free metrics; then the report and its figure."""
 import pytest
 
+from tests.integration.test_real_corpora import need, real_corpora  # noqa: F401  (autouse fixture)
 
-@pytest.mark.timeout(300)
+pytestmark = pytest.mark.integration
+
+
 def test_two_by_two_grid_on_real_corpora(tmp_path):
-    from core.corpora import get_corpus
-
-    if not (get_corpus("news").available() and get_corpus("gcide").available()):
-        pytest.skip("news and gcide are not installed")
+    need("news")
+    need("gcide")
     from core.pretrain.config import get_config
     from core.pretrain.grid import GridPlan, load_results, run_grid
     from core.pretrain.stats import grid_report
