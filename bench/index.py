@@ -38,7 +38,7 @@ def real_pool_recall(dims_list=(64, 128, 256, 511), depths=(100, 200, 400, 800))
     from core.settings import EmbedSettings
     from core.pipeline import embed_corpus
     from core.probe import load_probe
-    from core.selection.compare import CompareConfig
+    from core.finetune.compare import CompareConfig
     from core.selection.embed import embed_windows
     from core.selection.index import build_faiss, fit_reduction, log_features, WindowIndex
     from core.selection.pool import load_pool
@@ -89,7 +89,7 @@ def _pool_stats() -> dict:
     """:func:`_reduced_stats` of the committed comparison's pool (cached embeddings only)."""
     from core.settings import EmbedSettings
     from core.probe import load_probe
-    from core.selection.compare import CompareConfig
+    from core.finetune.compare import CompareConfig
     from core.selection.embed import embed_windows
     from core.selection.pool import load_pool
 

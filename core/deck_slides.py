@@ -403,7 +403,7 @@ def _validation(slide: Slide, view: DeckView, state) -> None:
 
 def _select(slide: Slide, view: DeckView, state) -> None:
     from core.paths import REPO_ROOT
-    from core.selection.compare import load_results
+    from core.finetune.compare import load_results
     from core.selection.report import method_perplexity_figure
 
     path = REPO_ROOT / "docs" / "results" / "selection_compare.json"

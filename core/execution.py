@@ -160,7 +160,7 @@ class RunRequest:
 
     Attributes:
         config: :class:`core.finetune.config.FinetuneConfig`.  settings: the alignment's
-            :class:`~core.fingerprint.EmbedSettings`.  run_id: the results-database row id.
+            :class:`~core.settings.EmbedSettings`.  run_id: the results-database row id.
         job_id, experiment_id: recorded in the row (None outside a job).  label: for messages.
     """
 

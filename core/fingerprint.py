@@ -115,9 +115,3 @@ def job_id(kind: str, params: Mapping[str, Any]) -> str:
 def corpus_fingerprint(identity: Any) -> str:
     """Fingerprint of a corpus's (or a demo source's) content identity (legacy spacing, see module doc)."""
     return fingerprint(identity, legacy_spacing=True)
-
-
-# EmbedSettings lives in core.settings (it names the batch config, estimator, precision and probe
-# defaults, which all sit above this file). The name stays importable from here until every caller
-# imports it from core.settings.
-from core.settings import EmbedSettings  # noqa: E402,F401  (transitional re-export)

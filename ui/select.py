@@ -129,7 +129,7 @@ def export_and_finetune(res: dict, settings: EmbedSettings) -> None:
 
 def comparison() -> None:
     """The head-to-head chart and table, once ``python -m core select compare`` has results."""
-    from core.selection.compare import load_results
+    from core.finetune.compare import load_results
     from core.selection.report import compare_figure, compare_rows
 
     st.subheader("Head-to-head: selection methods fine-tuned on the same pool and budget")

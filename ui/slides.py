@@ -187,7 +187,7 @@ def _compare_results() -> tuple[dict | None, str]:
     """The selection comparison results (``ui.select.COMPARE_RESULTS``) when they hold a finished run,
     else ``(None, why not)``."""
     from core.errors import AlignScopeError
-    from core.selection.compare import load_results
+    from core.finetune.compare import load_results
     from ui.select import COMPARE_RESULTS as path
 
     try:

@@ -23,17 +23,14 @@ Commands (one module per group, each exposing ``add_commands(subparsers)``):
 The groups are the :data:`COMMANDS` registry (:class:`core.registry.Registry`); a feature package
 adds its own with :func:`register_command_group` (or a line here) and is loaded lazily; a group
 whose own module is absent is skipped. Shared options come from the parent parsers of
-:mod:`core.cli.common`. Every command takes ``--json``. Bad input exits with code 2 and one line
+:mod:`core.clikit.common`. Every command takes ``--json``. Bad input exits with code 2 and one line
 naming the input and the fix.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
-import os
-import sys
 
-from core.errors import AlignScopeError
 from core.registry import Registry
 
 #: Command groups: name -> ``"module:add_commands"``; ``order`` is their place in ``--help``.
@@ -65,7 +62,7 @@ def register_command_group(name: str, target: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m core`` parser with every registered command group."""
-    from core.cli.common import OneLineParser
+    from core.clikit.common import OneLineParser
 
     parser = OneLineParser(prog="python -m core",
                            description="AlignScope: Task2Vec diversity and alignment of corpora.")
@@ -84,22 +81,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 2 bad input, 130 interrupted)."""
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    args = build_parser().parse_args(argv)
-    if getattr(args, "threads", None):
-        import torch
+    from core.clikit.common import run_command
 
-        torch.set_num_threads(args.threads)
-    try:
-        from core.cli.common import apply_engine
-
-        apply_engine(args)           # --engine/--ray-address: connect now, before any work
-        return args.func(args)
-    except AlignScopeError as exc:
-        from core.cli.common import render_error
-
-        print(f"error: {render_error(exc)}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; finished batch embeddings are kept in the cache", file=sys.stderr)
-        return 130
+    return run_command(build_parser(), argv)

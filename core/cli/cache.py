@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import Any
 
-from core.cli.common import command_parser, emit, json_parent
+from core.clikit.common import command_parser, emit, json_parent
 from core.errors import AlignScopeError
 
 EPILOG = """

@@ -5,7 +5,7 @@ import argparse
 import time
 from typing import Any
 
-from core.cli.common import command_parser, embedding_parents, emit, fmt_coefficient, json_parent, \
+from core.clikit.common import command_parser, embedding_parents, emit, fmt_coefficient, json_parent, \
     settings_from_args, split
 
 EMBED_EPILOG = """

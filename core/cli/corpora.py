@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from core.cli.args import int_range
-from core.cli.common import command_parser, emit, json_parent, model_parent
+from core.clikit.args import int_range
+from core.clikit.common import command_parser, emit, json_parent, model_parent
 from core.errors import AlignScopeError
 
 EPILOG = """

@@ -9,7 +9,7 @@ import argparse
 import time
 from typing import Any
 
-from core.cli.common import command_parser, emit, json_parent
+from core.clikit.common import command_parser, emit, json_parent
 from core.errors import AlignScopeError
 
 EPILOG = """
@@ -98,7 +98,7 @@ def _remove(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from core.deck_export import export_deck
 
-    from core.cli.args import check_output
+    from core.clikit.args import check_output
 
     name = _need_name(args)
     out = str(check_output(args.out if args.out is not None else f"{name}.html", option="--out"))

@@ -8,7 +8,7 @@ import argparse
 import time
 from typing import Any
 
-from core.cli.common import command_parser, emit, json_parent, positive_int
+from core.clikit.common import command_parser, emit, json_parent, positive_int
 from core.errors import AlignScopeError
 
 EPILOG = """

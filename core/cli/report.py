@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from core.cli.common import command_parser, embedding_parents, emit, json_parent, settings_from_args, split
+from core.clikit.common import command_parser, embedding_parents, emit, json_parent, settings_from_args, split
 
 EPILOG = """
   python -m core report --target proofnet --sources coq-stdlib,metamath,wikipedia
@@ -23,7 +23,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from core.paths import atomic_write
     from core.report import collect, html_to_pdf, render_html
 
-    from core.cli.args import check_output
+    from core.clikit.args import check_output
 
     # every input and the output first, before any work (embeddings, the lab, the PDF)
     out = check_output(args.out if args.out is not None else f"alignscope-report-{args.target}.html", option="--out",

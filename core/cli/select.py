@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from core.cli.args import seed
-from core.cli.common import (command_parser, device_parent, emit, engine_parent, json_parent, model_parent,
+from core.clikit.args import seed
+from core.clikit.common import (command_parser, device_parent, emit, engine_parent, json_parent, model_parent,
                              positive_int, split)
 
 EPILOG_RUN = """
@@ -50,7 +50,7 @@ def _pool_config(args):
 
 
 def _settings(args):
-    from core.fingerprint import EmbedSettings
+    from core.settings import EmbedSettings
 
     return EmbedSettings(model=args.model, device=args.device)
 
@@ -111,7 +111,7 @@ def _seed_items(items: list[str]) -> list[int]:
     Raises:
         AlignScopeError: an item that is not such an integer, naming ``--seeds``.
     """
-    from core.cli.args import SEED_MAX
+    from core.clikit.args import SEED_MAX
     from core.errors import AlignScopeError
 
     out = []
@@ -146,7 +146,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from core.selection.pool import load_pool
     from core.selection.select import run_selection, validate_request, with_texts
 
-    from core.cli.args import check_output
+    from core.clikit.args import check_output
 
     cfg = _pool_config(args)
     validate_request(method=args.method, budget=args.budget, pool_config=cfg, max_share=args.max_share)
@@ -199,10 +199,10 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from core.selection.compare import CompareConfig, load_results, run_compare
+    from core.finetune.compare import CompareConfig, load_results, run_compare
     from core.selection.report import compare_table, save_compare_figure
 
-    from core.cli.args import check_output
+    from core.clikit.args import check_output
 
     if args.report:
         out = Path(args.out)

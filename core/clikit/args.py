@@ -152,7 +152,7 @@ class Clamped(int):
 def threads(text: str) -> int:
     """argparse ``type=`` of ``--threads``: an integer >= 1; above the usable cores it is clamped to
     them (more threads than cores only slow torch down): the result is a :class:`Clamped` whose
-    ``note`` :func:`core.cli.common.apply_engine` prints on stderr once the whole command line parsed.
+    ``note`` :func:`core.clikit.common.apply_engine` prints on stderr once the whole command line parsed.
 
     Raises:
         argparse.ArgumentTypeError: not an integer, or below 1.

@@ -8,7 +8,7 @@ Parent parsers (``argparse`` ``parents=[...]``) give each option one definition 
 - :func:`batch_parent`       ``--batch-size``, ``--seq-len``, ``--num-batches``, ``--seed``
 - :func:`device_parent`      ``--device``, ``--threads``
 - :func:`precision_parent`   ``--precision auto|fp32|bf16``
-- :func:`embedding_parents`  the five above that define an :class:`~core.fingerprint.EmbedSettings`,
+- :func:`embedding_parents`  the five above that define an :class:`~core.settings.EmbedSettings`,
                              plus :func:`engine_parent`
 - :func:`engine_parent`      ``--engine local|ray``, ``--ray-address``, ``--ray-actors`` (where the work
                              runs; never part of a cache key); :func:`apply_engine` connects it
@@ -108,7 +108,7 @@ def batch_parent(*, prefix: str = "", title: str = "batches") -> argparse.Argume
     """``--batch-size``, ``--seq-len``, ``--num-batches``, ``--seed`` (with ``prefix``, e.g.
     ``--align-batch-size``, defaulting to None = the :class:`~core.batches.BatchConfig` default)."""
     from core.batches import BatchConfig
-    from core.cli.args import BATCH_SIZE_MAX, NUM_BATCHES_MAX, SEED_MAX, SEQ_LEN_MAX, int_range, seed
+    from core.clikit.args import BATCH_SIZE_MAX, NUM_BATCHES_MAX, SEED_MAX, SEQ_LEN_MAX, int_range, seed
 
     d = BatchConfig()
     p = argparse.ArgumentParser(add_help=False)
@@ -140,7 +140,7 @@ def device_parent(*, threads: bool = True, threads_help: str = THREADS_HELP) -> 
     g = p.add_argument_group("device")
     g.add_argument("--device", default="auto", help="auto (CUDA if present, default), cpu, cuda, cuda:N")
     if threads:
-        from core.cli.args import threads as threads_type
+        from core.clikit.args import threads as threads_type
 
         g.add_argument("--threads", type=threads_type, default=None, help=threads_help + "; capped at the cores")
     return p
@@ -159,7 +159,7 @@ def precision_parent() -> argparse.ArgumentParser:
 def engine_parent() -> argparse.ArgumentParser:
     """``--engine local|ray``, ``--ray-address``, ``--ray-actors`` (:mod:`core.engine`): where a computing
     command runs its embeddings and fine-tunes. An execution knob: results and cache keys are the same."""
-    from core.engine import DEFAULT_ENGINE, ENGINES
+    from core.execution import DEFAULT_ENGINE, ENGINES
 
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("execution engine")
@@ -186,13 +186,13 @@ def apply_engine(args: argparse.Namespace) -> None:
             ``--ray-address``/``--ray-actors`` without ``--engine ray``.
     """
     note = getattr(getattr(args, "threads", None), "note", None)
-    if note:                                      # --threads clamped to the cores (core.cli.args.threads)
+    if note:                                      # --threads clamped to the cores (core.clikit.args.threads)
         import sys
 
         print(note, file=sys.stderr)
     if not hasattr(args, "engine"):
         return
-    from core.engine import EngineConfig, EngineError, use_engine
+    from core.execution import EngineConfig, EngineError, use_engine
     from core.errors import opt
 
     env = EngineConfig.from_env()
@@ -210,14 +210,14 @@ def apply_engine(args: argparse.Namespace) -> None:
 
 
 def embedding_parents() -> list[argparse.ArgumentParser]:
-    """Every option of an :class:`~core.fingerprint.EmbedSettings` (model, estimator, batches, device,
+    """Every option of an :class:`~core.settings.EmbedSettings` (model, estimator, batches, device,
     precision) and the execution engine that computes them (:func:`engine_parent`)."""
     return [model_parent(title="probe network"), estimator_parent(), batch_parent(), device_parent(),
             precision_parent(), engine_parent()]
 
 
 def settings_from_args(args: argparse.Namespace, *, prefix: str = "", model_flag: str = "model") -> EmbedSettings:
-    """The :class:`~core.fingerprint.EmbedSettings` of parsed :func:`embedding_parents` flags.
+    """The :class:`~core.settings.EmbedSettings` of parsed :func:`embedding_parents` flags.
 
     Args:
         prefix: the batch flags' prefix (``"align_"`` for ``--align-batch-size``...; None values
@@ -230,7 +230,7 @@ def settings_from_args(args: argparse.Namespace, *, prefix: str = "", model_flag
     ``max_position_embeddings``) and the estimator's limits (``k`` within the layer count).
 
     The request's memory (:func:`core.limits.check_embedding_request`) and a pickled
-    ``pytorch_model.bin`` probe (:func:`core.cli.args.check_model_file`) are checked too.
+    ``pytorch_model.bin`` probe (:func:`core.clikit.args.check_model_file`) are checked too.
 
     Raises:
         AlignScopeError: non-positive batch sizes, naming the flags, or a request over the memory
@@ -239,10 +239,10 @@ def settings_from_args(args: argparse.Namespace, *, prefix: str = "", model_flag
             or weights that cannot be loaded safely.
     """
     from core.batches import BatchConfig
-    from core.cli.args import check_model_file
+    from core.clikit.args import check_model_file
     from core.estimators import DEFAULT_ESTIMATOR, get_estimator
     from core.limits import check_embedding_request
-    from core.fingerprint import EmbedSettings
+    from core.settings import EmbedSettings
     from core.probe import check_limits
 
     d = BatchConfig()
@@ -266,13 +266,13 @@ def settings_from_args(args: argparse.Namespace, *, prefix: str = "", model_flag
 def split(value: str | None, option: str = "the list", *, unique: bool = True) -> list[str]:
     """``"a, b,c"`` -> ``["a", "b", "c"]`` (comma-separated flag values; None -> ``[]``).
 
-    The one list parser (:func:`core.cli.args.parse_list`): an empty value, an empty item
+    The one list parser (:func:`core.clikit.args.parse_list`): an empty value, an empty item
     (``"a,,b"``, ``",,,"``) or a duplicate is refused.
 
     Raises:
         AlignScopeError: naming ``option``.
     """
-    from core.cli.args import parse_list
+    from core.clikit.args import parse_list
 
     return parse_list(value, option=option, unique=unique)
 
@@ -327,3 +327,42 @@ def table(rows: list[dict], columns: list[tuple[str, int, Callable[[dict], str]]
         return " ".join(f"{c:{w}s}" for c, (_, w, _) in zip(cells[:-1], columns[:-1])) + " " + cells[-1]
 
     return "\n".join([line([h for h, _, _ in columns])] + [line([str(f(r)) for _, _, f in columns]) for r in rows])
+
+
+def run_command(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
+    """Parse ``argv`` with ``parser`` and run the chosen command: the one way every entry point
+    (``python -m core``, ``python -m core.metrics``) turns a command line into an exit code.
+
+    ``--threads`` sets torch's threads, :func:`apply_engine` connects ``--engine`` before any work,
+    and an :class:`AlignScopeError` prints one line (:func:`render_error`).
+
+    Returns:
+        0 ok, 2 bad input (one line on stderr: a flag out of its declared range while parsing, or a
+        bad value found after), 130 interrupted (Ctrl-C or SIGTERM of an attached job).
+
+    Raises:
+        SystemExit: ``--help`` and ``--version`` (code 0) only.
+    """
+    import os
+    import sys
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:          # a usage error is an exit code like any bad input; --help still exits
+        if exc.code in (0, None):
+            raise
+        return exc.code if isinstance(exc.code, int) else 2
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
+    try:
+        apply_engine(args)           # --engine/--ray-address: connect now, before any work
+        return args.func(args)
+    except AlignScopeError as exc:
+        print(f"error: {render_error(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; finished batch embeddings are kept in the cache", file=sys.stderr)
+        return 130

@@ -13,8 +13,8 @@ Errors are :class:`core.errors.CorpusError` naming the input and the fix. See
 :mod:`core.corpora.readers` for the supported file formats and :mod:`core.corpora.demo` for the
 demo pack (``python -m core.corpora.demo list|install``).
 """
-from core.corpora.registry import (Corpus, clear_document_cache, get_corpus, list_corpora,
-                                   register_corpus, registry_path, unregister_corpus)
+from core.corpora.register import register_corpus, unregister_corpus
+from core.corpora.registry import Corpus, clear_document_cache, get_corpus, list_corpora, registry_path
 from core.corpora.spec import DOMAINS, KINDS, CorpusSpec, Document
 
 _LAZY = {"DEMO_SOURCES", "demo_names", "install_demo_corpora"}

@@ -361,7 +361,7 @@ def heldout_splits() -> list[HeldOutIndex]:
     Raises:
         CorpusError: the registry is damaged.
     """
-    from core.corpora import list_corpora
+    from core.corpora.registry import list_corpora
 
     groups: dict[str, list] = {}
     for c in list_corpora():
@@ -395,7 +395,7 @@ def heldout_splits() -> list[HeldOutIndex]:
 def _hub_names(bench: str, members: list) -> set[tuple[str, str]]:
     """``(hf_id, split)`` of the held-out split on the hub: from kind-``hf`` members, and from demo
     sources that declare a hub copy (``HF_ID`` and ``split``, e.g. ProofNet's ``test``)."""
-    from core.corpora import DEMO_SOURCES
+    from core.corpora.demo import DEMO_SOURCES
 
     out = set()
     for c in members:
@@ -476,7 +476,7 @@ def contamination_report(corpus: str | Corpus, *, use_cache: bool = True, comput
     Raises:
         CorpusError: the corpus is unknown or unreadable.
     """
-    from core.corpora import get_corpus
+    from core.corpora.registry import get_corpus
     from core.fingerprint import contamination_key
     from core.paths import atomic_write, cache_dir
 
@@ -564,7 +564,7 @@ def contamination_notes(names: Iterable[str], *, compute: bool = False) -> dict[
     """``{corpus: note}`` for listings (:meth:`ContaminationReport.note`: ``""`` when clean, None when
     not checked yet). ``compute=False`` (pages) reads only cached reports and never loads a hub dataset.
     A corpus that cannot be read gets None."""
-    from core.corpora import get_corpus
+    from core.corpora.registry import get_corpus
 
     out: dict[str, str | None] = {}
     splits = heldout_splits()
@@ -588,7 +588,7 @@ def derived_from(corpus: str | Corpus, *, compute: bool = True) -> set[str]:
     Args:
         compute: False uses only a cached content check (declared value otherwise).
     """
-    from core.corpora import get_corpus
+    from core.corpora.registry import get_corpus
 
     try:
         c = get_corpus(corpus) if isinstance(corpus, str) else corpus

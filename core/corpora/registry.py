@@ -1,4 +1,5 @@
-"""The corpus registry: :class:`Corpus` objects, the demo pack plus user-registered corpora.
+"""The corpus registry: :class:`Corpus` objects, the demo pack plus user-registered corpora (the read
+side; registering and unregistering, which consult the contamination guard, are :mod:`core.corpora.register`).
 
 User registrations persist in ``cache_root()/corpora/registry.json`` (``{"version": 1,
 "corpora": {name: spec dict}}``), written atomically (:func:`core.paths.atomic_write`) under an
@@ -266,65 +267,3 @@ def get_corpus(name: str) -> Corpus:
     close = difflib.get_close_matches(str(name), known, n=3)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     raise CorpusError(f"Unknown corpus {name!r}.{hint} Known corpora: {', '.join(known)}.", fix=_HOW_TO_ADD)
-
-
-def register_corpus(spec: CorpusSpec, *, overwrite: bool = False) -> Corpus:
-    """Validate a user corpus (reads it once) and persist it in the registry.
-
-    Args:
-        spec: kind ``"files"`` or ``"hf"``; a relative ``path`` is resolved against the current
-            directory and stored absolute.
-        overwrite: replace an existing registration with the same name.
-
-    Returns:
-        The registered :class:`Corpus` (its documents are already cached in memory).
-
-    Raises:
-        CorpusError: invalid spec, name of a demo corpus, name already registered without
-            ``overwrite``, a benchmark's held-out split from the hub outside the ``target benchmark``
-            domain (:func:`core.corpora.contamination.check_registration`), or the corpus cannot be
-            read / yields no non-empty document.
-    """
-    spec = validate_spec(spec)
-    if spec.name in _demo_module().DEMO_SOURCES:
-        raise CorpusError(f"Corpus name {spec.name!r} is reserved by the demo pack.",
-                          fix="choose another name.")
-    from core.corpora.contamination import check_registration
-
-    check_registration(spec)          # a benchmark's test split from the hub: only as a target benchmark
-    with _locked():
-        existing = _read_registry()
-        if spec.name in existing and not overwrite:
-            raise CorpusError(f"A corpus named {spec.name!r} is already registered "
-                              f"({existing[spec.name].kind}: {existing[spec.name].path or existing[spec.name].hf_id}).",
-                              fix=f"choose another name, or replace it with {opt('overwrite', True)}.")
-    corpus = Corpus(spec)
-    corpus.documents()  # raises CorpusError when unreadable or empty
-    with _locked():
-        existing = _read_registry()
-        if spec.name in existing and not overwrite:
-            raise CorpusError(f"A corpus named {spec.name!r} was registered meanwhile.",
-                              fix=f"choose another name, or replace it with {opt('overwrite', True)}.")
-        existing[spec.name] = corpus.spec
-        _write_registry(existing)
-    return corpus
-
-
-def unregister_corpus(name: str) -> None:
-    """Remove a user registration (the data files themselves are untouched).
-
-    Raises:
-        CorpusError: ``name`` is a demo corpus or is not registered (the message lists the
-            registered names).
-    """
-    if name in _demo_module().DEMO_SOURCES:
-        raise CorpusError(f"{name!r} is a demo corpus and cannot be unregistered.",
-                          fix=f"delete {cache_dir('corpora') / name} to uninstall its data instead.")
-    with _locked():
-        existing = _read_registry()
-        if name not in existing:
-            names = ", ".join(sorted(existing)) or "(none)"
-            raise CorpusError(f"No registered corpus is named {name!r}. Registered corpora: {names}.",
-                              fix=f"check the name with {opt('list_corpora')}.")
-        del existing[name]
-        _write_registry(existing)

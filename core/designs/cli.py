@@ -102,7 +102,7 @@ def _budget_args(p: argparse.ArgumentParser) -> None:
 
 
 def _run_args(p: argparse.ArgumentParser) -> None:
-    from core.cli.common import FINETUNE_THREADS_HELP, positive_int
+    from core.clikit.common import FINETUNE_THREADS_HELP, positive_int
 
     p.add_argument("--out", default=None, help="results file (default cache/designs/<design>[-<source>].json)")
     p.add_argument("--limit", type=_positive, default=None, help="run at most N new runs, then stop (resume later)")
@@ -126,7 +126,7 @@ def _report_args(p: argparse.ArgumentParser, design: str) -> None:
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     """Add ``design`` and its subcommands to the ``python -m core`` parser."""
-    from core.cli.common import HelpFormatter
+    from core.clikit.common import HelpFormatter
 
     p = subparsers.add_parser("design", help="the lab's other designs: data kinds, budget curves", description=__doc__,
                               epilog="examples:" + EXAMPLES, formatter_class=HelpFormatter)
@@ -202,7 +202,7 @@ def _plan_payload(plan, state: dict, expected: dict) -> dict:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     """``design plan kinds|budget``: the runs, their status and the expected time (derives the kinds' corpora)."""
-    from core.cli.common import emit
+    from core.clikit.common import emit
     from core.designs.plan import expected_seconds, fmt_seconds, plan_design
     from core.designs.run import default_out, finetune_status, prior_icl
 
@@ -248,7 +248,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """``design report kinds|budget``: the summary of a results file (no fine-tuning)."""
-    from core.cli.common import emit
+    from core.clikit.common import emit
     from core.designs import report
     from core.designs.run import default_out
 

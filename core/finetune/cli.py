@@ -17,8 +17,8 @@ import sys
 import time
 from typing import Any
 
-from core.cli.args import SEED_MAX, check_model_file, check_output, int_range, seed
-from core.cli.common import (FINETUNE_THREADS_HELP, batch_parent, command_parser, device_parent, engine_parent, estimator_parent, json_parent,
+from core.clikit.args import SEED_MAX, check_model_file, check_output, int_range, seed
+from core.clikit.common import (FINETUNE_THREADS_HELP, batch_parent, command_parser, device_parent, engine_parent, estimator_parent, json_parent,
                              model_parent, precision_parent, settings_from_args, split)
 from core.errors import AlignScopeError
 from core.probe import DEFAULT_MODEL

@@ -1,6 +1,6 @@
 """Fine-tune run configuration (what defines a run).
 
-Embedding settings come back from a dict only through :meth:`core.fingerprint.EmbedSettings.from_dict`.
+Embedding settings come back from a dict only through :meth:`core.settings.EmbedSettings.from_dict`.
 """
 from __future__ import annotations
 

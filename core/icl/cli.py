@@ -5,8 +5,8 @@ import argparse
 import sys
 from typing import Any
 
-from core.cli.args import seed
-from core.cli.common import (command_parser, device_parent, emit, json_parent, key_values, model_parent,
+from core.clikit.args import seed
+from core.clikit.common import (command_parser, device_parent, emit, json_parent, key_values, model_parent,
                              positive_int, precision_parent, table)
 
 RUN_EPILOG = """

@@ -10,7 +10,7 @@ import json
 import sys
 from typing import Any
 
-from core.cli.common import command_parser, device_parent, json_parent, split
+from core.clikit.common import command_parser, device_parent, json_parent, split
 from core.errors import AlignScopeError
 
 SCORE_EPILOG = """
@@ -99,11 +99,13 @@ def add_commands(sub: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m core.metrics`` (the old entry point): ``--list`` -> ``metrics list``, else ``metrics score``."""
-    from core.cli import main as core_main
+    from core.clikit.common import OneLineParser, run_command
 
     argv = list(sys.argv[1:] if argv is None else argv)
     args = ["metrics", "list", *[a for a in argv if a != "--list"]] if "--list" in argv else ["metrics", "score", *argv]
+    parser = OneLineParser(prog="python -m core", description="AlignScope: the lab's alignment metrics.")
+    add_commands(parser.add_subparsers(dest="command", required=True))
     try:
-        return core_main(args)
+        return run_command(parser, args)
     except SystemExit as e:              # argparse's usage errors: the exit code, as the old entry point returned it
         return e.code if isinstance(e.code, int) else 2

@@ -16,8 +16,8 @@ import sys
 from functools import partial
 from typing import Any
 
-from core.cli.args import check_output, seed
-from core.cli.common import (command_parser, embedding_parents, emit as _emit, fmt_coefficient, json_parent,
+from core.clikit.args import check_output, seed
+from core.clikit.common import (command_parser, embedding_parents, emit as _emit, fmt_coefficient, json_parent,
                              model_parent, settings_from_args as _settings, split as _split)
 
 _fmt = partial(fmt_coefficient, no_ci="[n/a]")
@@ -25,13 +25,13 @@ _fmt = partial(fmt_coefficient, no_ci="[n/a]")
 
 def _parse_weights(text: str) -> dict[str, float]:
     """``--weights a=0.5,b=0.5`` -> ``{"a": 0.5, "b": 0.5}``: the one list parser first
-    (:func:`core.cli.args.parse_list`: no empty item), then each source named once (``news=1,news=2``
+    (:func:`core.clikit.args.parse_list`: no empty item), then each source named once (``news=1,news=2``
     is refused, not the last value winning), then :func:`core.mixture.model.parse_weights`.
 
     Raises:
         AlignScopeError: naming ``--weights``.
     """
-    from core.cli.args import check_unique, parse_list
+    from core.clikit.args import check_unique, parse_list
     from core.mixture.model import parse_weights
 
     items = parse_list(text, option="--weights", unique=False, allow_none=False, example="coq-stdlib=0.6,metamath=0.4")

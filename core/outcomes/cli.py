@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from core.cli.common import (command_parser, device_parent, emit, json_parent, model_parent, positive_int,
+from core.clikit.common import (command_parser, device_parent, emit, json_parent, model_parent, positive_int,
                              precision_parent, table)
 
 LIST_EPILOG = """

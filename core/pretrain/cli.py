@@ -17,12 +17,8 @@ import json
 import shlex
 import sys
 
-try:       # the shared parent parsers (moving from core.cli.common to core.clikit.common in a concurrent change)
-    from core.clikit.common import command_parser, device_parent, emit, json_parent
-    from core.clikit import args as cli_args
-except ImportError:   # pragma: no cover - before the move
-    from core.cli.common import command_parser, device_parent, emit, json_parent
-    from core.cli import args as cli_args
+from core.clikit import args as cli_args
+from core.clikit.common import command_parser, device_parent, emit, json_parent
 from core.errors import AlignScopeError
 
 

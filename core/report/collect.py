@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.errors import AlignScopeError
-from core.fingerprint import EmbedSettings
+from core.settings import EmbedSettings
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Tables and figures of a selection comparison (:mod:`core.selection.compare` results). No streamlit."""
+"""Tables and figures of a selection comparison (:mod:`core.finetune.compare` results). No streamlit."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -85,7 +85,7 @@ def compare_figure(res: Mapping, *, title: str = "") -> go.Figure:
 def method_perplexity_figure(res: Mapping, *, title: str = "") -> go.Figure:
     """One panel for a slide: each method's perplexity on the target's test split after fine-tuning
     (lower is better), best on top: the mean over seeds (diamond, its value as text) with its 95% t
-    interval (:func:`core.selection.compare.t_interval`) as a horizontal bar, each seed a small dot,
+    interval (:func:`core.finetune.compare.t_interval`) as a horizontal bar, each seed a small dot,
     the base model's perplexity as a dotted line. Hover adds the paired difference from random
     (same seed) and the selection's Task2Vec alignment. Methods without a finished run are left out.
     """

@@ -32,9 +32,9 @@ EPILOG = """examples:
 
 
 def _split(value: str | None, flag: str = "the list") -> list[str]:
-    """The items of a comma-separated flag (:func:`core.cli.args.parse_list`: empty items and
+    """The items of a comma-separated flag (:func:`core.clikit.args.parse_list`: empty items and
     duplicates refused, naming ``flag``)."""
-    from core.cli.args import parse_list
+    from core.clikit.args import parse_list
 
     return parse_list(value, option=flag)
 
@@ -162,7 +162,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     _plan_args(sp)
     sp.set_defaults(func=cmd_plan)
-    from core.cli.common import engine_parent
+    from core.clikit.common import engine_parent
 
     sr = sub.add_parser("run", help="run the missing fine-tunes (resumable), measure metrics, write the results",
                         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter, parents=[engine_parent()])
@@ -241,7 +241,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     plan = plan_from_args(args)
     if args.limit is not None and args.limit < 1:
         raise AlignScopeError(f"--limit {args.limit} is not positive.", fix="give --limit 1 or more, or leave it out.")
-    from core.cli.args import check_output
+    from core.clikit.args import check_output
 
     out = check_output(args.out, option="--out") if args.out is not None else _default_out()
     say = (lambda m: print(m, file=sys.stderr, flush=True)) if args.json else (lambda m: print(m, flush=True))
@@ -267,7 +267,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from core.validation.remote import export_payload
 
-    from core.cli.args import check_output
+    from core.clikit.args import check_output
 
     plan = plan_from_args(args)
     summary = export_payload(plan, check_output(args.out, option="--out"))
@@ -280,7 +280,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from core.validation.lab import plan_runs, write_results
     from core.validation.remote import import_outcomes
 
-    from core.cli.args import check_output
+    from core.clikit.args import check_output
 
     plan = plan_from_args(args)
     check_output(args.out, option="--out")
@@ -330,7 +330,7 @@ def _check_figures_dir(folder: str) -> None:
     """
     import os
 
-    from core.cli.args import check_output
+    from core.clikit.args import check_output
 
     if not folder.strip():
         raise AlignScopeError("--figures '' is empty.", fix="pass --figures DIR (a folder).")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from core.cli.common import command_parser, device_parent, emit, json_parent
+from core.clikit.common import command_parser, device_parent, emit, json_parent
 from core.errors import AlignScopeError
 
 PREDICT_EPILOG = """

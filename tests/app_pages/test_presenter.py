@@ -111,10 +111,10 @@ def _one_slide_chart(at) -> dict:
 
 
 def _compare_results(path) -> None:
-    """A small real comparison results file (summary made by core.selection.compare.summarise)."""
+    """A small real comparison results file (summary made by core.finetune.compare.summarise)."""
     import json
 
-    from core.selection.compare import summarise
+    from core.finetune.compare import summarise
 
     runs = [{"method": m, "seed": s, "status": "done", "ppl_before": 40.0, "ppl_after": base + 0.3 * s,
              "alignment": {"value": 0.5 + 0.01 * s}, "composition": {"cand-maths": 96, "cand-prose": 32},

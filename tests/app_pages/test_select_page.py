@@ -86,7 +86,7 @@ def test_comparison_chart_once_results_exist(app, sel_corpora, tiny_model_dir, t
                      "alignment": {"value": a}} for m, s, p, a in (("random", 0, 15.0, .5), ("random", 1, 15.5, .5),
                                                                     ("t2v-greedy", 0, 14.0, .7), ("t2v-greedy", 1, 14.2, .7))],
            "summary": []}
-    from core.selection.compare import summarise
+    from core.finetune.compare import summarise
 
     res["summary"] = summarise(res["runs"], ["random", "t2v-greedy"])
     path = tmp_path / "cmp.json"

@@ -37,7 +37,7 @@ def _flags(model):
 @FUZZ
 @given(data=st.data())
 def test_fuzz_embedding_flags(parser, tiny_model_dir, capsys, data):
-    from core.cli.common import settings_from_args
+    from core.clikit.common import settings_from_args
 
     argv = ["embed", "--corpus", "c", "--device", "cpu", *data.draw(_flags(tiny_model_dir))]
     try:
@@ -59,7 +59,7 @@ def test_fuzz_embedding_flags(parser, tiny_model_dir, capsys, data):
 @given(pairs=st.lists(st.one_of(PARAMS, st.text(max_size=12)), max_size=4),
        name=st.sampled_from(["closed_form_head", "closed_form_blocks", "reference"]))
 def test_fuzz_estimator_params(pairs, name):
-    from core.cli.common import key_values
+    from core.clikit.common import key_values
     from core.estimators import get_estimator
 
     try:

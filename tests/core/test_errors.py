@@ -1,5 +1,5 @@
 """Surface-specific wording of errors (core.errors.opt / AlignScopeError.render)."""
-from core.cli.common import CLI_WORDS, render_error
+from core.clikit.common import CLI_WORDS, render_error
 from core.errors import AlignScopeError, CorpusError, opt, render_options
 
 

@@ -373,8 +373,8 @@ def test_the_request_budget_is_configurable(monkeypatch):
 
 def test_threads_are_clamped_to_the_cores_with_a_note(capsys):
     from core.cli import build_parser
-    from core.cli.args import usable_cores
-    from core.cli.common import apply_engine
+    from core.clikit.args import usable_cores
+    from core.clikit.common import apply_engine
 
     args = build_parser().parse_args(["embed", "--corpus", "c", "--threads", "100000"])
     assert args.threads == usable_cores()
@@ -600,7 +600,7 @@ def test_numeric_flags_at_and_beyond_their_bounds(parser, capsys, flag, head, lo
 @FUZZ
 @given(value=st.one_of(st.integers(-10 ** 15, 10 ** 15), st.text(max_size=6)))
 def test_threads_flag_any_value(parser, capsys, value):
-    from core.cli.args import usable_cores
+    from core.clikit.args import usable_cores
 
     try:
         args = parser.parse_args(["embed", "--corpus", "c", "--threads", str(value)])
@@ -614,7 +614,7 @@ def test_threads_flag_any_value(parser, capsys, value):
 @FUZZ
 @given(items=st.lists(st.sampled_from(["good", "prose", "", " ", "good ", "x-1"]), min_size=1, max_size=5))
 def test_one_list_parser(items):
-    from core.cli.args import parse_list
+    from core.clikit.args import parse_list
     from core.errors import AlignScopeError
 
     value = ",".join(items)

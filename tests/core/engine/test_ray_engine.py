@@ -175,7 +175,7 @@ def test_a_lab_on_ray_records_every_run_and_its_results_file(ray_engine, corpora
 def test_select_compare_on_ray_fine_tunes_every_selection_as_a_task(ray_engine, corpora, tiny_model_dir,
                                                                   one_torch_thread, tmp_path):
     from core.finetune import results
-    from core.selection.compare import CompareConfig, run_compare
+    from core.finetune.compare import CompareConfig, run_compare
 
     cfg = CompareConfig(target="bench", pool=("prose", "maths"), max_windows=40, budget=160,
                         methods=("random", "unigram-cos"), seeds=(0,), seq_len=32, batch_size=2, epochs=1,

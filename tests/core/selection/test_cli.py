@@ -33,7 +33,7 @@ def test_run_json_export_save_and_finetune_flag(capsys, sel_corpora, sharp_model
 
 @pytest.mark.parametrize("argv, message", [
     (["--pool", "prose", "--budget", "10000000"], "--budget 10000000 tokens is larger than the pool can be"),
-    (["--pool", ",", "--budget", "100"], "The pool is empty"),
+    (["--pool", ",", "--budget", "100"], "names nothing"),
     (["--pool", "prose,bench", "--budget", "100"], "contains the target 'bench'"),
     (["--pool", "prose", "--budget", "100", "--method", "nope"], "nope"),
     (["--pool", "prose", "--budget", "0"], "--budget 0 is not a positive number of tokens"),

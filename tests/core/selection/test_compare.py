@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from core.selection.compare import CompareConfig, load_results, run_compare, summarise, t_interval
+from core.finetune.compare import CompareConfig, load_results, run_compare, summarise, t_interval
 from core.selection.report import compare_figure, compare_table
 
 
