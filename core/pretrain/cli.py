@@ -92,7 +92,7 @@ def _command_line() -> str:
     return "python -m core " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
-def add_commands(sub) -> None:
+def add_commands(sub: "argparse._SubParsersAction") -> None:
     """Register ``pretrain`` and its subcommands on ``sub`` (the ``python -m core`` subparsers)."""
     p = command_parser(sub, "pretrain", help="pre-train a small causal LM from random initialisation, and the grid",
                        epilog="  python -m core pretrain run --corpus wikipedia --budget-tokens 20000 --seed 0\n"

@@ -27,6 +27,7 @@ decay to ``min_lr = lr / 10``).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
 
 from core.errors import AlignScopeError, opt
 from core.probe import DEFAULT_MODEL
@@ -135,7 +136,7 @@ class PretrainConfig:
                                   fix=f"use some of: {', '.join(sorted(known))}.")
         return cls(**data)
 
-    def with_(self, **changes) -> "PretrainConfig":
+    def with_(self, **changes: Any) -> "PretrainConfig":
         """A copy with ``changes`` (None values are ignored: unset CLI flags)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
@@ -153,7 +154,7 @@ CONFIGS: dict[str, PretrainConfig] = {
 DEFAULT_CONFIG = "cpu-small"
 
 
-def get_config(name: str = DEFAULT_CONFIG, **overrides) -> PretrainConfig:
+def get_config(name: str = DEFAULT_CONFIG, **overrides: Any) -> PretrainConfig:
     """The named configuration with ``overrides`` (None values ignored).
 
     Raises:

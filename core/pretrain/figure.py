@@ -6,12 +6,15 @@ r^2 with its nested-bootstrap 95% CI (:mod:`core.pretrain.stats`) beside the pap
 """
 from __future__ import annotations
 
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 SYMBOLS = ("circle", "square", "diamond", "triangle-up", "cross", "x")
 
 
-def grid_figure(results: Mapping, report: Mapping, *, metric: str | None = None):
+def grid_figure(results: Mapping, report: Mapping, *, metric: str | None = None) -> "go.Figure":
     """A ``plotly.graph_objects.Figure`` of one metric's grid (default ``t2v-head``, else the first measured)."""
     import numpy as np
     import plotly.graph_objects as go

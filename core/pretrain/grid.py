@@ -264,7 +264,7 @@ def run_grid(plan: GridPlan, *, out: str | Path, device: str = "auto", corpora: 
     return stats
 
 
-def metric_corpora(plan: GridPlan, *, corpora: Mapping[str, Any] | None = None, tokenizer=None) -> dict[str, Any]:
+def metric_corpora(plan: GridPlan, *, corpora: Mapping[str, Any] | None = None, tokenizer: Any = None) -> dict[str, Any]:
     """training corpus -> what its metrics are measured on (module docstring): a pure source's name (or
     its ``corpora`` override), the mixture's first-seed training text cut into ``seq_len``-token pieces."""
     from core.corpora.memory import InMemoryCorpus
@@ -337,7 +337,7 @@ def measure_metrics(plan: GridPlan, results: dict, *, out: str | Path, corpora: 
     return computed, skipped
 
 
-def default_plan(*, config: str | PretrainConfig = "cpu-small", **kw) -> GridPlan:
+def default_plan(*, config: str | PretrainConfig = "cpu-small", **kw: Any) -> GridPlan:
     """The CPU grid of ``docs/pretrain.md``: wikipedia, python-stdlib and their mixture; 8 evaluation corpora."""
     cfg = CONFIGS[config] if isinstance(config, str) else config
     kw.setdefault("sources", ("wikipedia", "python-stdlib"))

@@ -55,7 +55,7 @@ def _device(device: str):
 
 def pretrain(corpus: str, *, config: PretrainConfig, seed: int = 0, eval_corpora: Sequence[str] = (),
              device: str = "auto", eval_fraction: float = EVAL_FRACTION, split_seed: int = SPLIT_SEED,
-             corpora: Mapping[str, Any] | None = None, tokenizer=None, say: Say | None = None,
+             corpora: Mapping[str, Any] | None = None, tokenizer: Any = None, say: Say | None = None,
              should_stop: Callable[[], bool] | None = None, save_dir: str | None = None) -> dict:
     """Pre-train a model of ``config`` on ``corpus`` from random initialisation and evaluate it.
 
