@@ -196,6 +196,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     rp.add_argument("--figures", default=None, metavar="DIR",
                     help="also write the figures (scatters per regime, dose-response) as PNG files into DIR")
     rp.add_argument("--results", default=None, help="results file (default docs/results/validation.json)")
+    rp.add_argument("--condition", default=None, choices=("finetune", "icl"),
+                    help="the lab's condition to report (default: the file's runs as they are; finetune for a "
+                         "fine-tune lab)")
+    rp.add_argument("--outcome", default=None, metavar="NAME",
+                    help="the outcome the metrics are fitted to: text-ppl (default), af-nll, af-ppl ... "
+                         "(a measured one; the error names the pairs a file holds)")
     rp.add_argument("--json", action="store_true", help="print JSON instead of text")
     rp.add_argument("--markdown", action="store_true", help="print the leaderboards as Markdown tables")
     rp.set_defaults(func=cmd_report)
@@ -310,7 +316,12 @@ def cmd_report(args: argparse.Namespace) -> int:
                               fix="give a results file (python -m core validate run writes one).")
     if args.figures is not None:
         _check_figures_dir(args.figures)
-    res = report(load_results(path), regimes=[args.regime] if args.regime else None)
+    results = load_results(path)
+    if args.condition or args.outcome:          # one (condition, outcome) of the lab (core.validation.axes)
+        from core.validation.axes import DEFAULT_CONDITION, DEFAULT_OUTCOME, axis_view
+
+        results = axis_view(results, args.condition or DEFAULT_CONDITION, args.outcome or DEFAULT_OUTCOME)
+    res = report(results, regimes=[args.regime] if args.regime else None)
     if args.figures:
         res["figures"] = write_figures(res, Path(args.figures))
     if args.json:

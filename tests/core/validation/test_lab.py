@@ -245,3 +245,22 @@ def test_a_lab_with_outcomes_puts_af_nll_on_the_finetune_axis(tmp_path, tiny_mod
         assert [r["ppl_after"] for r in view["runs"]] == [r["outcomes"]["af-nll"]["value"] for r in res["runs"]]
     finally:
         PAIR_FORMATS.unregister("qa-bench")
+
+
+def test_report_cli_reports_one_condition_and_outcome_of_the_committed_af_lab(capsys):
+    """``validate report --outcome af-nll`` on the committed fine-tune lab with the AF outcome: every
+    point's outcome is the run's af-nll (nats/token), not its text perplexity; an outcome the file does
+    not hold exits 2 naming the ones it does."""
+    from core.cli import main
+    from core.validation.report import load_results
+
+    path = "docs/results/validation_af_cpu.json"
+    runs = {r["source"]: r for r in load_results(path)["runs"] if r.get("status") == "done" and r["seed"] == 0}
+    assert main(["validate", "report", "--results", path, "--outcome", "af-nll", "--regime", "4k", "--json"]) == 0
+    points = json.loads(capsys.readouterr().out)["points"]["4k"]
+    assert len(points) == len(runs) == 15
+    for p in points:
+        assert p["ppl_mean"] == pytest.approx(runs[p["source"]]["outcomes"]["af-nll"]["value"])
+        assert p["ppl_mean"] != pytest.approx(runs[p["source"]]["ppl_after"])
+    assert main(["validate", "report", "--results", path, "--outcome", "af-gen-chrf"]) == 2
+    assert "not a lab outcome" in capsys.readouterr().err
