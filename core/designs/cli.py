@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core.clikit.common import positive_int, split
 from core.errors import AlignScopeError
 
 if TYPE_CHECKING:
@@ -28,29 +29,15 @@ EXAMPLES = """
 """
 
 
-def _split(value: str | None) -> list[str]:
-    return [s.strip() for s in (value or "").split(",") if s.strip()]
-
-
 def _ints(value: str, flag: str, *, low: int = 0) -> tuple[int, ...]:
     try:
-        out = tuple(int(x) for x in _split(value))
+        out = tuple(int(x) for x in split(value))
     except ValueError:
         raise AlignScopeError(f"{flag} {value!r} is not a comma-separated list of integers.",
                               fix=f"write e.g. {flag} 0,1,2") from None
     if not out or any(x < low for x in out):
         raise AlignScopeError(f"{flag} {value!r} needs integers >= {low}.", fix=f"write e.g. {flag} 0,1,2")
     return out
-
-
-def _positive(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {v}")
-    return v
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -65,8 +52,8 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="comma-separated alignment metrics, or 'all' (default: t2v-head and the probe-forward/model-free metrics)")
     g.add_argument("--epochs", type=float, default=2.0, help="epochs over each run's tokens (default 2)")
     g.add_argument("--lr", type=float, default=1e-4, help="learning rate (default 1e-4)")
-    g.add_argument("--batch-size", type=_positive, default=8, help="sequences per optimiser step (default 8)")
-    g.add_argument("--seq-len", type=_positive, default=128, help="tokens per training sequence (default 128)")
+    g.add_argument("--batch-size", type=positive_int, default=8, help="sequences per optimiser step (default 8)")
+    g.add_argument("--seq-len", type=positive_int, default=128, help="tokens per training sequence (default 128)")
     g.add_argument("--model", default=DEFAULT_MODEL, help=f"causal LM to fine-tune and probe (default {DEFAULT_MODEL})")
     g.add_argument("--precision", default="auto", choices=PRECISIONS, help="auto (default), fp32 or bf16")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -75,7 +62,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 def _kinds_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("kinds")
     g.add_argument("--source", required=True, help="the pair-format corpus (proofnet-valid, metamath, a JSONL with a template)")
-    g.add_argument("--budget", type=_positive, default=4000, help="training tokens of every variant (default 4000)")
+    g.add_argument("--budget", type=positive_int, default=4000, help="training tokens of every variant (default 4000)")
     g.add_argument("--kinds", default="paired,unpaired,formal-only,informal-only", help="which variants (default all four)")
     g.add_argument("--perm-seed", type=int, default=0, help="seed of the unpaired derangement (default 0)")
     g.add_argument("--max-pairs", type=int, default=None, help="at most this many pairs, a seeded sample (default all)")
@@ -83,10 +70,10 @@ def _kinds_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--informal-field", default=None, help="template corpora: the field holding the informal half")
     g.add_argument("--no-finetune", action="store_true", help="only the in-context condition")
     g.add_argument("--no-icl", action="store_true", help="only the fine-tunes")
-    g.add_argument("--icl-k", type=_positive, default=4, help="demonstrations per prompt (default 4)")
+    g.add_argument("--icl-k", type=positive_int, default=4, help="demonstrations per prompt (default 4)")
     g.add_argument("--icl-selector", default="random", help="demonstration selector (default random)")
-    g.add_argument("--icl-budget", type=_positive, default=512, help="demonstration tokens per prompt (default 512)")
-    g.add_argument("--icl-problems", type=_positive, default=None, help="a seeded subsample of the target's problems (default all)")
+    g.add_argument("--icl-budget", type=positive_int, default=512, help="demonstration tokens per prompt (default 512)")
+    g.add_argument("--icl-problems", type=positive_int, default=None, help="a seeded subsample of the target's problems (default all)")
 
 
 def _budget_args(p: argparse.ArgumentParser) -> None:
@@ -98,14 +85,14 @@ def _budget_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--budgets", default=",".join(map(str, DEFAULT_BUDGETS)),
                    help="comma-separated training-token budgets (default 1000,2000,4000,8000,16000; never beyond a source's size)")
     g.add_argument("--reference", default=None, help="source A of 'how many tokens of B match N of A' (default: the most aligned)")
-    g.add_argument("--reference-tokens", type=_positive, default=4000, help="N, tokens of A (default 4000)")
+    g.add_argument("--reference-tokens", type=positive_int, default=4000, help="N, tokens of A (default 4000)")
 
 
 def _run_args(p: argparse.ArgumentParser) -> None:
-    from core.clikit.common import FINETUNE_THREADS_HELP, positive_int
+    from core.clikit.common import FINETUNE_THREADS_HELP
 
     p.add_argument("--out", default=None, help="results file (default cache/designs/<design>[-<source>].json)")
-    p.add_argument("--limit", type=_positive, default=None, help="run at most N new runs, then stop (resume later)")
+    p.add_argument("--limit", type=positive_int, default=None, help="run at most N new runs, then stop (resume later)")
     p.add_argument("--no-metrics", action="store_true", help="skip the alignment metrics")
     p.add_argument("--threads", type=positive_int, default=None, help=FINETUNE_THREADS_HELP)
 
@@ -172,7 +159,7 @@ def design_from_args(args: argparse.Namespace) -> KindsDesign | BudgetDesign:
 
         metrics = tuple(METRICS.names())
     else:
-        metrics = tuple(_split(args.metrics))
+        metrics = tuple(split(args.metrics))
     if not (0 < args.lr < 1) or not args.epochs > 0:
         raise AlignScopeError(f"--lr {args.lr} / --epochs {args.epochs} out of range.", fix="use e.g. --lr 1e-4 --epochs 2")
     common = dict(target=args.target, outcomes=outcomes, metrics=metrics, model=args.model, precision=args.precision)
@@ -181,12 +168,12 @@ def design_from_args(args: argparse.Namespace) -> KindsDesign | BudgetDesign:
                         seq_len=args.seq_len, seeds=seeds)
         icl = None if args.no_icl else IclSettings(k=args.icl_k, selector=args.icl_selector, budget_tokens=args.icl_budget,
                                                    problems=args.icl_problems)
-        return KindsDesign(source=args.source, regime=regime, kinds=tuple(_split(args.kinds)), perm_seed=args.perm_seed,
+        return KindsDesign(source=args.source, regime=regime, kinds=tuple(split(args.kinds)), perm_seed=args.perm_seed,
                            max_pairs=args.max_pairs, splitter=args.splitter, informal_field=args.informal_field,
                            finetune=not args.no_finetune, icl=icl, **common)
     regime = Regime("budget", 4000, epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size,
                     seq_len=args.seq_len, seeds=seeds)
-    return BudgetDesign(sources=tuple(_split(args.sources)), budgets=_ints(args.budgets, "--budgets", low=1), regime=regime,
+    return BudgetDesign(sources=tuple(split(args.sources)), budgets=_ints(args.budgets, "--budgets", low=1), regime=regime,
                         reference=args.reference, reference_tokens=args.reference_tokens, **common)
 
 
@@ -273,7 +260,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         if args.n_boot < 0:
             raise AlignScopeError(f"--n-boot {args.n_boot} must be >= 0.", fix="give --n-boot 2000")
         s = report.budget_summary(res, reference=args.reference, tokens=args.tokens,
-                                  others=_split(args.against) or None, n_boot=args.n_boot)
+                                  others=split(args.against) or None, n_boot=args.n_boot)
     else:
         s = report.kinds_summary(res)
     if args.figure:
