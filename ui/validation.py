@@ -15,6 +15,7 @@ import streamlit as st
 
 from core.errors import AlignScopeError
 from core.validation import figures, report
+from core.validation.axes import axis_label
 from core.views import md_escape
 from ui.export import figure_downloads, show_figure, table_download
 
@@ -42,17 +43,6 @@ def _report(path: str, mtime_ns: int, size: int, condition: str = "finetune", ou
 
 
 AXIS_PARAM = "axis"
-#: How a (condition, outcome) reads in the selector and the page title.
-CONDITION_WORDS = {"finetune": "after fine-tuning", "icl": "in context (few-shot)"}
-OUTCOME_WORDS = {"text-ppl": "held-out perplexity", "af-nll": "AF NLL (formal | informal)",
-                 "af-ppl": "AF perplexity (formal | informal)"}
-
-
-def axis_label(condition: str, outcome: str) -> str:
-    """``"AF NLL (formal | informal) in context (few-shot)"``."""
-    return f"{OUTCOME_WORDS.get(outcome, outcome)} {CONDITION_WORDS.get(condition, condition)}"
-
-
 @st.cache_data(max_entries=8, show_spinner=False)
 def _cached_axes(versions: tuple) -> list[dict]:
     return report.lab_axes()
@@ -60,7 +50,7 @@ def _cached_axes(versions: tuple) -> list[dict]:
 
 def _axes() -> list[dict]:
     """:func:`core.validation.report.lab_axes`, memoised per version of the files it reads."""
-    paths = [p for p in (report.results_path(), report.ICL_RESULTS_FILE) if p is not None]
+    paths = report.lab_files()
     return _cached_axes(tuple((str(p), *(_version(p)[1:] if p.is_file() else (0, 0))) for p in paths))
 
 
@@ -80,9 +70,9 @@ def axis_control() -> dict | None:
     return axes[keys.index(key)]
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
-def _verdict(path: str, mtime_ns: int, size: int) -> str:
-    return report.verdict_for_file(path)
+@st.cache_data(max_entries=16, show_spinner=False)
+def _verdict(path: str, mtime_ns: int, size: int, condition: str | None = None, outcome: str | None = None) -> str:
+    return report.verdict_for_file(path, condition=condition, outcome=outcome)
 
 
 def load_report(axis: dict | None = None) -> tuple[dict | None, Path | None, str | None]:
@@ -103,21 +93,31 @@ def load_report(axis: dict | None = None) -> tuple[dict | None, Path | None, str
         return None, path, str(e)
 
 
+#: Outcomes the verdict line leaves out: af-ppl is exp(af-nll), the same ranking of sources.
+VERDICT_SKIP = ("af-ppl",)
+
+
 def verdict_caption(where=None) -> None:
-    """One caption line with the validation lab's verdict (which metric predicts fine-tuning best);
-    nothing when there is no results file. Used by the Ranking and Alignment pages."""
-    path = report.results_path()
-    if path is None:
+    """The validation lab's verdict (which metric predicts the outcome best), one caption line per
+    (condition, outcome) of the lab files (:func:`core.validation.report.lab_axes`; af-ppl left out,
+    as it ranks like af-nll); nothing when there is no results file. Used by the Ranking and
+    Alignment pages."""
+    if report.results_path() is None:
         return
-    try:
-        text = _verdict(*_version(path))
-    except OSError:
-        text = f"results file {path} not found (${report.RESULTS_ENV})."
-    except AlignScopeError as e:
-        text = str(e)
-    (where or st).caption(f"Which metric predicts fine-tuning? {md_escape(text)}",
-                          help="From the validation lab (page 'Which metric predicts?'): post-fine-tune perplexity "
-                               "on the target against each alignment metric, nested-bootstrap 95% CIs.")
+    for axis in [a for a in _axes() if a["outcome"] not in VERDICT_SKIP] or [None]:
+        path = axis["path"] if axis else report.results_path()
+        extra = (axis["condition"], axis["outcome"]) if axis and (axis["condition"], axis["outcome"]) != (
+            "finetune", "text-ppl") else ()
+        try:
+            text = _verdict(*_version(path), *extra)
+        except OSError:
+            text = f"results file {path} not found (${report.RESULTS_ENV})."
+        except AlignScopeError as e:
+            text = str(e)
+        label = axis_label(*extra) if extra else "fine-tuning"
+        (where or st).caption(f"Which metric predicts {md_escape(label)}? {md_escape(text)}",
+                              help=f"From the validation lab (page 'Which metric predicts?', file {path.name}): the "
+                                   "outcome on the target against each alignment metric, nested-bootstrap 95% CIs.")
 
 
 def no_results() -> None:

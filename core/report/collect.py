@@ -29,6 +29,9 @@ class ReportData:
         mixture: ``{name, weights, budget_tokens, predicted: {alignment, diversity}, verified | None}`` or None.
         runs: finished fine-tune runs of the target's latest comparable group; ``run_group``: its title.
         leaderboard: validation-lab leaderboard rows (one regime, all sources), ``lab``: its summary.
+        lab_axes: the verdict of every other (condition, outcome) of the committed labs
+            (:func:`core.validation.report.lab_axes`): ``[{"condition", "outcome", "label", "path",
+            "verdict"}]``.
         notes: sentences saying what is absent and how to get it.
     """
 
@@ -44,6 +47,7 @@ class ReportData:
     run_group: str = ""
     leaderboard: list[dict] = field(default_factory=list)
     lab: dict = field(default_factory=dict)
+    lab_axes: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -204,4 +208,22 @@ def collect(target: str, candidates: list[str], settings: EmbedSettings, *, mixt
                                       "have a non-finite ppl_after and are left out of the leaderboard.")
             except (AlignScopeError, OSError) as exc:
                 data.notes.append(f"Validation results {path} not readable: {exc}")
+            data.lab_axes = _axis_verdicts(vreport)
     return data
+
+
+def _axis_verdicts(vreport) -> list[dict]:
+    """The verdict of each (condition, outcome) of the lab files other than fine-tune / held-out
+    perplexity (af-ppl left out: it ranks sources as af-nll does)."""
+    from core.validation.axes import axis_label
+
+    out = []
+    for a in vreport.lab_axes():
+        if (a["condition"], a["outcome"]) == ("finetune", "text-ppl") or a["outcome"] == "af-ppl":
+            continue
+        try:
+            text = vreport.verdict_for_file(a["path"], condition=a["condition"], outcome=a["outcome"])
+        except (AlignScopeError, OSError) as exc:
+            text = f"not readable: {exc}"
+        out.append({**a, "path": str(a["path"]), "label": axis_label(a["condition"], a["outcome"]), "verdict": text})
+    return out

@@ -154,6 +154,9 @@ def render_html(data: ReportData, *, title: str | None = None) -> str:
         df = leaderboard_table(data.leaderboard)
         parts.append(_table(list(df.columns), df.values.tolist()))
         parts.append(f"<p class='caption'>From {_e(data.lab.get('path'))}.</p>")
+        for a in data.lab_axes:
+            parts.append(f"<p><b>{_e(a['label'])}:</b> {_e(a['verdict'])} "
+                         f"<span class='caption'>({_e(a['path'].rsplit('/', 1)[-1])})</span></p>")
     else:
         parts.append("<p class='note'>No validation-lab results file (python -m core validate run).</p>")
     parts.append("</section>")

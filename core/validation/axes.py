@@ -31,6 +31,17 @@ DEFAULT_CONDITION = "finetune"
 DEFAULT_OUTCOME = "text-ppl"
 #: Outcomes a lab leaderboard may rank on: lower is better for each.
 LAB_OUTCOMES = ("text-ppl", "af-nll", "af-ppl")
+#: How a condition and an outcome read in a verdict, a selector or a page title.
+CONDITION_WORDS = {"finetune": "after fine-tuning", "icl": "in context (few-shot)"}
+OUTCOME_WORDS = {"text-ppl": "held-out perplexity", "af-nll": "AF NLL (formal | informal)",
+                 "af-ppl": "AF perplexity (formal | informal)"}
+
+
+def axis_label(condition: str | None, outcome: str | None) -> str:
+    """How one (condition, outcome) reads: ``"AF NLL (formal | informal) in context (few-shot)"``;
+    ``None`` for either means the default (``finetune``, ``text-ppl``)."""
+    condition, outcome = condition or DEFAULT_CONDITION, outcome or DEFAULT_OUTCOME
+    return f"{OUTCOME_WORDS.get(outcome, outcome)} {CONDITION_WORDS.get(condition, condition)}"
 
 
 def run_condition(run: Mapping) -> str:

@@ -26,6 +26,8 @@ from core.validation import stats
 RESULTS_FILE = REPO_ROOT / "docs" / "results" / "validation.json"
 #: The committed in-context lab (``bench/icl_lab.py``): the ``icl`` condition's results file.
 ICL_RESULTS_FILE = REPO_ROOT / "docs" / "results" / "validation_icl_cpu.json"
+#: The committed fine-tune lab with the AF outcome (``validate run --outcomes af-nll``): ``finetune``/``af-nll``.
+AF_RESULTS_FILE = REPO_ROOT / "docs" / "results" / "validation_af_cpu.json"
 RESULTS_ENV = "ALIGNSCOPE_VALIDATION_RESULTS"
 SUPPORTED_VERSIONS = (1,)
 RUN_STATES = ("done", "failed", "killed", "cancelled", "running", "queued")
@@ -63,18 +65,25 @@ def _num(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
+def lab_files() -> list[Path]:
+    """The lab results files the dashboard reads, in order: :func:`results_path` (when there is one),
+    then the committed in-context lab (:data:`ICL_RESULTS_FILE`) and the committed fine-tune lab with
+    the AF outcome (:data:`AF_RESULTS_FILE`); duplicates dropped."""
+    paths = [p for p in (results_path(), ICL_RESULTS_FILE, AF_RESULTS_FILE) if p is not None]
+    return list(dict.fromkeys(paths))
+
+
 def lab_axes() -> list[dict]:
     """``[{"condition", "outcome", "path"}]``: every (condition, outcome) with measured runs in the
-    dashboard's results file (:func:`results_path`) and the committed in-context lab
-    (:data:`ICL_RESULTS_FILE`), in that order. The dashboard's file comes first as
-    ``finetune``/``text-ppl`` even when it cannot be read (the page then shows its error); another
-    file that cannot be read is skipped."""
-    from core.validation.axes import axes_of
+    files of :func:`lab_files`, each from the first file that has it, in
+    :data:`core.validation.axes.CONDITIONS` then :data:`~core.validation.axes.LAB_OUTCOMES` order. The
+    dashboard's file gives ``finetune``/``text-ppl`` even when it cannot be read (the page then shows
+    its error); another file that cannot be read is skipped."""
+    from core.validation.axes import CONDITIONS, LAB_OUTCOMES, axes_of
 
     main = results_path()
-    paths = [p for p in (main, ICL_RESULTS_FILE) if p is not None]
     out, seen = [], set()
-    for path in dict.fromkeys(paths):
+    for path in lab_files():
         try:
             pairs = axes_of(load_results(path))
         except (OSError, AlignScopeError):
@@ -83,7 +92,7 @@ def lab_axes() -> list[dict]:
             if (condition, outcome) not in seen:
                 seen.add((condition, outcome))
                 out.append({"condition": condition, "outcome": outcome, "path": Path(path)})
-    return out
+    return sorted(out, key=lambda a: (CONDITIONS.index(a["condition"]), LAB_OUTCOMES.index(a["outcome"])))
 
 
 def load_results(path: str | Path) -> dict:
@@ -222,7 +231,7 @@ def report(results: Mapping, *, regimes: Sequence[str] | None = None, n_boot: in
         "leaderboard": rows,
         "points": {r: stats.point_records(results, r, confidence=confidence) for r in regimes},
         "dose": stats.dose_response(results, confidence=confidence),
-        "verdict": verdict(rows, default_metric=default_metric),
+        "verdict": verdict(rows, default_metric=default_metric, **_axis_of(results)),
         "summary": {"target": results.get("target"), "model": results.get("model"),
                     "precision": results.get("precision"), "created": results.get("created"),
                     "wall_seconds": results.get("wall_seconds"), "base": results.get("base"),
@@ -284,9 +293,18 @@ def pick_regime(rows: Sequence[Mapping], preferred: str = "4k") -> str | None:
     return max(fitted, key=lambda r: r["n_runs_used"])["regime"]
 
 
+def _axis_of(results: Mapping) -> dict:
+    """``{"condition", "outcome"}`` of a results dict made by :func:`core.validation.axes.axis_view`
+    (empty for a plain file: the default fine-tune / held-out perplexity)."""
+    axes = results.get("axes") if isinstance(results.get("axes"), Mapping) else {}
+    return {k: axes[k] for k in ("condition", "outcome") if isinstance(axes.get(k), str)}
+
+
 def verdict(rows: Sequence[Mapping], *, regime: str | None = None, exclude_derived: bool = False,
-            default_metric: str = stats.DEFAULT_METRIC) -> str:
-    """One line saying which metric predicts post-fine-tune perplexity best.
+            default_metric: str = stats.DEFAULT_METRIC, condition: str | None = None,
+            outcome: str | None = None) -> str:
+    """One line saying which metric predicts the lab's outcome best (by default held-out perplexity
+    after fine-tuning; ``condition``/``outcome`` name another axis, :mod:`core.validation.axes`).
 
     The best metric is the one with the highest r^2 among those whose Pearson r is negative (higher
     alignment, lower perplexity, the orientation every metric promises); a metric correlated the
@@ -299,10 +317,12 @@ def verdict(rows: Sequence[Mapping], *, regime: str | None = None, exclude_deriv
             settings of ``exclude_derived``).
         regime: the regime to speak about (default: :func:`pick_regime`).
         exclude_derived: speak about the rows without target-derived sources (then no addendum).
+        condition, outcome: the (condition, outcome) the rows were fitted on, named in the line
+            (:func:`core.validation.axes.axis_label`); None: fine-tune, held-out perplexity.
 
     Returns:
-        e.g. ``"On 27 runs (9 sources × 3 seeds, regime 4k), unigram-cos predicts perplexity best
-        (r² 0.90 [0.71, 0.97]); the default t2v-head has r² 0.68 [0.20, 0.91] (difference 0.22
+        e.g. ``"On 27 runs (9 sources × 3 seeds, regime 4k), unigram-cos predicts held-out perplexity
+        after fine-tuning best (r² 0.90 [0.71, 0.97]); the default t2v-head has r² 0.68 [0.20, 0.91] (difference 0.22
         [-0.05, 0.61], not separable at 95%)."``; a sentence saying why there is no verdict when no
         metric has a fit.
     """
@@ -310,7 +330,10 @@ def verdict(rows: Sequence[Mapping], *, regime: str | None = None, exclude_deriv
     if regime is None:
         return ("No verdict yet: no regime has at least 3 sources with finished runs and metric values "
                 f"({PRODUCE_HINT}).")
-    line = _verdict_part(rows, regime=regime, exclude_derived=exclude_derived, default_metric=default_metric)
+    from core.validation.axes import axis_label
+
+    line = _verdict_part(rows, regime=regime, exclude_derived=exclude_derived, default_metric=default_metric,
+                         what=axis_label(condition, outcome))
     if exclude_derived:
         return line
     alt = [r for r in rows if r["regime"] == regime and r.get("exclude_derived")]
@@ -329,7 +352,7 @@ def _best(rows, regime, exclude_derived):
     return max(cands, key=lambda r: r["r2"]) if cands else None
 
 
-def _verdict_part(rows, *, regime, exclude_derived, default_metric) -> str:
+def _verdict_part(rows, *, regime, exclude_derived, default_metric, what) -> str:
     sel = [r for r in rows if r["regime"] == regime and bool(r.get("exclude_derived")) == exclude_derived]
     fitted = [r for r in sel if r.get("r2") is not None]
     if not fitted:
@@ -337,20 +360,20 @@ def _verdict_part(rows, *, regime, exclude_derived, default_metric) -> str:
         return f"No verdict for regime {regime}: {msg}"
     best = _best(rows, regime, exclude_derived)
     if best is None:
-        return (f"In regime {regime}, no metric correlates negatively with perplexity (higher alignment, "
-                f"lower perplexity); none can be trusted to rank sources.")
+        return (f"In regime {regime}, no metric correlates negatively with {what} (higher alignment, "
+                f"lower outcome); none can be trusted to rank sources.")
     lo, hi = best.get("n_seeds_min"), best.get("n_seeds_max")
     seeds_txt = f"{lo}" if lo == hi else f"{lo}-{hi}"
-    what = "points" if regime == stats.DOSE_REGIME else "sources"
-    head = (f"On {best['n_runs_used']} runs ({best['n_sources']} {what} × {seeds_txt} seeds, regime {regime}"
+    unit = "points" if regime == stats.DOSE_REGIME else "sources"
+    head = (f"On {best['n_runs_used']} runs ({best['n_sources']} {unit} × {seeds_txt} seeds, regime {regime}"
             f"{', target-derived sources excluded' if exclude_derived else ''}), ")
     default = next((r for r in fitted if r["metric"] == default_metric), None)
     if best["metric"] == default_metric:
         others = sorted((r for r in fitted if r["metric"] != default_metric and (r.get("pearson") or 0.0) < 0),
                         key=lambda r: -r["r2"])
         tail = (f"; the next, {others[0]['metric']}, has {_r2_text(others[0])}." if others else ".")
-        return head + f"the default {default_metric} predicts perplexity best ({_r2_text(best)})" + tail
-    line = head + f"{best['metric']} predicts perplexity best ({_r2_text(best)})"
+        return head + f"the default {default_metric} predicts {what} best ({_r2_text(best)})" + tail
+    line = head + f"{best['metric']} predicts {what} best ({_r2_text(best)})"
     if default is None:
         return line + f"; the default {default_metric} has no fit here."
     line += f"; the default {default_metric} has {_r2_text(default)}"
@@ -361,13 +384,21 @@ def _verdict_part(rows, *, regime, exclude_derived, default_metric) -> str:
     return line + "."
 
 
-def verdict_for_file(path: str | Path, *, regime: str | None = None, n_boot: int = 2000, seed: int = 0) -> str:
-    """The verdict of a results file (only the verdict's regime is evaluated, so it is cheap).
+def verdict_for_file(path: str | Path, *, regime: str | None = None, n_boot: int = 2000, seed: int = 0,
+                     condition: str | None = None, outcome: str | None = None) -> str:
+    """The verdict of a results file (only the verdict's regime is evaluated, so it is cheap), of one
+    (condition, outcome) of it when either is given (:func:`core.validation.axes.axis_view`).
 
     Raises:
-        ResultsError: the file is missing or malformed.
+        ResultsError: the file is missing or malformed. AlignScopeError: the file has no run of
+            that (condition, outcome).
     """
     results = load_results(path)
+    if condition or outcome:
+        from core.validation.axes import DEFAULT_CONDITION, DEFAULT_OUTCOME, axis_view
+
+        results = axis_view(results, condition or DEFAULT_CONDITION, outcome or DEFAULT_OUTCOME)
+    axis = _axis_of(results)
     names = stats.regime_names(results)
     first = [regime] if regime else (["4k"] if "4k" in names else names)
     first = [r for r in first if r in names]
@@ -377,9 +408,9 @@ def verdict_for_file(path: str | Path, *, regime: str | None = None, n_boot: int
         rows_all = stats.build_leaderboard(results, exclude_derived=False, n_boot=n_boot, seed=seed)
         chosen = pick_regime(rows_all)
     if chosen is None:
-        return verdict(rows_all)
+        return verdict(rows_all, **axis)
     rows_ex = stats.build_leaderboard(results, exclude_derived=True, regimes=[chosen], n_boot=n_boot, seed=seed)
-    return verdict(rows_all + rows_ex, regime=chosen)
+    return verdict(rows_all + rows_ex, regime=chosen, **axis)
 
 
 def format_report(rep: Mapping) -> str:

@@ -9,6 +9,7 @@ import pytest
 
 from core.paths import REPO_ROOT
 from core.validation import report
+from core.validation.axes import axis_label
 from tests.app_pages.conftest import texts_of
 
 PAGE = "app_pages/7_Which_metric_predicts.py"
@@ -37,7 +38,7 @@ def test_leaderboard_scatter_and_dose(app, small_file):
     assert all(s == "16 / 2" for s in df["runs used / failed"])
     assert df["r² [95% CI]"].str.match(r"^0\.\d\d \[0\.\d\d, [01]\.\d\d\]$").all()
     md = texts_of(at.markdown)
-    assert any(t.startswith("**On 16 runs (6 sources × 2-3 seeds, regime 4k)") and "predicts perplexity best" in t
+    assert any(t.startswith("**On 16 runs (6 sources × 2-3 seeds, regime 4k)") and "predicts held-out perplexity after fine-tuning best" in t
                for t in md)
     charts = at.get("plotly_chart")
     assert len(charts) == 1                                     # scatter small multiples (lazy tabs: only this one)
@@ -80,6 +81,7 @@ def test_no_results_file_says_how_to_produce_one(app, monkeypatch, tmp_path):
     monkeypatch.delenv(report.RESULTS_ENV, raising=False)
     monkeypatch.setattr(report, "RESULTS_FILE", tmp_path / "absent.json")
     monkeypatch.setattr(report, "ICL_RESULTS_FILE", tmp_path / "absent-icl.json")
+    monkeypatch.setattr(report, "AF_RESULTS_FILE", tmp_path / "absent-af.json")
     at = app(PAGE).run()
     assert not at.exception, texts_of(at.exception)
     assert any("No validation results yet" in t for t in texts_of(at.info))
@@ -110,12 +112,16 @@ def test_ranking_and_alignment_pages_show_the_verdict(app, view_params, settings
 
     embed_corpora(["tgt", "cand-maths", "cand-prose"], settings, progress=False)
     want = report.verdict_for_file(SMALL)
+    icl = report.verdict_for_file(report.ICL_RESULTS_FILE, condition="icl", outcome="af-nll")
+    icl_label = axis_label("icl", "af-nll")
     for page in ("app_pages/3_Ranking.py", "app_pages/2_Alignment.py"):
         at = app(page, view_params).run()
         assert not at.exception, texts_of(at.exception)
         assert at.get("plotly_chart"), page
         captions = texts_of(at.caption)
         assert f"Which metric predicts fine-tuning? {want}" in captions, (page, captions)
+        assert f"Which metric predicts {icl_label}? {icl}" in captions, (page, captions)
+        assert not any("AF perplexity" in c for c in captions)           # af-ppl ranks like af-nll
 
 
 def test_no_verdict_line_without_results(app, view_params, settings, monkeypatch, tmp_path):
@@ -145,7 +151,8 @@ def test_results_without_metric_values_show_the_finished_runs(app, monkeypatch, 
 
 def test_the_in_context_axis_shows_its_own_leaderboard(app, small_file):
     axes = report.lab_axes()
-    assert [(a["condition"], a["outcome"]) for a in axes][:2] == [("finetune", "text-ppl"), ("icl", "af-nll")]
+    pairs = [(a["condition"], a["outcome"]) for a in axes]
+    assert pairs[0] == ("finetune", "text-ppl") and pairs.index(("finetune", "af-nll")) < pairs.index(("icl", "af-nll"))
     at = app(PAGE, {"axis": "icl/af-nll"}).run()
     assert not at.exception, texts_of(at.exception)
     assert not at.error

@@ -52,6 +52,9 @@ def test_html_is_self_contained_with_every_figure(embedded, monkeypatch):
     assert html.count("Plotly.newPlot") == len(figures)
     assert "Provenance" in html and data.provenance["commit"] in html and "tgt" in html
     assert "estimator closed_form_head" in html
+    axes = {(a["condition"], a["outcome"]) for a in data.lab_axes}
+    assert axes == {("finetune", "af-nll"), ("icl", "af-nll")}                # af-ppl ranks like af-nll
+    assert "AF NLL (formal | informal) in context (few-shot):</b>" in html and "regime icl-k4" in html
 
 
 def test_names_are_escaped(embedded):

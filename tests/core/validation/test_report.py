@@ -7,7 +7,9 @@ import json
 import numpy as np
 import pytest
 
+from core.errors import AlignScopeError
 from core.validation import report, stats
+from core.validation.axes import axis_view
 from tests.core.validation.conftest import make_results
 
 FAST = dict(n_boot=400, n_permutations=999)
@@ -106,7 +108,7 @@ def test_verdict_names_best_metric_and_default():
                                    exclude_derived=False, **FAST)
     v = report.verdict(rows)
     best = next(r for r in rows if r["metric"] == "unigram-cos")
-    assert v.startswith("On 18 runs (6 sources × 3 seeds, regime 4k), unigram-cos predicts perplexity best "
+    assert v.startswith("On 18 runs (6 sources × 3 seeds, regime 4k), unigram-cos predicts held-out perplexity after fine-tuning best "
                         f"(r² {best['r2']:.2f} [{best['r2_ci'][0]:.2f}, {best['r2_ci'][1]:.2f}])")
     assert "the default t2v-head has r² " in v and "difference +" in v
 
@@ -119,7 +121,7 @@ def test_verdict_when_default_is_best_and_wrong_sign_is_ignored():
                                                       "gzip": [0.2, 0.5, 0.3, 0.6, 0.7, 0.65]}, ppl)),
                                    exclude_derived=False, **FAST)
     v = report.verdict(rows)
-    assert "the default t2v-head predicts perplexity best" in v and "familiarity" not in v
+    assert "the default t2v-head predicts held-out perplexity after fine-tuning best" in v and "familiarity" not in v
     assert "the next, gzip" in v
 
 
@@ -138,7 +140,7 @@ def test_verdict_mentions_best_without_derived_when_it_differs():
     rows = (stats.build_leaderboard(res, exclude_derived=False, **FAST)
             + stats.build_leaderboard(res, exclude_derived=True, **FAST))
     v = report.verdict(rows)
-    assert "t2v-head predicts perplexity best" in v
+    assert "t2v-head predicts held-out perplexity after fine-tuning best" in v
     assert "Without target-derived sources (5 sources), unigram-cos is best" in v
 
 
@@ -210,3 +212,32 @@ def test_figures_and_tables(small_results):
     assert len(dose_fig.data) == 2 and list(dose_fig.data[0].x) == [0.0, 0.25, 0.5, 0.75, 1.0]
     mfig = figures.dose_metric_figure(rep["dose"])
     assert len(mfig.data) == 3 * 2
+
+
+def test_verdict_names_the_condition_and_outcome_it_speaks_about():
+    ppl = [3.62, 3.60, 3.58, 3.55, 3.50, 3.48]
+    good = [0.1, 0.3, 0.4, 0.55, 0.8, 0.9]
+    rows = stats.build_leaderboard(make_results(_pts({"t2v-head": good}, ppl)), exclude_derived=False, **FAST)
+    v = report.verdict(rows, condition="icl", outcome="af-nll")
+    assert "predicts AF NLL (formal | informal) in context (few-shot) best" in v and "perplexity" not in v
+    flat = stats.build_leaderboard(make_results(_pts({"t2v-head": [-x for x in good]}, ppl)),
+                                   exclude_derived=False, **FAST)
+    assert "no metric correlates negatively with AF NLL (formal | informal) after fine-tuning" in \
+        report.verdict(flat, outcome="af-nll")
+
+
+def test_the_committed_in_context_lab_verdict_names_its_axis():
+    v = report.verdict_for_file(report.ICL_RESULTS_FILE, condition="icl", outcome="af-nll", n_boot=200)
+    assert "AF NLL (formal | informal) in context (few-shot)" in v and "regime icl-k4" in v
+    rep = report.report(axis_view(report.load_results(report.ICL_RESULTS_FILE), "icl", "af-nll"),
+                        regimes=["icl-k4"], n_boot=100, n_permutations=99)
+    assert "in context (few-shot)" in rep["verdict"]
+    with pytest.raises(AlignScopeError, match="no icl run with outcome text-ppl"):
+        report.verdict_for_file(report.ICL_RESULTS_FILE, condition="icl", outcome="text-ppl")
+
+
+def test_lab_axes_reads_every_committed_lab_in_axis_order():
+    axes = [(a["condition"], a["outcome"]) for a in report.lab_axes()]
+    assert axes[0] == ("finetune", "text-ppl")
+    assert ("finetune", "af-nll") in axes and ("icl", "af-nll") in axes
+    assert axes.index(("finetune", "af-nll")) < axes.index(("icl", "af-nll"))
