@@ -77,16 +77,18 @@ def main() -> int:
     prior = json.loads(out.read_text()) if out.is_file() else {}
     runs = {r["run_id"]: r for r in prior.get("runs", [])}
     t0 = time.time()
+    command = "nice -n 5 .venv/bin/python " + " ".join(
+        [Path(sys.argv[0]).relative_to(REPO).as_posix() if Path(sys.argv[0]).is_absolute() else sys.argv[0]]
+        + sys.argv[1:])
     doc = {"version": 1, "what": "validation lab, in-context condition (core.icl): af-nll of the target's reference "
                                  "formal statements given k demonstrations from each source",
-           "command": "nice -n 5 .venv/bin/python " + " ".join([Path(sys.argv[0]).relative_to(REPO).as_posix()
-                                                                 if Path(sys.argv[0]).is_absolute() else sys.argv[0]]
-                                                                + sys.argv[1:]),
+           "command": prior.get("command") or command,
            "target": lab["target"], "model": lab["model"], "precision": args.precision,
            "machine": {"cores": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads()},
            "regimes": {**prior.get("regimes", {}),
                        regime: {"condition": "icl", "selector": args.selector, "k": args.k, "budget_tokens": args.budget,
-                                "seeds": seeds, "sources": sources, "problems": args.problems or "all"}},
+                                "seeds": seeds, "sources": sources, "problems": args.problems or "all",
+                                "command": command}},
            "sources": lab["sources"], "metrics": lab["metrics"], "metric_info": lab["metric_info"],
            "note": "alignment metrics copied from the committed fine-tune lab (they depend on source and target "
                    "only); no Lean type-check (none installs offline)"}

@@ -150,15 +150,50 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     return 0
 
 
+def feasibility_warnings(weights: dict[str, float], budget: int) -> list[str]:
+    """The Mix page's budget check for the command line: one sentence per source whose share of
+    ``budget`` (tokens) exceeds the tokens it holds (``w_s × budget > tokens_s``,
+    :func:`core.views.mix_feasibility`), and one naming the sources whose token count is not cached
+    yet (so not checked). Reads cached counts only; never counts."""
+    from core.corpora import get_corpus
+    from core.embedding import stats_key
+    from core.errors import AlignScopeError
+    from core.probe import DEFAULT_MODEL, load_probe
+    from core.store import EmbeddingStore
+    from core.views import mix_feasibility
+
+    tokens: dict[str, int | None] = {s: None for s in weights}
+    try:
+        probe, store = load_probe(DEFAULT_MODEL, progress=False), EmbeddingStore()
+        for s in weights:
+            hit = store.get(stats_key(get_corpus(s), probe))
+            tokens[s] = int(hit[1]["tokens"]) if hit is not None else None
+    except AlignScopeError:
+        pass
+    rows = mix_feasibility(weights, budget, tokens)
+    out = [f"infeasible at --budget {budget:,}: {r['source']} needs {r['needed']:,.0f} tokens but holds "
+           f"{r['available']:,} (at most {r['max_share']:.1%} of the budget); lower its weight or the budget"
+           for r in rows if r["feasible"] is False and r["share"] > 0]
+    unknown = [r["source"] for r in rows if r["feasible"] is None and r["share"] > 0]
+    if unknown:
+        out.append(f"token counts not cached yet, so the budget is not checked for: {', '.join(unknown)} "
+                   "(python -m core corpora count)")
+    return out
+
+
 def cmd_save(args: argparse.Namespace) -> int:
-    """``mix save``: save a named mixture; returns the exit code."""
+    """``mix save``: save a named mixture; returns the exit code. A budget that a source cannot fill
+    is saved with a warning on stderr (and ``"warnings"`` in ``--json``), as the Mix page warns."""
     from core.mixture.model import Mixture, save_mixture
 
     weights = _parse_weights(args.weights)
     m = Mixture(args.name, weights, args.budget, seed=args.mix_seed, target=args.target)
     _check_roles(m.weights, m.target)
+    warnings = feasibility_warnings(m.weights, m.budget_tokens)
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
     path = save_mixture(m)
-    _emit(args, {"saved": str(path), **m.to_dict()},
+    _emit(args, {"saved": str(path), **m.to_dict(), "warnings": warnings},
           f"saved mixture {m.name!r}: {', '.join(f'{s} {w:.1%}' for s, w in m.weights.items())}, "
           f"{m.budget_tokens:,} tokens, seed {m.seed} -> {path}")
     return 0

@@ -192,7 +192,8 @@ def parse_weights(text: str) -> dict[str, float]:
     """Parse ``"a=0.5,b=0.3"`` (or ``a:0.5``) into a dict; a bare name gets weight 1.
 
     Raises:
-        AlignScopeError: an entry whose weight is not a number.
+        AlignScopeError: an entry whose weight is not a number, or a source named twice
+            (``news=1,news=2``: refused rather than the last value winning).
     """
     out: dict[str, float] = {}
     for part in (text or "").split(","):
@@ -200,8 +201,12 @@ def parse_weights(text: str) -> dict[str, float]:
         if not part:
             continue
         name, sep, value = part.replace(":", "=").partition("=")
+        name = name.strip()
+        if name in out:
+            raise AlignScopeError(f"Source {name!r} is given twice in the weights {text!r}.",
+                                  fix="name each source once, e.g. --weights coq-stdlib=0.6,metamath=0.4")
         try:
-            out[name.strip()] = float(value) if sep else 1.0
+            out[name] = float(value) if sep else 1.0
         except ValueError:
             raise AlignScopeError(f"Weight {part!r} is not NAME=NUMBER.", fix="write e.g. --weights coq-stdlib=0.6,metamath=0.4") from None
     return out

@@ -106,8 +106,10 @@ def prediction_cell(p: dict | None) -> str:
 def prediction_text(p: dict) -> str:
     """One paragraph for the terminal."""
     unit = "nats/token" if p["outcome"].endswith("nll") else "perplexity"
-    head = (f"{p['source']}: {p['metric']} = {p['metric_value']:.4f}; predicted {p['outcome']} after "
-            f"{p['condition']} ({p['regime']}): ")
+    from core.validation.axes import CONDITION_WORDS
+
+    head = (f"{p['source']}: {p['metric']} = {p['metric_value']:.4f}; predicted {p['outcome']} "
+            f"{CONDITION_WORDS.get(p['condition'], p['condition'])} ({p['regime']}): ")
     head += (f"{p['value']:.2f}" if p["value"] is not None else "no point estimate (too far outside the lab's range)")
     head += f", {p['level']:.1%} interval [{p['low']:.2f}, {p['high']:.2f}] {unit}"
     fit = (f"\nfit on {p['n']} lab sources ({'target-derived excluded' if p['exclude_derived'] else 'all'}): "

@@ -754,3 +754,24 @@ def test_at_least_150_new_cases():
     hypothesis_cases = 40 * (len(BOUNDED) + 7)
     table = len(CLI_CASES) + 2 * len(VARIANTS) + 3 + 16
     assert table >= 150 and table + hypothesis_cases >= 150
+
+
+def test_mix_save_warns_of_a_budget_its_sources_cannot_fill(env2, capsys):
+    """``mix save --budget 1e12`` is saved with the Mix page's warning: which source cannot fill its
+    share, and which sources are not counted yet (so not checked)."""
+    from core.corpus_counts import count_corpora
+    from core.mixture import load_mixture
+
+    assert _run_cli(["mix", "save", "m0", "--weights", "good=1,prose=1", "--budget", "500", "--json"]) == 0
+    out = capsys.readouterr()
+    assert "not cached yet" in out.err and "good, prose" in out.err
+    assert json.loads(out.out)["warnings"] and load_mixture("m0").budget_tokens == 500
+    counts = count_corpora(["good", "prose"])
+    assert _run_cli(["mix", "save", "big", "--weights", "good=1,prose=3", "--budget", str(10 ** 12)]) == 0
+    err = capsys.readouterr().err
+    want = f"good needs 250,000,000,000 tokens but holds {counts['good']['tokens']:,}"
+    assert "warning: infeasible at --budget 1,000,000,000,000" in err and want in err, err
+    assert "prose needs 750,000,000,000" in err and load_mixture("big").budget_tokens == 10 ** 12
+    fits = min(counts["good"]["tokens"], counts["prose"]["tokens"])            # each needs half of it
+    assert _run_cli(["mix", "save", "fits", "--weights", "good=1,prose=1", "--budget", str(fits)]) == 0
+    assert "warning" not in capsys.readouterr().err

@@ -84,3 +84,14 @@ def test_export_round_trips(corpora, tokenizer, tmp_path):
     for r in back:                                   # provenance: each row is (a prefix of) its document
         if r["source"] == "mx-code":
             assert texts[r["doc_id"]].startswith(r["text"].rstrip()[:20])
+
+
+def test_parse_weights_refuses_a_source_named_twice():
+    from core.mixture import parse_weights
+
+    assert parse_weights("a=0.5, b:0.25,c") == {"a": 0.5, "b": 0.25, "c": 1.0}
+    for text in ("news=1,news=2", "news=1, news:2", "news,news=3"):
+        with pytest.raises(AlignScopeError, match="'news' is given twice"):
+            parse_weights(text)
+    with pytest.raises(AlignScopeError, match="NAME=NUMBER"):
+        parse_weights("a=x")
