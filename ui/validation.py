@@ -188,8 +188,15 @@ def selected_rows(rep: dict, regime: str, exclude: bool) -> list[dict]:
 
 
 def header(rep: dict, path: Path) -> None:
-    """One caption naming the results file, target, probe, runs done/failed and the lab's wall time."""
+    """One caption naming the results file, target, probe, runs done/failed and the lab's wall time,
+    and a warning naming the runs marked done whose outcome is not finite (left out of every fit)."""
     s = rep["summary"]
+    if s.get("n_runs_nonfinite"):
+        bad = s.get("nonfinite_runs") or []
+        st.warning(md_escape(
+            f"{s['n_runs_nonfinite']} run(s) marked done have a non-finite outcome and are left out of every fit: "
+            + ", ".join(f"{b.get('regime')}/{b.get('point')} seed {b.get('seed')} ({b.get('ppl_after')})" for b in bad[:10])
+            + (f" and {len(bad) - 10} more" if len(bad) > 10 else "") + "."), icon="⚠️")
     wall = s.get("wall_seconds")
     st.caption(md_escape(
         f"Lab result {path}: target {s.get('target')}, probe {s.get('model')} ({s.get('precision')}), "

@@ -160,3 +160,17 @@ def test_the_in_context_axis_shows_its_own_leaderboard(app, small_file):
     assert any("validation_icl_cpu.json" in c for c in texts_of(at.caption))
     df = _table(at)
     assert "t2v-head (default)" in set(df["metric"]) and all(s.startswith("16 × 3") for s in df["sources × seeds"])
+
+
+def test_runs_with_a_non_finite_outcome_are_named_on_the_page(app, monkeypatch, tmp_path):
+    data = json.loads(SMALL.read_text())
+    done = [r for r in data["runs"] if r.get("status") == "done"]
+    done[0]["ppl_after"], done[1]["ppl_after"] = float("nan"), float("inf")
+    bad = tmp_path / "nan.json"
+    bad.write_text(json.dumps(data))
+    monkeypatch.setenv(report.RESULTS_ENV, str(bad))
+    at = app(PAGE).run()
+    assert not at.exception, texts_of(at.exception)
+    warn = [w for w in texts_of(at.warning) if "non-finite outcome" in w]
+    assert len(warn) == 1 and warn[0].startswith("2 run(s) marked done"), texts_of(at.warning)
+    assert f"{done[0]['regime']}/{done[0]['point']} seed {done[0]['seed']} (nan)" in warn[0]
