@@ -208,15 +208,19 @@ def header(rep: dict, path: Path) -> None:
 
 def leaderboard(rep: dict, rows: list[dict], regime: str, exclude: bool) -> None:
     """The verdict line, the leaderboard table and its CSV export."""
-    st.markdown("**" + md_escape(report.verdict(rows, regime=regime, exclude_derived=exclude)) + "**")
-    table = figures.leaderboard_table(rows)
+    from core.validation.axes import outcome_unit
+
+    axis = rep["summary"].get("axes") or {}
+    st.markdown("**" + md_escape(report.verdict(rows, regime=regime, exclude_derived=exclude, **axis)) + "**")
+    unit = outcome_unit(axis.get("outcome"))
+    table = figures.leaderboard_table(rows, unit=unit)
     st.dataframe(table, hide_index=True, width="stretch", column_config={
         "metric": st.column_config.TextColumn("metric", pinned=True),
         "cost per source (s)": st.column_config.TextColumn(help="mean seconds to score one source against the target"),
         "r² [95% CI]": st.column_config.TextColumn(help="squared Pearson correlation of metric and mean perplexity; "
                                                          "nested bootstrap (sources, then seeds), percentile CI"),
-        "LOO error (ppl)": st.column_config.TextColumn(help="leave-one-source-out: mean |perplexity - prediction of "
-                                                             "the line fitted on the other sources|"),
+        f"LOO error ({unit})": st.column_config.TextColumn(help="leave-one-source-out: mean |outcome - prediction of "
+                                                                 "the line fitted on the other sources|, in the outcome's unit"),
         "p": st.column_config.TextColumn(help="two-sided permutation p-value of Pearson r"),
     })
     suffix = f"{regime}-{'without' if exclude else 'with'}-derived"

@@ -37,6 +37,12 @@ OUTCOME_WORDS = {"text-ppl": "held-out perplexity", "af-nll": "AF NLL (formal | 
                  "af-ppl": "AF perplexity (formal | informal)"}
 
 
+def outcome_unit(outcome: str | None) -> str:
+    """The unit of an outcome's values (and of a leaderboard's leave-one-out error): ``"nats/token"``
+    for an NLL outcome (``af-nll``), else ``"ppl"`` (perplexity; None is ``text-ppl``)."""
+    return "nats/token" if (outcome or DEFAULT_OUTCOME).endswith("nll") else "ppl"
+
+
 def axis_label(condition: str | None, outcome: str | None) -> str:
     """How one (condition, outcome) reads: ``"AF NLL (formal | informal) in context (few-shot)"``;
     ``None`` for either means the default (``finetune``, ``text-ppl``)."""

@@ -377,6 +377,9 @@ def format_markdown(rep: dict) -> str:
     among metrics that correlate the right way (higher alignment, lower perplexity), then the
     wrong-sign ones, marked:
     metric | cost per source (s) | r² [95% CI] | Spearman [95% CI] | Kendall | LOO error | p | Δr² vs default."""
+    from core.validation.axes import outcome_unit
+
+    unit = outcome_unit(((rep.get("summary") or {}).get("axes") or {}).get("outcome"))
     out = [rep["verdict"], ""]
     keys = list(dict.fromkeys((r["regime"], r["exclude_derived"]) for r in rep["leaderboard"]))
     for regime, excl in keys:
@@ -385,7 +388,7 @@ def format_markdown(rep: dict) -> str:
         n = max((r.get("n_sources") or 0) for r in rows)
         seeds = max((r.get("n_seeds_max") or 0) for r in rows)
         out += [f"**{regime}**, {'without' if excl else 'with'} target-derived sources ({n} points x {seeds} seeds)", "",
-                "| metric | cost/source (s) | r² [95% CI] | Spearman [95% CI] | Kendall [95% CI] | LOO error (ppl) | p (perm.) | Δr² vs t2v-head [95% CI] |",
+                f"| metric | cost/source (s) | r² [95% CI] | Spearman [95% CI] | Kendall [95% CI] | LOO error ({unit}) | p (perm.) | Δr² vs t2v-head [95% CI] |",
                 "|---|---|---|---|---|---|---|---|"]
         for r in rows:
             name = r["metric"] + (" (default)" if r.get("is_default") else "")

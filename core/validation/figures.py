@@ -54,15 +54,17 @@ def _seeds(row: Mapping) -> str:
     return f"{row['n_sources']} × {lo}" if lo == hi else f"{row['n_sources']} × {lo}-{hi}"
 
 
-def leaderboard_table(rows: Sequence[Mapping]) -> "pd.DataFrame":
+def leaderboard_table(rows: Sequence[Mapping], *, unit: str = "ppl") -> "pd.DataFrame":
     """The leaderboard as shown on the page, one row per metric (rows of one regime and setting).
 
     Args:
         rows: :func:`core.validation.stats.build_leaderboard` rows (already ordered by r^2).
+        unit: the outcome's unit, named in the LOO error column (``"ppl"``, ``"nats/token"``:
+            :func:`core.validation.axes.outcome_unit`).
 
     Returns:
         DataFrame with string columns ``metric, cost per source (s), r² [95% CI], Spearman [95% CI],
-        LOO error (ppl), p, Δr² vs default [95% CI], sources × seeds, runs used / failed, note``.
+        LOO error (<unit>), p, Δr² vs default [95% CI], sources × seeds, runs used / failed, note``.
     """
     import pandas as pd
 
@@ -74,7 +76,7 @@ def leaderboard_table(rows: Sequence[Mapping]) -> "pd.DataFrame":
             "cost per source (s)": _num(r.get("cost_s"), 2),
             "r² [95% CI]": _with_ci(r.get("r2"), r.get("r2_ci")),
             "Spearman [95% CI]": _with_ci(r.get("spearman"), r.get("spearman_ci")),
-            "LOO error (ppl)": _num(r.get("loo_error"), 2),
+            f"LOO error ({unit})": _num(r.get("loo_error"), 2),
             "p": _p(r.get("p_perm")),
             f"Δr² vs {default} [95% CI]": ("–" if r.get("is_default") else
                                            _with_ci(r.get("r2_diff_vs_default"), r.get("r2_diff_ci"), signed=True)),

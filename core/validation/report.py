@@ -242,6 +242,7 @@ def report(results: Mapping, *, regimes: Sequence[str] | None = None, n_boot: in
                     "n_runs_pending": sum(s in stats.PENDING_STATES for s in status),
                     "metrics": stats.metric_names(results, default_metric=default_metric),
                     "metric_info": results.get("metric_info") or {},
+                    "axes": _axis_of(results),
                     "settings": {"n_boot": n_boot, "n_permutations": n_permutations, "confidence": confidence,
                                  "seed": seed, "default_metric": default_metric,
                                  "reported": datetime.now(timezone.utc).isoformat(timespec="seconds")}},
@@ -417,6 +418,7 @@ def format_report(rep: Mapping) -> str:
     """Plain-text rendering of :func:`report`'s dict (``python -m core validate report``): the
     verdict, then one leaderboard table per regime, with and without target-derived sources, then
     the dose-response Spearman correlations per pair."""
+    from core.validation.axes import outcome_unit
     from core.validation.figures import leaderboard_table
 
     out = [rep["verdict"], ""]
@@ -434,7 +436,7 @@ def format_report(rep: Mapping) -> str:
     for regime, excl in keys:
         rows = [r for r in rep["leaderboard"] if r["regime"] == regime and r["exclude_derived"] == excl]
         out += ["", f"== regime {regime}, {'without' if excl else 'with'} target-derived sources =="]
-        table = leaderboard_table(rows)
+        table = leaderboard_table(rows, unit=outcome_unit((s.get("axes") or {}).get("outcome")))
         out.append(table.drop(columns=["note"]).to_string(index=False))
         out += [f"  note: {r['metric']}: {r['message']}" for r in rows if r.get("message")]
     pairs = (rep.get("dose") or {}).get("pairs") or []

@@ -160,6 +160,9 @@ def test_the_in_context_axis_shows_its_own_leaderboard(app, small_file):
     assert any("validation_icl_cpu.json" in c for c in texts_of(at.caption))
     df = _table(at)
     assert "t2v-head (default)" in set(df["metric"]) and all(s.startswith("16 × 3") for s in df["sources × seeds"])
+    assert "LOO error (nats/token)" in df.columns and "LOO error (ppl)" not in df.columns
+    bold = [t for t in texts_of(at.markdown) if t.startswith("**On ")]
+    assert bold and all("AF NLL (formal | informal) in context (few-shot)" in t for t in bold), bold
 
 
 def test_runs_with_a_non_finite_outcome_are_named_on_the_page(app, monkeypatch, tmp_path):

@@ -241,3 +241,14 @@ def test_lab_axes_reads_every_committed_lab_in_axis_order():
     assert axes[0] == ("finetune", "text-ppl")
     assert ("finetune", "af-nll") in axes and ("icl", "af-nll") in axes
     assert axes.index(("finetune", "af-nll")) < axes.index(("icl", "af-nll"))
+
+
+def test_an_nll_axis_names_its_unit_in_the_tables():
+    from core.validation.cli import format_markdown
+
+    rep = report.report(axis_view(report.load_results(report.ICL_RESULTS_FILE), "icl", "af-nll"),
+                        regimes=["icl-k4"], n_boot=100, n_permutations=99)
+    assert rep["summary"]["axes"] == {"condition": "icl", "outcome": "af-nll"}
+    assert "LOO error (nats/token)" in report.format_report(rep) and "LOO error (nats/token)" in format_markdown(rep)
+    plain = report.report(report.load_results(report.RESULTS_FILE), regimes=["4k"], n_boot=100, n_permutations=99)
+    assert plain["summary"]["axes"] == {} and "LOO error (ppl)" in format_markdown(plain)
