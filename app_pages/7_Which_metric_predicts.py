@@ -15,7 +15,8 @@ axis = v.axis_control()
 st.title("Which metric predicts " + (v.axis_label(axis["condition"], axis["outcome"]) if axis else "fine-tuning") + "?")
 st.markdown(
     "AlignScope ranks sources by an alignment metric; this page shows how well each metric **predicts the outcome**: "
-    "the perplexity on the target benchmark of a model fine-tuned on that source (same budget, several seeds). "
+    "the target benchmark's outcome (held-out perplexity, or the AF NLL of the formal statement given the informal "
+    "one) for a model fine-tuned on that source, or prompted with demonstrations from it (same budget, several seeds). "
     "Rival metrics (Task2Vec variants, GZIP, SBERT, token unigrams, DSIR, familiarity) are scored on the same "
     "sources, and a dose-response experiment mixes an aligned with an unaligned source at fixed budget.")
 
