@@ -189,10 +189,10 @@ def cmd_save(args: argparse.Namespace) -> int:
     weights = _parse_weights(args.weights)
     m = Mixture(args.name, weights, args.budget, seed=args.mix_seed, target=args.target)
     _check_roles(m.weights, m.target)
+    path = save_mixture(m)              # refuses contaminated sources first: a refusal touches no cache
     warnings = feasibility_warnings(m.weights, m.budget_tokens)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
-    path = save_mixture(m)
     _emit(args, {"saved": str(path), **m.to_dict(), "warnings": warnings},
           f"saved mixture {m.name!r}: {', '.join(f'{s} {w:.1%}' for s, w in m.weights.items())}, "
           f"{m.budget_tokens:,} tokens, seed {m.seed} -> {path}")
