@@ -15,7 +15,7 @@ import streamlit as st
 
 from core.errors import AlignScopeError
 from core.validation import figures, report
-from core.validation.axes import axis_label
+from core.validation.axes import VERDICT_SKIP, axis_label
 from core.views import md_escape
 from ui.export import figure_downloads, show_figure, table_download
 
@@ -91,10 +91,6 @@ def load_report(axis: dict | None = None) -> tuple[dict | None, Path | None, str
                             f" Fix: point ${report.RESULTS_ENV} at an existing file, or unset it.")
     except AlignScopeError as e:
         return None, path, str(e)
-
-
-#: Outcomes the verdict line leaves out: af-ppl is exp(af-nll), the same ranking of sources.
-VERDICT_SKIP = ("af-ppl",)
 
 
 def verdict_caption(where=None) -> None:

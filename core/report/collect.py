@@ -215,11 +215,11 @@ def collect(target: str, candidates: list[str], settings: EmbedSettings, *, mixt
 def _axis_verdicts(vreport) -> list[dict]:
     """The verdict of each (condition, outcome) of the lab files other than fine-tune / held-out
     perplexity (af-ppl left out: it ranks sources as af-nll does)."""
-    from core.validation.axes import axis_label
+    from core.validation.axes import VERDICT_SKIP, axis_label
 
     out = []
     for a in vreport.lab_axes():
-        if (a["condition"], a["outcome"]) == ("finetune", "text-ppl") or a["outcome"] == "af-ppl":
+        if (a["condition"], a["outcome"]) == ("finetune", "text-ppl") or a["outcome"] in VERDICT_SKIP:
             continue
         try:
             text = vreport.verdict_for_file(a["path"], condition=a["condition"], outcome=a["outcome"])

@@ -31,6 +31,8 @@ DEFAULT_CONDITION = "finetune"
 DEFAULT_OUTCOME = "text-ppl"
 #: Outcomes a lab leaderboard may rank on: lower is better for each.
 LAB_OUTCOMES = ("text-ppl", "af-nll", "af-ppl")
+#: Outcomes a verdict line leaves out: af-ppl is exp(af-nll), the same ranking of sources.
+VERDICT_SKIP = ("af-ppl",)
 #: How a condition and an outcome read in a verdict, a selector or a page title.
 CONDITION_WORDS = {"finetune": "after fine-tuning", "icl": "in context (few-shot)"}
 OUTCOME_WORDS = {"text-ppl": "held-out perplexity", "af-nll": "AF NLL (formal | informal)",
