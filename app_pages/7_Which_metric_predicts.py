@@ -5,14 +5,14 @@ import streamlit as st
 st.set_page_config(page_title="Which metric predicts? · AlignScope", page_icon="🔭", layout="wide")
 
 from core.views import md_escape  # noqa: E402
-from ui import validation as v  # noqa: E402
+from ui import designs, validation as v  # noqa: E402
 from ui.sidebar import settings_sidebar  # noqa: E402
 from ui import slides  # noqa: E402
 
 settings = settings_sidebar()
 slides.presenting("validation", settings)
 axis = v.axis_control()
-st.title("Which metric predicts " + (v.axis_label(axis["condition"], axis["outcome"]) if axis else "fine-tuning") + "?")
+st.title("Which metric predicts " + (v.axis_title(axis) if axis else "fine-tuning") + "?")
 st.markdown(
     "AlignScope ranks sources by an alignment metric; this page shows how well each metric **predicts the outcome**: "
     "the target benchmark's outcome (held-out perplexity, or the AF NLL of the formal statement given the informal "
@@ -39,8 +39,9 @@ regime, exclude = v.controls(rep)
 rows = v.selected_rows(rep, regime, exclude)
 v.leaderboard(rep, rows, regime, exclude)
 
-tab_scatter, tab_dose, tab_points = st.tabs(["Scatter per metric", "Dose-response", "Points and seeds"], key="lab_tab",
-                                            bind="query-params")      # lazy: only the chosen tab runs
+tab_scatter, tab_dose, tab_points, tab_designs = st.tabs(
+    ["Scatter per metric", "Dose-response", "Points and seeds", "Other designs"], key="lab_tab",
+    bind="query-params")      # lazy: only the chosen tab runs
 if tab_scatter.open:
     with tab_scatter:
         v.scatters(rep, rows, regime, exclude)
@@ -50,3 +51,6 @@ if tab_dose.open:
 if tab_points.open:
     with tab_points:
         v.points(rep, regime)
+if tab_designs.open:
+    with tab_designs:
+        designs.designs_tab()

@@ -11,13 +11,13 @@ Prints both and saves JSON. Other work on the machine changes the actual times; 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from bench._result import save  # noqa: E402
 
 
 def _run(names: list[str], settings) -> float:
@@ -39,7 +39,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=7, help="batch seed (choose one not cached)")
     ap.add_argument("--num-batches", type=int, default=2)
     ap.add_argument("--warmup", default="proofnet-informal", help="corpus of the warm-up job")
-    ap.add_argument("--jobs", default="news;humaneval;champ,proofnet-valid",
+    ap.add_argument("--jobs", default="news;python-docstrings;champ,proofnet-valid",
                     help="';'-separated jobs, each a ','-separated list of corpora")
     ap.add_argument("--out", default=str(REPO / "bench" / "eta.json"))
     args = ap.parse_args()
@@ -63,12 +63,7 @@ def main() -> int:
         out["jobs"].append(row)
         print(f"{'+'.join(names)} ({batches} batches): predicted {est.text()} [{est.low_s:.0f}-{est.high_s:.0f} s], "
               f"actual {actual:.1f} s, inside: {row['inside']}")
-    import os
-
-    out["loadavg_end"] = os.getloadavg()
-    Path(args.out).write_text(json.dumps(out, indent=1))
-    print(f"saved {args.out}")
-    return 0
+    return save(out, args.out)
 
 
 if __name__ == "__main__":

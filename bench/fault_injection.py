@@ -133,16 +133,10 @@ def worker_main(kind: str, model: str, log: str) -> None:
 
 # -- the harness ------------------------------------------------------------------------------------------
 def _texts() -> dict[str, list[str]]:
-    from core.paths import shared_data_dir
+    from tests.conftest import proofnet_valid_texts, village_prose
 
-    rows = [json.loads(line) for line in (shared_data_dir() / "proofnet" / "valid.jsonl").read_text().splitlines()
-            if line.strip()]
-    maths = [f"informal statement {r['nl_statement']} formal statement {r['formal_statement']}" for r in rows]
-    rng = random.Random(0)
-    words = ("the village market opened early and farmers brought apples bread cheese and flowers while "
-             "children played near the river under a warm summer sky and old friends shared stories").split()
-    prose = [" ".join(rng.choice(words) for _ in range(80)).capitalize() + "." for _ in range(80)]
-    return {"bench": maths[:24], "maths": maths[40:100], "prose": prose[:40]}
+    maths = proofnet_valid_texts()
+    return {"bench": maths[:24], "maths": maths[40:100], "prose": village_prose(40)}
 
 
 def make_template(folder: Path, model_dir: str | None = None) -> tuple[Path, str]:

@@ -16,8 +16,10 @@ the alignment metrics copied from the committed lab (they depend on the source a
     .venv/bin/python -m core predict --results docs/results/validation_icl_cpu.json --condition icl \\
         --outcome af-nll --regime icl-k4 --source wikipedia
 
-answers with this condition. Every point is cached (``cache/icl/results``): a rerun, or a run after an
-interruption, resumes where it stopped and rewrites the file after each point.
+answers with this condition. Every point is cached (``cache/icl/results``) and written to ``--out`` after
+each point: a rerun, or a run after an interruption, resumes where it stopped, and a point already in
+``--out`` (same regime, seed and source; e.g. the committed file on a fresh machine) is not run again.
+A regime's ``seeds`` are the union of the seeds run into the file.
 
     nice -n 5 .venv/bin/python bench/icl_lab.py --seeds 0,1,2 --precision bf16 \\
         --out docs/results/validation_icl_cpu.json
@@ -36,7 +38,7 @@ sys.path.insert(0, str(REPO))
 
 
 def _row(res, regime: str) -> dict:
-    """A lab run row of one :class:`core.icl.run.IclResult`."""
+    """A lab run row of one :class:`core.icl.result.IclResult`."""
     icl, zero = res.to_outcome(), res.to_outcome("zero-shot")
     diff = icl.paired_difference(zero)
     return {"run_id": res.fingerprint, "regime": regime, "condition": "icl", "point": res.source,
@@ -80,6 +82,7 @@ def main() -> int:
     command = "nice -n 5 .venv/bin/python " + " ".join(
         [Path(sys.argv[0]).relative_to(REPO).as_posix() if Path(sys.argv[0]).is_absolute() else sys.argv[0]]
         + sys.argv[1:])
+    prior_regime = prior.get("regimes", {}).get(regime, {})
     doc = {"version": 1, "what": "validation lab, in-context condition (core.icl): af-nll of the target's reference "
                                  "formal statements given k demonstrations from each source",
            "command": prior.get("command") or command,
@@ -87,13 +90,19 @@ def main() -> int:
            "machine": {"cores": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads()},
            "regimes": {**prior.get("regimes", {}),
                        regime: {"condition": "icl", "selector": args.selector, "k": args.k, "budget_tokens": args.budget,
-                                "seeds": seeds, "sources": sources, "problems": args.problems or "all",
+                                "seeds": sorted(set(seeds) | set(prior_regime.get("seeds", []))),
+                                "sources": sources, "problems": args.problems or "all",
                                 "command": command}},
            "sources": lab["sources"], "metrics": lab["metrics"], "metric_info": lab["metric_info"],
            "note": "alignment metrics copied from the committed fine-tune lab (they depend on source and target "
                    "only); no Lean type-check (none installs offline)"}
     for seed in seeds:
         for src in sources:
+            done = [r for r in runs.values() if r["regime"] == regime and r["seed"] == seed and r["source"] == src
+                    and r.get("status") == "done"]
+            if done:      # already in --out (e.g. the committed file on a fresh machine): not run again
+                print(f"seed {seed} {src:18s} already in {out.name} ({done[0]['run_id']})", flush=True)
+                continue
             t = time.time()
             res = run_icl(lab["target"], src, k=args.k, selector=args.selector, seed=seed, budget_tokens=args.budget,
                           model=lab["model"], precision=args.precision, problems=args.problems, device="cpu",

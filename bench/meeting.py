@@ -32,7 +32,6 @@ machine slows every figure: the JSON records the load average.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -43,6 +42,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from bench._result import save  # noqa: E402
 from ui.navigation import page_infos  # noqa: E402  (every page of the navigation, new ones included)
 from ui.serve import start_dashboard, stop_dashboard  # noqa: E402
 
@@ -231,10 +231,7 @@ def main() -> int:
         if args.baseline:
             subprocess.run(["git", "worktree", "remove", "--force", str(tmp / "baseline")], cwd=str(REPO),
                            capture_output=True)
-    out["loadavg_end"] = os.getloadavg()
-    Path(args.out).write_text(json.dumps(out, indent=1))
-    print(f"saved {args.out}")
-    return 0
+    return save(out, args.out)
 
 
 if __name__ == "__main__":

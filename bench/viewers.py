@@ -52,8 +52,6 @@ BATCH = {"batch_size": 4, "seq_len": 32, "num_batches": 3}
 
 def prepare(work: Path) -> tuple[Path, str]:
     """Cache folder with the corpora registered and every embedding computed; returns (cache, query)."""
-    import random
-
     cache = work / "cache"
     cache.mkdir(parents=True)
     models = ROOT / "cache" / "models"
@@ -62,18 +60,11 @@ def prepare(work: Path) -> tuple[Path, str]:
     os.environ["ALIGNSCOPE_CACHE"] = str(cache)
     from core.batches import BatchConfig
     from core.corpora import CorpusSpec, register_corpus
-    from core.paths import shared_data_dir
     from core.pipeline import EmbedSettings, embed_corpus
-    from tests.conftest import _make_tiny
+    from tests.conftest import _make_tiny, proofnet_valid_texts, village_prose
 
     model = _make_tiny(work / "tiny", tied=True)
-    rows = [json.loads(line) for line in (shared_data_dir() / "proofnet" / "valid.jsonl").read_text().splitlines()
-            if line.strip()]
-    maths = [f"informal statement {r['nl_statement']} formal statement {r['formal_statement']}" for r in rows]
-    rng = random.Random(0)
-    words = ("the village market opened early and farmers brought apples bread cheese and flowers while "
-             "children played near the river under a warm summer sky and old friends shared stories").split()
-    prose = [" ".join(rng.choice(words) for _ in range(80)).capitalize() + "." for _ in range(40)]
+    maths, prose = proofnet_valid_texts(), village_prose(40)
     texts = {NAMES[0]: maths[:40], NAMES[1]: maths[40:80], NAMES[2]: prose}
     settings = EmbedSettings(model=model, device="cpu", batch=BatchConfig(**BATCH))
     for name, t in texts.items():

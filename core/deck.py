@@ -51,6 +51,16 @@ HOME_ALIASES = ("", "home")
 VERSION = 1
 
 
+def param_value(value: object) -> str | None:
+    """One URL query parameter's value as a string: the last of a repeated parameter (a list or
+    tuple, as Streamlit's query params give it), None where it is absent (None or an empty list)."""
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        return str(value[-1]) if value else None
+    return str(value)
+
+
 class DeckError(AlignScopeError):
     """A deck name, view or file is invalid, or the deck does not exist."""
 

@@ -19,7 +19,7 @@ Per page (the parameters each one reads, besides the view's own: target, candida
 - Alignment_vs_perplexity: the fit (``avp_group``; ``avp_tab`` = "Familiarity vs perplexity" for that one);
 - Which_metric_predicts: the leaderboard of ``regime`` (``derived=exclude`` without target-derived
   sources); with ``lab_tab`` = "Scatter per metric" the scatter (one panel: ``metric=NAME``), with
-  "Dose-response" the dose-response curves;
+  "Dose-response" the dose-response curves, with "Other designs" one design's chart (``design=kinds|budget|pretrain``);
 - Select: the selection methods head to head (``docs/results/selection_compare.json``).
 """
 from __future__ import annotations
@@ -28,18 +28,19 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from core.deck import DeckView, page_names
+from core.deck import DeckView, page_names, param_value
 from core.errors import AlignScopeError
 
 if TYPE_CHECKING:
     from core.views import ViewState
 
 #: The Which-metric page's tabs, as its URL parameter ``lab_tab`` names them.
-LAB_SCATTER, LAB_DOSE = "Scatter per metric", "Dose-response"
+LAB_SCATTER, LAB_DOSE, LAB_DESIGNS = "Scatter per metric", "Dose-response", "Other designs"
 AVP_FAMILIARITY = "Familiarity vs perplexity"
 #: Pages whose slide reads the corpora's content (embeddings, sizes): their corpora must be installed.
 CONTENT_PAGES = ("", "Corpora", "Alignment", "Ranking", "Mix")
 _REPORTS: dict[tuple, dict] = {}
+_DESIGNS: dict[tuple, list] = {}
 _LOCK = threading.Lock()
 
 
@@ -68,14 +69,6 @@ class Slide:
     note: str = ""
 
 
-def _first(v) -> str | None:
-    if v is None:
-        return None
-    if isinstance(v, (list, tuple)):
-        return str(v[-1]) if v else None
-    return str(v)
-
-
 def view_problems(view: DeckView) -> list[str]:
     """What in ``view`` no longer exists or is invalid, one sentence each (``[]`` when all is well).
 
@@ -98,7 +91,7 @@ def view_problems(view: DeckView) -> list[str]:
         corpora = {c.name: c for c in list_corpora()}
     except AlignScopeError as exc:
         return [f"the corpus registry cannot be read ({exc.what})"]
-    names = [n for n in [_first(p.get("target")) or "", *split_names(p.get("candidates"))] if n]
+    names = [n for n in [param_value(p.get("target")) or "", *split_names(p.get("candidates"))] if n]
     gone = [n for n in names if n not in corpora]
     if gone:
         out.append(f"corpus {', '.join(gone)} no longer exists (not registered; python -m core corpora lists them)")
@@ -113,14 +106,14 @@ def view_problems(view: DeckView) -> list[str]:
                 absent.append(n)
     if absent:
         out.append(f"corpus {', '.join(absent)} is not installed (python -m core corpora install)")
-    est = _first(p.get("estimator"))
+    est = param_value(p.get("estimator"))
     if est:
         from core.estimators import REGISTRY
 
         if est not in set(REGISTRY):
             out.append(f"estimator {est!r} no longer exists (one of {', '.join(sorted(REGISTRY))})")
     for name, lo, hi in INT_PARAMS:
-        raw = _first(p.get(name))
+        raw = param_value(p.get(name))
         if raw is None:
             continue
         try:
@@ -130,16 +123,16 @@ def view_problems(view: DeckView) -> list[str]:
             continue
         if not lo <= v <= hi:
             out.append(f"setting {name}={v} is outside {lo}..{hi}")
-    dev = _first(p.get("device"))
+    dev = param_value(p.get("device"))
     if dev and dev not in DEVICES and not (dev.startswith("cuda:") and dev[5:].isdigit()):
         out.append(f"device {dev!r} is not one of {', '.join(DEVICES)}")
-    prec = _first(p.get("precision"))
+    prec = param_value(p.get("precision"))
     if prec:
         from core.precision import PRECISIONS
 
         if prec not in PRECISIONS:
             out.append(f"precision {prec!r} is not one of {', '.join(PRECISIONS)}")
-    order = _first(p.get("order"))
+    order = param_value(p.get("order"))
     if order and order not in ORDERS:
         out.append(f"heatmap order {order!r} is not one of {', '.join(ORDERS)}")
     out += _page_problems(view)
@@ -148,12 +141,12 @@ def view_problems(view: DeckView) -> list[str]:
 
 def _page_problems(view: DeckView) -> list[str]:
     p = view.params
-    if view.page == "Alignment_vs_perplexity" and _first(p.get("avp_group")):
+    if view.page == "Alignment_vs_perplexity" and param_value(p.get("avp_group")):
         from core.validation.committed import find_group, plot_groups
 
-        groups, _ = plot_groups(_first(p.get("target")))
-        if find_group(groups, _first(p.get("avp_group"))) is None:
-            return [f"the fine-tune group {_first(p.get('avp_group'))[:60]!r} no longer exists"]
+        groups, _ = plot_groups(param_value(p.get("target")))
+        if find_group(groups, param_value(p.get("avp_group"))) is None:
+            return [f"the fine-tune group {param_value(p.get('avp_group'))[:60]!r} no longer exists"]
     if view.page == "Which_metric_predicts" and (p.get("regime") or p.get("metric")):
         try:
             rep, _ = _lab_report()
@@ -162,10 +155,10 @@ def _page_problems(view: DeckView) -> list[str]:
         if rep is None:
             return ["there is no validation lab results file any more"]
         regimes = sorted({r["regime"] for r in rep["leaderboard"]})
-        regime = _first(p.get("regime"))
+        regime = param_value(p.get("regime"))
         if regime and regime not in regimes:
             return [f"lab regime {regime!r} no longer exists (one of {', '.join(regimes)})"]
-        metric = _first(p.get("metric"))
+        metric = param_value(p.get("metric"))
         metrics = rep["summary"].get("metrics") or []
         if metric and metric not in metrics:
             return [f"lab metric {metric!r} no longer exists (one of {', '.join(metrics)})"]
@@ -284,7 +277,7 @@ def _mix(slide: Slide, view: DeckView, state) -> None:
         slide.problem = str(exc.what)
         return
     weights = {s: 0.0 for s in ss.sources}
-    for part in (_first(view.params.get("mix")) or "").split(","):
+    for part in (param_value(view.params.get("mix")) or "").split(","):
         name, _, value = part.rpartition(":")
         try:
             if name in weights and 0.0 <= float(value) <= 1.0:
@@ -294,7 +287,7 @@ def _mix(slide: Slide, view: DeckView, state) -> None:
     if sum(weights.values()) <= 0:
         weights = {s: 1.0 / len(ss.sources) for s in ss.sources}
     try:
-        budget = int(_first(view.params.get("budget")) or DEFAULT_BUDGET)
+        budget = int(param_value(view.params.get("budget")) or DEFAULT_BUDGET)
     except ValueError:
         budget = int(DEFAULT_BUDGET)
     pred = predict_mixture(ss, weights)
@@ -338,10 +331,10 @@ def _avp(slide: Slide, view: DeckView, state) -> None:
     if not groups:
         slide.problem = note or "no fine-tune runs and no committed lab"
         return
-    g = find_group(groups, _first(view.params.get("avp_group"))) or groups[0]
+    g = find_group(groups, param_value(view.params.get("avp_group"))) or groups[0]
     rows = g.rows()
     name = "committed lab: mean over seeds" if g.lab is not None else "fine-tuned runs"
-    if _first(view.params.get("avp_tab")) == AVP_FAMILIARITY:
+    if param_value(view.params.get("avp_tab")) == AVP_FAMILIARITY:
         slide.figure, _ = plots.familiarity_figure(rows, target=g.target, points_name=name)
     else:
         slide.figure = plots.alignment_figure_styled(rows, target=g.target, provenance=g.lab.label if g.lab else "",
@@ -375,15 +368,18 @@ def _validation(slide: Slide, view: DeckView, state) -> None:
     from core.validation import figures, report
 
     slide.title = "Which metric predicts fine-tuning?"
+    if param_value(view.params.get("lab_tab")) == LAB_DESIGNS:
+        _design(slide, param_value(view.params.get("design")))
+        return
     rep, path = _lab_report()
     if rep is None or not rep.get("leaderboard"):
         slide.problem = "no validation results yet (python -m core validate run)"
         return
-    regime = _first(view.params.get("regime")) or report.pick_regime(rep["leaderboard"]) or rep["leaderboard"][0]["regime"]
-    exclude = _first(view.params.get("derived")) == "exclude"
+    regime = param_value(view.params.get("regime")) or report.pick_regime(rep["leaderboard"]) or rep["leaderboard"][0]["regime"]
+    exclude = param_value(view.params.get("derived")) == "exclude"
     rows = [r for r in rep["leaderboard"] if r["regime"] == regime and bool(r["exclude_derived"]) == exclude]
-    tab = _first(view.params.get("lab_tab"))
-    metric = _first(view.params.get("metric"))
+    tab = param_value(view.params.get("lab_tab"))
+    metric = param_value(view.params.get("metric"))
     base = (rep["summary"].get("base") or {}).get("perplexity")
     suffix = " · target-derived excluded" if exclude else ""
     if tab == LAB_DOSE:
@@ -399,6 +395,40 @@ def _validation(slide: Slide, view: DeckView, state) -> None:
         slide.figure = charts.leaderboard_figure(rows, title=f"r² with perplexity after fine-tuning · regime {regime}"
                                                              f"{suffix}")
     slide.caption = f"lab results {path.rsplit('/', 1)[-1]} · nested-bootstrap 95% CIs · {report.verdict(rows, regime=regime, exclude_derived=exclude)}"
+
+
+def _design_sections() -> list:
+    """:func:`core.report.designs.design_sections` of the committed files, memoised per file version
+    (a deck with several design slides bootstraps each design once)."""
+    from core.report.designs import design_sections, results_version
+
+    key = results_version()
+    with _LOCK:
+        found = _DESIGNS.get(key)
+    if found is None:
+        found = design_sections()
+        with _LOCK:
+            _DESIGNS.clear()
+            _DESIGNS[key] = found
+    return found
+
+
+def _design(slide: Slide, name: str | None) -> None:
+    """One design's chart from its committed results (``design=kinds|budget|pretrain``, default the first)."""
+    from core.report.designs import section_figure
+
+    found = _design_sections()
+    chosen = next((d for d in found if d.name == name), None) if name else (found[0] if found else None)
+    if chosen is None:
+        slide.problem = (f"no committed results of the design {name!r}" if name else
+                         "no design has committed results yet (python -m core design run, pretrain grid run)")
+        return
+    slide.title = chosen.title
+    if chosen.error or chosen.figure is None:
+        slide.problem = chosen.error or chosen.note
+        return
+    slide.figure = section_figure(chosen)
+    slide.caption = f"{chosen.path.name} · {chosen.runs} finished runs · " + (chosen.lines[0] if chosen.lines else "")
 
 
 def _select(slide: Slide, view: DeckView, state) -> None:

@@ -40,14 +40,16 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("core.metrics", "core.engine"),
     # 12. the in-context condition, the validation lab
     ("core.icl", "core.validation"),
-    # 13. the lab's other designs, the pre-training grid, the one-click report
-    ("core.designs", "core.pretrain", "core.report"),
-    # 14. a deck's slides
+    # 13. the lab's other designs, the pre-training grid
+    ("core.designs", "core.pretrain"),
+    # 14. the one-click report (with every design's committed results)
+    ("core.report",),
+    # 15. a deck's slides
     ("core.deck_slides",),
-    # 15. a deck's export
+    # 16. a deck's export
     ("core.deck_export",),
-    # 16. the command line's dispatcher and the commands without a package of their own
+    # 17. the command line's dispatcher and the commands without a package of their own
     ("core.cli",),
-    # 17. python -m core, and the dashboard
+    # 18. python -m core, and the dashboard
     ("core.__main__", "ui"),
 )

@@ -82,6 +82,19 @@ def atomic_write(path: str | Path, data: str | bytes, *, encoding: str = "utf-8"
     return path
 
 
+def json_default(value: object) -> object:
+    """``json.dumps(default=)`` for results files: numpy scalars as Python numbers, tuples as lists.
+
+    Raises:
+        TypeError: any other type (``json.dumps`` reports it).
+    """
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
 def _print_wait(message: str) -> None:
     print(f"AlignScope: {message}", file=sys.stderr, flush=True)
 
@@ -161,4 +174,30 @@ def file_lock(path: str | Path, *, timeout: float = -1, what: str = "",
     finally:
         with contextlib.suppress(OSError):
             note.unlink()
+        lock.release()
+
+
+@contextlib.contextmanager
+def exclusive_run(path: str | Path, *, busy: str, fix: str) -> Iterator[None]:
+    """Hold the lock file ``path`` for the block, or fail at once when another process holds it: one
+    validation lab, design or selection comparison at a time per cache (``filelock.FileLock``, released
+    by the kernel if the holder dies).
+
+    Raises:
+        AlignScopeError: ``busy`` (with ``fix``), the lock is held by another process.
+    """
+    from filelock import FileLock, Timeout
+
+    from core.errors import AlignScopeError
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise AlignScopeError(busy, fix=fix) from None
+    try:
+        yield
+    finally:
         lock.release()

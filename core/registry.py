@@ -103,6 +103,20 @@ class Registry:
         self._loaded[key] = obj
         return obj
 
+    def build(self, name: str, **params: Any) -> Any:
+        """``get(name)(**params)``: an instance of the class registered as ``name`` (or an alias).
+
+        Raises:
+            RegistryError: unknown name. Whatever the class raises on bad ``params``.
+        """
+        return self.get(name)(**params)
+
+    def describe(self, *attributes: str) -> list[dict]:
+        """``[{"name", "aliases", <attribute>: value...}]`` of every entry, sorted by name; each
+        attribute is read off the loaded object (so this imports every entry)."""
+        return [{"name": n, "aliases": self.aliases(n), **{a: getattr(self.get(n), a) for a in attributes}}
+                for n in self.names()]
+
     def meta(self, name: str) -> dict:
         """Metadata given at registration (``cost``, ``description``...)."""
         return dict(self._meta[self.canonical(name)])

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 from core.batches import BatchConfig
+from core.deck import param_value
 from core.embedding_map import (UMAP_MAX_POINTS, UMAP_MIN_POINTS, _import_umap, _pca_layout,  # noqa: F401
                                 _umap_layout, embedding_map)
 from core.estimators import DEFAULT_ESTIMATOR
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 
 DEFAULT_TARGET = "proofnet"
 #: Candidates preselected when the URL names none (those installed are used).
-DEFAULT_CANDIDATES = ("coq-stdlib", "metamath", "hol-light", "humaneval", "python-stdlib", "wikipedia", "news")
+DEFAULT_CANDIDATES = ("coq-stdlib", "metamath", "hol-light", "python-docstrings", "python-stdlib", "wikipedia", "news")
 ORDERS = ("clustered", "selection", "alphabetical")
 DEVICES = ("auto", "cpu", "cuda")
 #: (query parameter, minimum, maximum) of the integer settings; defaults come from BatchConfig.
@@ -92,14 +93,6 @@ class ViewState:
                        precision=settings.precision)
 
 
-def _first(value) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, (list, tuple)):
-        return str(value[-1]) if value else None
-    return str(value)
-
-
 def split_names(value: str | Sequence[str] | None) -> list[str]:
     """``"a,b, c"`` (or a list of such strings) -> ``["a", "b", "c"]``, duplicates and blanks removed."""
     if value is None:
@@ -135,7 +128,7 @@ def view_from_params(params: Mapping, *, known: Iterable[str] | None = None, ava
     """
     known_set = set(known) if known is not None else None
     d = ViewState()
-    target = (_first(params.get("target")) or "").strip() or d.target
+    target = (param_value(params.get("target")) or "").strip() or d.target
     if known_set is not None and target not in known_set:
         target = d.target if d.target in known_set else ""
     if "candidates" in params:
@@ -143,21 +136,21 @@ def view_from_params(params: Mapping, *, known: Iterable[str] | None = None, ava
     else:
         cands = default_candidates(available)
     cands = [c for c in cands if c != target and (known_set is None or c in known_set)]
-    model = (_first(params.get("model")) or "").strip() or d.model
-    estimator = (_first(params.get("estimator")) or "").strip() or d.estimator
+    model = (param_value(params.get("model")) or "").strip() or d.model
+    estimator = (param_value(params.get("estimator")) or "").strip() or d.estimator
     if estimators is not None and estimator not in set(estimators):
         estimator = d.estimator
-    ints = {name: _int(_first(params.get(name)), getattr(d, name), lo, hi) for name, lo, hi in INT_PARAMS}
-    device = (_first(params.get("device")) or d.device).strip()
+    ints = {name: _int(param_value(params.get(name)), getattr(d, name), lo, hi) for name, lo, hi in INT_PARAMS}
+    device = (param_value(params.get("device")) or d.device).strip()
     if device not in DEVICES and not re.fullmatch(r"cuda:\d+", device):
         device = d.device
-    precision = (_first(params.get("precision")) or d.precision).strip()
+    precision = (param_value(params.get("precision")) or d.precision).strip()
     precision = precision if precision in PRECISIONS else d.precision
-    order = _first(params.get("order")) or d.order
+    order = param_value(params.get("order")) or d.order
     order = order if order in ORDERS else d.order
-    job = (_first(params.get("job")) or "").strip()
+    job = (param_value(params.get("job")) or "").strip()
     job = job if _JOB_RE.match(job) else ""
-    present = (_first(params.get("present")) or "").strip().lower() in ("1", "true", "yes", "on")
+    present = (param_value(params.get("present")) or "").strip().lower() in ("1", "true", "yes", "on")
     extra = {k: params[k] for k in params if k not in VIEW_PARAMS}
     return ViewState(target=target, candidates=tuple(cands), model=model, estimator=estimator, device=device,
                      precision=precision, order=order, job=job, present=present, extra=extra, **ints)
@@ -185,7 +178,7 @@ def params_diff(current: Mapping, wanted: Mapping[str, str]) -> tuple[dict[str, 
 
     Keys outside :data:`VIEW_PARAMS` (other pages' parameters) are never touched.
     """
-    to_set = {k: v for k, v in wanted.items() if _first(current.get(k)) != v}
+    to_set = {k: v for k, v in wanted.items() if param_value(current.get(k)) != v}
     to_delete = [k for k in VIEW_PARAMS if k in current and k not in wanted]
     return to_set, to_delete
 

@@ -100,8 +100,33 @@ def tiny_untied_dir(tmp_path_factory):
     return _make_tiny(tmp_path_factory.mktemp("tiny_untied"), tied=False, arch="gpt2")
 
 
-@pytest.fixture(scope="session")
-def maths_texts():
+@pytest.fixture
+def one_torch_thread(monkeypatch):
+    """Tiny models on a shared 2-core machine: one torch thread is many times faster (no OpenMP waits);
+    worker processes the test starts (fine-tune workers, Ray workers) inherit it through
+    ALIGNSCOPE_TORCH_THREADS. Folders whose every test wants it use it autouse (their conftest)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    monkeypatch.setenv("ALIGNSCOPE_TORCH_THREADS", "1")
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def tiny_settings(tiny_model_dir):
+    """Embedding settings of the tiny probe network: closed-form head, CPU, 2 batches of 4 x 32 tokens."""
+    from core.batches import BatchConfig
+    from core.settings import EmbedSettings
+
+    return EmbedSettings(model=tiny_model_dir, estimator="closed_form_head", device="cpu",
+                         batch=BatchConfig(batch_size=4, seq_len=32, num_batches=2))
+
+
+def proofnet_valid_texts() -> list[str]:
+    """ProofNet *valid* in the pair format (``informal statement ... formal statement ...``), 185 texts
+    (also the benches' maths corpus: bench/viewers.py, bench/fault_injection.py)."""
     import json
 
     from core.paths import shared_data_dir
@@ -111,15 +136,26 @@ def maths_texts():
     return [f"informal statement {r['nl_statement']} formal statement {r['formal_statement']}" for r in rows]
 
 
-@pytest.fixture(scope="session")
-def prose_texts():
-    """Plain English prose, a different domain from formal maths (made here, no download)."""
+def village_prose(n: int = 80) -> list[str]:
+    """``n`` texts of plain English prose of 80 words each, seeded (made here, no download): a domain
+    far from formal maths."""
     import random
 
     rng = random.Random(0)
     words = ("the village market opened early and farmers brought apples bread cheese and flowers while "
              "children played near the river under a warm summer sky and old friends shared stories").split()
-    return [" ".join(rng.choice(words) for _ in range(80)).capitalize() + "." for _ in range(80)]
+    return [" ".join(rng.choice(words) for _ in range(80)).capitalize() + "." for _ in range(n)]
+
+
+@pytest.fixture(scope="session")
+def maths_texts():
+    return proofnet_valid_texts()
+
+
+@pytest.fixture(scope="session")
+def prose_texts():
+    """Plain English prose, a different domain from formal maths (:func:`village_prose`)."""
+    return village_prose(80)
 
 
 def register_texts(tmp_path, name, texts, domain, *, overwrite=False):

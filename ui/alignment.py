@@ -39,7 +39,7 @@ def heatmap_section(ready: dict, settings: EmbedSettings) -> None:
     fig = charts.heatmap_figure(matrix, order=order, target=view.target, subtitle=caption)
     drill.remember(drill.pair_from_event(show_figure(fig, key="heatmap", stretch=False, select=True)))
     figure_downloads(fig, f"alignment-{view.target}", key="heatmap")
-    verdict_caption()
+    verdict_caption(target=view.target)
     drill.drill_down(matrix, settings, names=list(ready), key="align")
 
     ordered = charts.order_names(matrix.names, matrix.values(), order, target=view.target)

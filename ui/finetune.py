@@ -26,7 +26,17 @@ INTRO = ("Fine-tune a small causal LM on each candidate source with the **same t
 
 def hyperparameters(target: str, settings: EmbedSettings) -> dict:
     """The hyperparameter widgets; returns the :class:`~core.finetune.config.FinetuneConfig` fields
-    shared by every run (device and precision from the sidebar)."""
+    shared by every run (device and precision from the sidebar), and the "Quick (live)" toggle: on,
+    the runs are quick (``eval_subsample_tokens``: :data:`core.finetune.config.QUICK_EVAL_TOKENS`); it is
+    on by default where no GPU is present."""
+    from core.probe import resolve_device
+
+    _seed("ft_quick", resolve_device(settings.device).type != "cuda")
+    quick = st.toggle("Quick (live)", key="ft_quick", bind="query-params",
+                      help=f"Same training; evaluated on a fixed seeded subsample of about {C.QUICK_EVAL_TOKENS:,} "
+                           "held-out tokens with a 95% bootstrap CI over its documents, in bf16 where that is faster "
+                           "(about a minute on 2 CPU cores). Quick runs are their own group, marked 'quick', and never "
+                           "fitted with full runs. Off: every held-out token (several minutes on a CPU).")
     with st.expander("Hyperparameters (identical for every run of an experiment)", expanded=False):
         c1, c2, c3, c4 = st.columns(4)
         model_in = c1.text_input("Model to fine-tune", key="ft_model", bind="query-params", placeholder=f"probe network: {settings.model}",
@@ -53,7 +63,8 @@ def hyperparameters(target: str, settings: EmbedSettings) -> dict:
     return dict(target=target, model=(model_in or "").strip() or settings.model, budget_tokens=int(budget),
                 epochs=float(epochs), learning_rate=float(lr), seq_len=int(seq_len), batch_size=int(batch_size),
                 seed=int(seed), method=method, lora_r=int(lora_r), lora_alpha=int(lora_alpha),
-                device=settings.device, precision=settings.precision)
+                device=settings.device, precision=settings.precision,
+                **({"eval_subsample_tokens": C.QUICK_EVAL_TOKENS} if quick else {}))
 
 
 def _launched(sub, what: str) -> None:
@@ -191,9 +202,14 @@ def runs_table(target: str) -> None:
     st.subheader(f"Runs evaluated on {target}")
     rows = results.list_runs(target=target)
     if rows:
-        df = results.to_frame(rows)[["label", "status", "alignment", "align_ci_low", "align_ci_high", "familiarity",
-                                     "ppl_before", "ppl_after", "tokens_trained", "method", "model", "wall_seconds",
-                                     "notes", "error", "run_id"]]
+        df = results.to_frame(rows)
+        df["quick"] = df["quick"].fillna(False).astype(bool) if "quick" in df else False
+        for col in ("ppl_ci_low", "ppl_ci_high"):
+            if col not in df:
+                df[col] = None
+        df = df[["label", "status", "quick", "alignment", "align_ci_low", "align_ci_high", "familiarity",
+                 "ppl_before", "ppl_after", "ppl_ci_low", "ppl_ci_high", "tokens_trained", "method", "model",
+                 "wall_seconds", "notes", "error", "run_id"]]
         st.dataframe(df, hide_index=True, width="stretch", column_config={
             "label": "source", "align_ci_low": st.column_config.NumberColumn("CI low", format="%.4f"),
             "align_ci_high": st.column_config.NumberColumn("CI high", format="%.4f"),
@@ -201,6 +217,9 @@ def runs_table(target: str) -> None:
             "familiarity": st.column_config.NumberColumn("familiarity (base ppl on source)", format="%.2f"),
             "ppl_before": st.column_config.NumberColumn("ppl before", format="%.3f"),
             "ppl_after": st.column_config.NumberColumn("ppl after", format="%.3f"),
+            "quick": st.column_config.CheckboxColumn("quick", help="evaluated on the seeded held-out subsample"),
+            "ppl_ci_low": st.column_config.NumberColumn("ppl CI low (quick)", format="%.3f"),
+            "ppl_ci_high": st.column_config.NumberColumn("ppl CI high (quick)", format="%.3f"),
             "wall_seconds": st.column_config.NumberColumn("wall s", format="%.0f")})
         done = [r for r in rows if r.get("status") == "done" and r.get("ppl_after") is not None]
         if done:
@@ -213,8 +232,12 @@ def runs_table(target: str) -> None:
                             key="ft_before_after")
             c2.plotly_chart(plots.alignment_figure_styled(latest, target=target), theme=None, width="stretch",
                             key="ft_fit")
-            st.caption(f"Latest finished run: {done[0]['label']}, perplexity {done[0]['ppl_before']:.2f} → "
-                       f"{done[0]['ppl_after']:.2f} on {target}'s held-out split"
+            quick = bool(done[0].get("quick"))
+            st.caption(("Quick run: " if quick else "") + f"Latest finished run: {done[0]['label']}, perplexity "
+                       f"{done[0]['ppl_before']:.2f} → {done[0]['ppl_after']:.2f} on "
+                       + (f"a seeded subsample of {len(done[0].get('eval_documents') or [])} documents of "
+                          f"{target}'s held-out split (95% CI {done[0]['ppl_ci_low']:.2f} to {done[0]['ppl_ci_high']:.2f})"
+                          if quick and done[0].get("ppl_ci_low") is not None else f"{target}'s held-out split")
                        + (f", alignment {done[0]['alignment']:.3f}" if done[0].get("alignment") is not None else "")
                        + " (right: its point on the fit of its group).")
         st.page_link("app_pages/6_Alignment_vs_perplexity.py", label="See alignment vs perplexity", icon=":material/scatter_plot:")

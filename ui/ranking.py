@@ -81,7 +81,7 @@ def ranking_section(ready: dict, settings: EmbedSettings, *, target: str) -> Non
     fig = charts.ranking_figure(rows, target=target, subtitle=caption)
     drill.remember(drill.pair_from_event(show_figure(fig, key="ranking", select=True), target=target))
     figure_downloads(fig, f"ranking-{target}", key="ranking")
-    verdict_caption()
+    verdict_caption(target=target)
     drill.drill_down(matrix, settings, names=list(ready), key="rank")
 
     tdiv = matrix.diversity[target]

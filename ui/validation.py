@@ -54,20 +54,38 @@ def _axes() -> list[dict]:
     return _cached_axes(tuple((str(p), *(_version(p)[1:] if p.is_file() else (0, 0))) for p in paths))
 
 
+def axis_key(axis: dict) -> str:
+    """The URL key of an axis: ``"icl/af-nll"`` on the default target, ``"humaneval:finetune/af-nll"``
+    on another target benchmark."""
+    key = f"{axis['condition']}/{axis['outcome']}"
+    return key if axis.get("target", report.DEFAULT_LAB_TARGET) == report.DEFAULT_LAB_TARGET else f"{axis['target']}:{key}"
+
+
+def axis_title(axis: dict) -> str:
+    """How an axis reads in the selector and the title: its (condition, outcome) words, and the target
+    benchmark when it is not the default (``"code NLL (solution | docstring prompt) after fine-tuning
+    · target humaneval"``)."""
+    target = axis.get("target", report.DEFAULT_LAB_TARGET)
+    label = axis_label(axis["condition"], axis["outcome"], target=target)
+    return label if target == report.DEFAULT_LAB_TARGET else f"{label} · target {target}"
+
+
 def axis_control() -> dict | None:
-    """The (condition, outcome) selector, in the URL (``?axis=icl/af-nll``): ``{"condition",
-    "outcome", "path"}`` of the chosen axis, or None when no lab file has runs."""
+    """The (target, condition, outcome) selector, in the URL (``?axis=icl/af-nll``,
+    ``?axis=humaneval:finetune/af-nll``): ``{"target", "condition", "outcome", "path"}`` of the chosen
+    axis, or None when no lab file has runs."""
     axes = _axes()
     if not axes:
         return None
-    keys = [f"{a['condition']}/{a['outcome']}" for a in axes]
+    by_key = {axis_key(a): a for a in axes}
+    keys = list(by_key)
     _url_choice(AXIS_PARAM, "wv_axis", keys, keys[0])
     key = st.selectbox("Condition and outcome", keys, key="wv_axis",
-                       format_func=lambda k: axis_label(*k.split("/", 1)),
+                       format_func=lambda k: axis_title(by_key[k]),
                        help="How the source is used (fine-tuned on, or shown as demonstrations in the prompt) and "
                             "what is measured on the target benchmark; each from its committed lab file.")
     _write_url(AXIS_PARAM, "wv_axis", key)
-    return axes[keys.index(key)]
+    return by_key[key]
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -93,24 +111,30 @@ def load_report(axis: dict | None = None) -> tuple[dict | None, Path | None, str
         return None, path, str(e)
 
 
-def verdict_caption(where=None) -> None:
+def verdict_caption(where=None, target: str = report.DEFAULT_LAB_TARGET) -> None:
     """The validation lab's verdict (which metric predicts the outcome best), one caption line per
-    (condition, outcome) of the lab files (:func:`core.validation.report.lab_axes`; af-ppl left out,
-    as it ranks like af-nll); nothing when there is no results file. Used by the Ranking and
-    Alignment pages."""
+    (condition, outcome) of the lab files on ``target``, or on the default target when no lab has
+    ``target`` (:func:`core.validation.report.lab_axes`; af-ppl left out, as it ranks like af-nll);
+    nothing when there is no results file. Used by the Ranking and Alignment pages, with their target
+    benchmark."""
     if report.results_path() is None:
         return
-    for axis in [a for a in _axes() if a["outcome"] not in VERDICT_SKIP] or [None]:
+    shown = [a for a in _axes() if a["outcome"] not in VERDICT_SKIP]
+    axes = [a for a in shown if a["target"] == target]
+    if not axes:                      # no lab on this target: the default target's labs, as before targets
+        target = report.DEFAULT_LAB_TARGET
+        axes = [a for a in shown if a["target"] == target]
+    for axis in axes or [None]:
         path = axis["path"] if axis else report.results_path()
-        extra = (axis["condition"], axis["outcome"]) if axis and (axis["condition"], axis["outcome"]) != (
-            "finetune", "text-ppl") else ()
+        extra = (axis["condition"], axis["outcome"]) if axis and (
+            (axis["condition"], axis["outcome"]) != ("finetune", "text-ppl") or target != report.DEFAULT_LAB_TARGET) else ()
         try:
             text = _verdict(*_version(path), *extra)
         except OSError:
             text = f"results file {path} not found (${report.RESULTS_ENV})."
         except AlignScopeError as e:
             text = str(e)
-        label = axis_label(*extra) if extra else "fine-tuning"
+        label = axis_label(*extra, target=target) if extra else "fine-tuning"
         (where or st).caption(f"Which metric predicts {md_escape(label)}? {md_escape(text)}",
                               help=f"From the validation lab (page 'Which metric predicts?', file {path.name}): the "
                                    "outcome on the target against each alignment metric, nested-bootstrap 95% CIs.")
@@ -207,7 +231,8 @@ def leaderboard(rep: dict, rows: list[dict], regime: str, exclude: bool) -> None
     from core.validation.axes import outcome_unit
 
     axis = rep["summary"].get("axes") or {}
-    st.markdown("**" + md_escape(report.verdict(rows, regime=regime, exclude_derived=exclude, **axis)) + "**")
+    st.markdown("**" + md_escape(report.verdict(rows, regime=regime, exclude_derived=exclude,
+                                                target=rep["summary"].get("target"), **axis)) + "**")
     unit = outcome_unit(axis.get("outcome"))
     table = figures.leaderboard_table(rows, unit=unit)
     st.dataframe(table, hide_index=True, width="stretch", column_config={

@@ -128,7 +128,7 @@ def batch_parent(*, prefix: str = "", title: str = "batches") -> argparse.Argume
 
 #: ``--threads`` help of commands whose work runs in this process (torch's own default).
 THREADS_HELP = "torch CPU threads, >= 1 (default: torch's own, one per core it sees)"
-#: ``--threads`` help of the fine-tune commands (their runner picks the idle cores, core.finetune.runner.choose_threads).
+#: ``--threads`` help of the fine-tune commands (their runner picks the idle cores, core.finetune.machine.choose_threads).
 FINETUNE_THREADS_HELP = ("torch CPU threads of the fine-tune, >= 1 (default: the idle cores when the run starts, "
                          "max(1, cores - 1-minute load average))")
 

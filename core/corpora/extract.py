@@ -202,3 +202,57 @@ def iter_dictd_entries(index_text: str, data: bytes) -> Iterator[tuple[str, str]
         text = data[off:off + length].decode("utf-8", errors="replace").strip()
         if text:
             yield head, text
+
+
+# ----------------------------------------------------------------------------------------------
+# Python docstring -> code pairs
+# ----------------------------------------------------------------------------------------------
+_TRIPLE = ('"""', "'''")
+
+
+def python_docstring_pairs(source: str, *, max_lines: int = 60) -> Iterator[tuple[str, str, str]]:
+    """``(qualname, prompt, body)`` of every public function of a Python module that has a docstring,
+    in HumanEval's layout: ``prompt`` is the ``def`` line(s) and the docstring, ending with the
+    closing triple quotes and a newline, ``body`` the statements after it (both dedented to column 0;
+    blank lines between the docstring and the first statement dropped).
+
+    Module-level functions and the methods of module-level classes are read (``ast``, no import, no
+    execution). A function is left out when its name starts with ``_``, its docstring is not
+    triple-quoted, a line sits left of its ``def``, its body holds triple quotes (so the last closing quotes of a document always end
+    its prompt), or it is longer than ``max_lines`` lines. A module that does not parse yields nothing.
+    A name defined again in the same scope is ``"<qualname>#2"`` (so qualnames are unique per module).
+    """
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return
+    lines = source.splitlines(keepends=True)
+    funcs: list[tuple[str, ast.AST]] = []
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            funcs.append((node.name, node))
+        elif isinstance(node, ast.ClassDef):
+            funcs += [(f"{node.name}.{n.name}", n) for n in node.body
+                      if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    seen: dict[str, int] = {}
+    for qualname, fn in funcs:
+        seen[qualname] = seen.get(qualname, 0) + 1          # a redefinition (property setter, if/else def)
+        if seen[qualname] > 1:
+            qualname = f"{qualname}#{seen[qualname]}"
+        if fn.name.startswith("_") or ast.get_docstring(fn) is None or len(fn.body) < 2:
+            continue
+        start, doc_end, end = fn.lineno, fn.body[0].end_lineno, fn.end_lineno
+        if end - start + 1 > max_lines:
+            continue
+        pad, parts = fn.col_offset, lines[start - 1:end]
+        if any(ln.strip() and ln[:pad].strip() for ln in parts):
+            continue                                 # a line left of the def (a string at column 0)
+        parts = [ln[pad:] if ln.strip() else ln.lstrip(" \t") for ln in parts]
+        cut = doc_end - start + 1
+        prompt, body = "".join(parts[:cut]), re.sub(r"\A(?:[ \t]*\n)+", "", "".join(parts[cut:]))
+        if not prompt.rstrip(" \t").endswith(tuple(q + "\n" for q in _TRIPLE)) or any(q in body for q in _TRIPLE):
+            continue
+        if body.strip():
+            yield qualname, prompt, body if body.endswith("\n") else body + "\n"

@@ -148,7 +148,7 @@ def design_from_args(args: argparse.Namespace) -> KindsDesign | BudgetDesign:
     """
     from core.designs.plan import DEFAULT_METRICS, BudgetDesign, IclSettings, KindsDesign
     from core.outcomes.measure import parse_names
-    from core.validation.lab import Regime
+    from core.validation.plan import Regime
 
     seeds = _ints(args.seeds, "--seeds")
     outcomes = tuple(parse_names(args.outcomes)) if args.outcomes.strip() else ()

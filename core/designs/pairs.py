@@ -2,7 +2,9 @@
 
 A pair document is ``head + first + mid + second + end`` for one fixed template (:class:`PairTemplate`),
 or, for Metamath's comment -> statement pairs, ``"<comment> <label> $p|$a <statement>"`` where the
-separator is the document's own label (:class:`LabelSplit`). Both give ``split(doc) -> (informal,
+separator is the document's own label (:class:`LabelSplit`), or, for a pair format with a ``boundary``
+(HumanEval's docstring prompt -> code), the document up to the boundary's last match
+(:class:`BoundarySplit`). Each gives ``split(doc) -> (informal,
 formal) | None`` and ``render(informal, formal) -> str`` (the inverse: ``render(*split(doc)) == doc.text``).
 
 Where the templates come from (:func:`splitter_for`, ``splitter="auto"`` tries them in this order):
@@ -140,6 +142,30 @@ class LabelSplit:
         return f"{informal} {formal}"
 
 
+@dataclass(frozen=True)
+class BoundarySplit:
+    """A pair format split at a ``boundary`` rather than by a separator (HumanEval's docstring ->
+    code layout, :attr:`core.outcomes.problems.PairFormat.boundary`): the condition is the informal
+    half (the docstring prompt), the completion the formal one (the code); :meth:`render` joins them."""
+
+    name: str
+    fmt: PairFormat
+
+    @classmethod
+    def from_format(cls, fmt: PairFormat) -> BoundarySplit:
+        return cls(name=f"format:{fmt.name}", fmt=fmt)
+
+    @property
+    def boundary(self) -> str:
+        return self.fmt.boundary
+
+    def split(self, doc: Document) -> tuple[str, str] | None:
+        return self.fmt.parse(doc.text)                 # the format's own split (PairFormat.parse)
+
+    def render(self, informal: str, formal: str) -> str:
+        return informal + formal
+
+
 def _first_unsplit(docs: Sequence[Document], splitter: Splitter) -> Document | None:
     for d in docs:
         if splitter.split(d) is None:
@@ -186,17 +212,20 @@ def splitter_for(corpus: Any, target: str, *, splitter: str = "auto", informal_f
                           "'informal statement {nl} formal statement {fl}'.")
 
 
-def _formats(target: str) -> list[PairTemplate]:
+def _formats(target: str) -> list[Splitter]:
     """The target's pair format first (when it has one), then every other registered pair format."""
     from core.outcomes.problems import PAIR_FORMATS, pair_format
 
-    out: list[PairTemplate] = []
+    def layout(fmt: PairFormat) -> Splitter:
+        return BoundarySplit.from_format(fmt) if fmt.boundary else PairTemplate.from_format(fmt)
+
+    out: list[Splitter] = []
     try:
-        out.append(PairTemplate.from_format(pair_format(target)))
+        out.append(layout(pair_format(target)))
     except CorpusError:
         pass
     for name in PAIR_FORMATS.names():
-        t = PairTemplate.from_format(PAIR_FORMATS.get(name))
+        t = layout(PAIR_FORMATS.get(name))
         if t not in out:
             out.append(t)
     return out
@@ -207,5 +236,7 @@ def describe(splitter: Splitter) -> dict:
     if isinstance(splitter, PairTemplate):
         return {"name": splitter.name, "head": splitter.head, "mid": splitter.mid, "end": splitter.end,
                 "informal_first": splitter.informal_first}
+    if isinstance(splitter, BoundarySplit):
+        return {"name": splitter.name, "boundary": splitter.boundary}
     return {"name": splitter.name}
 

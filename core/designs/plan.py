@@ -1,16 +1,16 @@
 """The two designs as plans: what is fine-tuned (and shown in context), in which order, and how long it takes.
 
 - :class:`KindsDesign`: one pair-format source -> its four variants (:mod:`core.designs.kinds`), each
-  fine-tuned at one budget (:class:`core.validation.lab.Regime`) per seed, and each a demonstration
+  fine-tuned at one budget (:class:`core.validation.plan.Regime`) per seed, and each a demonstration
   source of the in-context condition (:class:`IclSettings`, :func:`core.icl.run.run_icl`) per seed.
 - :class:`BudgetDesign`: sources x budgets x seeds, a budget never beyond the source's size (such
   cells are listed as ``skipped``).
 
 :func:`plan_design` validates a design (fast; the kinds variants are derived and registered, which
 the run ids need) and returns a :class:`DesignPlan`: the fine-tunes as
-:class:`core.validation.lab.PlannedRun` (run ids = the results database rows, so a finished run is
+:class:`core.validation.plan.PlannedRun` (run ids = the results database rows, so a finished run is
 never redone), the in-context points, the corpora whose alignment is measured, and
-:func:`expected_seconds` (fine-tunes by the lab's cost model, :func:`core.validation.lab.estimate_seconds`,
+:func:`expected_seconds` (fine-tunes by the lab's cost model, :func:`core.validation.plan.estimate_seconds`,
 learned from this machine's finished runs; outcomes, in-context points and metrics by the constants below).
 
 Execution order (an interrupted design keeps the most useful subset): seed by seed; within a seed,
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Callable
 
 from core.errors import AlignScopeError, opt
 from core.probe import DEFAULT_MODEL
-from core.validation.lab import PlannedRun, Regime
+from core.validation.plan import PlannedRun, Regime
 
 if TYPE_CHECKING:
     from core.designs.kinds import DerivedKinds, KindsConfig
@@ -181,7 +181,7 @@ class DesignPlan:
     """A validated design's work.
 
     Attributes:
-        design: the design.  finetunes: :class:`core.validation.lab.PlannedRun` in execution order
+        design: the design.  finetunes: :class:`core.validation.plan.PlannedRun` in execution order
             (``regime`` = the kind or the budget's label, ``point`` = the kind or the source).
         icl: in-context points.  order: ``("ft"|"icl", index)`` the interleaved execution order.
         points: point -> the corpus its metrics are measured on.
@@ -282,7 +282,7 @@ def validate_kinds(design: KindsDesign) -> None:
 def _plan_kinds(design: KindsDesign, settings) -> DesignPlan:
     from core.designs.kinds import derive_kinds
     from core.finetune.data import check_training_sources
-    from core.finetune.runner import run_id_for
+    from core.finetune.identity import run_id_for
 
     validate_kinds(design)
     derived = derive_kinds(design.kinds_config())
@@ -351,7 +351,7 @@ def _token_count(name: str) -> int:
 
 def _plan_budget(design: BudgetDesign, settings, count: Callable[[str], int]) -> DesignPlan:
     from core.finetune.data import check_training_sources
-    from core.finetune.runner import run_id_for
+    from core.finetune.identity import run_id_for
 
     if len(set(design.sources)) == len(design.sources):
         check_training_sources(list(design.sources), design.target)    # before counting: the test split never trains
@@ -400,13 +400,13 @@ def expected_seconds(plan: DesignPlan, *, todo_finetunes: list[PlannedRun] | Non
                      todo_icl: list[IclPoint] | None = None, metrics: bool = True) -> dict:
     """Expected wall time (s) of the work left: ``{"finetune", "outcomes", "icl", "metrics", "total"}``.
 
-    Fine-tunes: :func:`core.validation.lab.estimate_seconds` (least squares of this machine's finished
+    Fine-tunes: :func:`core.validation.plan.estimate_seconds` (least squares of this machine's finished
     runs: seconds ~ a + b x tokens seen); outcomes: :data:`OUTCOME_S` per outcome per fine-tune; in-context
     points: :func:`icl_seconds`; metrics: :data:`METRIC_S` per (metric, corpus) (an upper bound: cached
     values take no time).
     """
     from core.metrics import METRICS
-    from core.validation.lab import estimate_seconds
+    from core.validation.plan import estimate_seconds
 
     d = plan.design
     fts = plan.finetunes if todo_finetunes is None else todo_finetunes

@@ -127,7 +127,7 @@ def _difference(a, b, runs_a: list[dict], runs_b: list[dict], name: str, *, key=
 
 def kinds_summary(res: Mapping) -> dict:
     """The kinds design's summary (module docstring)."""
-    from core.icl.run import IclResult
+    from core.icl.result import IclResult
 
     plan = res["plan"]
     kinds = list(plan["kinds"])

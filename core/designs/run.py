@@ -3,7 +3,7 @@
 :func:`run_design` plans (:func:`core.designs.plan.plan_design`), then in the plan's order:
 
 - a fine-tune whose row in the results database is ``done`` is skipped (its run id is its
-  configuration and data, :func:`core.finetune.runner.run_id_for`); the others run through
+  configuration and data, :func:`core.finetune.identity.run_id_for`); the others run through
   :func:`core.finetune.runner.run_finetune` with the design's outcomes, their per-problem results
   captured (:func:`core.designs.outcomes.capture_outcomes`) and stored under ``cache/designs/outcomes``;
 - an in-context point found in the previous results file with the same demonstration corpus content
@@ -118,24 +118,17 @@ def run_design(design: KindsDesign | BudgetDesign, *, out: Path | None = None, s
         AlignScopeError: a bad design (:func:`core.designs.plan.plan_design`); another design running on this cache.
         InterruptedError: stopped (the results file holds what finished).
     """
-    from filelock import FileLock, Timeout
-
     from core.designs.plan import expected_seconds, fmt_seconds, plan_design
-    from core.paths import cache_dir
+    from core.paths import cache_dir, exclusive_run
     from core.pipeline import EmbedSettings
 
     settings = settings or EmbedSettings(model=design.model)
     out = Path(out) if out is not None else default_out(design)
     plan = plan_design(design, settings)
     stop = should_stop or (lambda: False)
-    lock = FileLock(str(cache_dir("designs") / "design.lock"))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise AlignScopeError("Another design is running on this cache.",
-                              fix="wait for it to finish (it resumes where it stops), or stop it first.") from None
-    t0 = time.time()
-    try:
+    with exclusive_run(cache_dir("designs") / "design.lock", busy="Another design is running on this cache.",
+                       fix="wait for it to finish (it resumes where it stops), or stop it first."):
+        t0 = time.time()
         state = finetune_status(plan)
         icl_done = prior_icl(plan, out)
         todo_ft = [r for r in plan.finetunes if state[r.run_id] != "done"]
@@ -172,8 +165,6 @@ def run_design(design: KindsDesign | BudgetDesign, *, out: Path | None = None, s
         res = write_results(plan, out, icl_results, wall=time.time() - t0, expected=expected)
         say(f"design {design.name}: results written to {out}")
         return res
-    finally:
-        lock.release()
 
 
 def _one_finetune(plan: DesignPlan, r, settings, *, say: Progress, stop, left: int) -> None:
@@ -280,7 +271,7 @@ def write_results(plan: DesignPlan, out: Path, icl_results: dict[tuple[str, int]
     """Assemble the design's results file (module docstring) and write it atomically; returns it."""
     from core.designs.outcomes import load_run_outcomes
     from core.finetune import results as db
-    from core.paths import atomic_write
+    from core.paths import atomic_write, json_default
     from core.validation.lab import derived_from_target
 
     d = plan.design
@@ -307,13 +298,5 @@ def write_results(plan: DesignPlan, out: Path, icl_results: dict[tuple[str, int]
            "expected_seconds": expected, "derived": plan.derived.to_dict() if plan.derived else None,
            "sizes": plan.sizes, "skipped": plan.skipped, "sources": sources, "runs": rows, "icl": icl,
            "metrics": mfile.get("rows", []), "broken": mfile.get("broken", {})}
-    atomic_write(out, json.dumps(res, indent=1, default=_json_default))
+    atomic_write(out, json.dumps(res, indent=1, default=json_default))
     return res
-
-
-def _json_default(v):
-    if hasattr(v, "item"):
-        return v.item()
-    if isinstance(v, tuple):
-        return list(v)
-    raise TypeError(f"not JSON serialisable: {type(v).__name__}")

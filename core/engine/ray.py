@@ -1,5 +1,8 @@
 """The ``ray`` execution engine: batch embeddings on Ray Data, fine-tune sweeps as Ray tasks.
 
+(Over 500 lines on purpose: one engine class and the worker-side actor and task it ships, kept beside the
+driver code that calls each of them, so a remote call and the code it runs are read together.)
+
 Embeddings (:meth:`RayEngine.embed_missing`):
     Only the batches missing from the store are sent: ``ray.data.from_items`` of their token ids
     (one block per batch), then ``map_batches(ProbeActor, concurrency=actors, num_gpus=1 per actor

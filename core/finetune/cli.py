@@ -67,6 +67,11 @@ def _hparam_parent() -> argparse.ArgumentParser:
     g.add_argument("--outcomes", default="", metavar="NAMES",
                    help="comma-separated target outcomes measured before and after, beside the held-out perplexity "
                         "(e.g. af-nll; `python -m core outcomes list`; default none)")
+    g.add_argument("--quick", action="store_true",
+                   help=f"quick (live) run: the same training, evaluated on a fixed seeded subsample of about "
+                        f"{c.QUICK_EVAL_TOKENS} held-out tokens with a 95%% bootstrap CI over its documents, in bf16 "
+                        "where that is faster (--precision auto); quick runs are their own group, never fitted "
+                        "with full runs")
     j = p.add_argument_group("job")
     j.add_argument("--detach", action="store_true", help="queue the job and return (follow it in the dashboard)")
     j.add_argument("--restart", action="store_true", help="run again even if an identical run finished")
@@ -94,6 +99,10 @@ def _config_dict(args) -> dict:
         d["learning_rate"] = lr
     if args.outcomes.strip():
         d["outcomes"] = [n.strip() for n in args.outcomes.split(",") if n.strip()]
+    if args.quick:
+        from core.finetune.config import QUICK_EVAL_TOKENS
+
+        d["eval_subsample_tokens"] = QUICK_EVAL_TOKENS
     return d
 
 
@@ -104,7 +113,7 @@ def _settings(args):
 def _explain(config, args: argparse.Namespace) -> int:
     """``finetune --explain``: the packed documents and the run's identity, nothing trained."""
     from core.finetune.data import build_training_data
-    from core.finetune.runner import data_identity, run_id_for
+    from core.finetune.identity import data_identity, run_id_for
     from core.probe import load_probe
 
     data = build_training_data(config, load_probe(config.model, device=config.device, progress=False).tokenizer)
@@ -172,6 +181,11 @@ def _table(rows: list[dict]) -> str:
         lines.append(f"{r['label'][:22]:22s} {r['status']:9s} {ci:26s} {_num(r.get('familiarity')):>11s} "
                      f"{_num(r.get('ppl_before')):>10s} {_num(r.get('ppl_after')):>10s} {_num(r.get('tokens_trained')):>7s} "
                      f"{_num(r.get('wall_seconds'), 0):>7s}")
+        if r.get("quick"):
+            docs = len(r.get("eval_documents") or [])
+            lines.append(f"{'':22s} quick: perplexity after 95% CI [{_num(r.get('ppl_ci_low'))}, "
+                         f"{_num(r.get('ppl_ci_high'))}] over a seeded subsample of {docs} held-out documents "
+                         f"({_num(r.get('eval_tokens'))} tokens)")
         if r.get("error"):
             lines.append(f"{'':22s} error: {r['error']}")
         elif r.get("notes"):
@@ -211,7 +225,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     check_model_file(args.model)
     config = FinetuneConfig(source=args.source, mixture=args.mixture, **_config_dict(args))
     from core.finetune.estimate import check_finetune
-    from core.finetune.runner import validate
+    from core.finetune.identity import validate
 
     validate(config)                                      # bad input first (target, sources, contamination)
     if args.explain:
@@ -247,7 +261,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     settings = _settings(args)
     from core.finetune.estimate import check_finetune
     from core.finetune.experiment import experiment_configs
-    from core.finetune.runner import validate
+    from core.finetune.identity import validate
 
     total = 0.0
     for c in experiment_configs(args.target, sources, _config_dict(args)):

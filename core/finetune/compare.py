@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
@@ -37,8 +37,8 @@ if TYPE_CHECKING:
 
 #: The pool of the committed experiment: every demo corpus but the target's splits (the two
 #: ProofNet-valid corpora are listed and excluded as derived from the target, as a user's pool would).
-DEFAULT_POOL = ("agda-stdlib", "champ", "coq-stdlib", "foldoc", "gcide", "hol-light", "humaneval", "linux-doc",
-                "metamath", "news", "python-docs", "python-stdlib", "sympy", "wikipedia", "proofnet-valid",
+DEFAULT_POOL = ("agda-stdlib", "champ", "coq-stdlib", "foldoc", "gcide", "hol-light", "linux-doc",
+                "metamath", "news", "python-docs", "python-docstrings", "python-stdlib", "sympy", "wikipedia", "proofnet-valid",
                 "proofnet-informal")
 #: Methods in execution order within a seed (model-free ones first, so an early stop has them).
 DEFAULT_METHODS = ("random", "dsir", "zip-fit", "t2v-greedy", "unigram-cos", "best-single", "t2v-topk")
@@ -138,26 +138,19 @@ def run_compare(cfg: CompareConfig, *, out: Path, say: Say = print, limit: int |
     Raises:
         AlignScopeError: bad configuration, another compare running on this cache.
     """
-    from filelock import FileLock, Timeout
-
     from core.finetune import results as db
-    from core.finetune.runner import run_finetune, run_id_for
-    from core.paths import cache_dir
+    from core.finetune.identity import run_id_for
+    from core.paths import cache_dir, exclusive_run
     from core.probe import load_probe
     from core.selection.base import SelectionContext
-    from core.selection.export import load_selection, save_selection, selections_dir
+    from core.selection.export import selections_dir
     from core.selection.pool import load_pool
-    from core.selection.select import run_selection, with_texts
 
     validate_compare(cfg)
-    lock = FileLock(str(cache_dir("selection") / ("compare-select.lock" if select_only else "compare.lock")))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise AlignScopeError("Another selection comparison is running on this cache.",
-                              fix="wait for it (it resumes where it stops), or stop it first.") from None
-    stop = should_stop or (lambda: False)
-    try:
+    lock = cache_dir("selection") / ("compare-select.lock" if select_only else "compare.lock")
+    with exclusive_run(lock, busy="Another selection comparison is running on this cache.",
+                       fix="wait for it (it resumes where it stops), or stop it first."):
+        stop = should_stop or (lambda: False)
         from core.settings import EmbedSettings
 
         probe = load_probe(cfg.model, progress=False)
@@ -167,15 +160,7 @@ def run_compare(cfg: CompareConfig, *, out: Path, say: Say = print, limit: int |
                                settings=EmbedSettings(model=cfg.model), should_stop=stop,
                                progress=lambda d, n, m: say(f"  per-window embeddings {d}/{n}: {m}"))
         settings = align_settings(cfg)
-        runs: list[dict] = []
-        for seed in cfg.seeds:
-            for method in cfg.methods:
-                name = selection_name(cfg, pool.fingerprint, method, seed)
-                fc = finetune_config(cfg, name, seed)
-                # a run's id follows its packed data, so it is known once its selection is saved
-                known = (selections_dir() / f"{name}.json").exists()
-                runs.append({"method": method, "seed": seed, "selection": name,
-                             "run_id": run_id_for(fc, settings) if known else None})
+        runs = _planned(cfg, pool.fingerprint, settings)
         t0 = time.time()
         done_now = 0
         from core.execution import RunRequest, current_engine
@@ -191,15 +176,7 @@ def run_compare(cfg: CompareConfig, *, out: Path, say: Say = print, limit: int |
             if stop():
                 raise InterruptedError("stopped by request")
             say(f"[{k + 1}/{len(runs)}] {r['method']} seed {r['seed']}: selecting")
-            if not (selections_dir() / f"{r['selection']}.json").exists():
-                res = run_selection(method=r["method"], target=cfg.target, pool_config=cfg.pool_config(),
-                                    budget=cfg.budget, seed=r["seed"], share=cfg.share, context=ctx,
-                                    should_stop=stop)
-                save_selection(with_texts(res, pool, probe.tokenizer), r["selection"])
-                say(f"  {len(res.windows)} windows, {res.tokens} tokens, alignment {res.alignment['value']:.4f}, "
-                    f"{res.seconds:.1f} s; sources {_top(res.composition)}")
-            else:
-                load_selection(r["selection"])
+            _select(cfg, r, ctx, pool, probe, stop=stop, say=say)
             r["run_id"] = r["run_id"] or run_id_for(finetune_config(cfg, r["selection"], r["seed"]), settings)
             if select_only:
                 write_results(cfg, runs, out, wall=time.time() - t0, ctx=ctx)
@@ -209,15 +186,7 @@ def run_compare(cfg: CompareConfig, *, out: Path, say: Say = print, limit: int |
                                           label=f"{r['method']} seed {r['seed']}"))
                 done_now += 1
                 continue
-            t1 = time.time()
-            try:
-                out_row = run_finetune(finetune_config(cfg, r["selection"], r["seed"]), settings, run_id=r["run_id"],
-                                       should_stop=stop)
-                say(f"  perplexity {out_row['ppl_before']:.3f} -> {out_row['ppl_after']:.3f} in {time.time() - t1:.0f} s")
-            except InterruptedError:
-                raise
-            except Exception as exc:     # recorded as failed in its row; the comparison goes on
-                say(f"  FAILED: {exc}")
+            _finetune(cfg, r, settings, stop=stop, say=say)
             done_now += 1
             write_results(cfg, runs, out, wall=time.time() - t0, ctx=ctx)
         for _ in current_engine().run_finetunes(pending, should_stop=stop, log=say):   # rows recorded here
@@ -225,8 +194,52 @@ def run_compare(cfg: CompareConfig, *, out: Path, say: Say = print, limit: int |
         res = write_results(cfg, runs, out, wall=time.time() - t0, ctx=ctx)
         say(f"selection comparison: results written to {out}")
         return res
-    finally:
-        lock.release()
+
+
+def _planned(cfg: CompareConfig, pool_fingerprint: str, settings) -> list[dict]:
+    """One ``{"method", "seed", "selection", "run_id"}`` per (seed, method); the run id is known only
+    once its selection is saved (a run's id follows its packed data), else None."""
+    from core.finetune.identity import run_id_for
+    from core.selection.export import selections_dir
+
+    runs = []
+    for seed in cfg.seeds:
+        for method in cfg.methods:
+            name = selection_name(cfg, pool_fingerprint, method, seed)
+            known = (selections_dir() / f"{name}.json").exists()
+            runs.append({"method": method, "seed": seed, "selection": name,
+                         "run_id": run_id_for(finetune_config(cfg, name, seed), settings) if known else None})
+    return runs
+
+
+def _select(cfg: CompareConfig, r: dict, ctx, pool, probe, *, stop: Callable[[], bool], say: Say) -> None:
+    """Make and save run ``r``'s selection unless it is saved already (then check that it loads)."""
+    from core.selection.export import load_selection, save_selection, selections_dir
+    from core.selection.select import run_selection, with_texts
+
+    if (selections_dir() / f"{r['selection']}.json").exists():
+        load_selection(r["selection"])
+        return
+    res = run_selection(method=r["method"], target=cfg.target, pool_config=cfg.pool_config(), budget=cfg.budget,
+                        seed=r["seed"], share=cfg.share, context=ctx, should_stop=stop)
+    save_selection(with_texts(res, pool, probe.tokenizer), r["selection"])
+    say(f"  {len(res.windows)} windows, {res.tokens} tokens, alignment {res.alignment['value']:.4f}, "
+        f"{res.seconds:.1f} s; sources {_top(res.composition)}")
+
+
+def _finetune(cfg: CompareConfig, r: dict, settings, *, stop: Callable[[], bool], say: Say) -> None:
+    """Fine-tune on run ``r``'s selection here; a failure is recorded in its row and said, not raised."""
+    from core.finetune.runner import run_finetune
+
+    t1 = time.time()
+    try:
+        row = run_finetune(finetune_config(cfg, r["selection"], r["seed"]), settings, run_id=r["run_id"],
+                           should_stop=stop)
+        say(f"  perplexity {row['ppl_before']:.3f} -> {row['ppl_after']:.3f} in {time.time() - t1:.0f} s")
+    except InterruptedError:
+        raise
+    except Exception as exc:     # recorded as failed in its row; the comparison goes on
+        say(f"  FAILED: {exc}")
 
 
 def _top(comp: dict, n: int = 3) -> str:

@@ -19,6 +19,8 @@ DEFAULT_SEQ_LEN = 128
 DEFAULT_BATCH_SIZE = 8
 DEFAULT_TARGET = "proofnet"
 METHODS = ("full", "lora")
+#: Held-out tokens a quick (live) run is evaluated on (issue 26): a seeded document subsample.
+QUICK_EVAL_TOKENS = 4096
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,15 @@ class FinetuneConfig:
             held-out perplexity that every run records; canonical names, in the order given. Part of
             a run's identity only when not empty (runs made before outcomes keep their ids); not a
             hyperparameter (runs measuring other outcomes stay comparable on perplexity).
+        eval_subsample_tokens: ``0`` (default) evaluates the whole held-out split; ``N > 0`` is a
+            **quick** run (``finetune --quick``: :data:`QUICK_EVAL_TOKENS`): evaluated on a fixed,
+            seeded subsample of the held-out documents holding at least ``N`` scored tokens
+            (:func:`core.finetune.quick.eval_subsample`; the document ids are recorded), with a
+            95% bootstrap CI over those documents, and ``precision="auto"`` resolved to bf16 where
+            it is faster (:meth:`resolved_precision`); no training checkpoints (a killed quick run
+            trains again from step 0). Same training as a full run; part of the
+            identity and of the hyperparameters only when not 0, so quick runs form their own
+            comparability group and never enter a fit with full runs.
     """
 
     source: str | None = None
@@ -76,6 +87,7 @@ class FinetuneConfig:
     save_adapter: bool = True
     precision: str = "auto"
     outcomes: tuple[str, ...] = ()
+    eval_subsample_tokens: int = 0
 
     def __post_init__(self) -> None:
         if self.outcomes:
@@ -91,7 +103,7 @@ class FinetuneConfig:
             raise AlignScopeError(f"Unknown fine-tuning method {self.method!r}.", fix="use full or lora.")
         checks = [("budget_tokens", self.budget_tokens, 1), ("seq_len", self.seq_len, 2),
                   ("batch_size", self.batch_size, 1), ("eval_batch_size", self.eval_batch_size, 1),
-                  ("lora_r", self.lora_r, 1)]
+                  ("lora_r", self.lora_r, 1), ("eval_subsample_tokens", self.eval_subsample_tokens, 0)]
         for name, value, low in checks:
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise AlignScopeError(f"Fine-tune setting {name}={value!r} is invalid.",
@@ -106,18 +118,26 @@ class FinetuneConfig:
         check_precision(self.precision)
 
     @property
+    def quick(self) -> bool:
+        """A quick (live) run: evaluated on a seeded subsample of the held-out split (issue 26)."""
+        return self.eval_subsample_tokens > 0
+
+    @property
     def label(self) -> str:
         """The run's name in tables and plots: the source, or ``mixture:NAME``."""
         return self.source or f"mixture:{self.mixture}"
 
     def to_dict(self) -> dict:
-        """All fields (job parameters, a row's ``hparams``); ``outcomes`` only when not empty, so the
-        dicts of runs without outcomes are those written before outcomes existed."""
+        """All fields (job parameters, a row's ``hparams``); ``outcomes`` only when not empty and
+        ``eval_subsample_tokens`` only when not 0, so the dicts of full runs without outcomes are
+        those written before either existed."""
         d = asdict(self)
         if self.outcomes:
             d["outcomes"] = list(self.outcomes)
         else:
             d.pop("outcomes")
+        if not self.eval_subsample_tokens:
+            d.pop("eval_subsample_tokens")
         return d
 
     @classmethod
@@ -140,11 +160,14 @@ class FinetuneConfig:
     def resolved_precision(self) -> str:
         """``fp32`` or ``bf16``: the precision this run trains and evaluates in.
 
-        ``auto`` is ``fp32`` for fine-tunes on every device (``bf16`` only when asked for): bf16
+        ``auto`` is ``fp32`` for full fine-tunes on every device (``bf16`` only when asked for): bf16
         mixed-precision training missed the 1% tolerance of issue 10 (bench/finetune.py, seed 1,
         4,000 tokens, fine-tuned perplexity on ProofNet test, bf16 vs fp32: coq-stdlib +0.39%,
         wikipedia +0.06%, proofnet-valid +4.32%), while bf16 evaluation alone stays within 0.2%.
-        ``fp32``/``bf16`` are kept as asked (:func:`core.precision.check_precision`).
+        For a :attr:`quick` run, ``auto`` is :func:`core.precision.resolve_precision`'s choice (bf16
+        where it is faster on the device, ``$ALIGNSCOPE_FAST_BF16`` pins it): speed matters live,
+        and quick runs are their own comparability group. ``fp32``/``bf16`` are kept as asked
+        (:func:`core.precision.check_precision`).
 
         Raises:
             AlignScopeError: unknown precision; ModelError: the device does not exist here.
@@ -152,8 +175,14 @@ class FinetuneConfig:
         from core.precision import check_precision
         from core.probe import resolve_device
 
-        resolve_device(self.device)
-        return "fp32" if check_precision(self.precision) == "auto" else self.precision
+        device = resolve_device(self.device)
+        if check_precision(self.precision) != "auto":
+            return self.precision
+        if self.quick:
+            from core.precision import resolve_precision
+
+            return resolve_precision("auto", device)
+        return "fp32"
 
     def resolved(self) -> "FinetuneConfig":
         """This configuration with :attr:`precision` resolved (``fp32`` or ``bf16``, never ``auto``)."""

@@ -36,11 +36,13 @@ if TYPE_CHECKING:
     from core.finetune.config import FinetuneConfig
 
 def check_training_sources(sources: list[str], target: str) -> HeldOut:
-    """Refuse training on the target's evaluation split; returns :func:`heldout_split` of the target.
+    """Refuse training on the target's evaluation split, or on any benchmark's test split; returns
+    :func:`heldout_split` of the target.
 
     Raises:
         AlignScopeError: a source holds the evaluation split (e.g. ``proofnet`` or ``proofnet-af``
-            when evaluating on ProofNet's test split); CorpusError: a source reproduces any
+            when evaluating on ProofNet's test split), or is another target benchmark's test split
+            (``proofnet`` when evaluating on ``humaneval``; a corpus of domain ``target benchmark``); CorpusError: a source reproduces any
             benchmark's held-out split by content (:func:`core.corpora.contamination.check_sources`).
     """
     held = heldout_split(target)
@@ -51,8 +53,17 @@ def check_training_sources(sources: list[str], target: str) -> HeldOut:
             f"Training source {', '.join(map(repr, bad))} holds the evaluation split of target {target!r} "
             f"(corpus {held.corpus!r}): training on the test data would make its perplexity meaningless.{alt}",
             fix="choose a source that is disjoint from the target's held-out split.")
-    from core.corpora.contamination import check_sources
+    from core.corpora import get_corpus
+    from core.corpora.contamination import BENCHMARK_DOMAIN, check_sources
 
+    other = [s for s in sources if s in {c for _, members in BENCHMARKS.values() for c in members}
+             or get_corpus(s).spec.domain == BENCHMARK_DOMAIN]         # another benchmark's test split
+    if other:
+        raise AlignScopeError(
+            f"Training source {', '.join(map(repr, other))} is the held-out (test) split of a target benchmark: "
+            "a test split is never trained on, whichever target is evaluated.",
+            fix="choose a source that is not a benchmark's test split (e.g. proofnet-valid, or python-docstrings "
+                "for code).")
     check_sources(sources)          # by content, whatever the corpus is called (core.corpora.contamination)
     return held
 
@@ -204,7 +215,7 @@ def mixture_documents(name: str, tokenizer: PreTrainedTokenizerBase, *, mixture:
 
 #: Version of the packing procedure (:func:`pack_documents`, :func:`source_documents`,
 #: :func:`build_training_data`). Bump it with any change of what they produce: it keys the memo of
-#: :func:`core.finetune.runner.data_identity`, and ``tests/core/finetune/test_data.py`` pins the
+#: :func:`core.finetune.identity.data_identity`, and ``tests/core/finetune/test_data.py`` pins the
 #: packing of a fixed corpus and seed so that such a change cannot pass unnoticed.
 PACKING_VERSION = 2
 

@@ -11,10 +11,12 @@ Estimate (:func:`estimate_finetune`):
   exact when the whole source fits in the sample;
 - training tokens ``= min(budget, source tokens)`` (a source smaller than the budget is trained on
   everything it has), tokens seen ``= training tokens x epochs``;
-- seconds ``= tokens seen / throughput + EVAL_S``. Throughput (tokens seen per second of training):
-  the median over finished runs in the results store with the same model, method and device kind,
-  else :data:`FALLBACK_TOKENS_PER_S` (measured: bench/finetune.json, SmolLM2-135M full fine-tune on
-  CPU, 1 thread, 2 x 4,000 tokens in 116 s = 69 tokens/s; the CUDA figure is a conservative guess).
+- seconds ``= tokens seen / throughput + fixed cost``. Throughput (tokens seen per second of
+  training) and fixed cost (wall minus training seconds: evaluations, loading, alignment): the
+  medians over finished runs in the results store with the same model, method, device kind,
+  resolved precision and kind (quick or full), else :data:`FALLBACK_TOKENS_PER_S` (measured:
+  bench/finetune.json, SmolLM2-135M full fine-tune on CPU, 1 thread, 2 x 4,000 tokens in 116 s = 69
+  tokens/s; the CUDA figure is a conservative guess) and :data:`EVAL_S` / :data:`QUICK_EVAL_S`.
 """
 from __future__ import annotations
 
@@ -38,6 +40,9 @@ SAMPLE_CHARS = 200_000
 FALLBACK_TOKENS_PER_S = {"cpu": 69.0, "cuda": 2000.0}
 #: Fixed cost of a run besides training: base and fine-tuned perplexity on the held-out split (s, CPU).
 EVAL_S = 180.0
+#: The same for a quick run (``finetune --quick``: a 4,096-token subsample, the base cached; s, CPU):
+#: bench/finetune_quick.py measured 11-15 s of wall minus training seconds a run, 24 s for the first (docs/results/finetune_quick_cpu.json).
+QUICK_EVAL_S = 15.0
 
 
 class ConfirmationNeeded(AlignScopeError):
@@ -138,22 +143,29 @@ def _as_dict(value) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-def _throughput(config, device_kind: str) -> tuple[float, str]:
-    """Tokens seen per training second: the median of comparable finished runs, else the fallback."""
-    rates = []
+def _throughput(config, device_kind: str) -> tuple[float, float, str]:
+    """Tokens seen per training second and the fixed seconds of a run: the medians of comparable
+    finished runs (model, method, device, resolved precision, quick or full), else the fallbacks."""
+    rates, fixed = [], []
     try:
         from core.finetune import results
 
+        precision = config.resolved_precision()
         for r in (results.list_runs() if results.db_path().is_file() else []):      # never creates the store
             if (r.get("status") == "done" and r.get("model") == config.model and r.get("method") == config.method
                     and r.get("train_seconds") and r.get("tokens_seen")
+                    and (r.get("precision") or "fp32") == precision and bool(r.get("quick")) == config.quick
                     and str(_as_dict(r.get("hparams")).get("device", "auto")) in (config.device, "auto")):
                 rates.append(r["tokens_seen"] / r["train_seconds"])
+                if r.get("wall_seconds"):
+                    fixed.append(max(r["wall_seconds"] - r["train_seconds"], 0.0))
     except Exception:                 # the results store is optional here: its own commands report damage
-        rates = []
+        rates, fixed = [], []
+    default_fixed = (QUICK_EVAL_S if config.quick else EVAL_S) * (1 if device_kind == "cpu" else 0.1)
     if rates:
-        return statistics.median(rates), f"median of {len(rates)} finished run(s) in the results store"
-    return FALLBACK_TOKENS_PER_S[device_kind], f"default for {device_kind}, no finished run to learn from"
+        return (statistics.median(rates), statistics.median(fixed) if fixed else default_fixed,
+                f"median of {len(rates)} finished run(s) in the results store")
+    return FALLBACK_TOKENS_PER_S[device_kind], default_fixed, f"default for {device_kind}, no finished run to learn from"
 
 
 def estimate_finetune(config: FinetuneConfig, *, limit_s: float = DEFAULT_LIMIT_S) -> FinetuneEstimate:
@@ -172,8 +184,8 @@ def estimate_finetune(config: FinetuneConfig, *, limit_s: float = DEFAULT_LIMIT_
     if config.source:
         src, exact = source_tokens(get_corpus(config.source), load_probe(config.model, device="cpu", progress=False).tokenizer)
     train = budget if src is None else min(budget, src)
-    rate, basis = _throughput(config, kind)
-    seconds = train * config.epochs / rate + EVAL_S * (1 if kind == "cpu" else 0.1)
+    rate, fixed, basis = _throughput(config, kind)
+    seconds = train * config.epochs / rate + fixed
     return FinetuneEstimate(budget=budget, source_tokens=src, exact=exact, train_tokens=train, epochs=config.epochs,
                             tokens_per_s=rate, basis=basis, seconds=seconds, limit_s=limit_s)
 

@@ -21,8 +21,9 @@ from core.finetune.config import FinetuneConfig
 from core.settings import EmbedSettings
 
 #: Candidate sources of the demo pack for the ProofNet experiment (formal maths, informal maths,
-#: code, general prose), all disjoint from ProofNet's test split.
-DEFAULT_SOURCES = ("proofnet-valid", "proofnet-informal", "coq-stdlib", "metamath", "hol-light", "humaneval",
+#: code, general prose), all disjoint from every benchmark's test split (``python-docstrings``, not
+#: ``humaneval``, which is the docstring -> code target benchmark).
+DEFAULT_SOURCES = ("proofnet-valid", "proofnet-informal", "coq-stdlib", "metamath", "hol-light", "python-docstrings",
                    "python-stdlib", "wikipedia", "news")
 
 
@@ -123,7 +124,8 @@ def run_experiment(params: dict, *, job_id: str, progress: Callable[[int, int, s
     Returns:
         ``{"runs": {source: {"run_id", "status", "error"}}, "done": n, "failed": n}``.
     """
-    from core.finetune.runner import combine_progress, run_id_for
+    from core.finetune.runner import combine_progress
+    from core.finetune.identity import run_id_for
 
     stop = should_stop or (lambda: False)
     say = log or (lambda m: None)

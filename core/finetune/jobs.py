@@ -37,7 +37,7 @@ KINDS = ("finetune", "experiment")
 def _lower_priority() -> None:
     """Worker setup: nice 10 (unless ``ALIGNSCOPE_NO_NICE``), so the dashboard stays responsive.
 
-    (Torch threads are chosen per run by :func:`core.finetune.runner.choose_threads`.)
+    (Torch threads are chosen per run by :func:`core.finetune.machine.choose_threads`.)
     """
     if os.environ.get("ALIGNSCOPE_NO_NICE"):
         return
@@ -172,9 +172,9 @@ def submit_finetune(config: FinetuneConfig, settings: EmbedSettings = None, *, r
     job it started on SIGTERM as on Ctrl-C.
 
     Raises:
-        AlignScopeError: bad input (see :func:`core.finetune.runner.validate`).
+        AlignScopeError: bad input (see :func:`core.finetune.identity.validate`).
     """
-    from core.finetune.runner import run_params, validate
+    from core.finetune.identity import run_params, validate
     from core.pipeline import EmbedSettings
 
     settings = settings or EmbedSettings()
@@ -229,7 +229,7 @@ def submit_experiment(target: str, sources: list[str], base: FinetuneConfig | di
         AlignScopeError: no source, a source on the target's held-out split, an uninstalled source.
     """
     from core.finetune.experiment import experiment_configs, experiment_params
-    from core.finetune.runner import run_id_for, validate
+    from core.finetune.identity import run_id_for, validate
     from core.pipeline import EmbedSettings
 
     settings = settings or EmbedSettings()

@@ -105,12 +105,25 @@ def label_positions(xs: Sequence[float], ys: Sequence[float], labels: Sequence[s
 DERIVED = "#ff7f0e"
 
 
+#: Legend name of quick runs' points (``finetune --quick``: perplexity on a seeded held-out subsample).
+QUICK_POINTS = "quick runs (bars: 95% CI over the held-out subsample's documents)"
+
+
+def _bounds(r: dict) -> tuple[float | None, float | None]:
+    """A point's vertical bar: ``ppl_low`` / ``ppl_high`` (e.g. min–max over seeds), else a quick
+    run's 95% CI over documents (``ppl_ci_low`` / ``ppl_ci_high``)."""
+    if r.get("ppl_low") is not None or r.get("ppl_high") is not None:
+        return r.get("ppl_low"), r.get("ppl_high")
+    return r.get("ppl_ci_low"), r.get("ppl_ci_high")
+
+
 def _y_error(pts: list[dict]) -> dict | None:
-    """Vertical error bars from ``ppl_low`` / ``ppl_high`` (e.g. min–max over seeds), when rows have them."""
-    if not any(r.get("ppl_low") is not None and r.get("ppl_high") is not None for r in pts):
+    """Vertical error bars from :func:`_bounds`, when rows have them."""
+    bounds = [_bounds(r) for r in pts]
+    if not any(lo is not None and hi is not None for lo, hi in bounds):
         return None
-    lo = [max(0.0, r["ppl_after"] - r["ppl_low"]) if r.get("ppl_low") is not None else 0.0 for r in pts]
-    hi = [max(0.0, r["ppl_high"] - r["ppl_after"]) if r.get("ppl_high") is not None else 0.0 for r in pts]
+    lo = [max(0.0, r["ppl_after"] - b[0]) if b[0] is not None else 0.0 for r, b in zip(pts, bounds)]
+    hi = [max(0.0, b[1] - r["ppl_after"]) if b[1] is not None else 0.0 for r, b in zip(pts, bounds)]
     return dict(type="data", symmetric=False, array=hi, arrayminus=lo, thickness=1, color="#7f7f7f")
 
 
@@ -133,6 +146,9 @@ def _scatter_with_fit(rows, x: str, xtitle: str, title: str, base: float | None,
 
     pts = plottable(rows, x)
     fit = fit_rows(rows, x)
+    if pts and all(r.get("quick") for r in pts):       # a quick group: marked in the legend and the title
+        points_name = QUICK_POINTS if points_name == "fine-tuned runs" else points_name
+        title = f"{title} (quick runs)"
     fig = go.Figure()
     if fit is not None:
         xs = np.array([r[x] for r in pts], dtype=float)
@@ -185,7 +201,8 @@ def alignment_figure(rows: list[dict], *, target: str = "", base: float | None =
     (:func:`core.validation.committed.lab_groups`). A row may also carry ``ppl_low`` / ``ppl_high``
     (vertical error bars, e.g. min–max over seeds), ``ppl_seeds`` (listed in the hover) and
     ``derived`` (training text derived from the target benchmark: an orange diamond, still in the fit).
-    ``points_name`` names the points in the legend.
+    Quick runs (``quick``) have their 95% CI over documents as bars, and a group of them is named
+    "quick" in the legend (:data:`QUICK_POINTS`) and the title. ``points_name`` names the points.
     """
     base = base if base is not None else base_perplexity(rows)
     t = f"Alignment with {target} vs test perplexity after fine-tuning" if target else "Alignment vs test perplexity"

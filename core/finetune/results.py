@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from sqlalchemy import Engine, Float, Integer, String, Text, create_engine, event, select
+from sqlalchemy import Boolean, Engine, Float, Integer, String, Text, create_engine, event, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -83,7 +83,7 @@ class _State:
         return d
 
 
-_JSON_COLUMNS = ("hparams", "align_settings", "run_ids", "packed_documents", "outcomes")
+_JSON_COLUMNS = ("hparams", "align_settings", "run_ids", "packed_documents", "outcomes", "eval_documents")
 
 
 class Run(_State, Base):
@@ -125,6 +125,10 @@ class Run(_State, Base):
     nll_before: Mapped[float | None] = mapped_column(Float)
     nll_after: Mapped[float | None] = mapped_column(Float)
     eval_tokens: Mapped[int | None] = mapped_column(Integer)
+    quick: Mapped[bool | None] = mapped_column(Boolean)          # evaluated on a seeded subsample (finetune --quick)
+    eval_documents: Mapped[str | None] = mapped_column(Text)     # JSON [doc_id, ...] of a quick run's subsample
+    ppl_ci_low: Mapped[float | None] = mapped_column(Float)      # 95% bootstrap CI of ppl_after over documents (quick)
+    ppl_ci_high: Mapped[float | None] = mapped_column(Float)
     familiarity: Mapped[float | None] = mapped_column(Float)     # base model perplexity on the training data
     outcomes: Mapped[str | None] = mapped_column(Text)           # JSON {name: {value, ci_low, ci_high, before, ...}} (config.outcomes)
     train_loss_first: Mapped[float | None] = mapped_column(Float)
@@ -405,7 +409,7 @@ def cache_put(key: dict, value: dict) -> None:
 
 
 TABLE_COLUMNS = ("label", "status", "alignment", "align_ci_low", "align_ci_high", "familiarity", "ppl_before",
-                 "ppl_after", "tokens_trained", "train_steps", "train_loss_first", "train_loss_last",
+                 "ppl_after", "ppl_ci_low", "ppl_ci_high", "quick", "tokens_trained", "train_steps", "train_loss_first", "train_loss_last",
                  "wall_seconds", "model", "method", "target", "notes", "error", "run_id", "experiment_id")
 
 
@@ -425,8 +429,9 @@ def to_frame(rows: list[dict]) -> pd.DataFrame:
 def groups(rows: list[dict]) -> list[dict]:
     """Comparable sets of runs (same target and hyperparameters), most recently updated first.
 
-    Returns rows ``{"group_key", "target", "model", "method", "budget_tokens", "epochs", "learning_rate",
-    "seq_len", "done", "total", "latest", "title"}``.
+    Returns rows ``{"group_key", "target", "model", "method", "quick", "budget_tokens", "epochs",
+    "learning_rate", "seq_len", "done", "total", "latest", "title"}``; ``quick``: a group of quick runs
+    (evaluated on the held-out subsample, ``finetune --quick``), titled "quick · ...".
     """
     out: dict[str, dict] = {}
     for r in rows:
@@ -435,13 +440,14 @@ def groups(rows: list[dict]) -> list[dict]:
         hp = r.get("hparams") if isinstance(r.get("hparams"), dict) else {}
         if g is None:
             g = out[key] = {"group_key": key, "target": r.get("target"), "model": r.get("model"),
-                            "method": r.get("method"), "budget_tokens": hp.get("budget_tokens"),
+                            "method": r.get("method"), "quick": bool(hp.get("eval_subsample_tokens")),
+                            "budget_tokens": hp.get("budget_tokens"),
                             "epochs": hp.get("epochs"), "learning_rate": hp.get("learning_rate"),
                             "seq_len": hp.get("seq_len"), "done": 0, "total": 0, "latest": 0.0}
         g["total"] += 1
         g["done"] += r.get("status") == "done"
         g["latest"] = max(g["latest"], r.get("updated") or 0.0)
     for g in out.values():
-        g["title"] = (f"{g['target']} · {g['model']} · {g['method']} · {g['budget_tokens']} tokens · "
+        g["title"] = (("quick · " if g["quick"] else "") + f"{g['target']} · {g['model']} · {g['method']} · {g['budget_tokens']} tokens · "
                       f"{g['epochs']} ep · lr {g['learning_rate']} · seq {g['seq_len']} ({g['done']}/{g['total']} done)")
     return sorted(out.values(), key=lambda g: -g["latest"])

@@ -32,178 +32,26 @@ job waits ("waiting for another fine-tune") instead of halving the speed of both
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Callable
 
 from core.corpora.memory import InMemoryCorpus
 from core.errors import AlignScopeError
 from core.finetune import results
 from core.finetune.config import FinetuneConfig
-from core.paths import cache_dir, file_lock
+from core.finetune.identity import base_key, eval_set, familiarity_key, run_id_for, validate
+from core.finetune.machine import choose_threads, training_slot
+from core.paths import cache_dir
 
 if TYPE_CHECKING:
-    import torch
     from transformers import PreTrainedTokenizerBase
 
-    from core.finetune.data import HeldOut
     from core.settings import EmbedSettings
-    from core.probe import ProbeNetwork
 
 Progress = Callable[[int, int, str], None]
-
-
-def data_identity(config: FinetuneConfig, *, mixture: object | None = None) -> dict:
-    """What a run is trained and evaluated on, exactly: ``{"train": sha256 of the packed training token
-    ids (:meth:`core.finetune.data.TrainingData.fingerprint`), "eval": sha256 of the held-out split's
-    evaluation windows (:func:`core.finetune.perplexity.windows_fingerprint`)}``.
-
-    Packing needs the tokenizer only (no model weights). The packed fingerprint is memoised in the
-    results store's measurement cache, keyed by every input of the packing: the packing procedure's
-    version (:data:`core.finetune.data.PACKING_VERSION`), the tokenizer, the source corpus's content
-    fingerprint (a mixture: its definition and its sources' fingerprints), seed, budget and
-    ``seq_len``; so a lab plan of a hundred runs does not pack a hundred times. A change of the
-    packing, of the source's documents or of the held-out split changes this identity, so a run made on
-    other data gets another id.
-
-    Args:
-        mixture: the run's ``core.mixture.Mixture`` when it is not saved yet (the lab's dose points).
-
-    Raises:
-        AlignScopeError (CorpusError, ModelError): unknown target, source, mixture or model.
-    """
-    from dataclasses import asdict
-
-    from core.corpora import get_corpus
-    from core.corpora.benchmarks import heldout_split
-    from core.finetune.data import PACKING_VERSION, build_training_data, load_mixture_module
-    from core.finetune.perplexity import corpus_windows
-    from core.probe import load_probe
-
-    probe = load_probe(config.model, device=config.device, progress=False)
-    _, eval_fp = corpus_windows(heldout_split(config.target).corpus, probe.tokenizer, config.seq_len,
-                                tokenizer_fingerprint=probe.tokenizer_fingerprint)
-    if config.mixture:
-        mix = mixture if mixture is not None else load_mixture_module().load_mixture(config.mixture)
-        what = {"mixture": asdict(mix), "sources": {s: get_corpus(s).fingerprint() for s in sorted(mix.weights)}}
-    else:
-        what = {"source": get_corpus(config.source).fingerprint()}
-    key = {"what": "packed training data", "packing": PACKING_VERSION, "tok": probe.tokenizer_fingerprint,
-           "seed": config.seed, "budget": config.budget_tokens, "seq_len": config.seq_len, **what}
-    hit = results.cache_get(key)
-    if hit is None:
-        hit = {"train": build_training_data(config, probe.tokenizer, mixture=mixture).fingerprint()}
-        results.cache_put(key, hit)
-    return {"train": hit["train"], "eval": eval_fp}
-
-
-def run_params(config: FinetuneConfig, settings: EmbedSettings, *, data: dict | None = None,
-               mixture: object | None = None) -> dict:
-    """Job parameters (and identity) of a run: its configuration (:meth:`FinetuneConfig.identity_dict`:
-    the precision resolved, and left out when ``fp32``), the alignment's embedding settings, and the
-    data it is trained and evaluated on (:func:`data_identity`; pass ``data`` when already known).
-
-    Since issue 20 the data is part of the identity: the same settings on differently packed data
-    (another packing procedure, a changed corpus) are another run, never a silent overwrite. Rows
-    recorded before that keep their ids and have no ``train_data_fp`` (their packing is unknown).
-
-    Raises:
-        AlignScopeError: unknown precision, target, source or model.  ModelError: the config's device
-            does not exist here.
-    """
-    return {"config": config.identity_dict(), "settings": settings.to_dict(),
-            "data": dict(data) if data is not None else data_identity(config, mixture=mixture)}
-
-
-def run_id_for(config: FinetuneConfig, settings: EmbedSettings, *, data: dict | None = None,
-               mixture: object | None = None) -> str:
-    """The run id: the id of the ``finetune`` job with :func:`run_params` (same work on the same data ->
-    same id)."""
-    from core.jobs import job_id_for
-
-    return job_id_for("finetune", run_params(config, settings, data=data, mixture=mixture))
-
-
-def validate(config: FinetuneConfig) -> HeldOut:
-    """Fast checks before anything is queued (clear errors for bad input).
-
-    Returns the target's :class:`~core.finetune.data.HeldOut`.
-
-    Raises:
-        AlignScopeError (CorpusError, ModelError): no held-out split, a source on the test split,
-            an unknown/uninstalled source or mixture, an unknown model.
-    """
-    from core.corpora import get_corpus
-    from core.finetune.data import check_training_sources, mixture_sources
-    from core.probe import load_probe
-
-    sources = mixture_sources(config.mixture) if config.mixture else [config.source]
-    held = check_training_sources(sources, config.target)
-    if config.source:
-        c = get_corpus(config.source)
-        if not c.available():
-            raise AlignScopeError(f"Training source {config.source!r} is not installed.",
-                                  fix=f"run: {c.install_hint() or 'install it'}")
-    if config.outcomes:
-        from core.outcomes.base import get_outcome
-
-        for name in config.outcomes:
-            get_outcome(name).check(config.target)
-    load_probe(config.model, device=config.device, progress=False)
-    return held
-
-
-@contextlib.contextmanager
-def training_slot(*, should_stop: Callable[[], bool] | None = None, on_wait: Callable[[], None] | None = None,
-                  poll: float = 1.0) -> Iterator[None]:
-    """Hold the machine-wide fine-tuning lock (one training at a time); waits, polling ``should_stop``
-    every ``poll`` seconds and calling ``on_wait`` once if it has to wait.
-
-    The lock is :func:`core.paths.file_lock` on ``cache/finetune/train.lock`` (``train-<slot>.lock`` per
-    GPU under the ray engine): an OS ``flock``, released by the kernel when its holder dies; the holder's
-    pid is in ``<lock>.owner`` (:func:`core.paths.lock_holder`).
-
-    Raises:
-        InterruptedError: ``should_stop()`` became true while waiting.
-    """
-    slot = os.environ.get("ALIGNSCOPE_TRAINING_SLOT", "")    # set per GPU by the ray engine's tasks
-    path = cache_dir("finetune") / (f"train-{slot}.lock" if slot.replace("-", "").isalnum() else "train.lock")
-    told = (lambda _message: on_wait()) if on_wait else (lambda _message: None)
-    with file_lock(path, what="the fine-tune training slot (one training at a time)", on_wait=told,
-                   should_stop=should_stop or (lambda: False), poll=poll):
-        yield
-
-
-def choose_threads(device: torch.device | str, log: Callable[[str], None] | None = None) -> int | None:
-    """Set torch's CPU threads for a run and return the number (None on CUDA: nothing to do).
-
-    ``$ALIGNSCOPE_TORCH_THREADS`` (the CLI's ``--threads``) wins. Otherwise the idle cores are used:
-    ``max(1, cores - round(1-minute load average))``. On a small shared machine this matters a lot:
-    with the other core busy, two OpenMP threads wait for each other and one thread trains about
-    2.5x faster than two (measured on 2 cores: a SmolLM2-135M step of 8 x 128 tokens took 20 s with
-    one thread and 47 s with two at load 7).
-    """
-    import torch
-
-    if getattr(device, "type", str(device)) == "cuda":
-        return None
-    env = os.environ.get("ALIGNSCOPE_TORCH_THREADS", "")
-    cores = os.cpu_count() or 1
-    if env.isdigit() and int(env) > 0:
-        n = int(env)
-    else:
-        try:
-            load = os.getloadavg()[0]
-        except OSError:
-            load = 0.0
-        n = max(1, min(cores, cores - int(round(load))))
-    torch.set_num_threads(n)
-    if log:
-        log(f"torch CPU threads: {n} of {cores} cores")
-    return n
 
 
 def compute_alignment(config: FinetuneConfig, settings: EmbedSettings, tokenizer: PreTrainedTokenizerBase | None = None,
@@ -242,28 +90,6 @@ class _Phases:
         self.done[phase] = max(0.0, min(1.0, frac)) * self.weights.get(phase, 0.0)
         if self.report:
             self.report(int(100 * sum(self.done.values()) / self.total), 100, message)
-
-
-def base_key(probe: ProbeNetwork, config: FinetuneConfig, split: str, windows_fp: str, precision: str) -> dict:
-    """Cache key of the base model's perplexity on a target's held-out split.
-
-    Model weights, target, split (evaluation corpus), tokenizer, ``seq_len``, the exact windows'
-    fingerprint and the precision (only when not ``fp32``): every input of the figure.
-    """
-    key = {"what": "target", "model": probe.fingerprint, "target": config.target, "split": split,
-           "tok": probe.tokenizer_fingerprint, "seq_len": config.seq_len, "windows": windows_fp}
-    if precision != "fp32":
-        key["precision"] = precision
-    return key
-
-
-def familiarity_key(probe: ProbeNetwork, config: FinetuneConfig, windows_fp: str, precision: str) -> dict:
-    """Cache key of the base model's perplexity on a run's training sequences (familiarity)."""
-    key = {"what": "familiarity", "model": probe.fingerprint, "source": config.label,
-           "tok": probe.tokenizer_fingerprint, "seq_len": config.seq_len, "windows": windows_fp}
-    if precision != "fp32":
-        key["precision"] = precision
-    return key
 
 
 def run_finetune(config: FinetuneConfig, settings: EmbedSettings | dict | None = None, *, run_id: str | None = None,
@@ -349,6 +175,9 @@ class _RunState:
     notes: list = field(default_factory=list)
     eval_windows: list = field(default_factory=list)
     eval_fp: str = ""
+    eval_ids: list | None = None                            # quick runs: the subsample's document ids
+    quick_before: object = None                             # quick runs: text-ppl OutcomeResult (base, fine-tuned)
+    quick_after: object = None
     base: dict | None = None
     fam: dict | None = None
     outcomes_before: dict = field(default_factory=dict)    # {name: OutcomeResult} of the base weights
@@ -383,20 +212,19 @@ def _step_prepare(r: _RunState) -> None:
     results.update_run(r.run_id, tokens_trained=r.data.tokens, tokens_seen=int(round(r.data.tokens * r.config.epochs)),
                        documents_used=r.data.documents, budget_tokens=r.data.requested, notes="; ".join(r.notes) or None,
                        eval_corpus=r.held.corpus, device=str(r.probe.device), precision=r.precision,
-                       hparams=r.config.to_dict(), train_data_fp=r.data.fingerprint(),
+                       hparams=r.config.to_dict(), train_data_fp=r.data.fingerprint(), quick=r.config.quick,
                        packed_documents=[list(p) for p in r.data.packed], phase="training data ready")
     r.say(f"{r.label}: precision {r.precision} on {r.probe.device}")
 
 
 def _step_tokenise(r: _RunState) -> None:
     """The held-out split's windows (memoised per process), the cache keys, the progress weights."""
-    from core.finetune.perplexity import corpus_windows, windows_fingerprint
+    from core.finetune.perplexity import windows_fingerprint
     from core.finetune.train import num_steps
 
     cfg, probe = r.config, r.probe
-    r.eval_windows, r.eval_fp = corpus_windows(r.held.corpus, probe.tokenizer, cfg.seq_len,
-                                               tokenizer_fingerprint=probe.tokenizer_fingerprint)
-    results.update_run(r.run_id, eval_fp=r.eval_fp)
+    r.eval_windows, r.eval_fp, r.eval_ids = eval_set(cfg, probe, r.held.corpus)
+    results.update_run(r.run_id, eval_fp=r.eval_fp, eval_documents=r.eval_ids)
     if not r.eval_windows:
         raise AlignScopeError(f"The held-out split {r.held.corpus!r} of target {cfg.target!r} has no text to evaluate.",
                               fix="check the target corpus.")
@@ -444,15 +272,24 @@ def _step_load(r: _RunState) -> None:
 def _step_base(r: _RunState) -> None:
     """Base-model perplexity on the held-out split: from the cache, or computed once and stored."""
     from core.finetune.perplexity import perplexity
+    from core.finetune.quick import as_perplexity
 
     if r.base is None:
         results.update_run(r.run_id, phase="base-model perplexity")
-        r.base = perplexity(r.model, r.eval_windows, batch_size=r.config.eval_batch_size, pad_id=r.pad_id,
-                            precision=r.precision, should_stop=r.stop,
-                            progress=lambda d, t: r.phases.update("base", d / t, f"base perplexity on {r.held.corpus}: {d}/{t}")).to_dict()
+        progress = lambda d, t: r.phases.update("base", d / t, f"base perplexity on {r.held.corpus}: {d}/{t}")  # noqa: E731
+        if r.config.quick:                       # per document, for the CI (the cached dict keeps them)
+            res = _measure_quick(r, progress)
+            r.base = {**as_perplexity(res).to_dict(), "outcome": res.to_dict()}
+        else:
+            r.base = perplexity(r.model, r.eval_windows, batch_size=r.config.eval_batch_size, pad_id=r.pad_id,
+                                precision=r.precision, should_stop=r.stop, progress=progress).to_dict()
         results.cache_put(r.keys["base"], r.base)
     else:
         r.say(f"{r.label}: base-model perplexity reused from the cache")
+    if r.config.quick:
+        from core.outcomes.base import OutcomeResult
+
+        r.quick_before = OutcomeResult.from_dict(r.base["outcome"])
     results.update_run(r.run_id, ppl_before=r.base["perplexity"], nll_before=r.base["nll"], eval_tokens=r.base["tokens"])
     r.say(f"{r.label}: base-model perplexity on {r.held.corpus}: {r.base['perplexity']:.3f} ({r.base['tokens']} tokens)")
     if r.config.outcomes:
@@ -460,6 +297,7 @@ def _step_base(r: _RunState) -> None:
 
         results.update_run(r.run_id, phase="base-model outcomes")
         r.outcomes_before = base_outcomes(r.probe, r.config.target, r.config.outcomes, precision=r.precision,
+                                          problem_ids=_outcome_ids(r),
                                           batch_size=r.config.eval_batch_size, should_stop=r.stop, model=r.model)
         for name, res in r.outcomes_before.items():
             r.say(f"{r.label}: base-model {name} on {r.config.target}: {res.value:.4f} {res.unit}"
@@ -491,7 +329,7 @@ def _step_train(r: _RunState) -> None:
         r.model = train_mod.lora_wrap(r.model, cfg)
     total = train_mod.num_steps(len(r.data.sequences), cfg)
     results.update_run(r.run_id, phase="training", train_steps=total)
-    sweep_checkpoints(keep=r.run_id)
+    train_mod.sweep_checkpoints(keep=r.run_id)
     t_train = time.perf_counter()
 
     def on_step(step, total, loss):
@@ -503,32 +341,15 @@ def _step_train(r: _RunState) -> None:
         if line.startswith(("resuming", "restarting")):
             results.update_run(r.run_id, message=f"{r.label}: {line.split(' (')[0].split(':')[0]}")
 
+    if cfg.quick:     # a checkpoint is 1.6 GB (weights + AdamW state) for a minute of training: none
+        r.say(f"{r.label}: quick run: no checkpoints (a killed quick run trains again from step 0)")
     tr = train_mod.train(r.model, r.data.sequences, cfg, pad_id=r.pad_id, progress=on_step, should_stop=r.stop,
-                         log=say, checkpoint_dir=train_mod.checkpoint_dir(r.run_id))
+                         log=say, checkpoint_dir=None if cfg.quick else train_mod.checkpoint_dir(r.run_id))
     if tr.resumed_from:
         r.notes.append(f"training resumed at step {tr.resumed_from}/{tr.steps} from its checkpoint after an interruption")
         results.update_run(r.run_id, notes="; ".join(r.notes))
     results.update_run(r.run_id, train_steps=tr.steps, train_loss_first=tr.first_loss, train_loss_last=tr.last_loss,
                        train_seconds=time.perf_counter() - t_train, phase="evaluating")
-
-
-def sweep_checkpoints(*, keep: str | None = None) -> list[str]:
-    """Remove the checkpoint folders (``cache/finetune/checkpoints/<run_id>``) of runs that are done or
-    no longer in the results database (a run killed after it was recorded done, a deleted run); the
-    ones of killed, cancelled or failed runs stay, for the next attempt to resume from. Returns the run
-    ids removed. ``keep``: a run id never removed (the run about to train)."""
-    from core.finetune.train import remove_checkpoints
-
-    root = cache_dir("finetune", "checkpoints")
-    removed = []
-    for folder in sorted(root.iterdir()):
-        if not folder.is_dir() or folder.name == keep:
-            continue
-        row = results.get_run(folder.name, reconcile_first=False)
-        if row is None or row.get("status") == "done":
-            remove_checkpoints(folder)
-            removed.append(folder.name)
-    return removed
 
 
 def _step_evaluate(r: _RunState) -> None:
@@ -537,9 +358,15 @@ def _step_evaluate(r: _RunState) -> None:
     from core.finetune.train import TrainingError
 
     cfg = r.config
-    r.after = perplexity(r.model, r.eval_windows, batch_size=cfg.eval_batch_size, pad_id=r.pad_id,
-                         precision=r.precision, should_stop=r.stop,
-                         progress=lambda d, t: r.phases.update("eval", d / t, f"{r.label}: perplexity on {r.held.corpus}: {d}/{t}"))
+    progress = lambda d, t: r.phases.update("eval", d / t, f"{r.label}: perplexity on {r.held.corpus}: {d}/{t}")  # noqa: E731
+    if cfg.quick:
+        from core.finetune.quick import as_perplexity
+
+        r.quick_after = _measure_quick(r, progress)
+        r.after = as_perplexity(r.quick_after)
+    else:
+        r.after = perplexity(r.model, r.eval_windows, batch_size=cfg.eval_batch_size, pad_id=r.pad_id,
+                             precision=r.precision, should_stop=r.stop, progress=progress)
     if not math.isfinite(r.after.perplexity):
         raise TrainingError(f"The fine-tuned model's perplexity on {r.held.corpus!r} is not finite (nll {r.after.nll}).",
                             fix=f"lower the learning rate (now {cfg.learning_rate:g}).")
@@ -548,7 +375,8 @@ def _step_evaluate(r: _RunState) -> None:
 
         results.update_run(r.run_id, phase="outcomes")
         r.outcomes_after = measure_outcomes(r.model, r.probe.tokenizer, cfg.target, cfg.outcomes,
-                                            precision=r.precision, batch_size=cfg.eval_batch_size, should_stop=r.stop)
+                                            precision=r.precision, batch_size=cfg.eval_batch_size, should_stop=r.stop,
+                                            problem_ids=_outcome_ids(r))
     if cfg.method == "lora" and cfg.save_adapter:
         r.adapter = str(cache_dir("finetune", "adapters", r.run_id))
         r.model.save_pretrained(r.adapter)
@@ -561,15 +389,41 @@ def _step_finish(r: _RunState) -> None:
     r.model = None                     # the next run of an experiment loads a fresh copy
     gc.collect()
     wall = time.time() - r.t0
-    r.say(f"{r.label}: perplexity {r.base['perplexity']:.3f} -> {r.after.perplexity:.3f} in {wall:.0f} s")
-    results.update_run(r.run_id, ppl_after=r.after.perplexity, nll_after=r.after.nll, adapter_path=r.adapter,
-                       outcomes=outcome_record(r.outcomes_after, r.outcomes_before) or None, status="done", phase="done", error=None, finished=time.time(), wall_seconds=wall,
+    after, before, ci = dict(r.outcomes_after), dict(r.outcomes_before), {}
+    if r.quick_after is not None:              # a quick run's perplexity and its CI over documents
+        after["text-ppl"], before["text-ppl"] = r.quick_after, r.quick_before
+        ci = {"ppl_ci_low": r.quick_after.ci[0], "ppl_ci_high": r.quick_after.ci[1]}
+    r.say(f"{r.label}: perplexity {r.base['perplexity']:.3f} -> {r.after.perplexity:.3f}"
+          + (f" (95% CI {ci['ppl_ci_low']:.3f} to {ci['ppl_ci_high']:.3f}, {len(r.eval_ids)} documents, quick)" if ci else "")
+          + f" in {wall:.0f} s")
+    results.update_run(r.run_id, ppl_after=r.after.perplexity, nll_after=r.after.nll, adapter_path=r.adapter, **ci,
+                       outcomes=outcome_record(after, before) or None, status="done", phase="done", error=None, finished=time.time(), wall_seconds=wall,
                        notes="; ".join(r.notes) or None)
     from core.finetune.train import checkpoint_dir, remove_checkpoints
 
     if remove_checkpoints(checkpoint_dir(r.run_id)):      # the run is done: its checkpoints are not needed
         r.say(f"{r.label}: checkpoints removed")
     r.phases.update("eval", 1, f"{r.label}: done")
+
+
+def _measure_quick(r: _RunState, progress: Callable[[int, int], None]):
+    """A quick run's perplexity on its subsample, per document (:func:`core.finetune.quick.measure_quick`)."""
+    from core.finetune.quick import measure_quick
+
+    cfg = r.config
+    return measure_quick(r.model, r.probe.tokenizer, cfg.target, r.eval_ids, seq_len=cfg.seq_len, precision=r.precision,
+                         batch_size=cfg.eval_batch_size, should_stop=r.stop, progress=progress)
+
+
+def _outcome_ids(r: _RunState) -> list[str] | None:
+    """The problems a run measures its outcomes on: all (None), or a quick run's subsample."""
+    if not r.config.quick:
+        return None
+    from core.finetune.quick import outcome_problems
+    from core.outcomes.base import get_outcome
+
+    pair = any(get_outcome(n).uses_pair_format for n in r.config.outcomes)   # af-nll, af-gen: the pairs among them
+    return outcome_problems(r.config.target, r.eval_ids) if pair else list(r.eval_ids)
 
 
 def outcome_record(after: dict, before: dict) -> dict:

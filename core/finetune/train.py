@@ -241,6 +241,26 @@ def remove_checkpoints(folder: str | Path) -> bool:
     return True
 
 
+def sweep_checkpoints(*, keep: str | None = None) -> list[str]:
+    """Remove the checkpoint folders (``cache/finetune/checkpoints/<run_id>``) of runs that are done or
+    no longer in the results database (a run killed after it was recorded done, a deleted run); the
+    ones of killed, cancelled or failed runs stay, for the next attempt to resume from. Returns the run
+    ids removed. ``keep``: a run id never removed (the run about to train)."""
+    from core.finetune import results
+    from core.paths import cache_dir
+
+    root = cache_dir("finetune", "checkpoints")
+    removed = []
+    for folder in sorted(root.iterdir()):
+        if not folder.is_dir() or folder.name == keep:
+            continue
+        row = results.get_run(folder.name, reconcile_first=False)
+        if row is None or row.get("status") == "done":
+            remove_checkpoints(folder)
+            removed.append(folder.name)
+    return removed
+
+
 def _prune(folder: Path, keep: Path | None) -> list[str]:
     """Remove every ``checkpoint-*`` folder (and leftover temporary file) under ``folder`` but ``keep``;
     returns the names removed."""
@@ -293,35 +313,102 @@ def train(model: torch.nn.Module, sequences: list[list[int]], config: FinetuneCo
         TrainingError: the loss became NaN/inf, or the device ran out of memory.
         ValueError: ``save_steps`` < 1.
     """
-    import torch
-    from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments, default_data_collator
+    from transformers import PrinterCallback, Trainer, default_data_collator
 
     dataset = _Dataset(sequences, config.seq_len, pad_id)
     device = next(model.parameters()).device
     state = {"losses": [], "nan": None, "stopped": False}
     total = num_steps(len(sequences), config)
     say = log or (lambda _m: None)
-    resume: Checkpoint | None = None
-    if checkpoint_dir is not None:
-        out_dir = Path(checkpoint_dir)
-        earlier = out_dir.is_dir()
-        out_dir.mkdir(parents=True, exist_ok=True)
-        save_steps = default_save_steps(total) if save_steps is None else int(save_steps)
-        if save_steps < 1:
-            raise ValueError(f"save_steps must be >= 1, not {save_steps}")
-        resume = latest_checkpoint(out_dir, max_steps=total)
-        dropped = _prune(out_dir, resume.path if resume else None)
-        if resume is not None:
-            say(f"resuming from checkpoint step {resume.step}/{total} ({resume.path}); "
-                f"weights, optimiser, scheduler, RNG state and data order restored")
-        elif earlier:
-            say(f"restarting training from step 0: no complete checkpoint of an earlier attempt in {out_dir}"
-                + (f" (removed incomplete: {', '.join(sorted(dropped))})" if dropped else ""))
-        say(f"checkpoints every {save_steps} steps (and at the last) in {out_dir}")
-        out = str(out_dir)
-    else:
-        out = tempfile.mkdtemp(prefix="alignscope-ft-")
-        save_steps = 0
+    out, save_steps, resume = _checkpoints(checkpoint_dir, total, save_steps, say)
+
+    callback = _callback(state, out=out, save_steps=save_steps, progress=progress, should_stop=should_stop, log=log)
+
+    args = _training_args(config, device, out, save_steps)
+    t0 = time.perf_counter()
+    trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=default_data_collator,
+                      callbacks=[callback])
+    trainer.remove_callback(PrinterCallback)      # our callback logs the steps
+    output = _fit(trainer, resume, device, out=out, save_steps=save_steps)
+    steps_done = int(output.global_step)
+    # the whole run's losses, an earlier attempt's included (restored with trainer_state.json)
+    history = [float(h["loss"]) for h in trainer.state.log_history if "loss" in h]
+    losses = history if resume is not None and history else state["losses"]
+    trainer.optimizer = trainer.lr_scheduler = None     # free AdamW state (2x the weights) before evaluation
+    del trainer
+    import gc
+
+    gc.collect()
+    if state["nan"] is not None:
+        raise TrainingError(f"The training loss became NaN/inf at step {state['nan']}.",
+                            fix=f"lower the learning rate (now {config.learning_rate:g}) or check the source's text.")
+    if state["stopped"]:
+        kept = latest_checkpoint(out, max_steps=total) if save_steps else None
+        raise InterruptedError(f"stopped at training step {steps_done}/{total}"
+                               + (f"; its checkpoint (step {kept.step}) is kept: the same command resumes from it"
+                                  if kept else ""))
+    model.eval()
+    return TrainResult(steps=steps_done, losses=losses, seconds=time.perf_counter() - t0,
+                       resumed_from=resume.step if resume else 0, save_steps=save_steps)
+
+
+def _fit(trainer, resume: Checkpoint | None, device, *, out: str, save_steps: int):
+    """``trainer.train()`` (resumed from ``resume``); the temporary output folder removed when not checkpointing.
+
+    Raises:
+        TrainingError: the device ran out of memory.
+    """
+    import torch
+
+    try:
+        return trainer.train(resume_from_checkpoint=str(resume.path) if resume else None)
+    except (RuntimeError, MemoryError) as exc:
+        if _is_oom(exc):
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            raise TrainingError(f"Out of memory while fine-tuning on {device}: {exc}",
+                                fix="lower the batch size or sequence length, or use --method lora.") from exc
+        raise
+    finally:
+        if not save_steps:
+            shutil.rmtree(out, ignore_errors=True)
+
+
+def _checkpoints(checkpoint_dir: str | Path | None, total: int, save_steps: int | None,
+                 say: Callable[[str], None]) -> tuple[str, int, Checkpoint | None]:
+    """``(output folder, save_steps, checkpoint to resume from)`` of a training call: the run's folder
+    (created; incomplete checkpoints pruned; the resume or restart said), or a temporary folder and
+    ``save_steps=0`` without ``checkpoint_dir``.
+
+    Raises:
+        ValueError: ``save_steps`` < 1.
+    """
+    if checkpoint_dir is None:
+        return tempfile.mkdtemp(prefix="alignscope-ft-"), 0, None
+    out_dir = Path(checkpoint_dir)
+    earlier = out_dir.is_dir()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_steps = default_save_steps(total) if save_steps is None else int(save_steps)
+    if save_steps < 1:
+        raise ValueError(f"save_steps must be >= 1, not {save_steps}")
+    resume = latest_checkpoint(out_dir, max_steps=total)
+    dropped = _prune(out_dir, resume.path if resume else None)
+    if resume is not None:
+        say(f"resuming from checkpoint step {resume.step}/{total} ({resume.path}); "
+            f"weights, optimiser, scheduler, RNG state and data order restored")
+    elif earlier:
+        say(f"restarting training from step 0: no complete checkpoint of an earlier attempt in {out_dir}"
+            + (f" (removed incomplete: {', '.join(sorted(dropped))})" if dropped else ""))
+    say(f"checkpoints every {save_steps} steps (and at the last) in {out_dir}")
+    return str(out_dir), save_steps, resume
+
+
+def _callback(state: dict, *, out: str, save_steps: int, progress, should_stop, log):
+    """The Trainer callback of :func:`train`: records finite losses in ``state["losses"]`` (a NaN/inf
+    loss stops training, ``state["nan"]`` = its step, never saved), reports progress, stops when asked
+    (``state["stopped"]``, saving that step when checkpointing), and marks each saved checkpoint
+    complete before deleting the older ones."""
+    from transformers import TrainerCallback
 
     class _Callback(TrainerCallback):
         def on_log(self, args, st, control, logs=None, **kw):
@@ -358,10 +445,19 @@ def train(model: torch.nn.Module, sequences: list[list[int]], config: FinetuneCo
                     if s_ is not None and s_ < st.global_step:
                         shutil.rmtree(d, ignore_errors=True)
 
+    return _Callback()
+
+
+def _training_args(config: FinetuneConfig, device, out: str, save_steps: int):
+    """The ``transformers.TrainingArguments`` of a run: AdamW (fused), linear decay without warmup, bf16
+    mixed precision when the config resolves to bf16, a log line every step, checkpoints every
+    ``save_steps`` steps (none when 0)."""
+    from transformers import TrainingArguments
+
     precision = config.resolved_precision() if hasattr(config, "resolved_precision") else "fp32"
     saving = dict(save_strategy="steps", save_steps=save_steps, save_total_limit=None, save_only_model=False) \
         if save_steps else dict(save_strategy="no")
-    args = TrainingArguments(
+    return TrainingArguments(
         bf16=precision == "bf16", optim="adamw_torch_fused", dataloader_pin_memory=False,
         output_dir=out, per_device_train_batch_size=config.batch_size, num_train_epochs=float(config.epochs),
         learning_rate=config.learning_rate, lr_scheduler_type="linear", warmup_steps=0,
@@ -369,42 +465,6 @@ def train(model: torch.nn.Module, sequences: list[list[int]], config: FinetuneCo
         logging_strategy="steps", logging_steps=1, logging_nan_inf_filter=False, **saving,
         report_to="none", disable_tqdm=True, use_cpu=device.type == "cpu", dataloader_num_workers=0,
         remove_unused_columns=False, eval_strategy="no", skip_memory_metrics=True)
-    t0 = time.perf_counter()
-    trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=default_data_collator,
-                      callbacks=[_Callback()])
-    trainer.remove_callback(PrinterCallback)      # our callback logs the steps
-    try:
-        output = trainer.train(resume_from_checkpoint=str(resume.path) if resume else None)
-    except (RuntimeError, MemoryError) as exc:
-        if _is_oom(exc):
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
-            raise TrainingError(f"Out of memory while fine-tuning on {device}: {exc}",
-                                fix="lower the batch size or sequence length, or use --method lora.") from exc
-        raise
-    finally:
-        if not save_steps:
-            shutil.rmtree(out, ignore_errors=True)
-    steps_done = int(output.global_step)
-    # the whole run's losses, an earlier attempt's included (restored with trainer_state.json)
-    history = [float(h["loss"]) for h in trainer.state.log_history if "loss" in h]
-    losses = history if resume is not None and history else state["losses"]
-    trainer.optimizer = trainer.lr_scheduler = None     # free AdamW state (2x the weights) before evaluation
-    del trainer
-    import gc
-
-    gc.collect()
-    if state["nan"] is not None:
-        raise TrainingError(f"The training loss became NaN/inf at step {state['nan']}.",
-                            fix=f"lower the learning rate (now {config.learning_rate:g}) or check the source's text.")
-    if state["stopped"]:
-        kept = latest_checkpoint(out, max_steps=total) if save_steps else None
-        raise InterruptedError(f"stopped at training step {steps_done}/{total}"
-                               + (f"; its checkpoint (step {kept.step}) is kept: the same command resumes from it"
-                                  if kept else ""))
-    model.eval()
-    return TrainResult(steps=steps_done, losses=losses, seconds=time.perf_counter() - t0,
-                       resumed_from=resume.step if resume else 0, save_steps=save_steps)
 
 
 def num_steps(n_sequences: int, config: FinetuneConfig) -> int:

@@ -5,7 +5,7 @@
 - :mod:`core.icl.budget`: the fixed context budget in tokens (first fit over a ranking).
 - :mod:`core.icl.selectors`: the ``DEMO_SELECTORS`` registry (``random``, ``t2v``, ``sbert``, ``bm25``, ``unigram``).
 - :mod:`core.icl.prompts`: prompts as token ids and text.
-- :mod:`core.icl.run`: :func:`~core.icl.run.run_icl` -> :class:`~core.icl.run.IclResult` (cached), ``plan_icl``.
+- :mod:`core.icl.run`: :func:`~core.icl.run.run_icl` -> :class:`~core.icl.result.IclResult` (cached), ``plan_icl``.
 - :mod:`core.icl.export`: the chosen prompts and references as JSONL.
 - :mod:`core.icl.cli`: ``python -m core icl run|export|selectors``.
 

@@ -245,7 +245,7 @@ def build_demo_pool(source: str | Any, tokenizer: PreTrainedTokenizerBase, fmt: 
 
 
 def _compute_pool(corpus, tokenizer, fmt, problems, config: DemoConfig, key: str, src_fp: str) -> DemoPool:
-    from core.corpora.contamination import normalise
+    from core.corpora.normalise import normalise
     from core.outcomes.problems import PairProblem
 
     docs = corpus.documents()

@@ -30,15 +30,15 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from core.errors import AlignScopeError, opt
 from core.icl.budget import DEFAULT_BUDGET
+from core.icl.result import IclError, IclResult
 from core.probe import DEFAULT_MODEL
 
 if TYPE_CHECKING:
@@ -47,7 +47,6 @@ if TYPE_CHECKING:
     from core.icl.demos import DemoConfig, DemoPool
     from core.icl.prompts import IclPrompt
     from core.icl.selectors.base import DemoSelector
-    from core.outcomes.base import OutcomeResult
     from core.outcomes.nll import CompletionScores
     from core.outcomes.problems import PairFormat, PairProblem
 
@@ -60,161 +59,6 @@ ICL_VERSION = 1
 PROBLEM_SEED = 0
 
 
-class IclError(AlignScopeError):
-    """Bad in-context input: problems, a prompt longer than the model's positions, a damaged result."""
-
-
-# -- result ---------------------------------------------------------------------------------------
-@dataclass
-class IclResult:
-    """One condition point: a source's demonstrations on a target's problems, per problem.
-
-    Attributes:
-        target, source, selector, k, budget_tokens, seed, model: what was run.  selector_config: its parameters.
-        precision: the resolved precision.  pair_format: the target's format name.
-        problem_ids: ``[n]``.  nll: float64 ``[n]`` summed NLL (nats) of each reference formal statement
-            given its prompt.  tokens: int64 ``[n]`` completion tokens scored.
-        zero_shot_nll: float64 ``[n]``: the same without demonstrations (the cached ``af-nll`` baseline).
-        demo_ids: ``[n]`` lists of each prompt's demonstration ids (prompt order).
-        demo_tokens: int64 ``[n]``: budget tokens the demonstrations take (separators included).
-        fitted: int64 ``[n]``: demonstrations in each prompt (<= k).
-        pool: :meth:`~core.icl.demos.DemoPool.describe` of the candidates.
-        seconds: wall time of the run (select + score + zero-shot).  select_seconds, score_seconds: its parts.
-        tokens_processed: tokens run through the model while scoring (a shared prefix counted once).
-        prefix_groups: groups of problems that shared one prefix cache.
-        fingerprint: :func:`icl_key`.  cached: read from the cache.
-    """
-
-    target: str
-    source: str
-    selector: str
-    selector_config: dict
-    k: int
-    budget_tokens: int
-    seed: int
-    model: str
-    precision: str
-    pair_format: str
-    problem_ids: list[str]
-    nll: np.ndarray
-    tokens: np.ndarray
-    zero_shot_nll: np.ndarray
-    demo_ids: list[list[str]]
-    demo_tokens: np.ndarray
-    fitted: np.ndarray
-    pool: dict
-    seconds: float
-    select_seconds: float
-    score_seconds: float
-    tokens_processed: int
-    prefix_groups: int
-    fingerprint: str
-    cached: bool = False
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def n(self) -> int:
-        """Number of problems."""
-        return len(self.problem_ids)
-
-    @property
-    def af_nll(self) -> float:
-        """Token-weighted mean NLL, nats/token: ``sum(nll) / sum(tokens)``."""
-        return float(self.nll.sum() / self.tokens.sum())
-
-    @property
-    def perplexity(self) -> float:
-        """``exp(af_nll)`` (eq. 2 of the alignment paper on the formal statements)."""
-        return _exp(self.af_nll)
-
-    @property
-    def zero_shot_af_nll(self) -> float:
-        """The zero-shot ``af-nll`` on the same problems, nats/token."""
-        return float(self.zero_shot_nll.sum() / self.tokens.sum())
-
-    @property
-    def zero_shot_perplexity(self) -> float:
-        """``exp(zero_shot_af_nll)``."""
-        return _exp(self.zero_shot_af_nll)
-
-    @property
-    def gain(self) -> float:
-        """``zero_shot_af_nll - af_nll`` (nats/token): > 0 when the demonstrations help."""
-        return self.zero_shot_af_nll - self.af_nll
-
-    def to_dict(self) -> dict:
-        """JSON-safe and lossless (float64 arrays round-trip exactly through JSON)."""
-        return {"target": self.target, "source": self.source, "selector": self.selector,
-                "selector_config": self.selector_config, "k": self.k, "budget_tokens": self.budget_tokens,
-                "seed": self.seed, "model": self.model, "precision": self.precision, "pair_format": self.pair_format,
-                "n": self.n, "af_nll": self.af_nll, "perplexity": self.perplexity,
-                "zero_shot_af_nll": self.zero_shot_af_nll, "zero_shot_perplexity": self.zero_shot_perplexity,
-                "gain": self.gain, "fitted_mean": float(self.fitted.mean()),
-                "demo_tokens_mean": float(self.demo_tokens.mean()),
-                "problems": [{"problem_id": p, "nll": float(a), "tokens": int(t), "zero_shot_nll": float(z),
-                              "demo_ids": list(d), "demo_tokens": int(dt), "fitted": int(f)}
-                             for p, a, t, z, d, dt, f in zip(self.problem_ids, self.nll, self.tokens,
-                                                             self.zero_shot_nll, self.demo_ids, self.demo_tokens,
-                                                             self.fitted)],
-                "pool": self.pool, "seconds": self.seconds, "select_seconds": self.select_seconds,
-                "score_seconds": self.score_seconds, "tokens_processed": self.tokens_processed,
-                "prefix_groups": self.prefix_groups, "fingerprint": self.fingerprint, "cached": self.cached,
-                "extra": self.extra}
-
-    @classmethod
-    def from_dict(cls, d: Mapping) -> IclResult:
-        """The inverse of :meth:`to_dict`.
-
-        Raises:
-            IclError: a field is missing or garbled.
-        """
-        try:
-            rows = d["problems"]
-            return cls(target=d["target"], source=d["source"], selector=d["selector"],
-                       selector_config=dict(d["selector_config"]), k=int(d["k"]), budget_tokens=int(d["budget_tokens"]),
-                       seed=int(d["seed"]), model=d["model"], precision=d["precision"], pair_format=d["pair_format"],
-                       problem_ids=[r["problem_id"] for r in rows],
-                       nll=np.array([r["nll"] for r in rows], dtype=np.float64),
-                       tokens=np.array([r["tokens"] for r in rows], dtype=np.int64),
-                       zero_shot_nll=np.array([r["zero_shot_nll"] for r in rows], dtype=np.float64),
-                       demo_ids=[list(r["demo_ids"]) for r in rows],
-                       demo_tokens=np.array([r["demo_tokens"] for r in rows], dtype=np.int64),
-                       fitted=np.array([r["fitted"] for r in rows], dtype=np.int64), pool=dict(d["pool"]),
-                       seconds=float(d["seconds"]), select_seconds=float(d["select_seconds"]),
-                       score_seconds=float(d["score_seconds"]), tokens_processed=int(d["tokens_processed"]),
-                       prefix_groups=int(d["prefix_groups"]), fingerprint=d["fingerprint"],
-                       cached=bool(d.get("cached", False)), extra=dict(d.get("extra", {})))
-        except (KeyError, TypeError, ValueError) as e:
-            raise IclError(f"In-context result dict lacks or garbles field {e}.",
-                           fix="pass a dict made by IclResult.to_dict().") from None
-
-    def to_outcome(self, which: str = "icl") -> OutcomeResult:
-        """The per-problem arrays as a :class:`core.outcomes.base.OutcomeResult` of ``af-nll`` (value,
-        95% bootstrap CI over problems, ``paired_difference``): ``which="icl"`` (with the
-        demonstrations) or ``"zero-shot"``. E.g. ``r.to_outcome().paired_difference(r.to_outcome("zero-shot"))``
-        is the change the demonstrations make, with its paired CI.
-
-        Raises:
-            IclError: ``which`` is neither.
-        """
-        from core.outcomes.base import OutcomeResult, Statistic
-
-        if which not in ("icl", "zero-shot"):
-            raise IclError(f"Unknown outcome side {which!r}.", fix="use 'icl' or 'zero-shot'.")
-        nll = self.nll if which == "icl" else self.zero_shot_nll
-        extra = {"condition": "in-context" if which == "icl" else "zero-shot", "source": self.source,
-                 "selector": self.selector, "k": self.k, "budget_tokens": self.budget_tokens, "seed": self.seed,
-                 "precision": self.precision, "format": self.pair_format}
-        res = OutcomeResult.build(outcome="af-nll", target=self.target, fingerprint=self.fingerprint,
-                                  problem_ids=self.problem_ids, arrays={"nll": nll, "tokens": self.tokens},
-                                  statistic=Statistic("ratio", "nll", "tokens"), direction="lower", unit="nats/token",
-                                  extra=extra)
-        res.extra["perplexity"] = _exp(res.value)
-        return res
-
-
-def _exp(x: float) -> float:
-    return math.exp(x) if x < 700 else math.inf
 
 
 # -- the plan (validation, selection, prompts) -------------------------------------------------------
@@ -513,7 +357,6 @@ def run_icl(target: str, source: str | Any, *, k: int, selector: str, seed: int 
             than the model's positions.  ModelError: the model does not load.  AlignScopeError: bad precision.
         InterruptedError: stopped.
     """
-    from core.outcomes.measure import base_outcomes
     from core.paths import atomic_write, cache_dir
 
     t0 = time.perf_counter()
@@ -536,15 +379,8 @@ def run_icl(target: str, source: str | Any, *, k: int, selector: str, seed: int 
     scored = score_prompts(c.probe.model, plan.prompts, batch_size=batch_size, pad_id=tok.pad_token_id or 0,
                            precision=c.precision, should_stop=should_stop, progress=batches("scoring"))
     ids = [p.problem_id for p in plan.problems]
-    base = base_outcomes(c.probe, target, ("af-nll",), precision=c.precision, batch_size=batch_size,
-                         should_stop=should_stop, progress=batches("zero-shot"),
-                         problem_ids=ids if c.subsample else None)["af-nll"]
-    pos = {p: i for i, p in enumerate(base.problem_ids)}
-    zero = np.array([base.arrays["nll"][pos[p]] for p in ids], dtype=np.float64)
-    zero_tokens = np.array([base.arrays["tokens"][pos[p]] for p in ids], dtype=np.int64)
-    if not np.array_equal(zero_tokens, scored.scores.tokens):
-        raise IclError("The zero-shot baseline scored other completion tokens than the in-context run.",
-                       fix="clear cache/outcomes and rerun (the tokenizer or the problems changed).")
+    zero, zero_cached = _zero_shot(c, target, ids, scored.scores.tokens, batch_size=batch_size,
+                                   should_stop=should_stop, progress=batches("zero-shot"))
     res = IclResult(target=target, source=plan.source, selector=c.selector.name,
                     selector_config=c.selector.fingerprint()["config"], k=k, budget_tokens=budget_tokens, seed=seed,
                     model=model, precision=c.precision, pair_format=c.fmt.name, problem_ids=ids,
@@ -554,12 +390,34 @@ def run_icl(target: str, source: str | Any, *, k: int, selector: str, seed: int 
                     fitted=np.array([len(p.rows) for p in plan.prompts], dtype=np.int64), pool=plan.pool.describe(),
                     seconds=time.perf_counter() - t0, select_seconds=plan.select_seconds, score_seconds=scored.seconds,
                     tokens_processed=scored.tokens_processed, prefix_groups=scored.prefix_groups, fingerprint=c.key,
-                    extra={"zero_shot_cached": bool(base.extra.get("cached")), "subsample": c.subsample,
+                    extra={"zero_shot_cached": zero_cached, "subsample": c.subsample,
                            "problem_seed": PROBLEM_SEED if c.subsample and isinstance(problems, (int, np.integer))
                            else None})
     if use_cache:
         atomic_write(path, json.dumps(res.to_dict()))
     return res
+
+
+def _zero_shot(c: _Checked, target: str, ids: list[str], tokens: np.ndarray, *, batch_size: int,
+               should_stop: Callable[[], bool] | None, progress) -> tuple[np.ndarray, bool]:
+    """The zero-shot ``af-nll`` per problem of ``ids`` (float64 nats ``[P]``, the base model's cached
+    outcome) and whether it came from the cache.
+
+    Raises:
+        IclError: it scored other completion tokens than the in-context run (``tokens``, int64 ``[P]``).
+    """
+    from core.outcomes.measure import base_outcomes
+
+    base = base_outcomes(c.probe, target, ("af-nll",), precision=c.precision, batch_size=batch_size,
+                         should_stop=should_stop, progress=progress,
+                         problem_ids=ids if c.subsample else None)["af-nll"]
+    pos = {p: i for i, p in enumerate(base.problem_ids)}
+    zero = np.array([base.arrays["nll"][pos[p]] for p in ids], dtype=np.float64)
+    zero_tokens = np.array([base.arrays["tokens"][pos[p]] for p in ids], dtype=np.int64)
+    if not np.array_equal(zero_tokens, tokens):
+        raise IclError("The zero-shot baseline scored other completion tokens than the in-context run.",
+                       fix="clear cache/outcomes and rerun (the tokenizer or the problems changed).")
+    return zero, bool(base.extra.get("cached"))
 
 
 def _read(path) -> IclResult | None:

@@ -348,7 +348,7 @@ def get_metric(name: str, **params: Any) -> AlignmentMetric:
         RegistryError: unknown name (the message lists the known ones).
         MetricError: unknown or bad parameters.
     """
-    return METRICS.get(name)(**params)
+    return METRICS.build(name, **params)
 
 
 def list_metrics() -> list[dict]:

@@ -3,7 +3,7 @@
 Examples::
 
     python -m core mix predict --target proofnet --weights coq-stdlib=0.5,metamath=0.3,wikipedia=0.2
-    python -m core mix suggest --target proofnet --sources proofnet-valid,coq-stdlib,metamath,humaneval,wikipedia \\
+    python -m core mix suggest --target proofnet --sources proofnet-valid,coq-stdlib,metamath,python-docstrings,wikipedia \\
         --cap 0.6 --save best-proofnet --budget 2000000
     python -m core mix save lean-heavy --weights proofnet-valid=0.7,coq-stdlib=0.3 --budget 1000000 --target proofnet
     python -m core mix export best-proofnet --out data/best-proofnet.jsonl

@@ -21,6 +21,7 @@ from core.mixture.sampling import mixed_batches, realised_token_shares
 
 if TYPE_CHECKING:
     from core.settings import EmbedSettings
+    from core.store import EmbeddingStore
 
 
 def _agree(pred: dict, meas: dict) -> dict:
@@ -30,6 +31,24 @@ def _agree(pred: dict, meas: dict) -> dict:
         return {"overlap": None, "predicted_in_measured_ci": None, "difference": pred["value"] - meas["value"]}
     return {"overlap": bool(pl <= mh and ml <= ph), "predicted_in_measured_ci": bool(ml <= pred["value"] <= mh),
             "difference": pred["value"] - meas["value"]}
+
+
+def _source_set(target: str, sources: list[str], settings: EmbedSettings, *, store, corpora, compute_missing: bool,
+                say: Callable[[str], None], should_stop: Callable[[], bool] | None):
+    """The mixture's :class:`SourceSet`, embedding the sources and target not cached yet when
+    ``compute_missing`` (else :class:`~core.mixture.predict.MissingEmbeddingsError` is raised)."""
+    from core.mixture.predict import MissingEmbeddingsError, resolve_corpus
+    from core.pipeline import embed_corpus
+
+    try:
+        return load_source_set(target, sources, settings, store=store, corpora=corpora)
+    except MissingEmbeddingsError as exc:
+        if not compute_missing or exc.unavailable:
+            raise
+        for name in exc.missing:
+            say(f"embedding {name} (not cached yet)")
+            embed_corpus(resolve_corpus(name, corpora), settings, store=store, progress=False, should_stop=should_stop)
+    return load_source_set(target, sources, settings, store=store, corpora=corpora)
 
 
 def verify_mixture(weights: dict[str, float], target: str, settings: EmbedSettings, *, seed: int = 0,
@@ -53,27 +72,16 @@ def verify_mixture(weights: dict[str, float], target: str, settings: EmbedSettin
         ``agreement``, ``computed``, ``cached``, ``seconds``, ``settings``, ``target``.
     """
     from core.estimators import get_estimator
-    from core.mixture.predict import MissingEmbeddingsError
-    from core.pipeline import embed_batches, embed_corpus
+    from core.pipeline import embed_batches
     from core.precision import resolve_precision
     from core.probe import load_probe
     from core.store import EmbeddingStore
 
     t0 = time.perf_counter()
     store = store or EmbeddingStore()
-    sources = [s for s, w in weights.items() if w > 0]
     say = log or (lambda m: None)
-    try:
-        ss = load_source_set(target, sources, settings, store=store, corpora=corpora)
-    except MissingEmbeddingsError as exc:
-        if not compute_missing or exc.unavailable:
-            raise
-        for name in exc.missing:
-            say(f"embedding {name} (not cached yet)")
-            from core.mixture.predict import resolve_corpus
-
-            embed_corpus(resolve_corpus(name, corpora), settings, store=store, progress=False, should_stop=should_stop)
-        ss = load_source_set(target, sources, settings, store=store, corpora=corpora)
+    ss = _source_set(target, [s for s, w in weights.items() if w > 0], settings, store=store, corpora=corpora,
+                     compute_missing=compute_missing, say=say, should_stop=should_stop)
     w_req = ss.weight_vector(weights)
     probe = load_probe(settings.model, device=settings.device)
     batches, counts = mixed_batches(dict(zip(ss.sources, w_req)), settings.batch, probe.tokenizer,

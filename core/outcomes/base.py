@@ -397,14 +397,9 @@ def get_outcome(name: str, **params: Any) -> Outcome:
     Raises:
         RegistryError: unknown name.  OutcomeError: bad parameter.
     """
-    return OUTCOMES.get(name)(**params)
+    return OUTCOMES.build(name, **params)
 
 
 def list_outcomes() -> list[dict]:
     """``[{"name", "aliases", "direction", "unit", "description"}]`` of every registered outcome."""
-    out = []
-    for name in OUTCOMES.names():
-        cls = OUTCOMES.get(name)
-        out.append({"name": name, "aliases": OUTCOMES.aliases(name), "direction": cls.direction, "unit": cls.unit,
-                    "description": cls.description})
-    return out
+    return OUTCOMES.describe("direction", "unit", "description")

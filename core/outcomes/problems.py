@@ -10,6 +10,11 @@ benchmark's pair-format corpus. For ProofNet that is the alignment paper's pair 
 ``completion_template = " {completion}"``. The format also carries the stop rule of generation
 (ProofNet: a Lean 3 formal statement ends at ``:=``, where its proof would begin).
 
+A benchmark whose documents have no separator text between condition and completion (HumanEval: the
+prompt, a signature and docstring, is followed directly by the canonical solution) sets
+``boundary``, a regular expression: the condition is the document up to the end of its **last**
+match, the completion the rest (templates ``"{condition}"`` and ``"{completion}"``).
+
 Pair formats are registered per evaluation corpus (:data:`PAIR_FORMATS`, keyed by the corpus of the
 target's held-out split, :func:`core.corpora.benchmarks.heldout_split`), so ``proofnet`` and
 ``proofnet-af`` (same held-out split) share one, and another benchmark registers its own with
@@ -43,6 +48,10 @@ class PairFormat:
         keep_stop: whether the stop string is part of the completion (ProofNet's references end with
             ``:=``, so it is kept).
         description: one line for listings (not part of the fingerprint).
+        boundary: a regular expression that ends the condition at its last match, for documents with
+            no separator text (HumanEval: the docstring's closing quotes and newline); empty: the
+            templates split the document. Part of the fingerprint only when set, so a format without
+            one keeps its key.
     """
 
     name: str
@@ -51,6 +60,7 @@ class PairFormat:
     stop: tuple[str, ...] = ()
     keep_stop: bool = True
     description: str = ""
+    boundary: str = ""
 
     def __post_init__(self) -> None:
         if self.condition_template.count("{condition}") != 1 or self.completion_template.count("{completion}") != 1:
@@ -58,6 +68,15 @@ class PairFormat:
                               "template and one {completion} in its completion template.",
                               fix="write e.g. condition_template='informal statement {condition} formal statement', "
                                   "completion_template=' {completion}'.")
+        if self.boundary:
+            if (self.condition_template, self.completion_template) != ("{condition}", "{completion}"):
+                raise CorpusError(f"Pair format {self.name!r} sets a boundary, so its templates must be plain.",
+                                  fix="use condition_template='{condition}' and completion_template='{completion}'.")
+            try:
+                re.compile(self.boundary)
+            except re.error as exc:
+                raise CorpusError(f"Pair format {self.name!r}: boundary {self.boundary!r} is not a regular "
+                                  f"expression ({exc}).", fix="write a valid Python regular expression.") from None
 
     def fingerprint(self) -> str:
         """sha256 hex of the format's fields except ``description`` (:func:`core.fingerprint.fingerprint`)."""
@@ -65,6 +84,8 @@ class PairFormat:
 
         d = asdict(self)
         d.pop("description")
+        if not d["boundary"]:
+            d.pop("boundary")        # defaults never change a key (ProofNet's format keeps its fingerprint)
         d["stop"] = list(self.stop)
         return fingerprint({"pair_format": d})
 
@@ -78,7 +99,13 @@ class PairFormat:
 
     def parse(self, text: str) -> tuple[str, str] | None:
         """``(condition, completion)`` of a pair-format document, or None when the text does not
-        follow the template or splits in more than one way."""
+        follow the template or splits in more than one way (with a ``boundary``: None when it never
+        matches, or leaves an empty condition or completion)."""
+        if self.boundary:
+            ends = [m.end() for m in re.finditer(self.boundary, text)]
+            if not ends or not text[:ends[-1]].strip() or not text[ends[-1]:].strip():
+                return None
+            return text[:ends[-1]], text[ends[-1]:]
         head, tail = self.condition_template.split("{condition}")
         mid, end = self.completion_template.split("{completion}")
         pattern = re.compile(re.escape(head) + "(.*?)" + re.escape(tail + mid) + "(.*)" + re.escape(end) + r"\Z", re.S)
@@ -110,6 +137,17 @@ PROOFNET_LEAN3 = PairFormat(
                 "(the alignment paper's pair template).")
 
 
+HUMANEVAL_PYTHON = PairFormat(
+    name="humaneval-python",
+    condition_template="{condition}",
+    completion_template="{completion}",
+    stop=("\ndef ", "\nclass ", "\nif ", "\nprint(", "\n#"),
+    keep_stop=False,
+    boundary=r"(?:\"\"\"|''')[ \t]*\n",
+    description="HumanEval: prompt (signature + docstring) -> canonical solution (the body), ending at the next "
+                "top-level statement (HumanEval's stop sequences).")
+
+
 def register_pair_format(corpus: str, fmt: PairFormat) -> None:
     """Register ``fmt`` as the pair format of evaluation corpus ``corpus``.
 
@@ -120,6 +158,7 @@ def register_pair_format(corpus: str, fmt: PairFormat) -> None:
 
 
 register_pair_format("proofnet", PROOFNET_LEAN3)
+register_pair_format("humaneval", HUMANEVAL_PYTHON)
 
 
 def pair_format(target: str) -> PairFormat:
@@ -181,19 +220,32 @@ def problems_fingerprint(fmt: PairFormat, problems: list[PairProblem]) -> str:
 
 
 def encode_problem(tokenizer: PreTrainedTokenizerBase, fmt: PairFormat, problem: PairProblem) -> tuple[list[int], list[int]]:
-    """``(context_ids, completion_ids)`` of ``problem`` (no special tokens).
+    """``(context_ids, completion_ids)`` of ``problem`` (no special tokens), so that
+    ``context_ids + completion_ids`` is the tokenisation of the joint text whenever the tokenizer
+    allows it; only the completion's tokens are scored.
 
-    The context and the completion are tokenised separately, so the completion's tokens are the
-    ones scored (the completion template starts with a space, which byte-level BPE attaches to its
-    first word, as in the joint text).
+    As lm-evaluation-harness's ``_encode_pair``: trailing whitespace of the context moves to the
+    completion (HumanEval's prompt ends with a newline, which byte-level BPE merges with the solution's
+    indentation), then the joint text is tokenised and the completion is what follows the context's
+    own tokens. Where the joint tokens do not start with the context's (a merge across the seam), the
+    completion is tokenised on its own. ProofNet's completion starts with a space, which BPE attaches
+    to its first word, so there both ways give the same ids (tested on every test problem).
 
     Raises:
         CorpusError: the context or the completion tokenises to nothing (naming the problem).
     """
-    context = tokenizer(fmt.context_text(problem), add_special_tokens=False)["input_ids"]
-    completion = tokenizer(fmt.completion_text(problem), add_special_tokens=False)["input_ids"]
+    context_text, completion_text = fmt.context_text(problem), fmt.completion_text(problem)
+    stripped = context_text.rstrip()
+    if stripped and stripped != context_text:
+        context_text, completion_text = stripped, context_text[len(stripped):] + completion_text
+    context = list(tokenizer(context_text, add_special_tokens=False)["input_ids"])
+    joint = list(tokenizer(context_text + completion_text, add_special_tokens=False)["input_ids"])
+    if joint[:len(context)] == context:
+        completion = joint[len(context):]
+    else:
+        completion = list(tokenizer(completion_text, add_special_tokens=False)["input_ids"])
     if not context or not completion:
         raise CorpusError(f"Problem {problem.problem_id!r} has an empty {'context' if not context else 'completion'} "
                           "after tokenisation.", fix="check the problem's text and the pair format.")
-    return list(context), list(completion)
+    return context, completion
 

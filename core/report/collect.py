@@ -30,8 +30,10 @@ class ReportData:
         runs: finished fine-tune runs of the target's latest comparable group; ``run_group``: its title.
         leaderboard: validation-lab leaderboard rows (one regime, all sources), ``lab``: its summary.
         lab_axes: the verdict of every other (condition, outcome) of the committed labs
-            (:func:`core.validation.report.lab_axes`): ``[{"condition", "outcome", "label", "path",
+            (:func:`core.validation.report.lab_axes`) on the report's target: ``[{"target", "condition", "outcome", "label", "path",
             "verdict"}]``.
+        designs: the lab's other designs with committed results (:func:`core.report.designs.design_sections`:
+            data kinds, budget curves, the pre-training grid).
         notes: sentences saying what is absent and how to get it.
     """
 
@@ -48,6 +50,7 @@ class ReportData:
     leaderboard: list[dict] = field(default_factory=list)
     lab: dict = field(default_factory=dict)
     lab_axes: list[dict] = field(default_factory=list)
+    designs: list = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -152,7 +155,8 @@ def collect(target: str, candidates: list[str], settings: EmbedSettings, *, mixt
         candidates: candidate sources (names; the target is dropped if listed).
         settings: the embedding settings whose cached embeddings are read.
         mixture: a saved mixture's name (default: the newest saved mixture whose target is ``target``).
-        lab: include the validation lab's leaderboard when its results file exists (about 1 s).
+        lab: include the validation lab's leaderboard when its results file exists (about 1 s), and the
+            sections of the other designs whose results are committed (about 1-3 s).
 
     Returns:
         :class:`ReportData`; what is absent is listed in ``notes``.
@@ -208,22 +212,32 @@ def collect(target: str, candidates: list[str], settings: EmbedSettings, *, mixt
                                       "have a non-finite ppl_after and are left out of the leaderboard.")
             except (AlignScopeError, OSError) as exc:
                 data.notes.append(f"Validation results {path} not readable: {exc}")
-            data.lab_axes = _axis_verdicts(vreport)
+            data.lab_axes = _axis_verdicts(vreport, data.target)
+        from core.report.designs import design_sections
+
+        data.designs = design_sections()
     return data
 
 
-def _axis_verdicts(vreport) -> list[dict]:
-    """The verdict of each (condition, outcome) of the lab files other than fine-tune / held-out
-    perplexity (af-ppl left out: it ranks sources as af-nll does)."""
+def _axis_verdicts(vreport, target: str) -> list[dict]:
+    """The verdict of each (condition, outcome) of the lab files on ``target`` (on the default target
+    when no lab has ``target``), other than fine-tune /
+    held-out perplexity on the default target, which the leaderboard above shows (af-ppl left out: it
+    ranks sources as af-nll does)."""
     from core.validation.axes import VERDICT_SKIP, axis_label
 
+    axes = vreport.lab_axes()
+    if not any(a["target"] == target for a in axes):
+        target = vreport.DEFAULT_LAB_TARGET          # no lab on this target: the default target's, as before
     out = []
-    for a in vreport.lab_axes():
-        if (a["condition"], a["outcome"]) == ("finetune", "text-ppl") or a["outcome"] in VERDICT_SKIP:
+    for a in axes:
+        if a["target"] != target or a["outcome"] in VERDICT_SKIP or (
+                (a["condition"], a["outcome"]) == ("finetune", "text-ppl") and target == vreport.DEFAULT_LAB_TARGET):
             continue
         try:
             text = vreport.verdict_for_file(a["path"], condition=a["condition"], outcome=a["outcome"])
         except (AlignScopeError, OSError) as exc:
             text = f"not readable: {exc}"
-        out.append({**a, "path": str(a["path"]), "label": axis_label(a["condition"], a["outcome"]), "verdict": text})
+        out.append({**a, "path": str(a["path"]), "label": axis_label(a["condition"], a["outcome"], target=target),
+                    "verdict": text})
     return out

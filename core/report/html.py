@@ -22,6 +22,7 @@ th, td { border: 1px solid #ccd4e0; padding: 4px 8px; text-align: left; vertical
 th { background: #e9eef5; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .note { color: #7a4b00; background: #fff6e0; border-left: 4px solid #e0a000; padding: 6px 10px; margin: 6px 0; }
 .caption { color: #555; font-size: 14px; } .figure { margin: 10px 0 18px 0; break-inside: avoid; page-break-inside: avoid; }
+pre { font-size: 13px; white-space: pre-wrap; background: #f5f7fa; padding: 6px 10px; }
 section { break-inside: auto; } .cover { break-after: page; page-break-after: always; }
 @media print { body { margin: 0 auto; } h2 { break-after: avoid; page-break-after: avoid; } }
 """
@@ -71,17 +72,26 @@ def render_html(data: ReportData, *, title: str | None = None) -> str:
 
     Sections: cover (target, candidates, settings, provenance, notes), heatmap, ranking (figure and
     table with tie groups), chosen mixture (predicted and verified alignment), alignment vs
-    perplexity (fit and before -> after), validation-lab leaderboard. A section whose data is absent
-    says so. Figures carry ``data-figure`` attributes (heatmap, ranking, mixture, avp, before_after,
-    leaderboard) so tests and readers can find them.
+    perplexity (fit and before -> after), validation-lab leaderboard, then one section per other
+    design with committed results (data kinds, budget curves, pre-training grid). A section whose data
+    is absent says so. Figures carry ``data-figure`` attributes (heatmap, ranking, mixture, avp,
+    before_after, leaderboard, design-kinds, design-budget, design-pretrain) so tests and readers can
+    find them.
     """
     import plotly.offline
 
-    from core import charts
-    from core.finetune import plots
+    t = title or f"AlignScope report · target {data.target}"
+    parts = [*_cover(data, t), *_heatmap_and_ranking(data), *_mixture(data), *_finetune(data), *_lab(data), *_designs(data)]
+    js = plotly.offline.get_plotlyjs()
+    return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+            f"<title>{_e(t)}</title><style>{CSS}</style><script type='text/javascript'>{js}</script></head>"
+            f"<body>{''.join(parts)}</body></html>")
+
+
+def _cover(data: ReportData, t: str) -> list[str]:
+    """The cover: target, candidates, settings, provenance, notes."""
     from core.views import settings_caption
 
-    t = title or f"AlignScope report · target {data.target}"
     s = data.settings.to_dict()
     parts = [f"<div class='cover'><h1>{_e(t)}</h1>",
              f"<p><b>Target benchmark:</b> {_e(data.target)}<br><b>Candidates ({len(data.candidates)}):</b> "
@@ -100,68 +110,99 @@ def render_html(data: ReportData, *, title: str | None = None) -> str:
              "Miranda et al. 2023). 95% CIs: delete-one-batch jackknife, t interval.</p>"]
     parts += [f"<p class='note'>{_e(n)}</p>" for n in data.notes]
     parts.append("</div>")
+    return parts
 
-    parts.append("<section><h2>Alignment heatmap</h2>")
+
+def _section(title: str, body: list[str] | None, *, empty: str) -> list[str]:
+    """One ``<section>``: its heading, then ``body``, or the note ``empty`` where there is no body."""
+    return [f"<section><h2>{_e(title)}</h2>", *(body or [f"<p class='note'>{_e(empty)}</p>"]), "</section>"]
+
+
+def _heatmap_and_ranking(data: ReportData) -> list[str]:
+    """The heatmap section and the ranking section (figure and table with tie groups)."""
+    from core import charts
+    from core.views import settings_caption
+
+    heatmap = ranking = None
     if data.matrix is not None:
-        parts.append(_figure(charts.heatmap_figure(data.matrix, target=data.target,
-                                                   subtitle=settings_caption(data.settings)), "heatmap"))
-    else:
-        parts.append("<p class='note'>No heatmap: fewer than two corpora have cached embeddings.</p>")
-    parts.append("</section><section><h2>Ranking</h2>")
+        heatmap = [_figure(charts.heatmap_figure(data.matrix, target=data.target,
+                                                 subtitle=settings_caption(data.settings)), "heatmap")]
     if data.ranking:
-        parts.append(_figure(charts.ranking_figure(data.ranking, target=data.target,
-                                                   subtitle=settings_caption(data.settings)), "ranking"))
-        parts.append(_table(["rank", "source", "alignment", "95% CI low", "95% CI high", "diversity", "batches"],
-                            [[r["ranks"], r["source"], r["alignment"], r["ci_low"], r["ci_high"], r["diversity"],
-                              r["batches"]] for r in data.ranking], numeric={2, 3, 4, 5}))
-        parts.append("<p class='caption'>Sources sharing a rank range (e.g. 2–3) are not significantly different: "
-                     "paired delete-one-batch jackknife of the difference of their alignments with the target, "
-                     "two-sided 5%.</p>")
-    else:
-        parts.append("<p class='note'>No ranking: the target's embeddings are not cached.</p>")
+        ranking = [_figure(charts.ranking_figure(data.ranking, target=data.target,
+                                                 subtitle=settings_caption(data.settings)), "ranking"),
+                   _table(["rank", "source", "alignment", "95% CI low", "95% CI high", "diversity", "batches"],
+                          [[r["ranks"], r["source"], r["alignment"], r["ci_low"], r["ci_high"], r["diversity"],
+                            r["batches"]] for r in data.ranking], numeric={2, 3, 4, 5}),
+                   "<p class='caption'>Sources sharing a rank range (e.g. 2–3) are not significantly different: "
+                   "paired delete-one-batch jackknife of the difference of their alignments with the target, "
+                   "two-sided 5%.</p>"]
+    return [*_section("Alignment heatmap", heatmap,
+                      empty="No heatmap: fewer than two corpora have cached embeddings."),
+            *_section("Ranking", ranking, empty="No ranking: the target's embeddings are not cached.")]
 
-    parts.append("</section><section><h2>Chosen mixture</h2>")
-    m = data.mixture
+
+def _mixture(data: ReportData) -> list[str]:
+    """The chosen mixture: predicted and verified coefficients, token contributions."""
+    body, m = None, data.mixture
     if m:
         from core.mixture.charts import contribution_figure
 
         single = {r["source"]: r["alignment"] for r in data.ranking}
-        parts.append(f"<p><b>{_e(m['name'])}</b>, budget {m['budget_tokens']:,} tokens.</p>")
         pred, ver = m.get("predicted") or {}, m.get("verified") or {}
-        parts.append(_table(["coefficient", "predicted (95% CI)", "verified on real mixed batches (95% CI)"],
-                            [[k, _ci(pred.get(k)), _ci(ver.get(k)) if ver else "not verified yet"]
-                             for k in ("alignment", "diversity")]))
-        parts.append(_figure(contribution_figure(m["weights"], m["budget_tokens"], alignment=single), "mixture"))
-    else:
-        parts.append("<p class='note'>No saved mixture for this target.</p>")
+        body = [f"<p><b>{_e(m['name'])}</b>, budget {m['budget_tokens']:,} tokens.</p>",
+                _table(["coefficient", "predicted (95% CI)", "verified on real mixed batches (95% CI)"],
+                       [[k, _ci(pred.get(k)), _ci(ver.get(k)) if ver else "not verified yet"]
+                        for k in ("alignment", "diversity")]),
+                _figure(contribution_figure(m["weights"], m["budget_tokens"], alignment=single), "mixture")]
+    return _section("Chosen mixture", body, empty="No saved mixture for this target.")
 
-    parts.append("</section><section><h2>Alignment vs perplexity after fine-tuning</h2>")
+
+def _finetune(data: ReportData) -> list[str]:
+    """Alignment vs perplexity after fine-tuning (fit, before -> after)."""
+    body = None
     if data.runs:
-        parts.append(f"<p class='caption'>{_e(data.run_group)}</p>")
-        parts.append(_figure(plots.alignment_figure_styled(data.runs, target=data.target), "avp"))
-        parts.append(_figure(charts.before_after_figure(data.runs, target=data.target), "before_after"))
-    else:
-        parts.append("<p class='note'>No finished fine-tune runs on this target.</p>")
+        from core import charts
+        from core.finetune import plots
 
-    parts.append("</section><section><h2>Which metric predicts fine-tuning? (validation lab)</h2>")
+        body = [f"<p class='caption'>{_e(data.run_group)}</p>",
+                _figure(plots.alignment_figure_styled(data.runs, target=data.target), "avp"),
+                _figure(charts.before_after_figure(data.runs, target=data.target), "before_after")]
+    return _section("Alignment vs perplexity after fine-tuning", body,
+                    empty="No finished fine-tune runs on this target.")
+
+
+def _lab(data: ReportData) -> list[str]:
+    """The validation lab's leaderboard, its verdict, and one verdict line per (condition, outcome)."""
+    body = None
     if data.leaderboard:
+        from core import charts
         from core.validation.figures import leaderboard_table
 
-        parts.append(f"<p><b>{_e(data.lab.get('verdict', ''))}</b></p>")
-        parts.append(_figure(charts.leaderboard_figure(data.leaderboard,
-                                                       title=f"r² with perplexity after fine-tuning · regime "
-                                                             f"{_e(data.lab.get('regime'))}"), "leaderboard"))
         df = leaderboard_table(data.leaderboard)
-        parts.append(_table(list(df.columns), df.values.tolist()))
-        parts.append(f"<p class='caption'>From {_e(data.lab.get('path'))}.</p>")
-        for a in data.lab_axes:
-            parts.append(f"<p><b>{_e(a['label'])}:</b> {_e(a['verdict'])} "
-                         f"<span class='caption'>({_e(a['path'].rsplit('/', 1)[-1])})</span></p>")
-    else:
-        parts.append("<p class='note'>No validation-lab results file (python -m core validate run).</p>")
-    parts.append("</section>")
+        body = [f"<p><b>{_e(data.lab.get('verdict', ''))}</b></p>",
+                _figure(charts.leaderboard_figure(data.leaderboard,
+                                                  title=f"r² with perplexity after fine-tuning · regime "
+                                                        f"{_e(data.lab.get('regime'))}"), "leaderboard"),
+                _table(list(df.columns), df.values.tolist()),
+                f"<p class='caption'>From {_e(data.lab.get('path'))}.</p>"]
+        body += [f"<p><b>{_e(a['label'])}:</b> {_e(a['verdict'])} "
+                 f"<span class='caption'>({_e(a['path'].rsplit('/', 1)[-1])})</span></p>" for a in data.lab_axes]
+    return _section("Which metric predicts fine-tuning? (validation lab)", body,
+                    empty="No validation-lab results file (python -m core validate run).")
 
-    js = plotly.offline.get_plotlyjs()
-    return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-            f"<title>{_e(t)}</title><style>{CSS}</style><script type='text/javascript'>{js}</script></head>"
-            f"<body>{''.join(parts)}</body></html>")
+
+def _designs(data: ReportData) -> list[str]:
+    """One section per design with committed results: its summary lines (CIs, the paper's number) and figure."""
+    if not data.designs:
+        return _section("The lab's other designs", None,
+                        empty="No committed results of the data-kinds, budget or pre-training designs "
+                              "(python -m core design run, python -m core pretrain grid run).")
+    parts: list[str] = []
+    for d in data.designs:
+        body = [f"<p class='note'>{_e(d.error)}</p>"] if d.error else [
+            f"<pre>{_e(chr(10).join(d.lines))}</pre>",
+            *([_figure(d.figure, f"design-{d.name}")] if d.figure is not None else []),
+            *([f"<p class='note'>{_e(d.note)}</p>"] if d.note else []),
+            f"<p class='caption'>From {_e(d.path.name)} ({d.runs} finished runs).</p>"]
+        parts += _section(d.title, body, empty="")
+    return parts

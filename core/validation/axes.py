@@ -37,6 +37,10 @@ VERDICT_SKIP = ("af-ppl",)
 CONDITION_WORDS = {"finetune": "after fine-tuning", "icl": "in context (few-shot)"}
 OUTCOME_WORDS = {"text-ppl": "held-out perplexity", "af-nll": "AF NLL (formal | informal)",
                  "af-ppl": "AF perplexity (formal | informal)"}
+#: A pair outcome on another target benchmark reads in that benchmark's words (the outcome is the same
+#: code: the completion's NLL given the condition, in the target's pair format).
+TARGET_OUTCOME_WORDS = {"humaneval": {"af-nll": "code NLL (solution | docstring prompt)",
+                                      "af-ppl": "code perplexity (solution | docstring prompt)"}}
 
 
 def outcome_unit(outcome: str | None) -> str:
@@ -45,11 +49,14 @@ def outcome_unit(outcome: str | None) -> str:
     return "nats/token" if (outcome or DEFAULT_OUTCOME).endswith("nll") else "ppl"
 
 
-def axis_label(condition: str | None, outcome: str | None) -> str:
+def axis_label(condition: str | None, outcome: str | None, *, target: str | None = None) -> str:
     """How one (condition, outcome) reads: ``"AF NLL (formal | informal) in context (few-shot)"``;
-    ``None`` for either means the default (``finetune``, ``text-ppl``)."""
+    ``None`` for either means the default (``finetune``, ``text-ppl``). ``target`` names the target
+    benchmark when it has its own words (:data:`TARGET_OUTCOME_WORDS`: HumanEval's ``af-nll`` is
+    ``"code NLL (solution | docstring prompt)"``)."""
     condition, outcome = condition or DEFAULT_CONDITION, outcome or DEFAULT_OUTCOME
-    return f"{OUTCOME_WORDS.get(outcome, outcome)} {CONDITION_WORDS.get(condition, condition)}"
+    words = TARGET_OUTCOME_WORDS.get(target or "", {}).get(outcome) or OUTCOME_WORDS.get(outcome, outcome)
+    return f"{words} {CONDITION_WORDS.get(condition, condition)}"
 
 
 def run_condition(run: Mapping) -> str:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from core.errors import AlignScopeError
 
 if TYPE_CHECKING:
-    from core.validation.lab import LabPlan, Regime
+    from core.validation.plan import LabPlan, Regime
 
 EPILOG = """examples:
   python -m core validate plan
@@ -71,12 +71,12 @@ def _ints(value: str, flag: str) -> tuple[int, ...]:
 
 
 def parse_regime(text: str) -> Regime:
-    """``NAME=BUDGET[:SEEDS][:EPOCHS]`` -> :class:`core.validation.lab.Regime` (e.g. ``long=16000:0``).
+    """``NAME=BUDGET[:SEEDS][:EPOCHS]`` -> :class:`core.validation.plan.Regime` (e.g. ``long=16000:0``).
 
     Raises:
         AlignScopeError: malformed text, non-positive budget or epochs.
     """
-    from core.validation.lab import Regime
+    from core.validation.plan import Regime
 
     name, eq, rest = text.partition("=")
     parts = rest.split(":")
@@ -96,10 +96,10 @@ def parse_regime(text: str) -> Regime:
 
 
 def plan_from_args(args: argparse.Namespace) -> LabPlan:
-    """A :class:`core.validation.lab.LabPlan` from the plan options."""
+    """A :class:`core.validation.plan.LabPlan` from the plan options."""
     from core.outcomes.measure import parse_names
     from core.precision import check_precision
-    from core.validation.lab import DEFAULT_DOSE_FRACTIONS, DEFAULT_DOSE_PAIRS, DEFAULT_SOURCES, LabPlan, REGIME_4K, REGIME_LONG
+    from core.validation.plan import DEFAULT_DOSE_FRACTIONS, DEFAULT_DOSE_PAIRS, DEFAULT_SOURCES, LabPlan, REGIME_4K, REGIME_LONG
 
     regimes = tuple(parse_regime(r) for r in args.regime) if args.regime else (REGIME_4K, REGIME_LONG)
     if len({r.name for r in regimes}) != len(regimes):
@@ -219,7 +219,8 @@ def _default_out() -> Path:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from core.validation.lab import cost_model, estimate_seconds, plan_runs, status_of, validate_plan
+    from core.validation.lab import status_of
+    from core.validation.plan import cost_model, estimate_seconds, plan_runs, validate_plan
 
     plan = plan_from_args(args)
     validate_plan(plan)
@@ -256,7 +257,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.metrics_only and args.no_metrics:
         raise AlignScopeError("--metrics-only and --no-metrics exclude each other.", fix="give one of them.")
     if args.metrics_only:
-        from core.validation.lab import measure_metrics, plan_runs, validate_plan, write_results
+        from core.validation.lab import measure_metrics, write_results
+        from core.validation.plan import plan_runs, validate_plan
 
         validate_plan(plan)
         runs = plan_runs(plan)
@@ -283,7 +285,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from core.validation.lab import plan_runs, write_results
+    from core.validation.lab import write_results
+    from core.validation.plan import plan_runs
     from core.validation.remote import import_outcomes
 
     from core.clikit.args import check_output

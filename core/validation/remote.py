@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     import torch
 
     from core.settings import EmbedSettings
-    from core.validation.lab import LabPlan
+    from core.validation.plan import LabPlan
 
 PAYLOAD_VERSION = 1
 
@@ -52,13 +52,13 @@ def export_payload(plan: LabPlan, path: Path, *, settings: EmbedSettings | None 
     Dose mixtures are saved first (as the local lab does), so their materialisation is identical.
 
     Raises:
-        AlignScopeError: a bad plan (:func:`core.validation.lab.validate_plan`).
+        AlignScopeError: a bad plan (:func:`core.validation.plan.validate_plan`).
     """
     from core.finetune.data import build_training_data, heldout_split
     from core.finetune.perplexity import corpus_windows
     from core.mixture import save_mixture
     from core.probe import load_probe
-    from core.validation.lab import plan_runs, validate_plan
+    from core.validation.plan import plan_runs, validate_plan
 
     validate_plan(plan)
     runs = plan_runs(plan, settings)
@@ -175,7 +175,7 @@ def import_outcomes(plan: LabPlan, outcomes_path: Path, out: Path, *, local_resu
                     settings: EmbedSettings | None = None) -> dict:
     """A lab results file from a remote run's outcomes (``device`` and ``weights_sha256`` recorded).
 
-    The runs are matched to the plan by run id (:func:`core.validation.lab.plan_runs`); outcomes of
+    The runs are matched to the plan by run id (:func:`core.validation.plan.plan_runs`); outcomes of
     runs not in the plan are ignored. Each run carries its results-database row (``record``), so
     ``validate run --resume-from`` treats the remote runs as done. The metric rows and source marks are taken from
     ``local_results`` (a results file of the same plan written here, where the metrics were
@@ -187,7 +187,8 @@ def import_outcomes(plan: LabPlan, outcomes_path: Path, out: Path, *, local_resu
     from dataclasses import asdict
 
     from core.errors import AlignScopeError
-    from core.validation.lab import RESULTS_VERSION, derived_from_target, plan_runs, regime_sources
+    from core.validation.lab import RESULTS_VERSION, derived_from_target
+    from core.validation.plan import plan_runs, regime_sources
 
     try:
         got = json.loads(Path(outcomes_path).read_text())

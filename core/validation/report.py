@@ -28,6 +28,10 @@ RESULTS_FILE = REPO_ROOT / "docs" / "results" / "validation.json"
 ICL_RESULTS_FILE = REPO_ROOT / "docs" / "results" / "validation_icl_cpu.json"
 #: The committed fine-tune lab with the AF outcome (``validate run --outcomes af-nll``): ``finetune``/``af-nll``.
 AF_RESULTS_FILE = REPO_ROOT / "docs" / "results" / "validation_af_cpu.json"
+#: The committed docstring -> code lab (target ``humaneval``, ``validate run --target humaneval``).
+CODE_RESULTS_FILE = REPO_ROOT / "docs" / "results" / "validation_code_cpu.json"
+#: The target benchmark of a results file that names none (the files before targets were recorded).
+DEFAULT_LAB_TARGET = "proofnet"
 RESULTS_ENV = "ALIGNSCOPE_VALIDATION_RESULTS"
 SUPPORTED_VERSIONS = (1,)
 RUN_STATES = ("done", "failed", "killed", "cancelled", "running", "queued")
@@ -67,15 +71,17 @@ def _num(v) -> bool:
 
 def lab_files() -> list[Path]:
     """The lab results files the dashboard reads, in order: :func:`results_path` (when there is one),
-    then the committed in-context lab (:data:`ICL_RESULTS_FILE`) and the committed fine-tune lab with
-    the AF outcome (:data:`AF_RESULTS_FILE`); duplicates dropped."""
-    paths = [p for p in (results_path(), ICL_RESULTS_FILE, AF_RESULTS_FILE) if p is not None]
+    then the committed in-context lab (:data:`ICL_RESULTS_FILE`), the committed fine-tune lab with
+    the AF outcome (:data:`AF_RESULTS_FILE`) and the docstring -> code lab (:data:`CODE_RESULTS_FILE`);
+    duplicates dropped."""
+    paths = [p for p in (results_path(), ICL_RESULTS_FILE, AF_RESULTS_FILE, CODE_RESULTS_FILE) if p is not None]
     return list(dict.fromkeys(paths))
 
 
 def lab_axes() -> list[dict]:
-    """``[{"condition", "outcome", "path"}]``: every (condition, outcome) with measured runs in the
-    files of :func:`lab_files`, each from the first file that has it, in
+    """``[{"target", "condition", "outcome", "path"}]``: every (target benchmark, condition, outcome)
+    with measured runs in the files of :func:`lab_files`, each from the first file that has it;
+    :data:`DEFAULT_LAB_TARGET` first, then the other targets by name, each in
     :data:`core.validation.axes.CONDITIONS` then :data:`~core.validation.axes.LAB_OUTCOMES` order. The
     dashboard's file gives ``finetune``/``text-ppl`` even when it cannot be read (the page then shows
     its error); another file that cannot be read is skipped."""
@@ -85,14 +91,16 @@ def lab_axes() -> list[dict]:
     out, seen = [], set()
     for path in lab_files():
         try:
-            pairs = axes_of(load_results(path))
+            results = load_results(path)
+            target, pairs = _target_of(results) or DEFAULT_LAB_TARGET, axes_of(results)
         except (OSError, AlignScopeError):
-            pairs = [("finetune", "text-ppl")] if path == main else []
+            target, pairs = DEFAULT_LAB_TARGET, ([("finetune", "text-ppl")] if path == main else [])
         for condition, outcome in pairs:
-            if (condition, outcome) not in seen:
-                seen.add((condition, outcome))
-                out.append({"condition": condition, "outcome": outcome, "path": Path(path)})
-    return sorted(out, key=lambda a: (CONDITIONS.index(a["condition"]), LAB_OUTCOMES.index(a["outcome"])))
+            if (target, condition, outcome) not in seen:
+                seen.add((target, condition, outcome))
+                out.append({"target": target, "condition": condition, "outcome": outcome, "path": Path(path)})
+    return sorted(out, key=lambda a: (a["target"] != DEFAULT_LAB_TARGET, a["target"],
+                                      CONDITIONS.index(a["condition"]), LAB_OUTCOMES.index(a["outcome"])))
 
 
 def load_results(path: str | Path) -> dict:
@@ -231,7 +239,7 @@ def report(results: Mapping, *, regimes: Sequence[str] | None = None, n_boot: in
         "leaderboard": rows,
         "points": {r: stats.point_records(results, r, confidence=confidence) for r in regimes},
         "dose": stats.dose_response(results, confidence=confidence),
-        "verdict": verdict(rows, default_metric=default_metric, **_axis_of(results)),
+        "verdict": verdict(rows, default_metric=default_metric, target=_target_of(results), **_axis_of(results)),
         "summary": {"target": results.get("target"), "model": results.get("model"),
                     "precision": results.get("precision"), "created": results.get("created"),
                     "wall_seconds": results.get("wall_seconds"), "base": results.get("base"),
@@ -301,9 +309,13 @@ def _axis_of(results: Mapping) -> dict:
     return {k: axes[k] for k in ("condition", "outcome") if isinstance(axes.get(k), str)}
 
 
+def _target_of(results: Mapping) -> str | None:
+    return results["target"] if isinstance(results.get("target"), str) else None
+
+
 def verdict(rows: Sequence[Mapping], *, regime: str | None = None, exclude_derived: bool = False,
             default_metric: str = stats.DEFAULT_METRIC, condition: str | None = None,
-            outcome: str | None = None) -> str:
+            outcome: str | None = None, target: str | None = None) -> str:
     """One line saying which metric predicts the lab's outcome best (by default held-out perplexity
     after fine-tuning; ``condition``/``outcome`` name another axis, :mod:`core.validation.axes`).
 
@@ -320,6 +332,7 @@ def verdict(rows: Sequence[Mapping], *, regime: str | None = None, exclude_deriv
         exclude_derived: speak about the rows without target-derived sources (then no addendum).
         condition, outcome: the (condition, outcome) the rows were fitted on, named in the line
             (:func:`core.validation.axes.axis_label`); None: fine-tune, held-out perplexity.
+        target: the target benchmark, for its own outcome words (HumanEval: "code NLL").
 
     Returns:
         e.g. ``"On 27 runs (9 sources × 3 seeds, regime 4k), unigram-cos predicts held-out perplexity
@@ -334,7 +347,7 @@ def verdict(rows: Sequence[Mapping], *, regime: str | None = None, exclude_deriv
     from core.validation.axes import axis_label
 
     line = _verdict_part(rows, regime=regime, exclude_derived=exclude_derived, default_metric=default_metric,
-                         what=axis_label(condition, outcome))
+                         what=axis_label(condition, outcome, target=target))
     if exclude_derived:
         return line
     alt = [r for r in rows if r["regime"] == regime and r.get("exclude_derived")]
@@ -399,7 +412,7 @@ def verdict_for_file(path: str | Path, *, regime: str | None = None, n_boot: int
         from core.validation.axes import DEFAULT_CONDITION, DEFAULT_OUTCOME, axis_view
 
         results = axis_view(results, condition or DEFAULT_CONDITION, outcome or DEFAULT_OUTCOME)
-    axis = _axis_of(results)
+    axis = {**_axis_of(results), "target": _target_of(results)}
     names = stats.regime_names(results)
     first = [regime] if regime else (["4k"] if "4k" in names else names)
     first = [r for r in first if r in names]

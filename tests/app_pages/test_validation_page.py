@@ -82,6 +82,7 @@ def test_no_results_file_says_how_to_produce_one(app, monkeypatch, tmp_path):
     monkeypatch.setattr(report, "RESULTS_FILE", tmp_path / "absent.json")
     monkeypatch.setattr(report, "ICL_RESULTS_FILE", tmp_path / "absent-icl.json")
     monkeypatch.setattr(report, "AF_RESULTS_FILE", tmp_path / "absent-af.json")
+    monkeypatch.setattr(report, "CODE_RESULTS_FILE", tmp_path / "absent-code.json")
     at = app(PAGE).run()
     assert not at.exception, texts_of(at.exception)
     assert any("No validation results yet" in t for t in texts_of(at.info))
@@ -177,3 +178,51 @@ def test_runs_with_a_non_finite_outcome_are_named_on_the_page(app, monkeypatch, 
     warn = [w for w in texts_of(at.warning) if "non-finite outcome" in w]
     assert len(warn) == 1 and warn[0].startswith("2 run(s) marked done"), texts_of(at.warning)
     assert f"{done[0]['regime']}/{done[0]['point']} seed {done[0]['seed']} (nan)" in warn[0]
+
+
+def test_a_lab_on_another_target_is_its_own_axis(app, small_file, monkeypatch, tmp_path):
+    """The docstring -> code lab (target humaneval) is an axis of its own beside ProofNet's, keyed
+    ``humaneval:finetune/text-ppl`` in the URL and titled with its target; the ProofNet axes keep
+    their keys. Its verdict shows on a page whose target is humaneval, not on ProofNet's."""
+    from ui import validation as v
+
+    data = json.loads(SMALL.read_text())
+    data["target"] = "humaneval"
+    code = tmp_path / "code.json"
+    code.write_text(json.dumps(data))
+    monkeypatch.setattr(report, "CODE_RESULTS_FILE", code)
+    axes = report.lab_axes()
+    assert {"target": "humaneval", "condition": "finetune", "outcome": "text-ppl", "path": code} in axes
+    assert axes[0]["target"] == "proofnet" and axes[-1]["target"] == "humaneval"
+    keys = [v.axis_key(a) for a in axes]
+    assert "finetune/text-ppl" in keys and "icl/af-nll" in keys and keys[-1] == "humaneval:finetune/text-ppl"
+    at = app(PAGE, {"axis": "humaneval:finetune/text-ppl"}).run()
+    assert not at.exception, texts_of(at.exception)
+    assert "target humaneval" in at.title[0].value
+    assert at.query_params["axis"] == "humaneval:finetune/text-ppl"
+    want = report.verdict_for_file(code, condition="finetune", outcome="text-ppl")
+    assert any(want in t for t in texts_of(at.markdown))
+
+
+def test_the_other_designs_tab_shows_the_design_named_in_the_url(app, small_file):
+    from core.report.designs import DESIGN_FILES, results_dir
+
+    at = app(PAGE, {"lab_tab": "Other designs", "design": "pretrain"}).run()
+    assert not at.exception, texts_of(at.exception)
+    assert at.radio[0].value == "pretrain" and at.query_params["design"] == "pretrain"
+    charts = at.get("plotly_chart")
+    assert len(charts) == 1                                               # only the chosen design's chart
+    assert "t2v-head" in json.loads(charts[0].proto.spec)["layout"]["title"]["text"]
+    assert any("paper r^2 = 0.8" in c.value for c in at.code)
+    committed = [t for n, t, f in DESIGN_FILES if (results_dir() / f).is_file()]    # the radio shows titles
+    assert at.radio[0].options == committed and "Pre-training grid: alignment vs cross-entropy" in committed
+
+
+def test_without_committed_designs_the_tab_gives_the_commands(app, small_file, monkeypatch, tmp_path):
+    from core.report import designs
+
+    monkeypatch.setattr(designs, "results_dir", lambda: tmp_path)
+    at = app(PAGE, {"lab_tab": "Other designs"}).run()
+    assert not at.exception, texts_of(at.exception)
+    assert any("No design has committed results yet" in t for t in texts_of(at.info))
+    assert any("python -m core pretrain grid run" in c.value for c in at.code)

@@ -48,3 +48,28 @@ def test_estimators_and_job_kinds_use_registries():
     assert isinstance(REGISTRY, Registry) and "closed_form_head" in REGISTRY
     assert type(get_estimator("closed_form_head")) is REGISTRY.get("closed_form_head")
     assert JOB_KINDS["mix_verify"] == JOBS.target("mix_verify") == "core.mixture.jobs:verify_job"
+
+
+def test_build_instantiates_by_name_or_alias_and_describe_lists_attributes():
+    from dataclasses import dataclass
+
+    @dataclass
+    class Thing:
+        size: int = 1
+        unit = "tokens"
+        description = "a thing"
+
+    reg = Registry("thing")
+    reg.register("b-thing", Thing, aliases=("bt",))
+    reg.register("a-thing", "collections:OrderedDict")
+    assert reg.build("bt", size=3) == Thing(size=3)
+    with pytest.raises(TypeError):
+        reg.build("b-thing", nosuch=1)
+    with pytest.raises(RegistryError, match="Unknown thing 'c'"):
+        reg.build("c")
+    rows = reg.describe("__doc__")
+    assert [r["name"] for r in rows] == ["a-thing", "b-thing"]                  # sorted by name
+    assert rows[0]["__doc__"].startswith("Dictionary that remembers")         # read off the loaded target
+    reg.unregister("a-thing")
+    assert reg.describe("description", "unit") == [{"name": "b-thing", "aliases": ["bt"], "description": "a thing",
+                                                    "unit": "tokens"}]

@@ -71,25 +71,36 @@ def test_estimator_fingerprints_cover_every_hyperparameter():
         assert get_estimator(name, **{f.name: f.default for f in fields(cls.Config)}).fingerprint() == default
 
 
+def _hold_lock(directory, *, seconds: float, what: str = ""):
+    """A child process that holds ``EmbeddingStore(directory).lock('emb:key', what=what)`` for
+    ``seconds``; returned once it holds the lock (it printed ``locked``)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import time; from core.store import EmbeddingStore\n"
+            f"s = EmbeddingStore({str(directory)!r})\n"
+            f"with s.lock('emb:key', what={what!r}):\n    print('locked', flush=True); time.sleep({seconds})\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                            cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    if proc.stdout.readline().strip() != "locked":
+        proc.kill()
+        raise AssertionError("the child process did not take the lock")
+    return proc
+
+
 def test_a_killed_holder_does_not_leave_the_key_locked(tmp_path):
     """issue 12, failure 1: a lock held by a process killed with SIGKILL is free at once (flock), not
     after a 15-minute expiry."""
     import os
     import signal
-    import subprocess
-    import sys
     import time
 
     from filelock import FileLock, Timeout
 
     store = EmbeddingStore(tmp_path / "emb")
-    code = ("import sys, time; from core.store import EmbeddingStore\n"
-            f"s = EmbeddingStore({str(tmp_path / 'emb')!r})\n"
-            "with s.lock('emb:key'):\n    print('locked', flush=True); time.sleep(600)\n")
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
-                            cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    proc = _hold_lock(tmp_path / "emb", seconds=600)
     try:
-        assert proc.stdout.readline().strip() == "locked"
         lock_files = list((tmp_path / "emb" / "locks").glob("*.lock"))
         assert len(lock_files) == 1
         with pytest.raises(Timeout):                       # held: another attempt times out
@@ -260,17 +271,8 @@ def test_a_garbage_cache_index_is_named_with_the_fix(tmp_path):
 
 
 def test_a_waiting_caller_is_told_what_it_waits_for_and_who_holds_it(tmp_path):
-    import os
-    import subprocess
-    import sys
-
-    code = ("import time; from core.store import EmbeddingStore\n"
-            f"s = EmbeddingStore({str(tmp_path / 'emb')!r})\n"
-            "with s.lock('emb:key', what=\"batch 3 of 'sympy'\"):\n    print('locked', flush=True); time.sleep(3)\n")
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
-                            cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    proc = _hold_lock(tmp_path / "emb", seconds=3, what="batch 3 of 'sympy'")
     try:
-        assert proc.stdout.readline().strip() == "locked"
         messages = []
         store = EmbeddingStore(tmp_path / "emb")
         with store.lock("emb:key", what="batch 3 of 'sympy'", on_wait=messages.append):

@@ -150,3 +150,21 @@ def fill(page, locator, value) -> None:
     locator.fill(str(value))
     locator.press("Enter")
     wait_idle(page)
+
+
+def tiny_view(folder, corpora, model_dir: str) -> str:
+    """Register each ``(name, texts, domain)`` of ``corpora`` in the current cache (once: a name
+    already registered is kept), and return the sidebar's query string for the tiny probe network."""
+    from urllib.parse import urlencode
+
+    from core.corpora import CorpusSpec, get_corpus, register_corpus
+    from core.errors import CorpusError
+    from tests.app_pages.conftest import write_corpus
+
+    for name, texts, domain in corpora:
+        try:
+            get_corpus(name)
+        except CorpusError:
+            register_corpus(CorpusSpec(name=name, kind="files", path=str(write_corpus(folder, name, texts)),
+                                       field="text", domain=domain))
+    return urlencode({"model": model_dir, "batch_size": 4, "seq_len": 32, "num_batches": 2}, safe=",/")

@@ -10,12 +10,10 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from urllib.parse import urlencode
 
 import pytest
 
-from tests.e2e.conftest import assert_no_exception, open_page, pick, screenshot, wait_idle
-from tests.app_pages.conftest import write_corpus
+from tests.e2e.conftest import assert_no_exception, open_page, pick, screenshot, tiny_view, wait_idle
 
 TIMEOUT_MS = 240_000
 #: Lean-style theorems written here (ProofNet's valid split would trip the contamination guard: 7% of
@@ -26,20 +24,11 @@ LEAN = [f"theorem add_le_{i} (a b : Nat) (h : a ≤ b) : a + {i} ≤ b + {i} := 
 
 @pytest.fixture
 def sel_view(server_cache, monkeypatch, tmp_path_factory, maths_texts, prose_texts, tiny_model_dir):
-    from core.corpora import CorpusSpec, get_corpus, register_corpus
-    from core.errors import CorpusError
-
     monkeypatch.setenv("ALIGNSCOPE_CACHE", str(server_cache))
-    folder = tmp_path_factory.mktemp("sel_corpora")
-    for name, texts, domain in (("sel-bench", maths_texts[:16], "target benchmark"),
-                                ("sel-maths", LEAN, "formal maths"),
-                                ("sel-prose", prose_texts[:60], "general prose")):
-        try:
-            get_corpus(name)
-        except CorpusError:
-            register_corpus(CorpusSpec(name=name, kind="files", path=str(write_corpus(folder, name, texts)),
-                                       field="text", domain=domain))
-    return urlencode({"model": tiny_model_dir, "batch_size": 4, "seq_len": 32, "num_batches": 2}, safe=",/")
+    return tiny_view(tmp_path_factory.mktemp("sel_corpora"), (("sel-bench", maths_texts[:16], "target benchmark"),
+                                                              ("sel-maths", LEAN, "formal maths"),
+                                                              ("sel-prose", prose_texts[:60], "general prose")),
+                     tiny_model_dir)
 
 
 def test_select_export_save_and_finetune(server_url, browser_page, sel_view):

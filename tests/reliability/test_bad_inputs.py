@@ -120,7 +120,8 @@ def _fill(argv, env):
 
 # -- the CLI table: (argv, text the single error line must contain) --------------------------------
 M = ["--model", "{model}"]
-E = ["embed", "--corpus", "good", *M, "--device", "cpu"]
+CPU = ["--device", "cpu"]
+E = ["embed", "--corpus", "good", *M, *CPU]
 CLI_CASES = [
     # batch and model limits (before weights load)
     (E + ["--seq-len", "100000"], "--seq-len 100000"),
@@ -162,10 +163,10 @@ CLI_CASES = [
     (E + ["--estimator", "closed_form_blocks", "--estimator-param", "mc_draws=0"], "mc_draws"),
     (E + ["--estimator", "nosuch"], "nosuch"),
     # models
-    (["embed", "--corpus", "good", "--model", "{bad_model}", "--device", "cpu"], "model.safetensors"),
-    (["embed", "--corpus", "good", "--model", "{nocfg}", "--device", "cpu"], "config.json"),
-    (["embed", "--corpus", "good", "--model", "nobody/no-such-model-xyz", "--device", "cpu"], "no-such-model-xyz"),
-    (["embed", "--corpus", "good", "--model", " ", "--device", "cpu"], "--model"),
+    (["embed", "--corpus", "good", "--model", "{bad_model}", *CPU], "model.safetensors"),
+    (["embed", "--corpus", "good", "--model", "{nocfg}", *CPU], "config.json"),
+    (["embed", "--corpus", "good", "--model", "nobody/no-such-model-xyz", *CPU], "no-such-model-xyz"),
+    (["embed", "--corpus", "good", "--model", " ", *CPU], "--model"),
     (["model", "info", "--model", "{bad_model}"], "model.safetensors"),   # the header is checked at once
     # corpora
     (E[:2] + ["nosuchcorpus"] + E[3:], "nosuchcorpus"),
@@ -204,23 +205,23 @@ CLI_CASES = [
     (["corpora", "show", "nosuch"], "nosuch"),
     (["corpora", "frobnicate"], "frobnicate"),
     # fine-tunes
-    (["finetune", "--source", "pn-test-copy", "--budget", "256", "--device", "cpu"], "pn-test-copy"),
-    (["finetune", "--source", "proofnet", "--budget", "256", "--device", "cpu"], "proofnet"),
-    (["finetune", "--source", "good", "--budget", "1000000000000", "--device", "cpu"], "--yes"),
-    (["finetune", "--source", "good", "--budget", "0", "--device", "cpu"], "budget_tokens=0"),
-    (["finetune", "--source", "good", "--epochs", "0", "--device", "cpu"], "epochs=0"),
-    (["finetune", "--source", "good", "--lr", "5", "--device", "cpu"], "5"),
-    (["finetune", "--source", "good", "--seq-len", "100000", *M, "--device", "cpu"], "--seq-len 100000"),
-    (["finetune", "--source", "good", "--batch-size", "0", "--device", "cpu"], "batch_size=0"),
-    (["finetune", "--source", "good", "--mixture", "okmix", "--device", "cpu"], "--source or --mixture"),
-    (["finetune", "--device", "cpu"], "--source or --mixture"),
-    (["finetune", "--source", "nosuch", "--device", "cpu"], "nosuch"),
-    (["finetune", "--mixture", "nosuchmix", "--device", "cpu"], "nosuchmix"),
-    (["finetune", "--source", "good", "--target", "good", "--device", "cpu"], "held-out split"),
+    (["finetune", "--source", "pn-test-copy", "--budget", "256", *CPU], "pn-test-copy"),
+    (["finetune", "--source", "proofnet", "--budget", "256", *CPU], "proofnet"),
+    (["finetune", "--source", "good", "--budget", "1000000000000", *CPU], "--yes"),
+    (["finetune", "--source", "good", "--budget", "0", *CPU], "budget_tokens=0"),
+    (["finetune", "--source", "good", "--epochs", "0", *CPU], "epochs=0"),
+    (["finetune", "--source", "good", "--lr", "5", *CPU], "5"),
+    (["finetune", "--source", "good", "--seq-len", "100000", *M, *CPU], "--seq-len 100000"),
+    (["finetune", "--source", "good", "--batch-size", "0", *CPU], "batch_size=0"),
+    (["finetune", "--source", "good", "--mixture", "okmix", *CPU], "--source or --mixture"),
+    (["finetune", *CPU], "--source or --mixture"),
+    (["finetune", "--source", "nosuch", *CPU], "nosuch"),
+    (["finetune", "--mixture", "nosuchmix", *CPU], "nosuchmix"),
+    (["finetune", "--source", "good", "--target", "good", *CPU], "held-out split"),
     (["finetune", "--source", "good", "--method", "qlora"], "qlora"),
-    (["experiment", "--sources", "good,pn-test-copy", "--device", "cpu"], "pn-test-copy"),
-    (["experiment", "--sources", "good", "--budget", "1000000000", "--device", "cpu"], "--yes"),
-    (["experiment", "--sources", "good,good", "--device", "cpu"], "good"),
+    (["experiment", "--sources", "good,pn-test-copy", *CPU], "pn-test-copy"),
+    (["experiment", "--sources", "good", "--budget", "1000000000", *CPU], "--yes"),
+    (["experiment", "--sources", "good,good", *CPU], "good"),
     (["perplexity", "--corpus", "good", "--seq-len", "100000", *M], "--seq-len 100000"),
     (["perplexity", "--corpus", "good", "--batch-size", "0", *M], "--batch-size"),
     (["perplexity", *M], "--corpus or --target"),
@@ -269,8 +270,8 @@ def test_cli_bad_input(env, capsys, argv, expected):
 
 
 @pytest.mark.parametrize("argv, expected", [
-    (["embed", "--corpus", "good", "--seq-len", "100000", "--device", "cpu"], "--seq-len 100000"),
-    (["finetune", "--source", "pn-test-copy", "--budget", "256", "--device", "cpu"], "pn-test-copy"),
+    (["embed", "--corpus", "good", "--seq-len", "100000", *CPU], "--seq-len 100000"),
+    (["finetune", "--source", "pn-test-copy", "--budget", "256", *CPU], "pn-test-copy"),
     (["embed", "--corpus", "good", "--threads", "-1"], "--threads"),
 ])
 def test_cli_bad_input_subprocess(env, argv, expected):
@@ -305,7 +306,7 @@ def _finetune(**kw):
     def run(env):
         from core.finetune.config import FinetuneConfig
         from core.finetune.estimate import check_finetune
-        from core.finetune.runner import validate
+        from core.finetune.identity import validate
 
         cfg = FinetuneConfig(**{"source": "good", "model": env["model"], "device": "cpu", **kw})
         check_finetune(cfg)

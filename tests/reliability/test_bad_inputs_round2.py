@@ -498,7 +498,7 @@ def _test_rows():
 
 @pytest.mark.parametrize("kind", VARIANTS)
 def test_every_variant_of_the_test_split_normalises_to_the_same_text(kind):
-    from core.corpora.contamination import normalise
+    from core.corpora.normalise import normalise
 
     rng = random.Random(kind)
     for r in _test_rows()[:40]:
@@ -730,7 +730,7 @@ def test_csv_records_match_the_header_or_name_the_line(tmp_path_factory, rows):
 def test_guard_evasions_normalise_away(data):
     """Random insertions of invisible characters, homoglyph substitutions and whitespace changes in a
     test statement leave its normalised text, the guard's identity, unchanged."""
-    from core.corpora.contamination import normalise, text_hash
+    from core.corpora.normalise import normalise, text_hash
 
     rows = _test_rows()
     text = rows[data.draw(st.integers(0, len(rows) - 1))][data.draw(st.sampled_from(["nl_statement", "formal_statement"]))]

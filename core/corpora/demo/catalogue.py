@@ -60,7 +60,7 @@ def _wheel(e: dict, common: dict) -> DemoSource:
 def _live_tree(e: dict, common: dict) -> DemoSource:
     root = e["root"]
     extra = {k: frozenset(e[k]) for k in ("exclude_top", "exclude_dirs") if k in e}
-    return LiveTreeSource(**common, hint=e.get("hint", ""), **extra,
+    return LiveTreeSource(**common, hint=e.get("hint", ""), unit=e.get("unit", "file"), **extra,
                           root_fn=_stdlib_root if root == "stdlib" else lambda: _package_root(root))
 
 

@@ -95,13 +95,16 @@ class ProofNetSource(DemoSource):
 # -- Live source trees (python stdlib, sympy) -----------------------------------------------
 @dataclass
 class LiveTreeSource(DemoSource):
-    """Source files read in place from an installed tree (one document per file)."""
+    """Source files read in place from an installed tree: one document per file, or with
+    ``unit = "docstring-function"`` one per public function with a docstring, in HumanEval's layout
+    (:func:`core.corpora.extract.python_docstring_pairs`; id ``"<file>::<qualname>"``)."""
 
     root_fn: Callable[[], Path | None] = lambda: None
     exts: tuple[str, ...] = (".py",)
     exclude_dirs: frozenset[str] = frozenset({"__pycache__", "test", "tests"})
     exclude_top: frozenset[str] = frozenset()
     hint: str = ""
+    unit: str = "file"
 
     def _files(self) -> tuple[Path, list[Path]]:
         root = self.root_fn()
@@ -123,11 +126,18 @@ class LiveTreeSource(DemoSource):
     def load(self) -> tuple[list[Document], list[str]]:
         root, files = self._files()
         warnings: list[str] = []
-        return list(_read_tree(root, files, warnings)), warnings
+        docs = list(_read_tree(root, files, warnings))
+        if self.unit == "docstring-function":
+            from core.corpora.extract import python_docstring_pairs
+
+            docs = [Document(f"{d.doc_id}::{q}", prompt + body) for d in docs
+                    for q, prompt, body in python_docstring_pairs(d.text)]
+        return docs, warnings
 
     def identity(self) -> str:
         root, files = self._files()
-        return _sha_of([self.version, _stat_identity(files, root)])
+        parts = [self.version, _stat_identity(files, root)]
+        return _sha_of(parts if self.unit == "file" else parts + [self.unit])   # the default keeps its key
 
     def install(self, log: Log = _quiet) -> str:
         if self.available():

@@ -38,51 +38,9 @@ def resolve_files(path: str) -> tuple[Path, list[Path], list[str]]:
     warnings: list[str] = []
     p = Path(path).expanduser()
     if has_magic(path):
-        parts = Path(path).parts
-        fixed: list[str] = []
-        for part in parts:
-            if has_magic(part):
-                break
-            fixed.append(part)
-        base = Path(*fixed) if fixed else Path(".")
-        if "**" in path:           # our own walk: symlink loops are entered once, never recursed
-            matches = _walk_glob(base.expanduser(), Path(path).parts[len(fixed):])
-        else:
-            matches = [Path(m) for m in glob(str(p), recursive=True)]
-        matches = [m for m in matches if m.is_file()]
-        if not matches:
-            raise CorpusError(f"Glob {path} matches no file.",
-                              fix="check the pattern; use '**' to search sub-folders, e.g. 'data/**/*.txt'.")
-        files = [m for m in matches if is_supported(m)]
-        skipped = len(matches) - len(files)
-        if skipped:
-            exts = sorted({"".join(m.suffixes[-2:]) or m.name for m in matches if not is_supported(m)})
-            warnings.append(f"skipped {skipped} file(s) with unsupported extensions ({', '.join(exts[:8])}) matched by {path}")
-        if not files:
-            raise CorpusError(
-                f"Glob {path} matches {len(matches)} file(s) but none has a supported extension.",
-                fix=f"use files ending in one of: {', '.join(sorted(SUPPORTED_EXTENSIONS))} (optionally .gz).")
+        base, files = _glob_files(path, p, warnings)
     elif p.is_dir():
-        base = p
-        files = []
-        special = []
-        for root, dirs, names in os.walk(p):
-            dirs[:] = [d for d in dirs if not d.startswith(".") and d != "__pycache__"]
-            for name in names:
-                f = Path(root) / name
-                if not name.startswith(".") and is_supported(f):
-                    if f.is_file():                     # symlinks followed only to a regular file
-                        files.append(f)
-                    else:
-                        special.append(f.name)
-        if special:
-            warnings.append(f"skipped {len(special)} path(s) that are not regular files (FIFOs, devices, dangling "
-                            f"symlinks) under {path}, e.g. {', '.join(special[:3])}")
-        if not files:
-            raise CorpusError(
-                f"Folder {path} contains no supported file.",
-                fix=f"put files ending in one of: {', '.join(sorted(SUPPORTED_EXTENSIONS))} (optionally .gz) "
-                    "in it, or point path at a glob.")
+        base, files = p, _folder_files(path, p, warnings)
     elif p.is_file():
         base = p.parent
         files = [p]
@@ -107,6 +65,65 @@ def resolve_files(path: str) -> tuple[Path, list[Path], list[str]]:
     if dups:
         warnings.append(f"skipped {dups} duplicate path(s) of the same file(s) (symlinks) under {path}")
     return base, files, warnings
+
+
+def _glob_files(path: str, p: Path, warnings: list[str]) -> tuple[Path, list[Path]]:
+    """``(base, supported files)`` of a glob ``path`` (``p``: expanded); warnings appended.
+
+    Raises:
+        CorpusError: no file matches, or none has a supported extension.
+    """
+    fixed: list[str] = []
+    for part in Path(path).parts:
+        if has_magic(part):
+            break
+        fixed.append(part)
+    base = Path(*fixed) if fixed else Path(".")
+    if "**" in path:           # our own walk: symlink loops are entered once, never recursed
+        matches = _walk_glob(base.expanduser(), Path(path).parts[len(fixed):])
+    else:
+        matches = [Path(m) for m in glob(str(p), recursive=True)]
+    matches = [m for m in matches if m.is_file()]
+    if not matches:
+        raise CorpusError(f"Glob {path} matches no file.",
+                          fix="check the pattern; use '**' to search sub-folders, e.g. 'data/**/*.txt'.")
+    files = [m for m in matches if is_supported(m)]
+    skipped = len(matches) - len(files)
+    if skipped:
+        exts = sorted({"".join(m.suffixes[-2:]) or m.name for m in matches if not is_supported(m)})
+        warnings.append(f"skipped {skipped} file(s) with unsupported extensions ({', '.join(exts[:8])}) matched by {path}")
+    if not files:
+        raise CorpusError(
+            f"Glob {path} matches {len(matches)} file(s) but none has a supported extension.",
+            fix=f"use files ending in one of: {', '.join(sorted(SUPPORTED_EXTENSIONS))} (optionally .gz).")
+    return base, files
+
+
+def _folder_files(path: str, p: Path, warnings: list[str]) -> list[Path]:
+    """Every supported regular file below folder ``p`` (hidden names and ``__pycache__`` skipped).
+
+    Raises:
+        CorpusError: the folder holds no supported file.
+    """
+    files, special = [], []
+    for root, dirs, names in os.walk(p):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d != "__pycache__"]
+        for name in names:
+            f = Path(root) / name
+            if not name.startswith(".") and is_supported(f):
+                if f.is_file():                     # symlinks followed only to a regular file
+                    files.append(f)
+                else:
+                    special.append(f.name)
+    if special:
+        warnings.append(f"skipped {len(special)} path(s) that are not regular files (FIFOs, devices, dangling "
+                        f"symlinks) under {path}, e.g. {', '.join(special[:3])}")
+    if not files:
+        raise CorpusError(
+            f"Folder {path} contains no supported file.",
+            fix=f"put files ending in one of: {', '.join(sorted(SUPPORTED_EXTENSIONS))} (optionally .gz) "
+                "in it, or point path at a glob.")
+    return files
 
 
 def _outside(files: list[Path], base: Path) -> list[tuple[Path, str]]:

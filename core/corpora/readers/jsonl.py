@@ -29,18 +29,26 @@ def jsonl_rows(f: Path, text: str | None = None) -> list[tuple[int, dict[str, An
     for lineno, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise CorpusError(f"{f.name} line {lineno} is not valid JSON: {exc.msg} at column {exc.colno} ({f}).",
-                              fix="repair or delete that line.") from exc
-        except RecursionError:
-            raise _too_deep(f, f"line {lineno}") from None
-        if not isinstance(row, dict):
-            raise CorpusError(f"{f.name} line {lineno} is a JSON {type(row).__name__}, not an object ({f}).",
-                              fix="put one JSON object per line, e.g. {\"text\": \"...\"}.")
-        rows.append((lineno, row))
+        row = _loads(f, line, line=lineno, fix="repair or delete that line.", deep=f"line {lineno}")
+        rows.append((lineno, _object(row, f, f"line {lineno}", "put one JSON object per line, e.g. {\"text\": \"...\"}.")))
     return rows
+
+
+def _loads(f: Path, text: str, *, line: int | None, fix: str, deep: str) -> Any:
+    """``json.loads(text)``, or a CorpusError naming the file and line (``line``, else the parser's)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CorpusError(f"{f.name} line {line or exc.lineno} is not valid JSON: {exc.msg} at column {exc.colno} ({f}).",
+                          fix=fix) from exc
+    except RecursionError:
+        raise _too_deep(f, deep) from None
+
+
+def _object(row: Any, f: Path, where: str, fix: str) -> dict[str, Any]:
+    if not isinstance(row, dict):
+        raise CorpusError(f"{f.name} {where} is a JSON {type(row).__name__}, not an object ({f}).", fix=fix)
+    return row
 
 
 def _too_deep(f: Path, where: str) -> CorpusError:
@@ -76,19 +84,10 @@ class JsonReader(FileReader):
 
     @staticmethod
     def _array(spec: CorpusSpec, f: Path, rel: str, text: str) -> Iterator[Document]:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise CorpusError(f"{f.name} line {exc.lineno} is not valid JSON: {exc.msg} ({f}).",
-                              fix="repair the file (a JSON array of objects, or one object per line).") from exc
-        except RecursionError:
-            raise _too_deep(f, "its array") from None
-        rows = []
-        for i, row in enumerate(data, 1):
-            if not isinstance(row, dict):
-                raise CorpusError(f"{f.name} item {i} is a {type(row).__name__}, not an object ({f}).",
-                                  fix="make every array item a JSON object with the text field.")
-            rows.append((i, row))
+        data = _loads(f, text, line=None, fix="repair the file (a JSON array of objects, or one object per line).",
+                      deep="its array")
+        rows = [(i, _object(row, f, f"item {i}", "make every array item a JSON object with the text field."))
+                for i, row in enumerate(data, 1)]
         columns = list(dict.fromkeys(k for _, r in rows for k in r))
         check_columns(spec, columns, str(f))
         _check_types(spec, rows, f, "item")

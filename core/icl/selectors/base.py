@@ -157,17 +157,12 @@ def get_selector(name: str, **params: Any) -> DemoSelector:
     Raises:
         RegistryError: unknown name.  SelectorError: bad parameter.
     """
-    return DEMO_SELECTORS.get(name)(**params)
+    return DEMO_SELECTORS.build(name, **params)
 
 
 def list_selectors() -> list[dict]:
     """``[{"name", "aliases", "shared", "description"}]`` of every registered selector."""
-    out = []
-    for n in DEMO_SELECTORS.names():
-        cls = DEMO_SELECTORS.get(n)
-        out.append({"name": n, "aliases": DEMO_SELECTORS.aliases(n), "shared": cls.shared,
-                    "description": cls.description})
-    return out
+    return DEMO_SELECTORS.describe("shared", "description")
 
 
 def check_choice_inputs(pool: DemoPool, *, k: int, budget_tokens: int) -> None:

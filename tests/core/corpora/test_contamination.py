@@ -6,7 +6,7 @@ import json
 import pytest
 
 from core.corpora import CorpusSpec, get_corpus, register_corpus
-from core.errors import CorpusError
+from core.errors import AlignScopeError, CorpusError
 from core.paths import REPO_ROOT
 
 PROOFNET = REPO_ROOT.parent / "shared" / "data" / "proofnet"
@@ -17,6 +17,30 @@ def _rows(split="test"):
     return [json.loads(line) for line in (PROOFNET / f"{split}.jsonl").read_text().splitlines() if line.strip()]
 
 
+def _proofnet(overlaps):
+    """ProofNet's overlap among a report's overlaps (objects or their dicts): one per benchmark, ProofNet
+    and HumanEval (the docstring -> code target), and the corpora of these tests never reproduce HumanEval."""
+    get = (lambda o, k: o[k]) if overlaps and isinstance(overlaps[0], dict) else getattr
+    assert sorted(get(o, "benchmark") for o in overlaps) == ["humaneval", "proofnet"]
+    assert not any(get(o, "contaminated") for o in overlaps if get(o, "benchmark") == "humaneval")
+    return next(o for o in overlaps if get(o, "benchmark") == "proofnet")
+
+
+def test_humaneval_is_a_target_benchmark_and_never_a_training_source():
+    """HumanEval's test split (the ``humaneval`` corpus) is refused as a training source for any target,
+    by name for its own target and by content for ProofNet; the stdlib docstring pairs pass."""
+    from core.corpora.contamination import check_sources
+    from core.finetune.data import check_training_sources
+
+    assert check_training_sources(["python-docstrings"], "humaneval").corpus == "humaneval"
+    with pytest.raises(AlignScopeError, match="held-out split"):
+        check_training_sources(["humaneval"], "humaneval")
+    for source, target in (("humaneval", "proofnet"), ("proofnet", "humaneval"), ("proofnet-af", "humaneval")):
+        with pytest.raises(AlignScopeError, match=f"'{source}' is the held-out \\(test\\) split of a target benchmark"):
+            check_training_sources([source], target)
+    assert len(check_sources(["python-docstrings"])) == 1
+
+
 def _register(tmp_path, name, texts, **kw):
     path = tmp_path / f"{name}.jsonl"
     path.write_text("\n".join(json.dumps({"text": t}) for t in texts) + "\n")
@@ -24,7 +48,7 @@ def _register(tmp_path, name, texts, **kw):
 
 
 def test_normalisation_and_words():
-    from core.corpora.contamination import normalise, text_hash, words
+    from core.corpora.normalise import normalise, text_hash, words
 
     assert normalise("  Let  $G$\n be a GROUP. ") == "let $g$ be a group."
     assert text_hash("A  b") == text_hash("a b\n") != text_hash("a c")
@@ -40,7 +64,7 @@ def test_a_renamed_copy_of_the_test_split_is_refused(tmp_path):
     register_corpus(CorpusSpec(name="pn-test-copy", kind="files", path=str(PROOFNET / "test.jsonl"),
                                field="formal_statement"))
     r = contamination_report("pn-test-copy")
-    (o,) = r.overlaps
+    o = _proofnet(r.overlaps)
     assert o.benchmark == "proofnet" and o.contaminated and o.exact == o.documents
     assert o.reproduced >= len(_rows())                                 # every formal statement, at least
     assert r.derived_from == ["proofnet"]
@@ -57,11 +81,11 @@ def test_reformatted_and_partial_copies_are_refused(tmp_path):
 
     rows = _rows()
     _register(tmp_path, "pn-reformatted", [f"Problem: {r['nl_statement']}\n\nLean:\n{r['formal_statement']}" for r in rows])
-    (o,) = contamination_report("pn-reformatted").overlaps
+    o = _proofnet(contamination_report("pn-reformatted").overlaps)
     assert o.exact == 0 and o.contaminated and o.heldout_fraction > 0.3
     filler = [f"Unrelated note number {i} about gardening, tomatoes and the weather in spring {i * 7}." for i in range(300)]
     _register(tmp_path, "pn-hidden", filler[:150] + [r["nl_statement"] for r in rows[:20]] + filler[150:])
-    (o,) = contamination_report("pn-hidden").overlaps
+    o = _proofnet(contamination_report("pn-hidden").overlaps)
     assert o.contaminated and o.heldout_fraction > MAX_FRACTION and o.source_fraction < 0.1
 
 
@@ -73,12 +97,12 @@ def test_valid_split_and_unrelated_corpora_pass(tmp_path, maths_texts, prose_tex
 
     _register(tmp_path, "valid-renamed", maths_texts)
     for name in ("proofnet-valid", "valid-renamed"):
-        (o,) = contamination_report(name).overlaps
+        o = _proofnet(contamination_report(name).overlaps)
         assert not o.contaminated and o.heldout_fraction <= MAX_FRACTION and o.derived, o.summary()
     _register(tmp_path, "prose", prose_texts)
     _register(tmp_path, "code", [f"def f{i}(x):\n    return sum(range(x)) * {i}\n" for i in range(50)])
     for name in ("prose", "code"):
-        (o,) = contamination_report(name).overlaps
+        o = _proofnet(contamination_report(name).overlaps)
         assert (o.reproduced, o.near_duplicates, o.contaminated, o.derived) == (0, 0, False, False)
     assert len(check_sources(["proofnet-valid", "valid-renamed", "prose", "code"])) == 4
 
@@ -143,7 +167,7 @@ def test_hub_registration_of_the_test_split(monkeypatch):
 
     offline = Corpus(spec)
     offline.available = lambda: False                               # offline: judged by id and split alone
-    (o,) = contamination_report(offline).overlaps
+    o = _proofnet(contamination_report(offline).overlaps)
     assert o.hub_split and o.contaminated
 
 
@@ -157,5 +181,5 @@ def test_corpora_show_reports_the_overlap(tmp_path, capsys):
     assert "CONTAMINATED proofnet" in out and "186/186 source documents" in out
     assert main(["corpora", "show", "proofnet-valid", "--samples", "0", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    (o,) = data["contamination"]["overlaps"]
+    o = _proofnet(data["contamination"]["overlaps"])
     assert o["derived"] and not o["contaminated"]

@@ -14,7 +14,7 @@ from core.paths import shared_data_dir
 
 REQUIRED = {"proofnet", "proofnet-af", "proofnet-valid", "proofnet-informal", "champ", "coq-stdlib",
             "metamath", "hol-light", "agda-stdlib", "humaneval", "python-stdlib", "sympy", "python-docs",
-            "linux-doc", "wikipedia", "news", "foldoc"}
+            "linux-doc", "wikipedia", "news", "foldoc", "python-docstrings"}
 PROOFNET = shared_data_dir() / "proofnet"
 
 
@@ -111,6 +111,70 @@ def test_metamath_pairs_inline():
     assert docs[1] == "A double modus ponens inference. mp2 $p |- ch"
     assert docs[2] == "Principle of identity. id $p |- ( ph -> ph )"
     assert all("$=" not in d and "ABDEGFH" not in d for d in docs)  # proofs dropped
+
+
+PY_MODULE = '''"""Module docstring."""
+import os
+
+
+def double(x):
+    """Twice x.
+
+    >>> double(2)
+    4
+    """
+    y = 2 * x
+    return y
+
+
+def _private(x):
+    """Left out: private."""
+    return x
+
+
+def single(x):
+    "Left out: not triple-quoted."
+    return x
+
+
+def quoted(x):
+    """Left out: its body holds triple quotes."""
+    return """x"""
+
+
+class Box:
+    def size(self):
+        \'\'\'The size.\'\'\'
+        return 1
+
+    def bare(self):
+        return 0
+'''
+
+
+def test_python_docstring_pairs_inline():
+    """HumanEval's layout: the prompt ends with the docstring's closing quotes and a newline, the body
+    is the rest, dedented; private, non-triple-quoted and triple-quote bodies are left out."""
+    pairs = list(extract.python_docstring_pairs(PY_MODULE))
+    assert [q for q, _, _ in pairs] == ["double", "Box.size"]
+    assert pairs[0][1] == 'def double(x):\n    """Twice x.\n\n    >>> double(2)\n    4\n    """\n'
+    assert pairs[0][2] == "    y = 2 * x\n    return y\n"
+    assert pairs[1][1] == "def size(self):\n    \'\'\'The size.\'\'\'\n" and pairs[1][2] == "    return 1\n"
+    assert list(extract.python_docstring_pairs("def broken(:\n")) == []
+    assert list(extract.python_docstring_pairs(PY_MODULE, max_lines=3)) == [p for p in pairs if p[0] == "Box.size"]
+
+
+def test_python_docstrings_corpus_follows_humaneval_pair_format():
+    """Every document of the real corpus splits by HumanEval's pair format into the function's own
+    prompt and body (so it is a docstring -> code pair source in the target's layout)."""
+    from core.outcomes.problems import HUMANEVAL_PYTHON
+
+    docs = get_corpus("python-docstrings").documents()
+    assert len(docs) > 1000 and len({d.doc_id for d in docs}) == len(docs)
+    assert all("::" in d.doc_id and d.doc_id.split("::")[0].endswith(".py") for d in docs)
+    for d in docs:
+        prompt, body = HUMANEVAL_PYTHON.parse(d.text)
+        assert prompt.startswith(("def ", "async def ")) and body.strip() and body.split("\n", 1)[0].strip()
 
 
 def test_wiki_to_text_inline():

@@ -5,18 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from core.batches import BatchConfig
-from core.pipeline import EmbedSettings
-from core.validation.lab import Regime
+from core.validation.plan import Regime
 
 #: A regime the tiny model trains in seconds.
 TINY = dict(seq_len=32, batch_size=4, learning_rate=3e-3)
-
-
-@pytest.fixture
-def tiny_settings(tiny_model_dir):
-    return EmbedSettings(model=tiny_model_dir, estimator="closed_form_head", device="cpu",
-                         batch=BatchConfig(batch_size=4, seq_len=32, num_batches=2))
 
 
 @pytest.fixture
@@ -27,12 +19,5 @@ def tiny_regime():
 
 
 @pytest.fixture(autouse=True)
-def one_torch_thread(monkeypatch):
-    """Tiny models on a shared 2-core machine: one torch thread is many times faster."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    monkeypatch.setenv("ALIGNSCOPE_TORCH_THREADS", "1")
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_torch_thread):
+    """Every test here runs with tests/conftest.py's ``one_torch_thread``."""

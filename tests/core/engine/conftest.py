@@ -6,9 +6,6 @@ import logging
 
 import pytest
 
-from core.batches import BatchConfig
-from core.pipeline import EmbedSettings
-
 
 @pytest.fixture(scope="session")
 def ray_cluster():
@@ -45,19 +42,8 @@ def ray_engine(ray_cluster):
 
 
 @pytest.fixture
-def tiny_settings(tiny_model_dir):
-    return EmbedSettings(model=tiny_model_dir, estimator="closed_form_head", device="cpu",
-                         batch=BatchConfig(batch_size=4, seq_len=32, num_batches=4))
+def tiny_settings(tiny_settings):
+    """tests/conftest.py's tiny settings with 4 batches (the engines split them over workers)."""
+    from dataclasses import replace
 
-
-@pytest.fixture
-def one_torch_thread(monkeypatch):
-    """Tiny models on a shared 2-core machine: one torch thread (Ray workers get it through the
-    forwarded ALIGNSCOPE_TORCH_THREADS)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    monkeypatch.setenv("ALIGNSCOPE_TORCH_THREADS", "1")
-    yield
-    torch.set_num_threads(before)
+    return replace(tiny_settings, batch=replace(tiny_settings.batch, num_batches=4))

@@ -156,7 +156,8 @@ def test_a_lab_on_ray_records_every_run_and_its_results_file(ray_engine, corpora
     from core.batches import BatchConfig
     from core.finetune import results
     from core.pipeline import EmbedSettings
-    from core.validation.lab import LabPlan, Regime, run_lab
+    from core.validation.lab import run_lab
+    from core.validation.plan import LabPlan, Regime
 
     plan = LabPlan(target="bench", sources=("maths", "prose", "wiki-ish"),
                    regimes=(Regime("t", 128, epochs=1, seeds=(0,), seq_len=32, batch_size=4, learning_rate=3e-3),),

@@ -4,15 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.batches import BatchConfig
 from core.finetune.config import FinetuneConfig
-from core.pipeline import EmbedSettings
-
-
-@pytest.fixture
-def tiny_settings(tiny_model_dir):
-    return EmbedSettings(model=tiny_model_dir, estimator="closed_form_head", device="cpu",
-                         batch=BatchConfig(batch_size=4, seq_len=32, num_batches=2))
 
 
 @pytest.fixture
@@ -26,13 +18,40 @@ def tiny_config(tiny_model_dir):
 
 
 @pytest.fixture(autouse=True)
-def one_torch_thread(monkeypatch):
-    """Tiny models on a shared 2-core machine: one torch thread is many times faster (no OpenMP waits);
-    worker processes started by the tests inherit it through ALIGNSCOPE_TORCH_THREADS."""
-    import torch
+def _one_thread(one_torch_thread):
+    """Every test here runs with tests/conftest.py's ``one_torch_thread``."""
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    monkeypatch.setenv("ALIGNSCOPE_TORCH_THREADS", "1")
-    yield
-    torch.set_num_threads(before)
+
+@pytest.fixture
+def fast_bf16(monkeypatch):
+    """Pin what ``auto`` resolves to on the CPU (``ALIGNSCOPE_FAST_BF16``), memo cleared."""
+    from core.precision import fast_bf16 as memo
+
+    def set_(value: bool):
+        monkeypatch.setenv("ALIGNSCOPE_FAST_BF16", "1" if value else "0")
+        memo.cache_clear()
+    yield set_
+    memo.cache_clear()
+
+
+@pytest.fixture
+def qa_bench(corpora, tmp_path):
+    """``make(n)``: register ``qa-bench``, a target benchmark of ``n x n`` "Q: what is a plus b?\nA: a+b"
+    pairs with its pair format (so pair outcomes such as ``af-nll`` apply); returns the documents.
+    The pair format is unregistered afterwards."""
+    from core.outcomes.problems import PAIR_FORMATS, PairFormat
+    from tests.conftest import register_texts
+
+    made = []
+
+    def make(n: int) -> list[str]:
+        fmt = PairFormat(name="qa", condition_template="Q: {condition}\nA:", completion_template=" {completion}",
+                         stop=("\n",))
+        docs = [f"Q: what is {a} plus {b}?\nA: {a + b}" for a in range(n) for b in range(n)]
+        register_texts(tmp_path, "qa-bench", docs, "target benchmark")
+        PAIR_FORMATS.register("qa-bench", fmt)
+        made.append(1)
+        return docs
+    yield make
+    if made:
+        PAIR_FORMATS.unregister("qa-bench")

@@ -10,7 +10,7 @@ from core.cli import build_parser, main
 def test_explain_prints_the_packed_documents_and_the_run_identity(corpora, tiny_config, tiny_settings, tiny_model_dir,
                                                                   capsys):
     from core.finetune.data import build_training_data
-    from core.finetune.runner import data_identity
+    from core.finetune.identity import data_identity
     from core.probe import load_probe
 
     args = ["finetune", "--source", "maths", "--target", "bench", "--model", tiny_model_dir, "--probe", tiny_model_dir,

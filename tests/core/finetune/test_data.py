@@ -96,7 +96,7 @@ def test_missing_mixture_package_gives_a_clear_error(monkeypatch, tiny_config, t
 def test_packing_is_pinned_for_a_fixed_corpus_and_seed():
     """The packed token ids of a fixed text and seed, with the embedded tokenizer, pinned like the cache
     keys (tests/core/test_fingerprint.py): a change of the packing procedure changes every run id
-    (core.finetune.runner.data_identity), so it must be deliberate, and then this value is updated."""
+    (core.finetune.identity.data_identity), so it must be deliberate, and then this value is updated."""
     from core.probe import embedded_model_dir, load_probe
 
     tok = load_probe(str(embedded_model_dir(progress=False)), device="cpu").tokenizer

@@ -14,7 +14,9 @@ import pytest
 
 from core.finetune import results
 from core.finetune.jobs import resume_hint, submit_finetune
-from core.finetune.runner import run_finetune, run_id_for, sweep_checkpoints
+from core.finetune.runner import run_finetune
+from core.finetune.train import sweep_checkpoints
+from core.finetune.identity import run_id_for
 from core.finetune.train import checkpoint_dir, latest_checkpoint
 from core.jobs import get_job, pid_alive
 from core.paths import REPO_ROOT

@@ -100,7 +100,7 @@ def test_a_kind_whose_state_lives_elsewhere_needs_a_pointer():
 def test_one_training_slot_at_a_time_a_waiter_is_told_and_can_be_cancelled():
     import threading
 
-    from core.finetune.runner import training_slot
+    from core.finetune.machine import training_slot
     from core.paths import cache_dir, lock_holder
 
     held, release = threading.Event(), threading.Event()

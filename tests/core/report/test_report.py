@@ -45,8 +45,10 @@ def test_html_is_self_contained_with_every_figure(embedded, monkeypatch):
     assert [r["source"] for r in data.ranking] and data.mixture["name"] == "m1"
     assert data.mixture["predicted"]["alignment"]["value"] > 0 and data.mixture["verified"] is None
     html = render_html(data)
-    figures = re.findall(r"data-figure='([a-z_]+)'", html)
+    figures = re.findall(r"data-figure='([a-z_-]+)'", html)
     expected = {"heatmap", "ranking", "mixture", "avp", "before_after"} | ({"leaderboard"} if data.leaderboard else set())
+    expected |= {f"design-{d.name}" for d in data.designs if d.figure is not None}     # the committed designs
+    assert {d.name for d in data.designs} >= {"pretrain"} and all(f"<h2>{d.title}</h2>" in html for d in data.designs)
     assert set(figures) == expected
     assert not re.search(r"<script[^>]+src=", html) and "cdn.plot.ly" not in html.split("</script>", 1)[1]
     assert html.count("Plotly.newPlot") == len(figures)

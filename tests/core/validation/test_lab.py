@@ -8,12 +8,14 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from core.errors import AlignScopeError
 from core.finetune import results
 from core.validation.cli import parse_regime
-from core.validation.lab import LabPlan, Regime, plan_runs, run_lab, validate_plan
+from core.validation.lab import run_lab
+from core.validation.plan import LabPlan, Regime, plan_runs, validate_plan
 
 TINY = dict(seq_len=32, batch_size=4, learning_rate=3e-3)
 
@@ -32,14 +34,8 @@ def tiny_plan(tiny_model_dir, lab_corpora):
 
 
 @pytest.fixture(autouse=True)
-def one_torch_thread(monkeypatch):
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    monkeypatch.setenv("ALIGNSCOPE_TORCH_THREADS", "1")
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_torch_thread):
+    """Every test here runs with tests/conftest.py's ``one_torch_thread``."""
 
 
 def _settings(model):
@@ -79,6 +75,24 @@ def test_bad_plans_are_refused_before_any_work(tiny_plan):
         with pytest.raises(AlignScopeError, match="--regime"):
             parse_regime(bad)
     assert parse_regime("long=16000:0:3") == Regime("long", 16000, epochs=3.0, seeds=(0,))
+
+
+def test_the_docstring_to_code_plan_targets_humaneval_and_refuses_every_test_split():
+    """The paper's second setting as a lab plan on the real corpora: HumanEval is the target, its pair
+    outcome is measurable there, and neither HumanEval nor ProofNet's test split may be a source."""
+    from core.validation.plan import LabPlan
+
+    code = ("python-docstrings", "python-stdlib", "sympy")          # installed live (the tests' cache is empty)
+    plan = LabPlan(target="humaneval", sources=code, regimes=(Regime("4k", 4000, seeds=(0,)),), dose_pairs=(),
+                   outcomes=("af-nll",))
+    validate_plan(plan)
+    runs = plan_runs(plan, _settings(plan.model))
+    assert [(r.point, r.config.target, r.config.outcomes) for r in runs] == [(s, "humaneval", ("af-nll",)) for s in code]
+    from dataclasses import replace
+
+    for bad in ("humaneval", "proofnet"):
+        with pytest.raises(AlignScopeError, match="split"):
+            validate_plan(replace(plan, sources=code + (bad,)))
 
 
 def test_lab_runs_writes_results_and_skips_what_is_done(tiny_plan, tmp_path):
@@ -174,7 +188,8 @@ def test_metrics_are_measured_on_every_point_including_the_real_mixed_data(tiny_
     """Every metric on every point; a dose point is its materialised mixture cut into seq_len pieces;
     a metric failing on one point keeps its values on the others; rows merge across calls."""
     import core.validation.lab as lab
-    from core.validation.lab import measure_metrics, plan_runs, point_corpora
+    from core.validation.lab import measure_metrics, point_corpora
+    from core.validation.plan import plan_runs
 
     runs = plan_runs(tiny_plan, _settings(tiny_plan.model))
     corpora = point_corpora(tiny_plan, runs)
@@ -255,12 +270,17 @@ def test_report_cli_reports_one_condition_and_outcome_of_the_committed_af_lab(ca
     from core.validation.report import load_results
 
     path = "docs/results/validation_af_cpu.json"
-    runs = {r["source"]: r for r in load_results(path)["runs"] if r.get("status") == "done" and r["seed"] == 0}
+    runs: dict[str, list[dict]] = {}
+    for r in load_results(path)["runs"]:
+        if r.get("status") == "done" and r["regime"] == "4k":
+            runs.setdefault(r["source"], []).append(r)
     assert main(["validate", "report", "--results", path, "--outcome", "af-nll", "--regime", "4k", "--json"]) == 0
     points = json.loads(capsys.readouterr().out)["points"]["4k"]
     assert len(points) == len(runs) == 15
     for p in points:
-        assert p["ppl_mean"] == pytest.approx(runs[p["source"]]["outcomes"]["af-nll"]["value"])
-        assert p["ppl_mean"] != pytest.approx(runs[p["source"]]["ppl_after"])
+        seeds = runs[p["source"]]  # a point's outcome is the mean over its seeds' runs
+        assert p["n_seeds"] == len(seeds)
+        assert p["ppl_mean"] == pytest.approx(np.mean([r["outcomes"]["af-nll"]["value"] for r in seeds]))
+        assert p["ppl_mean"] != pytest.approx(np.mean([r["ppl_after"] for r in seeds]))
     assert main(["validate", "report", "--results", path, "--outcome", "af-gen-chrf"]) == 2
     assert "not a lab outcome" in capsys.readouterr().err

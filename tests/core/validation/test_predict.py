@@ -146,3 +146,21 @@ def test_predict_and_metrics_commands(corpora, capsys, monkeypatch, tmp_path):
                 ["predict", "--target", "bench", "--source", "prose", "--results", str(lab), "--metric", "nosuch"],
                 ["predict", "--target", "bench", "--source", "prose", "--results", str(tmp_path / "none.json")]):
         assert main(bad) == 2
+
+
+def test_the_closed_form_fit_is_linregress_and_the_coverage_is_computed_once(monkeypatch):
+    from scipy import stats
+
+    import core.validation.predict as P
+
+    rng = np.random.default_rng(7)
+    x, y = rng.uniform(0, 1, 25), rng.normal(0, 1, 25)
+    fit = stats.linregress(x, y)
+    assert P._ols(x, y) == pytest.approx((fit.slope, fit.intercept), rel=1e-12, abs=1e-12)
+    assert P._ols(np.full(4, 0.5), np.array([1.0, 2.0, 3.0, 6.0])) == (0.0, 3.0)      # constant x: the mean
+    calls = []
+    real = P._loso_coverage
+    monkeypatch.setattr(P, "_loso_coverage", lambda *a, **k: calls.append(1) or real(*a, **k))
+    p = _predictor(x, y)
+    first = p.coverage()
+    assert [p.predict(v).coverage for v in (0.2, 0.5, 0.8)] == [first] * 3 and len(calls) == 1

@@ -9,7 +9,7 @@ import pytest
 from core.validation.lab import run_lab
 from core.validation.remote import export_payload, import_outcomes, main, weights_sha256
 
-from tests.core.validation.test_lab import _settings, lab_corpora, one_torch_thread, tiny_plan  # noqa: F401
+from tests.core.validation.test_lab import _one_thread, _settings, lab_corpora, tiny_plan  # noqa: F401
 
 
 def test_a_payload_run_elsewhere_reproduces_the_local_launcher(tiny_plan, tmp_path, monkeypatch):  # noqa: F811

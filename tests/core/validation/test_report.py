@@ -113,6 +113,22 @@ def test_verdict_names_best_metric_and_default():
     assert "the default t2v-head has r² " in v and "difference +" in v
 
 
+def test_a_pair_outcome_reads_in_its_target_benchmark_s_words():
+    """af-nll is the completion's NLL given the condition: on ProofNet the formal statement given the
+    informal one, on HumanEval the solution given the docstring prompt; the verdict says which."""
+    from core.validation.axes import axis_label
+
+    assert axis_label("finetune", "af-nll") == "AF NLL (formal | informal) after fine-tuning"
+    assert axis_label("finetune", "af-nll", target="proofnet") == "AF NLL (formal | informal) after fine-tuning"
+    assert axis_label("finetune", "af-nll", target="humaneval") == "code NLL (solution | docstring prompt) after fine-tuning"
+    assert axis_label(None, None, target="humaneval") == "held-out perplexity after fine-tuning"
+    ppl = [32.0, 30.0, 29.0, 27.5, 25.0, 24.0]
+    rows = stats.build_leaderboard(make_results(_pts({"t2v-head": [0.1, 0.3, 0.4, 0.55, 0.8, 0.9]}, ppl)),
+                                   exclude_derived=False, **FAST)
+    assert "predicts code NLL (solution | docstring prompt) after fine-tuning best" in report.verdict(
+        rows, outcome="af-nll", target="humaneval")
+
+
 def test_verdict_when_default_is_best_and_wrong_sign_is_ignored():
     ppl = [32.0, 30.0, 29.0, 27.5, 25.0, 24.0]
     good = [0.1, 0.3, 0.4, 0.55, 0.8, 0.9]
