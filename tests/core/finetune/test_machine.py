@@ -75,6 +75,8 @@ def test_busy_elsewhere_falls_back_to_the_load_average_without_counters(monkeypa
     monkeypatch.setattr(psutil, "cpu_times", lambda: (_ for _ in ()).throw(OSError("no counters")))
     monkeypatch.setattr("os.getloadavg", lambda: (1.25, 0, 0))
     assert busy_elsewhere(window_s=0.01) == 1.25                                  # fallback: the load average
+    monkeypatch.undo()                                                            # the counters are back
+    monkeypatch.setattr("os.getloadavg", lambda: (9.0, 0, 0))
     _Machine(own=0.0, others=0.25).install(monkeypatch)
     assert busy_elsewhere(window_s=0.05) == pytest.approx(0.25)                   # the counters win over it
 
